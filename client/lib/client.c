@@ -1,0 +1,7 @@
+/* placeholder until libobsync lands */
+int obsync_placeholder(void);
+int
+obsync_placeholder(void)
+{
+    return 0;
+}

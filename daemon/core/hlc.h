@@ -1,0 +1,29 @@
+/*
+ * hlc.h - hybrid logical clock (Kulkarni et al.): 48 bits of wall-clock
+ * milliseconds, 16 bits of logical counter. Stamps are unique and monotonic
+ * per node even when the wall clock steps back, and merge with remote stamps
+ * so causality is kept. Pure: the caller passes the wall clock in.
+ */
+#ifndef HLC_H
+#define HLC_H
+
+#include <stdint.h>
+
+typedef struct {
+    uint64_t last; /* last stamp issued or observed */
+} hlc_t;
+
+#define HLC_MS(stamp)      ((stamp) >> 16)
+#define HLC_LOGICAL(stamp) ((stamp)&0xffffu)
+#define HLC_MAKE(ms, l)    (((uint64_t)(ms) << 16) | ((uint64_t)(l)&0xffffu))
+
+/** Starts from a persisted stamp (0 for a new store). */
+void hlc_init(hlc_t *h, uint64_t persisted);
+/** A new local stamp, strictly greater than every earlier one. */
+uint64_t hlc_now(hlc_t *h, uint64_t wall_ms);
+/** Observes a remote stamp; returns a stamp greater than both. */
+uint64_t hlc_observe(hlc_t *h, uint64_t remote, uint64_t wall_ms);
+/** Wall clock in ms since the epoch (CLOCK_REALTIME). */
+uint64_t hlc_wall_ms(void);
+
+#endif

@@ -1,0 +1,6 @@
+/* placeholder until the daemon lands */
+int
+main(void)
+{
+    return 0;
+}

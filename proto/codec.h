@@ -1,0 +1,33 @@
+/*
+ * codec.h - obsync's wire and record encoding: obs_t <-> protobuf bytes, and
+ * the limits every decoder enforces before it allocates.
+ *
+ * The store keeps each observation version as an encoded Observation message;
+ * the local API and replication frames are Envelope messages (obsync.proto).
+ * Decoders never trust sizes from the input: the frame length is checked
+ * against a cap before unpack, and protobuf-c allocates through a counting
+ * allocator with a per-message budget (protobuf-c issues #375, #796).
+ * Ownership: encode functions return malloc'd buffers the caller frees.
+ */
+#ifndef CODEC_H
+#define CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "obs.h"
+
+#define CODEC_VERSION     1                   /* protocol major version */
+#define CODEC_MAX_FRAME   (256u * 1024 * 1024) /* hard cap on any frame */
+#define CODEC_MAX_RECORD  (1024u * 1024)      /* one stored observation */
+
+/** Encodes obs (identity, value, attributes, version) as an Observation.
+ * *buf is malloc'd (caller frees). OBS_ENOMEM. */
+int codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len);
+
+/** Decodes an Observation into obs (initialised; finalised first). Enforces
+ * the OBS_* limits of obs.h: OBS_EPROTO for malformed or over-limit input,
+ * OBS_ENOMEM. On error obs is left empty. */
+int codec_obs_decode(const uint8_t *buf, size_t len, obs_t *obs);
+
+#endif
