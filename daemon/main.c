@@ -1,6 +1,102 @@
-/* placeholder until the daemon lands */
-int
-main(void)
+/*
+ * main.c - obsyncd: flags, configuration, then the engine of the role the
+ * configuration names. Small on purpose (Malamute's main, OpenBSD ntpd):
+ * everything else lives in modules that tests can embed.
+ *
+ *   obsyncd -c FILE [-d] [-n [-v]] [-v...]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "engine.h"
+#include "log.h"
+#include "obs_err.h"
+
+static void
+usage(FILE *out)
 {
-    return 0;
+    fprintf(out,
+            "usage: obsyncd -c FILE [-d] [-n] [-v]...\n"
+            "  -c FILE  configuration file (see deploy/conf/)\n"
+            "  -d       stay in the foreground and log to stderr\n"
+            "  -n       check the configuration and exit (0 ok, 1 bad);\n"
+            "           with -v also print the normalised configuration\n"
+            "  -v       more verbose logging (repeatable)\n"
+            "  -S ROLE  print a commented sample configuration and exit\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool foreground = false, check = false;
+    int verbose = 0, opt;
+    while ((opt = getopt(argc, argv, "c:dnvhS:")) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'd':
+            foreground = true;
+            break;
+        case 'n':
+            check = true;
+            break;
+        case 'v':
+            verbose++;
+            break;
+        case 'S':
+            cfg_print_sample(stdout, strcmp(optarg, "hub") == 0
+                                         ? CFG_ROLE_HUB
+                                         : CFG_ROLE_NODE);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    cfg_t cfg;
+    cfg_init(&cfg);
+    char err[512];
+    if (cfg_load(&cfg, path, err, sizeof(err)) != OBS_OK) {
+        fprintf(stderr, "obsyncd: %s\n", err);
+        cfg_fini(&cfg);
+        return 1;
+    }
+    if (check) {
+        if (verbose)
+            cfg_print(&cfg, stdout);
+        else
+            fprintf(stderr, "obsyncd: %s: configuration OK\n", path);
+        cfg_fini(&cfg);
+        return 0;
+    }
+    int level = log_level_parse(cfg.log_level) + verbose;
+    log_init("obsyncd", foreground || isatty(STDERR_FILENO),
+             level > LOG_LVL_DEBUG ? LOG_LVL_DEBUG : level);
+    if (cfg.no_sync)
+        log_warnx("no_sync = yes: commits are not synced; acknowledged writes "
+                  "can be lost in a crash. For tests only.");
+    engine_t *engine = NULL;
+    int rc = engine_new(&cfg, &engine, err, sizeof(err));
+    if (rc != OBS_OK) {
+        log_errx("cannot start: %s (%s)", err[0] ? err : obs_strerror(rc),
+                 obs_errname(rc));
+        cfg_fini(&cfg);
+        return 1;
+    }
+    rc = engine_run(engine);
+    engine_destroy(&engine);
+    cfg_fini(&cfg);
+    return rc == OBS_OK ? 0 : 1;
 }

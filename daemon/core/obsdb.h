@@ -60,6 +60,12 @@ void obsdb_abort(obsdb_txn_t **txnp);
  * true if it grew. */
 bool obsdb_grow(obsdb_t *self);
 
+struct store_txn;
+/** The store.h transaction under txn, for modules that write their own
+ * tables (hub log, conflicts) in the same LMDB transaction. Borrowed; valid
+ * until txn ends; do not commit or abort it directly. */
+struct store_txn *obsdb_txn_store(obsdb_txn_t *txn);
+
 /** Current version of obs's identity (tombstones included). out must be
  * initialised; it gets a full copy (owned by out). OBS_ENOENT. */
 int obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out);

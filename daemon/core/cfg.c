@@ -1,0 +1,456 @@
+/*
+ * cfg.c - obsyncd configuration (see cfg.h). The option table below is the
+ * single place an option is defined: parsing, defaults, bounds, `-nv` output
+ * and the help text of the samples all come from it (Redis static_configs[],
+ * Knot schema.c). Called by main.c before the event loop starts.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "obs_err.h"
+
+typedef enum {
+    T_ROLE,
+    T_ID,
+    T_STR,
+    T_PATH,
+    T_SIZE,
+    T_UINT,
+    T_MODE,
+    T_BOOL,
+    T_LEVEL,
+} opt_type_t;
+
+typedef struct {
+    const char *name;
+    opt_type_t type;
+    size_t off;
+    const char *def; /* NULL = no default (required or optional empty) */
+    uint64_t min, max;
+    bool required;
+    const char *help;
+} opt_t;
+
+#define OFF(f) offsetof(cfg_t, f)
+#define GiB    (1024ull * 1024 * 1024)
+#define MiB    (1024ull * 1024)
+
+static const opt_t OPTS[] = {
+    {"role", T_ROLE, OFF(role), NULL, 0, 0, true,
+     "node (an observatory) or hub (the regional relay)"},
+    {"node_id", T_ID, OFF(node_id), NULL, 0, 0, true,
+     "this daemon's id: letters, digits, '_' or '-', at most 63"},
+    {"provider", T_ID, OFF(provider), NULL, 0, 0, false,
+     "data provider this node writes as (provision agreements decide which "
+     "REF_AREA codes it may write); default: node_id"},
+    {"data_dir", T_PATH, OFF(data_dir), "/var/lib/obsync", 0, 0, false,
+     "directory of the LMDB store (created 0700)"},
+    {"api_socket", T_PATH, OFF(api_socket), NULL, 0, 0, false,
+     "local API socket path (ipc://); default: data_dir/api.sock"},
+    {"api_mode", T_MODE, OFF(api_mode), "0600", 0, 0777, false,
+     "permissions of the local API socket (octal)"},
+    {"api_group", T_STR, OFF(api_group), NULL, 0, 0, false,
+     "group owning the local API socket; use with api_mode = 0660"},
+    {"structure_file", T_PATH, OFF(structure_file), NULL, 0, 0, false,
+     "structure definitions loaded on first start (deploy/structure/)"},
+    {"log_level", T_LEVEL, OFF(log_level), "notice", 0, 0, false,
+     "err, warn, notice, info or debug"},
+    {"map_size", T_SIZE, OFF(map_size), "64M", 1 * MiB, 1024 * GiB, false,
+     "initial size of the LMDB map"},
+    {"map_max", T_SIZE, OFF(map_max), "16G", 1 * MiB, 1024 * GiB, false,
+     "the map grows up to this size; past it writes fail as 'store full'"},
+    {"map_step", T_SIZE, OFF(map_step), "0", 0, 1024 * GiB, false,
+     "growth step of the map; 0 doubles it"},
+    {"max_frame", T_SIZE, OFF(max_frame), "64M", 4096, 256 * MiB, false,
+     "largest message accepted on any socket"},
+    {"max_import_rows", T_UINT, OFF(max_import_rows), "5000000", 1,
+     100000000, false, "rows one import (one transaction) may hold"},
+    {"import_idle_timeout", T_UINT, OFF(import_idle_timeout), "300", 1,
+     86400, false,
+     "seconds an unfinished import may stay idle before it is dropped"},
+    {"group_commit_max", T_UINT, OFF(group_commit_max), "20000", 1, 10000000,
+     false, "most single writes grouped into one transaction"},
+    {"no_sync", T_BOOL, OFF(no_sync), "no", 0, 0, false,
+     "yes = do not fsync commits (tests only: acked writes may be lost)"},
+};
+#define N_OPTS (sizeof(OPTS) / sizeof(OPTS[0]))
+
+static int
+fail(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return OBS_ECONFIG;
+}
+
+const char *
+cfg_role_name(cfg_role_t role)
+{
+    return role == CFG_ROLE_HUB ? "hub" : "node";
+}
+
+static char **
+str_field(cfg_t *cfg, const opt_t *o)
+{
+    return (char **)((char *)cfg + o->off);
+}
+
+void
+cfg_init(cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+void
+cfg_fini(cfg_t *cfg)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        opt_type_t t = OPTS[i].type;
+        if (t == T_ID || t == T_STR || t == T_PATH || t == T_LEVEL) {
+            char **s = str_field(cfg, &OPTS[i]);
+            free(*s);
+            *s = NULL;
+        }
+    }
+}
+
+static bool
+valid_id(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '-')
+            return false;
+    return true;
+}
+
+static int
+parse_u64(const char *v, bool size, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)v[0]))
+        return -1;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno != 0)
+        return -1;
+    uint64_t mult = 1;
+    if (size && *end != '\0') {
+        switch (toupper((unsigned char)*end)) {
+        case 'K':
+            mult = 1024;
+            break;
+        case 'M':
+            mult = MiB;
+            break;
+        case 'G':
+            mult = GiB;
+            break;
+        default:
+            return -1;
+        }
+        end++;
+        if (toupper((unsigned char)*end) == 'B' ||
+            toupper((unsigned char)*end) == 'I')
+            end++;
+    }
+    if (*end != '\0' || (n != 0 && mult > UINT64_MAX / n))
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+static int
+set_string(cfg_t *cfg, const opt_t *o, const char *v)
+{
+    char **s = str_field(cfg, o);
+    char *dup = strdup(v);
+    if (dup == NULL)
+        return OBS_ENOMEM;
+    free(*s);
+    *s = dup;
+    return OBS_OK;
+}
+
+/* Sets one option from its text; returns a static reason or NULL. */
+static const char *
+set_value(cfg_t *cfg, const opt_t *o, const char *v)
+{
+    uint64_t n = 0;
+    char *p = (char *)cfg + o->off;
+    switch (o->type) {
+    case T_ROLE:
+        if (strcmp(v, "node") == 0)
+            cfg->role = CFG_ROLE_NODE;
+        else if (strcmp(v, "hub") == 0)
+            cfg->role = CFG_ROLE_HUB;
+        else
+            return "must be 'node' or 'hub'";
+        return NULL;
+    case T_ID:
+        if (!valid_id(v))
+            return "must be 1-63 letters, digits, '_' or '-'";
+        return set_string(cfg, o, v) ? "out of memory" : NULL;
+    case T_LEVEL:
+        if (strcmp(v, "err") && strcmp(v, "warn") && strcmp(v, "notice") &&
+            strcmp(v, "info") && strcmp(v, "debug"))
+            return "must be err, warn, notice, info or debug";
+        return set_string(cfg, o, v) ? "out of memory" : NULL;
+    case T_PATH:
+        if (v[0] == '\0' || strlen(v) > 200)
+            return "must be a path of 1-200 characters";
+        return set_string(cfg, o, v) ? "out of memory" : NULL;
+    case T_STR:
+        return set_string(cfg, o, v) ? "out of memory" : NULL;
+    case T_SIZE:
+    case T_UINT:
+        if (parse_u64(v, o->type == T_SIZE, &n) != 0)
+            return o->type == T_SIZE ? "must be a size like 512K, 64M or 2G"
+                                     : "must be a non-negative integer";
+        if (n < o->min || n > o->max)
+            return "out of range";
+        memcpy(p, &n, sizeof(n));
+        return NULL;
+    case T_MODE: {
+        char *end;
+        errno = 0;
+        unsigned long m = strtoul(v, &end, 8);
+        if (errno || *end || v[0] == '\0' || m > 0777)
+            return "must be an octal mode like 0600";
+        unsigned mode = (unsigned)m;
+        memcpy(p, &mode, sizeof(mode));
+        return NULL;
+    }
+    case T_BOOL: {
+        bool b;
+        if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+            b = true;
+        else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+            b = false;
+        else
+            return "must be yes or no";
+        memcpy(p, &b, sizeof(b));
+        return NULL;
+    }
+    }
+    return "unknown option type";
+}
+
+static const opt_t *
+find_opt(const char *name)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (strcmp(OPTS[i].name, name) == 0)
+            return &OPTS[i];
+    return NULL;
+}
+
+static char *
+trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static int
+apply_defaults(cfg_t *cfg)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (OPTS[i].def && set_value(cfg, &OPTS[i], OPTS[i].def) != NULL)
+            return OBS_ENOMEM;
+    return OBS_OK;
+}
+
+/* Cross-key rules and derived defaults, after every line was read. */
+static int
+finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (OPTS[i].required && !seen[i])
+            return fail(err, cap, "%s: %s: required key is missing", name,
+                        OPTS[i].name);
+    if (cfg->provider == NULL && set_string(cfg, find_opt("provider"),
+                                            cfg->node_id) != OBS_OK)
+        return OBS_ENOMEM;
+    if (cfg->api_socket == NULL) {
+        char path[256];
+        int n = snprintf(path, sizeof(path), "%s/api.sock", cfg->data_dir);
+        if (n < 0 || (size_t)n >= 108) /* sun_path */
+            return fail(err, cap, "%s: api_socket: data_dir is too long for "
+                        "a socket path; set api_socket", name);
+        if (set_string(cfg, find_opt("api_socket"), path) != OBS_OK)
+            return OBS_ENOMEM;
+    } else if (strlen(cfg->api_socket) >= 108) {
+        return fail(err, cap, "%s: api_socket: longer than 107 bytes", name);
+    }
+    if (cfg->map_max < cfg->map_size)
+        return fail(err, cap, "%s: map_max: smaller than map_size", name);
+    return OBS_OK;
+}
+
+static int
+parse_line(cfg_t *cfg, char *line, unsigned lineno, bool *seen,
+           const char *name, char *err, size_t cap)
+{
+    char *hash = strchr(line, '#');
+    if (hash)
+        *hash = '\0';
+    char *s = trim(line);
+    if (*s == '\0')
+        return OBS_OK;
+    char *eq = strchr(s, '=');
+    if (eq == NULL)
+        return fail(err, cap, "%s:%u: expected 'key = value', got '%.60s'",
+                    name, lineno, s);
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    const opt_t *o = find_opt(key);
+    if (o == NULL)
+        return fail(err, cap, "%s:%u: %.60s: unknown key", name, lineno, key);
+    size_t idx = (size_t)(o - OPTS);
+    if (seen[idx])
+        return fail(err, cap, "%s:%u: %s: set twice", name, lineno, key);
+    seen[idx] = true;
+    const char *why = set_value(cfg, o, val);
+    if (why)
+        return fail(err, cap, "%s:%u: %s: '%.80s' %s", name, lineno, key, val,
+                    why);
+    return OBS_OK;
+}
+
+int
+cfg_parse(cfg_t *cfg, const char *text, size_t len, const char *name,
+          char *err, size_t cap)
+{
+    cfg_fini(cfg);
+    cfg_init(cfg);
+    if (apply_defaults(cfg) != OBS_OK)
+        return OBS_ENOMEM;
+    bool seen[N_OPTS] = {false};
+    unsigned lineno = 0;
+    size_t pos = 0;
+    int rc = OBS_OK;
+    while (rc == OBS_OK && pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        lineno++;
+        if (memchr(text + pos, '\0', n) != NULL) {
+            rc = fail(err, cap, "%s:%u: binary data (NUL byte)", name, lineno);
+            break;
+        }
+        if (n > 4096) {
+            rc = fail(err, cap, "%s:%u: line longer than 4096 bytes", name,
+                      lineno);
+            break;
+        }
+        char line[4097];
+        memcpy(line, text + pos, n);
+        line[n] = '\0';
+        rc = parse_line(cfg, line, lineno, seen, name, err, cap);
+        pos += n + (nl ? 1 : 0);
+    }
+    if (rc == OBS_OK)
+        rc = finish(cfg, seen, name, err, cap);
+    return rc;
+}
+
+int
+cfg_load(cfg_t *cfg, const char *path, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return fail(err, cap, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = malloc(1024 * 1024 + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return OBS_ENOMEM;
+    }
+    size_t n = fread(buf, 1, 1024 * 1024 + 1, f);
+    fclose(f);
+    int rc;
+    if (n > 1024 * 1024)
+        rc = fail(err, cap, "%s: larger than 1 MiB", path);
+    else
+        rc = cfg_parse(cfg, buf, n, path, err, cap);
+    free(buf);
+    return rc;
+}
+
+static void
+print_value(const cfg_t *cfg, const opt_t *o, FILE *out)
+{
+    const char *p = (const char *)cfg + o->off;
+    uint64_t n;
+    switch (o->type) {
+    case T_ROLE:
+        fprintf(out, "%s", cfg_role_name(cfg->role));
+        break;
+    case T_SIZE:
+    case T_UINT:
+        memcpy(&n, p, sizeof(n));
+        fprintf(out, "%" PRIu64, n);
+        break;
+    case T_MODE: {
+        unsigned m;
+        memcpy(&m, p, sizeof(m));
+        fprintf(out, "%04o", m);
+        break;
+    }
+    case T_BOOL: {
+        bool b;
+        memcpy(&b, p, sizeof(b));
+        fprintf(out, "%s", b ? "yes" : "no");
+        break;
+    }
+    default: {
+        const char *s;
+        memcpy(&s, p, sizeof(s));
+        fprintf(out, "%s", s ? s : "");
+    }
+    }
+}
+
+void
+cfg_print(const cfg_t *cfg, FILE *out)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        fprintf(out, "%s = ", OPTS[i].name);
+        print_value(cfg, &OPTS[i], out);
+        fputc('\n', out);
+    }
+}
+
+void
+cfg_print_sample(FILE *out, cfg_role_t role)
+{
+    fprintf(out, "# obsyncd configuration (%s). `key = value`; # comments.\n",
+            cfg_role_name(role));
+    for (size_t i = 0; i < N_OPTS; i++) {
+        fprintf(out, "\n# %s\n", OPTS[i].help);
+        if (OPTS[i].required)
+            fprintf(out, "%s = %s\n", OPTS[i].name,
+                    i == 0 ? cfg_role_name(role) : "CHANGE-ME");
+        else
+            fprintf(out, "#%s = %s\n", OPTS[i].name,
+                    OPTS[i].def ? OPTS[i].def : "");
+    }
+}

@@ -1,0 +1,246 @@
+/*
+ * ctl.c - local API socket of obsyncd (see ctl.h). Knows frames and peers,
+ * not what requests mean: the engine does. A malformed, oversized or
+ * wrong-version frame is counted and answered with an ErrorReply; it never
+ * reaches the engine and never stops the daemon.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "ctl.h"
+#include "log.h"
+#include "obs_err.h"
+
+struct ctl {
+    void *sock;
+    char *path;
+    size_t max_frame;
+    ctl_stats_t stats;
+};
+
+static int
+set_perms(const char *path, unsigned mode, const char *group, char *err,
+          size_t cap)
+{
+    if (group != NULL && group[0] != '\0') {
+        struct group *g = getgrnam(group);
+        if (g == NULL) {
+            snprintf(err, cap, "api_group: unknown group '%s'", group);
+            return OBS_ESYS;
+        }
+        if (chown(path, (uid_t)-1, g->gr_gid) != 0) {
+            snprintf(err, cap, "chown %s: %s", path, strerror(errno));
+            return OBS_ESYS;
+        }
+    }
+    if (chmod(path, (mode_t)mode) != 0) {
+        snprintf(err, cap, "chmod %s: %s", path, strerror(errno));
+        return OBS_ESYS;
+    }
+    return OBS_OK;
+}
+
+int
+ctl_open(void *zctx, const char *path, unsigned mode, const char *group,
+         size_t max_frame, ctl_t **out, char *err, size_t cap)
+{
+    *out = NULL;
+    ctl_t *self = calloc(1, sizeof(*self));
+    if (self == NULL || (self->path = strdup(path)) == NULL) {
+        free(self);
+        return OBS_ENOMEM;
+    }
+    self->max_frame = max_frame;
+    self->sock = zmq_socket(zctx, ZMQ_ROUTER);
+    char endpoint[300];
+    snprintf(endpoint, sizeof(endpoint), "ipc://%s", path);
+    int linger = 0, hwm = 10000;
+    int64_t maxmsg = (int64_t)max_frame;
+    /* A stale socket from a killed daemon would make bind fail. Another live
+     * daemon on the same store is excluded by the store's lock first. */
+    unlink(path);
+    mode_t old = umask(0177); /* the file is born 0600, then set_perms */
+    int brc = -1;
+    if (self->sock != NULL) {
+        zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof(linger));
+        zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+        brc = zmq_bind(self->sock, endpoint);
+    }
+    umask(old);
+    if (brc != 0) {
+        snprintf(err, cap, "bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        ctl_close(&self);
+        return OBS_ESYS;
+    }
+    int rc = set_perms(path, mode, group, err, cap);
+    if (rc != OBS_OK) {
+        ctl_close(&self);
+        return rc;
+    }
+    *out = self;
+    return OBS_OK;
+}
+
+void
+ctl_close(ctl_t **selfp)
+{
+    if (selfp == NULL || *selfp == NULL)
+        return;
+    ctl_t *self = *selfp;
+    if (self->sock)
+        zmq_close(self->sock);
+    if (self->path)
+        unlink(self->path);
+    free(self->path);
+    free(self);
+    *selfp = NULL;
+}
+
+void *
+ctl_socket(ctl_t *self)
+{
+    return self->sock;
+}
+
+ctl_stats_t
+ctl_stats(const ctl_t *self)
+{
+    return self->stats;
+}
+
+/* Drops the rest of a multipart message we do not expect. */
+static void
+drain(void *sock)
+{
+    int more = 0;
+    size_t sz = sizeof(more);
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_recv(&m, sock, ZMQ_DONTWAIT);
+        zmq_msg_close(&m);
+    }
+}
+
+static bool
+recv_identity(ctl_t *self, ctl_peer_t *peer)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, self->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return false;
+    }
+    size_t n = zmq_msg_size(&m);
+    peer->id_len = n <= sizeof(peer->id) ? n : sizeof(peer->id);
+    memcpy(peer->id, zmq_msg_data(&m), peer->id_len);
+    peer->corr_id = 0;
+    zmq_msg_close(&m);
+    return true;
+}
+
+static void
+handle_frame(ctl_t *self, ctl_peer_t *peer, zmq_msg_t *m,
+             ctl_handler_fn handler, void *arg)
+{
+    codec_env_t *env = NULL;
+    int rc = codec_envelope_unpack(zmq_msg_data(m), zmq_msg_size(m),
+                                   self->max_frame, &env);
+    if (rc != OBS_OK) {
+        self->stats.frames_bad++;
+        log_info("local API: dropped a bad frame of %zu bytes: %s",
+                 zmq_msg_size(m), obs_strerror(rc));
+        ctl_reply_error(self, peer, rc, "bad request frame (%zu bytes): %s",
+                        zmq_msg_size(m), obs_strerror(rc));
+        return;
+    }
+    peer->corr_id = env->corr_id;
+    handler(arg, peer, env);
+    codec_envelope_free(&env);
+}
+
+int
+ctl_dispatch(ctl_t *self, ctl_handler_fn handler, void *arg)
+{
+    int handled = 0;
+    for (;;) {
+        ctl_peer_t peer;
+        if (!recv_identity(self, &peer))
+            break;
+        int more = 0;
+        size_t sz = sizeof(more);
+        zmq_getsockopt(self->sock, ZMQ_RCVMORE, &more, &sz);
+        if (!more) {
+            self->stats.frames_bad++;
+            continue;
+        }
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, self->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        self->stats.frames_in++;
+        zmq_getsockopt(self->sock, ZMQ_RCVMORE, &more, &sz);
+        if (more) { /* one frame per request; extra frames are a bad request */
+            drain(self->sock);
+            self->stats.frames_bad++;
+            ctl_reply_error(self, &peer, OBS_EPROTO,
+                            "a request is exactly one frame");
+        } else {
+            handle_frame(self, &peer, &m, handler, arg);
+        }
+        zmq_msg_close(&m);
+        handled++;
+    }
+    return handled;
+}
+
+int
+ctl_reply(ctl_t *self, const ctl_peer_t *peer, codec_env_t *reply)
+{
+    reply->corr_id = peer->corr_id;
+    uint8_t *buf;
+    size_t len;
+    int rc = codec_envelope_pack(reply, &buf, &len);
+    if (rc != OBS_OK)
+        return rc;
+    if (zmq_send(self->sock, peer->id, peer->id_len, ZMQ_SNDMORE) < 0 ||
+        zmq_send(self->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+        log_debug("local API: reply dropped: %s", zmq_strerror(zmq_errno()));
+        free(buf);
+        return OBS_ESYS;
+    }
+    free(buf);
+    self->stats.frames_out++;
+    return OBS_OK;
+}
+
+int
+ctl_reply_error(ctl_t *self, const ctl_peer_t *peer, int code,
+                const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    Obsync__V1__ErrorReply er = OBSYNC__V1__ERROR_REPLY__INIT;
+    er.code = code;
+    er.message = msg;
+    codec_env_t env = OBSYNC__V1__ENVELOPE__INIT;
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_ERROR;
+    env.error = &er;
+    return ctl_reply(self, peer, &env);
+}

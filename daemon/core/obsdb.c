@@ -1,0 +1,800 @@
+/*
+ * obsdb.c - the observation store (obsdb.h) over store.c: current versions,
+ * history, the transactional outbox, structure text and metadata, with the
+ * counters operators see kept in the same transaction as the data. It is not
+ * the validator, the conflict resolver or the replication engine: the engines
+ * and apply.c decide what to write, obsdb only stores and finds it. It never
+ * includes <lmdb.h> and never logs. Called by the node and hub engines and the
+ * local API handlers, from the loop thread only.
+ *
+ * Layout (table -> key -> value), as back-mdb's id2entry.c writes it down:
+ *   obs      canonical key (obs_key_encode)   -> codec_obs_encode(current)
+ *   history  canonical key | be64 hlc          -> codec_obs_encode(version)
+ *   outbox   be64 origin_seq                   -> the same bytes, local origin
+ *   struct   "text"                            -> structure text, as given
+ *   meta     "epoch"                           -> 32 hex chars, made once
+ *            "node_id"                         -> node id of the first open
+ *            "count.obs" "count.tombstones"
+ *            "count.history" "count.outbox"    -> be64 counters
+ *            other names (hlc, origin_seq, ..) -> be64 or text, callers' own
+ * A canonical key may be at most OBS_KEY_MAX - 8 bytes so its history key
+ * fits LMDB's key limit; obsdb_put returns OBS_ETOOBIG beyond that.
+ */
+#include <sys/random.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "hlc.h"
+#include "obs_err.h"
+#include "obsdb.h"
+#include "period.h"
+#include "store.h"
+
+#define EPOCH_BYTES 16
+#define HIST_KEY_MAX (OBS_KEY_MAX + 1)
+#define PUT_KEY_MAX  (OBS_KEY_MAX - 8) /* leaves room for be64 hlc */
+
+enum { CNT_OBS, CNT_TOMB, CNT_HIST, CNT_OUTBOX, CNT_COUNT };
+
+static const char *const count_names[CNT_COUNT] = {
+    [CNT_OBS] = "count.obs",
+    [CNT_TOMB] = "count.tombstones",
+    [CNT_HIST] = "count.history",
+    [CNT_OUTBOX] = "count.outbox",
+};
+
+struct obsdb {
+    store_t *store;                  /* owned */
+    char node_id[OBS_ID_MAX + 1];
+    char epoch[2 * EPOCH_BYTES + 1];
+    bool write_open;                 /* LMDB would block a second writer */
+};
+
+struct obsdb_txn {
+    obsdb_t *db; /* borrowed */
+    store_txn_t st;
+    bool counts_loaded;
+    bool counts_dirty;
+    uint64_t counts[CNT_COUNT]; /* meta counters, written at commit */
+};
+
+/* ------------------------------------------------------------ txn basics */
+
+static int
+txn_fail(obsdb_txn_t *txn, int rc)
+{
+    if (txn->st.rc == 0)
+        txn->st.rc = rc;
+    return rc;
+}
+
+int
+obsdb_begin(obsdb_t *self, bool write, obsdb_txn_t **out)
+{
+    *out = NULL;
+    if (write && self->write_open)
+        return OBS_EBUSY;
+    obsdb_txn_t *txn = calloc(1, sizeof(*txn));
+    if (txn == NULL)
+        return OBS_ENOMEM;
+    txn->db = self;
+    int rc = store_begin(self->store, &txn->st, write);
+    if (rc != 0) {
+        free(txn);
+        return rc;
+    }
+    self->write_open = self->write_open || write;
+    *out = txn;
+    return OBS_OK;
+}
+
+static void
+txn_free(obsdb_txn_t **txnp)
+{
+    obsdb_txn_t *txn = *txnp;
+    if (txn->st.write)
+        txn->db->write_open = false;
+    free(txn);
+    *txnp = NULL;
+}
+
+static int
+counts_flush(obsdb_txn_t *txn)
+{
+    uint8_t be[8];
+
+    for (int i = 0; i < CNT_COUNT && txn->counts_dirty; i++) {
+        store_be64_put(be, txn->counts[i]);
+        store_put(&txn->st, STORE_T_META, count_names[i],
+                  strlen(count_names[i]), be, sizeof(be));
+    }
+    return txn->st.rc;
+}
+
+int
+obsdb_commit(obsdb_txn_t **txnp)
+{
+    if (txnp == NULL || *txnp == NULL)
+        return OBS_EINVAL;
+    obsdb_txn_t *txn = *txnp;
+    if (txn->st.write)
+        counts_flush(txn);
+    int rc = store_commit(&txn->st);
+    txn_free(txnp);
+    return rc;
+}
+
+void
+obsdb_abort(obsdb_txn_t **txnp)
+{
+    if (txnp == NULL || *txnp == NULL)
+        return;
+    store_abort(&(*txnp)->st);
+    txn_free(txnp);
+}
+
+bool
+obsdb_grow(obsdb_t *self)
+{
+    return store_grow(self->store) == OBS_OK;
+}
+
+struct store_txn *
+obsdb_txn_store(obsdb_txn_t *txn)
+{
+    return &txn->st;
+}
+
+/* ------------------------------------------------------------------ meta */
+
+int
+obsdb_meta_get_u64(obsdb_txn_t *txn, const char *name, uint64_t *out)
+{
+    store_val_t v;
+    int rc = store_get(&txn->st, STORE_T_META, name, strlen(name), &v);
+    if (rc != 0)
+        return rc;
+    if (v.len != 8)
+        return OBS_ESTORE; /* not a counter: a caller mixed up names */
+    *out = store_be64_get(v.ptr);
+    return OBS_OK;
+}
+
+int
+obsdb_meta_put_u64(obsdb_txn_t *txn, const char *name, uint64_t v)
+{
+    uint8_t be[8];
+    store_be64_put(be, v);
+    return store_put(&txn->st, STORE_T_META, name, strlen(name), be,
+                     sizeof(be));
+}
+
+int
+obsdb_meta_get_str(obsdb_txn_t *txn, const char *name, char *buf, size_t cap)
+{
+    store_val_t v;
+    int rc = store_get(&txn->st, STORE_T_META, name, strlen(name), &v);
+    if (rc != 0)
+        return rc;
+    if (v.len + 1 > cap)
+        return OBS_ETOOBIG;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    return OBS_OK;
+}
+
+int
+obsdb_meta_put_str(obsdb_txn_t *txn, const char *name, const char *v)
+{
+    return store_put(&txn->st, STORE_T_META, name, strlen(name), v,
+                     strlen(v));
+}
+
+static int
+counts_load(obsdb_txn_t *txn)
+{
+    if (txn->counts_loaded)
+        return OBS_OK;
+    for (int i = 0; i < CNT_COUNT; i++) {
+        int rc = obsdb_meta_get_u64(txn, count_names[i], &txn->counts[i]);
+        if (rc == OBS_ENOENT)
+            txn->counts[i] = 0;
+        else if (rc != 0)
+            return rc;
+    }
+    txn->counts_loaded = true;
+    return OBS_OK;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void
+hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0xf];
+    }
+    out[2 * n] = '\0';
+}
+
+/* 16 bytes from the kernel's CSPRNG; /dev/urandom if getrandom is absent. */
+static int
+make_epoch(char out[2 * EPOCH_BYTES + 1])
+{
+    uint8_t r[EPOCH_BYTES];
+    ssize_t n = getrandom(r, sizeof(r), 0);
+
+    if (n != (ssize_t)sizeof(r)) {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        n = fd < 0 ? -1 : read(fd, r, sizeof(r));
+        if (fd >= 0)
+            close(fd);
+        if (n != (ssize_t)sizeof(r))
+            return OBS_ESYS;
+    }
+    hex_encode(r, sizeof(r), out);
+    return OBS_OK;
+}
+
+/* First open stamps node id and epoch; later opens check the node id. */
+static int
+meta_init(obsdb_txn_t *txn, const char *dir, char *errbuf, size_t errcap)
+{
+    obsdb_t *self = txn->db;
+    char stored[OBS_ID_MAX + 1];
+    int rc = obsdb_meta_get_str(txn, "node_id", stored, sizeof(stored));
+
+    if (rc == OBS_ENOENT) {
+        rc = make_epoch(self->epoch);
+        if (rc == 0)
+            rc = obsdb_meta_put_str(txn, "node_id", self->node_id);
+        if (rc == 0)
+            rc = obsdb_meta_put_str(txn, "epoch", self->epoch);
+        return rc;
+    }
+    if (rc != 0)
+        return rc;
+    if (strcmp(stored, self->node_id) != 0) {
+        if (errbuf != NULL && errcap > 0)
+            snprintf(errbuf, errcap,
+                     "store in %s belongs to node %s, config says %s", dir,
+                     stored, self->node_id);
+        return OBS_EINVAL;
+    }
+    return obsdb_meta_get_str(txn, "epoch", self->epoch, sizeof(self->epoch));
+}
+
+static bool
+opts_valid(const obsdb_opts_t *opts)
+{
+    return opts != NULL && opts->dir != NULL && opts->node_id != NULL &&
+           opts->node_id[0] != '\0' && strlen(opts->node_id) <= OBS_ID_MAX;
+}
+
+int
+obsdb_open(const obsdb_opts_t *opts, obsdb_t **out, char *errbuf,
+           size_t errcap)
+{
+    *out = NULL;
+    if (!opts_valid(opts))
+        return OBS_EINVAL;
+    obsdb_t *self = calloc(1, sizeof(*self));
+    if (self == NULL)
+        return OBS_ENOMEM;
+    snprintf(self->node_id, sizeof(self->node_id), "%s", opts->node_id);
+    store_opts_t so = {.dir = opts->dir,
+                       .map_size = opts->map_size,
+                       .map_max = opts->map_max,
+                       .map_step = opts->map_step,
+                       .no_sync = opts->no_sync};
+    int rc = store_open(&so, &self->store, errbuf, errcap);
+    obsdb_txn_t *txn = NULL;
+    if (rc == 0)
+        rc = obsdb_begin(self, true, &txn);
+    if (rc == 0) {
+        rc = meta_init(txn, opts->dir, errbuf, errcap);
+        txn_fail(txn, rc);
+        rc = obsdb_commit(&txn);
+    }
+    if (rc != 0) {
+        obsdb_close(&self);
+        return rc;
+    }
+    *out = self;
+    return OBS_OK;
+}
+
+void
+obsdb_close(obsdb_t **selfp)
+{
+    if (selfp == NULL || *selfp == NULL)
+        return;
+    store_close(&(*selfp)->store);
+    free(*selfp);
+    *selfp = NULL;
+}
+
+const char *
+obsdb_epoch(const obsdb_t *self)
+{
+    return self->epoch;
+}
+
+/* ------------------------------------------------------------ get / put */
+
+int
+obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out)
+{
+    uint8_t key[OBS_KEY_MAX + 1];
+    store_val_t v;
+    int klen = obs_key_encode(identity, key, sizeof(key));
+
+    if (klen < 0)
+        return klen;
+    int rc = store_get(&txn->st, STORE_T_OBS, key, (size_t)klen, &v);
+    if (rc != 0)
+        return rc;
+    return codec_obs_decode(v.ptr, v.len, out);
+}
+
+/* Counts the obs-table side of a put: a new key adds one entry; replacing a
+ * live value by a tombstone (or back) moves one between the counts. */
+static int
+account_current(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
+                bool tombstone)
+{
+    store_val_t v;
+    int rc = store_get(&txn->st, STORE_T_OBS, key, klen, &v);
+
+    if (rc == OBS_ENOENT) {
+        txn->counts[CNT_OBS]++;
+        txn->counts[CNT_TOMB] += tombstone;
+        return OBS_OK;
+    }
+    if (rc != 0)
+        return rc;
+    obs_t old;
+    obs_init(&old);
+    rc = codec_obs_decode(v.ptr, v.len, &old);
+    if (rc == 0 && old.ver.tombstone != tombstone) {
+        if (tombstone)
+            txn->counts[CNT_TOMB]++;
+        else
+            txn->counts[CNT_TOMB]--;
+    }
+    obs_fini(&old);
+    return rc;
+}
+
+/* Puts key -> val in table t, counting it in counts[cnt] when new. */
+static int
+put_counted(obsdb_txn_t *txn, store_table_t t, const uint8_t *key,
+            size_t klen, const uint8_t *val, size_t vlen, int cnt)
+{
+    int rc = store_get(&txn->st, t, key, klen, NULL);
+    if (rc == OBS_ENOENT)
+        txn->counts[cnt]++;
+    else if (rc != 0)
+        return rc;
+    return store_put(&txn->st, t, key, klen, val, vlen);
+}
+
+static int
+put_encoded(obsdb_txn_t *txn, const obs_t *obs, uint8_t *key, size_t klen,
+            const uint8_t *val, size_t vlen)
+{
+    uint8_t seq[8];
+    int rc = account_current(txn, key, klen, obs->ver.tombstone);
+
+    if (rc == 0)
+        rc = store_put(&txn->st, STORE_T_OBS, key, klen, val, vlen);
+    store_be64_put(key + klen, obs->ver.hlc);
+    if (rc == 0)
+        rc = put_counted(txn, STORE_T_HISTORY, key, klen + 8, val, vlen,
+                         CNT_HIST);
+    if (rc == 0 && strcmp(obs->ver.origin, txn->db->node_id) == 0) {
+        store_be64_put(seq, obs->ver.origin_seq);
+        rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, vlen,
+                         CNT_OUTBOX);
+    }
+    return rc;
+}
+
+int
+obsdb_put(obsdb_txn_t *txn, const obs_t *obs)
+{
+    uint8_t key[HIST_KEY_MAX];
+    uint8_t *val = NULL;
+    size_t vlen = 0;
+
+    if (txn->st.rc != 0)
+        return txn->st.rc;
+    if (!txn->st.write)
+        return txn_fail(txn, OBS_EINVAL);
+    int klen = obs_key_encode(obs, key, PUT_KEY_MAX);
+    if (klen < 0)
+        return txn_fail(txn, klen);
+    int rc = counts_load(txn);
+    if (rc == 0)
+        rc = codec_obs_encode(obs, &val, &vlen);
+    if (rc == 0)
+        rc = put_encoded(txn, obs, key, (size_t)klen, val, vlen);
+    free(val);
+    txn->counts_dirty = true;
+    return rc ? txn_fail(txn, rc) : OBS_OK;
+}
+
+/* --------------------------------------------------------------- history */
+
+static bool
+has_prefix(const store_val_t *k, const uint8_t *prefix, size_t plen)
+{
+    return k->len >= plen && memcmp(k->ptr, prefix, plen) == 0;
+}
+
+/* From the cursor's entry (rc from the last move), steps back to the first
+ * history entry of exactly key. Longer keys that start with key sort inside
+ * key's range, so their entries are skipped, not taken as the end. */
+static int
+hist_settle(store_cursor_t *c, const uint8_t *key, size_t klen,
+            store_val_t *k, store_val_t *v, int rc)
+{
+    while (rc == 0) {
+        if (!has_prefix(k, key, klen))
+            return OBS_ENOENT;
+        if (k->len == klen + 8)
+            return OBS_OK;
+        rc = store_cursor_prev(c, k, v);
+    }
+    return rc;
+}
+
+/* Positions c on key's newest history entry with hlc <= max_hlc. */
+static int
+hist_seek_newest(store_cursor_t *c, const uint8_t *key, size_t klen,
+                 uint64_t max_hlc, store_val_t *k, store_val_t *v)
+{
+    uint8_t target[HIST_KEY_MAX];
+
+    if (klen + 8 > sizeof(target))
+        return OBS_ENOENT;
+    memcpy(target, key, klen);
+    store_be64_put(target + klen, max_hlc);
+    int rc = store_cursor_seek(c, target, klen + 8, k, v);
+    if (rc == OBS_ENOENT)
+        rc = store_cursor_last(c, k, v);
+    else if (rc == 0 &&
+             (k->len != klen + 8 || memcmp(k->ptr, target, klen + 8) != 0))
+        rc = store_cursor_prev(c, k, v); /* landed after: step back */
+    return hist_settle(c, key, klen, k, v, rc);
+}
+
+static int
+history_walk(store_cursor_t *c, const uint8_t *key, size_t klen,
+             obsdb_obs_cb cb, void *arg)
+{
+    store_val_t k, v;
+    obs_t obs;
+    obs_init(&obs);
+    int rc = hist_seek_newest(c, key, klen, UINT64_MAX, &k, &v);
+    while (rc == 0) {
+        rc = codec_obs_decode(v.ptr, v.len, &obs);
+        if (rc == 0)
+            rc = cb(&obs, arg);
+        if (rc == 0)
+            rc = hist_settle(c, key, klen, &k, &v,
+                             store_cursor_prev(c, &k, &v));
+    }
+    obs_fini(&obs);
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+int
+obsdb_history(obsdb_txn_t *txn, const obs_t *identity, obsdb_obs_cb cb,
+              void *arg)
+{
+    uint8_t key[OBS_KEY_MAX + 1];
+    store_cursor_t c;
+    int klen = obs_key_encode(identity, key, sizeof(key));
+
+    if (klen < 0)
+        return klen;
+    int rc = store_cursor_open(&txn->st, STORE_T_HISTORY, &c);
+    if (rc != 0)
+        return rc;
+    rc = history_walk(&c, key, (size_t)klen, cb, arg);
+    store_cursor_close(&c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ scan */
+
+typedef struct {
+    const obsdb_scan_t *q;
+    obsdb_obs_cb cb;
+    void *arg;
+    uint8_t prefix[OBS_KEY_MAX + 1];
+    size_t plen;
+    bool period_filter;
+    size_t count; /* passed to cb so far */
+    bool done;    /* limit reached with more to come */
+    store_cursor_t hist;
+    obs_t obs;
+    uint8_t *last_key;
+    size_t *last_len;
+    bool *more;
+} scan_t;
+
+static int
+scan_prefix(scan_t *s)
+{
+    const obsdb_scan_t *q = s->q;
+    size_t fixed = 0;
+    const char *const *dims = NULL;
+
+    if (q->dataflow == NULL)
+        return OBS_OK;
+    if (q->pattern != NULL) {
+        fixed = obs_pattern_fixed_prefix(q->pattern);
+        dims = (const char *const *)q->pattern->pos;
+    }
+    if (fixed > q->total_dims)
+        fixed = q->total_dims;
+    int n = obs_key_prefix(q->dataflow, q->total_dims, dims, fixed, s->prefix,
+                           sizeof(s->prefix));
+    if (n < 0)
+        return n;
+    s->plen = (size_t)n;
+    return OBS_OK;
+}
+
+static bool
+period_overlaps(const scan_t *s, const obs_t *o)
+{
+    period_t p;
+
+    if (!s->period_filter)
+        return true;
+    if (period_parse(o->time_period, 0, 9999, &p, NULL, 0) != 0)
+        return false;
+    return p.end_day >= s->q->start_day && p.start_day <= s->q->end_day;
+}
+
+static bool
+scan_match(const scan_t *s, const obs_t *o)
+{
+    const obsdb_scan_t *q = s->q;
+
+    if (o->ver.tombstone && !q->include_deleted && q->updated_after_ms == 0)
+        return false;
+    if (q->updated_after_ms != 0 && HLC_MS(o->ver.hlc) <= q->updated_after_ms)
+        return false;
+    if (q->pattern != NULL &&
+        !obs_pattern_match(q->pattern, (const char *const *)o->dims,
+                           o->n_dims))
+        return false;
+    return period_overlaps(s, o);
+}
+
+/* One obs-table entry: pick the version (current or as of), filter, emit. */
+static int
+scan_one(scan_t *s, const store_val_t *k, store_val_t v)
+{
+    if (s->q->as_of_ms != 0) {
+        store_val_t hk;
+        uint64_t max_hlc = HLC_MAKE(s->q->as_of_ms, 0xffffu);
+        int rc = hist_seek_newest(&s->hist, k->ptr, k->len, max_hlc, &hk, &v);
+        if (rc != 0)
+            return rc == OBS_ENOENT ? OBS_OK : rc; /* not yet written then */
+    }
+    int rc = codec_obs_decode(v.ptr, v.len, &s->obs);
+    if (rc != 0 || !scan_match(s, &s->obs))
+        return rc;
+    if (s->q->limit != 0 && s->count == s->q->limit) {
+        s->done = true;
+        if (s->more != NULL)
+            *s->more = true;
+        return OBS_OK;
+    }
+    if (s->last_key != NULL && s->last_len != NULL) {
+        memcpy(s->last_key, k->ptr, k->len);
+        *s->last_len = k->len;
+    }
+    s->count++;
+    return s->cb(&s->obs, s->arg);
+}
+
+static int
+bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c != 0)
+        return c;
+    return (alen > blen) - (alen < blen);
+}
+
+/* Seeks to the prefix, or past resume_after when that lies beyond it. */
+static int
+scan_start(scan_t *s, store_cursor_t *c, store_val_t *k, store_val_t *v)
+{
+    const obsdb_scan_t *q = s->q;
+
+    if (q->resume_after == NULL || q->resume_len == 0 ||
+        bytes_cmp(q->resume_after, q->resume_len, s->prefix, s->plen) < 0)
+        return store_cursor_seek(c, s->prefix, s->plen, k, v);
+    int rc = store_cursor_seek(c, q->resume_after, q->resume_len, k, v);
+    if (rc == 0 && k->len == q->resume_len &&
+        memcmp(k->ptr, q->resume_after, k->len) == 0)
+        rc = store_cursor_next(c, k, v);
+    return rc;
+}
+
+static int
+scan_walk(scan_t *s, store_cursor_t *c)
+{
+    store_val_t k, v;
+    int rc = scan_start(s, c, &k, &v);
+
+    while (rc == 0 && has_prefix(&k, s->prefix, s->plen)) {
+        rc = scan_one(s, &k, v);
+        if (rc != 0 || s->done)
+            break;
+        rc = store_cursor_next(c, &k, &v);
+    }
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+int
+obsdb_scan(obsdb_txn_t *txn, const obsdb_scan_t *q, obsdb_obs_cb cb,
+           void *arg, uint8_t *last_key, size_t *last_len, bool *more)
+{
+    scan_t s = {.q = q, .cb = cb, .arg = arg, .last_key = last_key,
+                .last_len = last_len, .more = more};
+    store_cursor_t c = {0};
+
+    if (last_len != NULL)
+        *last_len = 0;
+    if (more != NULL)
+        *more = false;
+    s.period_filter = q->start_day != INT32_MIN || q->end_day != INT32_MAX;
+    obs_init(&s.obs);
+    int rc = scan_prefix(&s);
+    if (rc == 0)
+        rc = store_cursor_open(&txn->st, STORE_T_OBS, &c);
+    if (rc == 0 && q->as_of_ms != 0)
+        rc = store_cursor_open(&txn->st, STORE_T_HISTORY, &s.hist);
+    if (rc == 0)
+        rc = scan_walk(&s, &c);
+    store_cursor_close(&s.hist);
+    store_cursor_close(&c);
+    obs_fini(&s.obs);
+    return rc;
+}
+
+/* ---------------------------------------------------------- structure */
+
+static const char struct_key[] = "text";
+
+int
+obsdb_structure_get(obsdb_txn_t *txn, char **text, size_t *len)
+{
+    store_val_t v;
+
+    *text = NULL;
+    int rc = store_get(&txn->st, STORE_T_STRUCT, struct_key,
+                       sizeof(struct_key) - 1, &v);
+    if (rc != 0)
+        return rc;
+    char *copy = malloc(v.len + 1);
+    if (copy == NULL)
+        return OBS_ENOMEM;
+    memcpy(copy, v.ptr, v.len);
+    copy[v.len] = '\0';
+    *text = copy;
+    if (len != NULL)
+        *len = v.len;
+    return OBS_OK;
+}
+
+int
+obsdb_structure_put(obsdb_txn_t *txn, const char *text, size_t len)
+{
+    return store_put(&txn->st, STORE_T_STRUCT, struct_key,
+                     sizeof(struct_key) - 1, text, len);
+}
+
+/* ---------------------------------------------------------------- outbox */
+
+static int
+outbox_walk(store_cursor_t *c, uint64_t after, size_t max, obsdb_obs_cb cb,
+            void *arg)
+{
+    uint8_t from[8];
+    store_val_t k, v;
+    size_t n = 0;
+    obs_t obs;
+
+    obs_init(&obs);
+    store_be64_put(from, after + 1);
+    int rc = store_cursor_seek(c, from, sizeof(from), &k, &v);
+    while (rc == 0 && (max == 0 || n < max)) {
+        rc = codec_obs_decode(v.ptr, v.len, &obs);
+        if (rc == 0)
+            rc = cb(&obs, arg);
+        n++;
+        if (rc == 0)
+            rc = store_cursor_next(c, &k, &v);
+    }
+    obs_fini(&obs);
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+int
+obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max,
+                  obsdb_obs_cb cb, void *arg)
+{
+    store_cursor_t c;
+
+    if (after == UINT64_MAX)
+        return OBS_OK;
+    int rc = store_cursor_open(&txn->st, STORE_T_OUTBOX, &c);
+    if (rc != 0)
+        return rc;
+    rc = outbox_walk(&c, after, max, cb, arg);
+    store_cursor_close(&c);
+    return rc;
+}
+
+int
+obsdb_outbox_ack(obsdb_txn_t *txn, uint64_t upto)
+{
+    store_cursor_t c;
+    store_val_t k;
+    int rc = counts_load(txn);
+
+    if (rc == 0)
+        rc = store_cursor_open(&txn->st, STORE_T_OUTBOX, &c);
+    if (rc != 0)
+        return txn_fail(txn, rc);
+    /* Re-seek after each delete: LMDB's cursor position after
+     * mdb_cursor_del is not something to lean on. */
+    while ((rc = store_cursor_first(&c, &k, NULL)) == 0 && k.len == 8 &&
+           store_be64_get(k.ptr) <= upto) {
+        rc = store_cursor_del(&c);
+        if (rc != 0)
+            break;
+        txn->counts[CNT_OUTBOX]--;
+        txn->counts_dirty = true;
+    }
+    store_cursor_close(&c);
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+/* ----------------------------------------------------------------- stats */
+
+int
+obsdb_stats(obsdb_txn_t *txn, obsdb_stats_t *out)
+{
+    store_info_t info;
+    int rc = counts_load(txn);
+
+    if (rc == 0)
+        rc = store_info(txn->db->store, &info);
+    if (rc != 0)
+        return rc;
+    out->observations = txn->counts[CNT_OBS];
+    out->tombstones = txn->counts[CNT_TOMB];
+    out->history = txn->counts[CNT_HIST];
+    out->outbox = txn->counts[CNT_OUTBOX];
+    out->map_size = info.map_size;
+    out->map_used = info.map_used;
+    return OBS_OK;
+}

@@ -1,0 +1,298 @@
+/*
+ * codec.c - obsync's protobuf encoding: observations for the store and the
+ * wire, and the Envelope frames of the local API and replication.
+ *
+ * Not a transport: it never touches sockets or LMDB. Decoders check the frame
+ * size before unpacking and give protobuf-c a counting allocator with a budget
+ * proportional to the frame, so a hostile frame cannot make us allocate
+ * gigabytes (protobuf-c issues #375, #796). Called by the store layer, the
+ * daemon's local API and the client library.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_pb.h"
+#include "obs_err.h"
+
+typedef struct {
+    size_t used;
+    size_t budget;
+} budget_t;
+
+static void *
+budget_alloc(void *data, size_t size)
+{
+    budget_t *b = data;
+    if (size > b->budget - b->used)
+        return NULL;
+    b->used += size;
+    return malloc(size);
+}
+
+static void
+budget_free(void *data, void *ptr)
+{
+    (void)data;
+    free(ptr);
+}
+
+static Obsync__V1__Action
+action_to_pb(obs_action_t a)
+{
+    switch (a) {
+    case OBS_ACTION_REPLACE:
+        return OBSYNC__V1__ACTION__ACTION_REPLACE;
+    case OBS_ACTION_DELETE:
+        return OBSYNC__V1__ACTION__ACTION_DELETE;
+    default:
+        return OBSYNC__V1__ACTION__ACTION_MERGE;
+    }
+}
+
+static obs_action_t
+action_from_pb(Obsync__V1__Action a)
+{
+    switch (a) {
+    case OBSYNC__V1__ACTION__ACTION_REPLACE:
+        return OBS_ACTION_REPLACE;
+    case OBSYNC__V1__ACTION__ACTION_DELETE:
+        return OBS_ACTION_DELETE;
+    default:
+        return OBS_ACTION_MERGE;
+    }
+}
+
+void
+codec_obs_view_fini(codec_obs_view_t *v)
+{
+    free(v->attrs);
+    free(v->attr_ptrs);
+    free(v->dims);
+    memset(v, 0, sizeof(*v));
+}
+
+/* protobuf-c wants char * even for fields it only reads while packing. */
+static char *
+unconst(const char *s)
+{
+    union {
+        const char *c;
+        char *m;
+    } u = {.c = s ? s : ""};
+    return u.m;
+}
+
+int
+codec_obs_view_init(codec_obs_view_t *v, const obs_t *obs)
+{
+    memset(v, 0, sizeof(*v));
+    obsync__v1__observation__init(&v->msg);
+    obsync__v1__version__init(&v->ver);
+    size_t na = obs->n_attrs, nd = obs->n_dims;
+    v->attrs = calloc(na ? na : 1, sizeof(*v->attrs));
+    v->attr_ptrs = calloc(na ? na : 1, sizeof(*v->attr_ptrs));
+    v->dims = calloc(nd ? nd : 1, sizeof(*v->dims));
+    if (v->attrs == NULL || v->attr_ptrs == NULL || v->dims == NULL) {
+        codec_obs_view_fini(v);
+        return OBS_ENOMEM;
+    }
+    for (size_t i = 0; i < na; i++) {
+        obsync__v1__attribute__init(&v->attrs[i]);
+        v->attrs[i].id = unconst(obs->attrs[i].id);
+        v->attrs[i].value = unconst(obs->attrs[i].value);
+        v->attr_ptrs[i] = &v->attrs[i];
+    }
+    for (size_t i = 0; i < nd; i++)
+        v->dims[i] = unconst(obs->dims[i]);
+    v->msg.dataflow = unconst(obs->dataflow);
+    v->msg.n_dims = nd;
+    v->msg.dims = v->dims;
+    v->msg.time_period = unconst(obs->time_period);
+    v->msg.value = unconst(obs->value);
+    v->msg.n_attrs = na;
+    v->msg.attrs = v->attr_ptrs;
+
+    const obs_version_t *s = &obs->ver;
+    v->ver.hlc = s->hlc;
+    v->ver.origin = unconst(s->origin);
+    v->ver.origin_seq = s->origin_seq;
+    v->ver.provider = unconst(s->provider);
+    v->ver.base_hlc = s->base_hlc;
+    v->ver.base_origin = unconst(s->base_origin);
+    v->ver.base_origin_seq = s->base_origin_seq;
+    v->ver.action = action_to_pb(s->action);
+    v->ver.batch_id = unconst(s->batch_id);
+    v->ver.content_hash.data = (uint8_t *)unconst((const char *)s->content_hash);
+    v->ver.content_hash.len = OBS_HASH_LEN;
+    v->ver.tombstone = s->tombstone;
+    v->ver.hub_seq = s->hub_seq;
+    v->msg.version = &v->ver;
+    return OBS_OK;
+}
+
+int
+codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len)
+{
+    codec_obs_view_t v;
+    int rc = codec_obs_view_init(&v, obs);
+    if (rc != OBS_OK)
+        return rc;
+    size_t n = obsync__v1__observation__get_packed_size(&v.msg);
+    uint8_t *out = malloc(n ? n : 1);
+    if (out == NULL) {
+        codec_obs_view_fini(&v);
+        return OBS_ENOMEM;
+    }
+    obsync__v1__observation__pack(&v.msg, out);
+    codec_obs_view_fini(&v);
+    *buf = out;
+    *len = n;
+    return OBS_OK;
+}
+
+static int
+copy_id(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return OBS_EPROTO;
+    memcpy(dst, src, n + 1);
+    return OBS_OK;
+}
+
+static int
+version_from_pb(const Obsync__V1__Version *pv, obs_version_t *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (pv == NULL)
+        return OBS_OK;
+    v->hlc = pv->hlc;
+    v->origin_seq = pv->origin_seq;
+    v->base_hlc = pv->base_hlc;
+    v->base_origin_seq = pv->base_origin_seq;
+    v->action = action_from_pb(pv->action);
+    v->tombstone = pv->tombstone;
+    v->hub_seq = pv->hub_seq;
+    if (pv->content_hash.len == OBS_HASH_LEN)
+        memcpy(v->content_hash, pv->content_hash.data, OBS_HASH_LEN);
+    else if (pv->content_hash.len != 0)
+        return OBS_EPROTO;
+    int rc = copy_id(v->origin, sizeof(v->origin), pv->origin);
+    if (rc == OBS_OK)
+        rc = copy_id(v->provider, sizeof(v->provider), pv->provider);
+    if (rc == OBS_OK)
+        rc = copy_id(v->base_origin, sizeof(v->base_origin), pv->base_origin);
+    if (rc == OBS_OK)
+        rc = copy_id(v->batch_id, sizeof(v->batch_id), pv->batch_id);
+    return rc;
+}
+
+static int
+check_limits(const Obsync__V1__Observation *pb)
+{
+    if (pb->n_dims > OBS_MAX_DIMS || pb->n_attrs > OBS_MAX_ATTRS)
+        return OBS_EPROTO;
+    if (strlen(pb->dataflow) > OBS_DATAFLOW_MAX ||
+        strlen(pb->time_period) > OBS_PERIOD_MAX ||
+        strlen(pb->value) > OBS_VALUE_MAX)
+        return OBS_EPROTO;
+    for (size_t i = 0; i < pb->n_dims; i++)
+        if (strlen(pb->dims[i]) > OBS_CODE_MAX)
+            return OBS_EPROTO;
+    for (size_t i = 0; i < pb->n_attrs; i++)
+        if (strlen(pb->attrs[i]->id) > OBS_CODE_MAX ||
+            strlen(pb->attrs[i]->value) > OBS_TEXT_MAX)
+            return OBS_EPROTO;
+    return OBS_OK;
+}
+
+int
+codec_obs_from_pb(const Obsync__V1__Observation *pb, obs_t *obs)
+{
+    obs_fini(obs);
+    int rc = check_limits(pb);
+    if (rc != OBS_OK)
+        return rc;
+    rc = obs_set_identity(obs, pb->dataflow, (const char *const *)pb->dims,
+                          pb->n_dims, pb->time_period);
+    if (rc == OBS_OK)
+        rc = obs_set_value(obs, pb->value);
+    for (size_t i = 0; rc == OBS_OK && i < pb->n_attrs; i++)
+        rc = obs_set_attr(obs, pb->attrs[i]->id, pb->attrs[i]->value);
+    if (rc == OBS_OK)
+        rc = version_from_pb(pb->version, &obs->ver);
+    if (rc != OBS_OK)
+        obs_fini(obs);
+    return rc == OBS_EINVAL || rc == OBS_ETOOBIG ? OBS_EPROTO : rc;
+}
+
+int
+codec_obs_decode(const uint8_t *buf, size_t len, obs_t *obs)
+{
+    obs_fini(obs);
+    if (len > CODEC_MAX_RECORD)
+        return OBS_EPROTO;
+    budget_t b = {.used = 0, .budget = 4 * len + 65536};
+    ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
+    Obsync__V1__Observation *pb =
+        obsync__v1__observation__unpack(&alloc, len, buf);
+    if (pb == NULL)
+        return OBS_EPROTO; /* malformed, or over the allocation budget */
+    int rc = codec_obs_from_pb(pb, obs);
+    obsync__v1__observation__free_unpacked(pb, &alloc);
+    return rc;
+}
+
+int
+codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,
+                      codec_env_t **out)
+{
+    *out = NULL;
+    if (len > max_frame || len > CODEC_MAX_FRAME)
+        return OBS_ETOOBIG;
+    budget_t *b = malloc(sizeof(*b));
+    if (b == NULL)
+        return OBS_ENOMEM;
+    b->used = 0;
+    b->budget = 4 * len + 65536;
+    ProtobufCAllocator alloc = {budget_alloc, budget_free, b};
+    codec_env_t *env = obsync__v1__envelope__unpack(&alloc, len, buf);
+    free(b); /* the allocator's data is not used by free_unpacked */
+    if (env == NULL)
+        return OBS_EPROTO;
+    int rc = OBS_OK;
+    if (env->version != CODEC_VERSION)
+        rc = OBS_EVERSION;
+    else if (env->body_case == OBSYNC__V1__ENVELOPE__BODY__NOT_SET)
+        rc = OBS_EPROTO;
+    if (rc != OBS_OK) {
+        obsync__v1__envelope__free_unpacked(env, NULL);
+        return rc;
+    }
+    *out = env;
+    return OBS_OK;
+}
+
+void
+codec_envelope_free(codec_env_t **envp)
+{
+    if (envp == NULL || *envp == NULL)
+        return;
+    /* Allocated with malloc through budget_alloc, so the default free works */
+    obsync__v1__envelope__free_unpacked(*envp, NULL);
+    *envp = NULL;
+}
+
+int
+codec_envelope_pack(codec_env_t *env, uint8_t **buf, size_t *len)
+{
+    env->version = CODEC_VERSION;
+    size_t n = obsync__v1__envelope__get_packed_size(env);
+    uint8_t *out = malloc(n ? n : 1);
+    if (out == NULL)
+        return OBS_ENOMEM;
+    obsync__v1__envelope__pack(env, out);
+    *buf = out;
+    *len = n;
+    return OBS_OK;
+}
