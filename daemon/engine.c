@@ -35,6 +35,9 @@
 #include "obs_key.h"
 #include "obsdb.h"
 #include "period.h"
+#include "repl.h"
+#include "repl_hub.h"
+#include "repl_node.h"
 #include "sdmx_rows.h"
 #include "structure.h"
 #include "validate.h"
@@ -100,6 +103,9 @@ struct engine {
     import_t *imports[IMPORTS_MAX];
     uint64_t next_import_id;
     uint64_t commits, writes_grouped, store_full;
+    repl_env_t renv;
+    repl_hub_t *hub;   /* role hub */
+    repl_node_t *node; /* role node with a hub_endpoint */
     time_t started;
     volatile sig_atomic_t stop;
 };
@@ -356,6 +362,19 @@ stamp(engine_t *self, obs_t *o, const obs_t *cur, obs_action_t action,
     obs_content_hash(o, v->content_hash);
 }
 
+/* Stores a local change: at a hub it is also an accepted change of the
+ * log (same transaction), at a node obsdb_put adds it to the outbox. */
+static int
+store_local(engine_t *self, obsdb_txn_t *txn, obs_t *o)
+{
+    int rc = OBS_OK;
+    if (self->hub)
+        rc = obsdb_log_append(txn, o);
+    if (rc == OBS_OK)
+        rc = obsdb_put(txn, o);
+    return rc;
+}
+
 /* A tombstone for cur's identity. */
 static int
 write_tombstone(engine_t *self, obsdb_txn_t *txn, const obs_t *cur,
@@ -368,7 +387,7 @@ write_tombstone(engine_t *self, obsdb_txn_t *txn, const obs_t *cur,
                               cur->time_period);
     if (rc == OBS_OK) {
         stamp(self, &t, cur, OBS_ACTION_DELETE, batch);
-        rc = obsdb_put(txn, &t);
+        rc = store_local(self, txn, &t);
     }
     obs_fini(&t);
     if (rc == OBS_OK) {
@@ -422,7 +441,7 @@ apply_obs(engine_t *self, obsdb_txn_t *txn, op_t *op, const char *batch,
         goto out;
     }
     stamp(self, &op->obs, found ? &cur : NULL, op->action, batch);
-    rc = obsdb_put(txn, &op->obs);
+    rc = store_local(self, txn, &op->obs);
     if (rc == OBS_OK)
         c->accepted++;
 out:
@@ -479,8 +498,13 @@ apply_matching(engine_t *self, obsdb_txn_t *txn, op_t *op, const char *batch,
     size_t last_len = 0;
     bool more = false;
     int rc = obsdb_scan(txn, &q, collect_cb, &col, last, &last_len, &more);
+    /* A wildcard over REF_AREA deletes only what the provider may write. */
+    int area = structure_dim_index(op->df->dsd, "REF_AREA");
     for (size_t i = 0; rc == OBS_OK && i < col.n; i++)
-        rc = write_tombstone(self, txn, &col.items[i], batch, c);
+        if (area < 0 ||
+            structure_may_write(self->st, self->cfg->provider, op->df,
+                                col.items[i].dims[area]))
+            rc = write_tombstone(self, txn, &col.items[i], batch, c);
     if (rc == OBS_OK && col.n == 0)
         c->unchanged++;
     collect_fini(&col);
@@ -529,6 +553,10 @@ commit_group(engine_t *self, pending_t **group, size_t n, bool dry_run)
             if (!dry_run) {
                 self->commits++;
                 self->writes_grouped += n;
+                if (self->hub)
+                    repl_hub_log_grew(self->hub);
+                if (self->node && self->origin_seq != saved_seq)
+                    repl_node_outbox_grew(self->node, self->origin_seq);
             }
             return OBS_OK;
         }
@@ -571,8 +599,11 @@ finish_group(engine_t *self, pending_t **group, size_t n, int rc)
 static void
 flush_pending(engine_t *self)
 {
-    pending_t *group[4096];
-    size_t n = 0;
+    enum { GROUP_STACK = 4096 };
+    pending_t *group[GROUP_STACK];
+    size_t n = 0, max = self->cfg->group_commit_max;
+    if (max > GROUP_STACK)
+        max = GROUP_STACK;
     pending_t *p = self->pending_head;
     self->pending_head = self->pending_tail = NULL;
     while (p != NULL) {
@@ -584,7 +615,7 @@ flush_pending(engine_t *self)
             finish_group(self, &p, 1, rc);
         } else {
             group[n++] = p;
-            if (n == sizeof(group) / sizeof(group[0])) {
+            if (n == max) {
                 int rc = commit_group(self, group, n, false);
                 finish_group(self, group, n, rc);
                 n = 0;
@@ -1247,6 +1278,10 @@ on_structure_load(engine_t *self, const ctl_peer_t *peer,
         else
             log_notice("structure: %zu artefact(s) loaded from '%s'", loaded,
                        r->source_name);
+        if (self->hub)
+            repl_hub_structure_changed(self->hub);
+        if (self->node)
+            repl_node_structure_changed(self->node);
     }
     structure_destroy(&scratch);
     if (rc == OBS_OK || rc == OBS_ESTRUCT)
@@ -1378,6 +1413,10 @@ on_status(engine_t *self, const ctl_peer_t *peer)
         dfs[i] = structure_dataflow_at(self->st, i)->urn;
     sr.n_dataflows = dfs ? n : 0;
     sr.dataflows = dfs;
+    if (self->hub)
+        repl_hub_status(self->hub, &sr);
+    if (self->node)
+        repl_node_status(self->node, &sr);
     codec_env_t env;
     obsync__v1__envelope__init(&env);
     env.body_case = OBSYNC__V1__ENVELOPE__BODY_STATUS_REPLY;
@@ -1482,6 +1521,31 @@ load_structure(engine_t *self, char *err, size_t cap)
     return rc;
 }
 
+/* Structure text from the hub: merged like `obsync structure load`, but
+ * only between imports (their mappers point into the structure). */
+static int
+load_replicated_structure(void *arg, const char *text, size_t len)
+{
+    engine_t *self = arg;
+    if (imports_open(self))
+        return OBS_EBUSY;
+    issue_list_t issues;
+    issue_list_init(&issues, 5);
+    size_t loaded = 0;
+    int rc = structure_load_text(self->st, text, len, "hub", &issues,
+                                 &loaded);
+    if (rc != OBS_OK && issues.n)
+        log_errx("structure from the hub refused: %s",
+                 issues.items[0].message);
+    if (rc == OBS_OK && loaded > 0) {
+        rc = persist_structure(self);
+        log_notice("structure: %zu artefact(s) received from the hub",
+                   loaded);
+    }
+    issue_list_fini(&issues);
+    return rc;
+}
+
 int
 engine_new(const cfg_t *cfg, engine_t **out, char *err, size_t cap)
 {
@@ -1497,7 +1561,8 @@ engine_new(const cfg_t *cfg, engine_t **out, char *err, size_t cap)
                       .map_size = cfg->map_size,
                       .map_max = cfg->map_max,
                       .map_step = cfg->map_step,
-                      .no_sync = cfg->no_sync};
+                      .no_sync = cfg->no_sync,
+                      .no_outbox = cfg->role == CFG_ROLE_HUB};
     int rc = obsdb_open(&o, &self->db, err, cap);
     if (rc == OBS_OK && (self->st = structure_new()) == NULL)
         rc = OBS_ENOMEM;
@@ -1508,6 +1573,17 @@ engine_new(const cfg_t *cfg, engine_t **out, char *err, size_t cap)
     if (rc == OBS_OK)
         rc = ctl_open(self->zctx, cfg->api_socket, cfg->api_mode,
                       cfg->api_group, cfg->max_frame, &self->ctl, err, cap);
+    self->renv = (repl_env_t){.cfg = cfg,
+                              .db = self->db,
+                              .st = self->st,
+                              .hlc = &self->hlc,
+                              .zctx = self->zctx,
+                              .load_structure = load_replicated_structure,
+                              .engine = self};
+    if (rc == OBS_OK && cfg->role == CFG_ROLE_HUB)
+        rc = repl_hub_new(&self->renv, &self->hub, err, cap);
+    else if (rc == OBS_OK && cfg->hub_endpoint)
+        rc = repl_node_new(&self->renv, &self->node, err, cap);
     if (rc != OBS_OK) {
         engine_destroy(&self);
         return rc;
@@ -1537,20 +1613,37 @@ engine_run(engine_t *self)
                obsdb_epoch(self->db));
     uint64_t next_cron = hlc_wall_ms();
     while (!self->stop && !g_signal_stop) {
-        zmq_pollitem_t items[1] = {{ctl_socket(self->ctl), 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, 1, self->pending_head ? 0 : 100);
+        void *rsock = self->hub    ? repl_hub_socket(self->hub)
+                      : self->node ? repl_node_socket(self->node)
+                                   : NULL;
+        zmq_pollitem_t items[2] = {{ctl_socket(self->ctl), 0, ZMQ_POLLIN, 0},
+                                   {rsock, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, rsock ? 2 : 1, self->pending_head ? 0 : 100);
         if (rc < 0 && zmq_errno() != EINTR) {
             log_errx("poll: %s", zmq_strerror(zmq_errno()));
             break;
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             ctl_dispatch(self->ctl, on_request, self);
+        if (rc > 0 && rsock && (items[1].revents & ZMQ_POLLIN)) {
+            if (self->hub)
+                repl_hub_on_readable(self->hub);
+            else
+                repl_node_on_readable(self->node);
+        }
         uint64_t now = hlc_wall_ms();
         if (now >= next_cron) { /* cron, 10 Hz */
             expire_imports(self);
+            if (self->hub)
+                repl_hub_cron(self->hub, now);
+            if (self->node)
+                repl_node_cron(self->node, now);
             next_cron = now + 100;
         }
-        flush_pending(self); /* before_sleep: group commit, then replies */
+        /* before_sleep: group commits, then replies and acks */
+        flush_pending(self);
+        if (self->hub)
+            repl_hub_before_sleep(self->hub);
     }
     flush_pending(self);
     log_notice("stopping: %" PRIu64 " commits, %" PRIu64 " writes grouped",
@@ -1571,6 +1664,8 @@ engine_destroy(engine_t **selfp)
     }
     for (size_t i = 0; i < IMPORTS_MAX; i++)
         import_free(self->imports[i]);
+    repl_hub_destroy(&self->hub);
+    repl_node_destroy(&self->node);
     ctl_close(&self->ctl);
     if (self->zctx)
         zmq_ctx_term(self->zctx);

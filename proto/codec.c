@@ -232,7 +232,7 @@ codec_obs_decode(const uint8_t *buf, size_t len, obs_t *obs)
     obs_fini(obs);
     if (len > CODEC_MAX_RECORD)
         return OBS_EPROTO;
-    budget_t b = {.used = 0, .budget = 4 * len + 65536};
+    budget_t b = {.used = 0, .budget = 32 * len + 1024 * 1024};
     ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
     Obsync__V1__Observation *pb =
         obsync__v1__observation__unpack(&alloc, len, buf);
@@ -254,7 +254,7 @@ codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,
     if (b == NULL)
         return OBS_ENOMEM;
     b->used = 0;
-    b->budget = 4 * len + 65536;
+    b->budget = 32 * len + 1024 * 1024;
     ProtobufCAllocator alloc = {budget_alloc, budget_free, b};
     codec_env_t *env = obsync__v1__envelope__unpack(&alloc, len, buf);
     free(b); /* the allocator's data is not used by free_unpacked */

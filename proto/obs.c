@@ -6,11 +6,12 @@
  * codec, the importers, the store layer and libobsync alike, so it depends
  * on nothing outside proto/.
  */
+#include "obs.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "obs.h"
 #include "obs_err.h"
 #include "sha256.h"
 
@@ -293,8 +294,9 @@ obs_content_hash(const obs_t *obs, uint8_t out[OBS_HASH_LEN])
     sha256_init(&ctx);
     hash_field(&ctx, "obs-content-v1");
     hash_field(&ctx, obs->value);
-    uint8_t n[4] = {(uint8_t)(obs->n_attrs >> 24), (uint8_t)(obs->n_attrs >> 16),
-                    (uint8_t)(obs->n_attrs >> 8), (uint8_t)obs->n_attrs};
+    uint8_t n[4] = {(uint8_t)(obs->n_attrs >> 24),
+                    (uint8_t)(obs->n_attrs >> 16), (uint8_t)(obs->n_attrs >> 8),
+                    (uint8_t)obs->n_attrs};
     sha256_update(&ctx, n, sizeof(n));
     for (size_t i = 0; i < obs->n_attrs; i++) {
         hash_field(&ctx, obs->attrs[i].id);

@@ -4,9 +4,9 @@
  * HMAC, no constant-time guarantees beyond what the algorithm gives) and
  * allocates nothing. Called by obs.c (obs_content_hash) and the digest code.
  */
-#include <string.h>
-
 #include "sha256.h"
+
+#include <string.h>
 
 static const uint32_t k256[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
@@ -49,13 +49,13 @@ static void
 compress(uint32_t state[8], const uint8_t block[64])
 {
     uint32_t w[64];
-    for (int t = 0; t < 16; t++)
+    for (size_t t = 0; t < 16; t++)
         w[t] = load_be32(block + 4 * t);
     for (int t = 16; t < 64; t++) {
-        uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^
-                      (w[t - 15] >> 3);
-        uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^
-                      (w[t - 2] >> 10);
+        uint32_t s0 =
+            rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
+        uint32_t s1 =
+            rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
         w[t] = w[t - 16] + s0 + w[t - 7] + s1;
     }
     uint32_t v[8];
@@ -120,7 +120,7 @@ sha256_final(sha256_t *ctx, uint8_t out[32])
     for (int i = 0; i < 8; i++)
         ctx->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
     compress(ctx->state, ctx->block);
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < 8; i++)
         store_be32(out + 4 * i, ctx->state[i]);
     memset(ctx, 0, sizeof(*ctx));
 }

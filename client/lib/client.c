@@ -1,7 +1,361 @@
-/* placeholder until libobsync lands */
-int obsync_placeholder(void);
-int
-obsync_placeholder(void)
+/*
+ * client.c - libobsync's client object and its transport to obsyncd's local
+ * API: one ZMQ_DEALER connected to ipc://PATH, one frame per request and per
+ * reply (a packed Envelope), replies matched by corr_id, each wait bounded
+ * by the client timeout through zmq_poll. It does not know what the requests
+ * mean (ops.c, import.c build them). Silent: errors are codes plus a detail
+ * string in the client (obsync_client_errmsg), never prints or aborts.
+ * Threading: one thread per client at a time.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "client_int.h"
+#include "obs_err.h"
+
+/* The public codes must be the wire codes. */
+_Static_assert((int)OBSYNC_EFORMAT == (int)OBS_EFORMAT, "codes drift");
+_Static_assert((int)OBSYNC_EUNREACH == (int)OBS_EUNREACH, "codes drift");
+_Static_assert((int)OBSYNC_ENOENT == (int)OBS_ENOENT, "codes drift");
+
+const char *
+obsync_strerror(int rc)
 {
-    return 0;
+    return obs_strerror(rc);
+}
+
+int
+cl_fail(obsync_client_t *c, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+char *
+cl_unconst(const char *s)
+{
+    return (char *)(uintptr_t)(s ? s : "");
+}
+
+bool
+cl_cancelled(const obsync_client_t *c)
+{
+    return c->cancel != NULL && *c->cancel != 0;
+}
+
+/* ---------------------------------------------------------------- object */
+
+static int
+make_endpoint(obsync_client_t *c, const char *endpoint)
+{
+    bool has_scheme = strstr(endpoint, "://") != NULL;
+    size_t len = strlen(endpoint) + sizeof("ipc://");
+    c->endpoint = malloc(len);
+    if (c->endpoint == NULL)
+        return OBSYNC_ENOMEM;
+    snprintf(c->endpoint, len, "%s%s", has_scheme ? "" : "ipc://", endpoint);
+    if (strncmp(c->endpoint, "ipc://", 6) == 0)
+        c->path = c->endpoint + 6;
+    return OBSYNC_OK;
+}
+
+int
+obsync_client_new(const char *endpoint, obsync_client_t **out)
+{
+    if (out == NULL)
+        return OBSYNC_EINVAL;
+    *out = NULL;
+    if (endpoint == NULL || endpoint[0] == '\0')
+        return OBSYNC_EINVAL;
+    obsync_client_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return OBSYNC_ENOMEM;
+    c->timeout_ms = OBSYNC_DEFAULT_TIMEOUT_MS;
+    int rc = make_endpoint(c, endpoint);
+    if (rc == OBSYNC_OK && (c->ctx = zmq_ctx_new()) == NULL)
+        rc = OBSYNC_ESYS;
+    if (rc != OBSYNC_OK) {
+        obsync_client_destroy(&c);
+        return rc;
+    }
+    *out = c;
+    return OBSYNC_OK;
+}
+
+void
+obsync_client_destroy(obsync_client_t **cp)
+{
+    if (cp == NULL || *cp == NULL)
+        return;
+    obsync_client_t *c = *cp;
+    if (c->sock != NULL)
+        zmq_close(c->sock);
+    if (c->ctx != NULL)
+        zmq_ctx_term(c->ctx);
+    free(c->endpoint);
+    free(c);
+    *cp = NULL;
+}
+
+const char *
+obsync_client_errmsg(const obsync_client_t *c)
+{
+    return c ? c->err : "";
+}
+
+const char *
+obsync_client_endpoint(const obsync_client_t *c)
+{
+    return c->endpoint;
+}
+
+void
+obsync_client_set_timeout(obsync_client_t *c, int ms)
+{
+    c->timeout_ms = ms > 0 ? ms : OBSYNC_DEFAULT_TIMEOUT_MS;
+}
+
+void
+obsync_client_set_cancel(obsync_client_t *c, volatile sig_atomic_t *flag)
+{
+    c->cancel = flag;
+}
+
+/* ---------------------------------------------------------------- wire */
+
+static int
+unreachable(obsync_client_t *c, int rc, const char *why)
+{
+    return cl_fail(c, rc, "daemon unreachable at %s (is obsyncd running?)%s",
+                   c->endpoint, why);
+}
+
+static int
+connect_once(obsync_client_t *c)
+{
+    if (c->sock != NULL)
+        return OBSYNC_OK;
+    struct stat st;
+    if (c->path != NULL && stat(c->path, &st) != 0)
+        return unreachable(c, OBSYNC_EUNREACH, "");
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    if (c->sock == NULL)
+        return cl_fail(c, OBSYNC_ESYS, "zmq_socket: %s", zmq_strerror(errno));
+    int linger = 0;
+    int64_t maxmsg = OBSYNC_MAX_FRAME;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    if (zmq_connect(c->sock, c->endpoint) != 0) {
+        int e = errno;
+        zmq_close(c->sock);
+        c->sock = NULL;
+        return cl_fail(c, OBSYNC_EUNREACH, "cannot connect to %s: %s",
+                       c->endpoint, zmq_strerror(e));
+    }
+    return OBSYNC_OK;
+}
+
+static int
+send_env(obsync_client_t *c, env_t *req)
+{
+    size_t len = obsync__v1__envelope__get_packed_size(req);
+    if (len > OBSYNC_MAX_FRAME)
+        return cl_fail(c, OBSYNC_ETOOBIG,
+                       "request of %zu bytes exceeds the 64 MiB frame limit",
+                       len);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return cl_fail(c, OBSYNC_ENOMEM, "out of memory (%zu bytes)", len);
+    obsync__v1__envelope__pack(req, buf);
+    int n = zmq_send(c->sock, buf, len, ZMQ_DONTWAIT);
+    int e = errno;
+    free(buf);
+    if (n < 0 && e == EAGAIN)
+        return unreachable(c, OBSYNC_EUNREACH, ": send queue full");
+    if (n < 0)
+        return cl_fail(c, OBSYNC_ESYS, "zmq_send: %s", zmq_strerror(e));
+    return OBSYNC_OK;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for one frame until deadline. OBS_OK with msg filled. */
+static int
+recv_frame(obsync_client_t *c, int64_t deadline, zmq_msg_t *msg)
+{
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&it, 1, (long)left);
+        if (n < 0 && errno == EINTR) {
+            if (cl_cancelled(c))
+                return cl_fail(c, OBSYNC_ESYS, "interrupted");
+            continue;
+        }
+        if (n < 0)
+            return cl_fail(c, OBSYNC_ESYS, "zmq_poll: %s", zmq_strerror(errno));
+        if (n == 0)
+            break;
+        if (zmq_msg_recv(msg, c->sock, ZMQ_DONTWAIT) >= 0)
+            return OBSYNC_OK;
+        if (errno != EAGAIN && errno != EINTR)
+            return cl_fail(c, OBSYNC_ESYS, "zmq_recv: %s", zmq_strerror(errno));
+    }
+    if (!c->ever_replied)
+        return unreachable(c, OBSYNC_EUNREACH, "");
+    return cl_fail(c, OBSYNC_ETIMEOUT, "no reply from %s within %d ms",
+                   c->endpoint, c->timeout_ms);
+}
+
+/* Decodes one frame; *env NULL when it must be skipped (stale or extra
+ * part). */
+static int
+decode(obsync_client_t *c, zmq_msg_t *msg, env_t **env)
+{
+    *env = NULL;
+    if (zmq_msg_more(msg))
+        return OBSYNC_OK; /* we never send multipart: skip odd frames */
+    size_t len = zmq_msg_size(msg);
+    if (len > OBSYNC_MAX_FRAME)
+        return cl_fail(c, OBSYNC_EPROTO, "reply frame over 64 MiB refused");
+    env_t *e = obsync__v1__envelope__unpack(NULL, len, zmq_msg_data(msg));
+    if (e == NULL)
+        return cl_fail(c, OBSYNC_EPROTO, "undecodable reply (%zu bytes)", len);
+    if (e->version != OBSYNC_PROTO_VERSION) {
+        unsigned v = e->version;
+        obsync__v1__envelope__free_unpacked(e, NULL);
+        return cl_fail(c, OBSYNC_EVERSION,
+                       "daemon speaks protocol version %u, this client %d", v,
+                       OBSYNC_PROTO_VERSION);
+    }
+    /* corr_id 0 + ErrorReply: the daemon could not decode our request, so
+     * it could not echo the id; only one request is ever outstanding. */
+    bool undecoded =
+        e->corr_id == 0 && e->body_case == OBSYNC__V1__ENVELOPE__BODY_ERROR;
+    if (e->corr_id != c->corr_id && !undecoded) {
+        obsync__v1__envelope__free_unpacked(e, NULL); /* stale reply */
+        return OBSYNC_OK;
+    }
+    *env = e;
+    return OBSYNC_OK;
+}
+
+static int
+error_reply(obsync_client_t *c, env_t *e)
+{
+    const Obsync__V1__ErrorReply *er = e->error;
+    int code = er && er->code < 0 ? er->code : OBSYNC_EPROTO;
+    const char *m = er && er->message[0] ? er->message : obs_strerror(code);
+    return cl_fail(c, code, "%s", m);
+}
+
+int
+cl_call(obsync_client_t *c, env_t *req, env_t **reply)
+{
+    *reply = NULL;
+    c->err[0] = '\0';
+    int rc = connect_once(c);
+    if (rc != OBSYNC_OK)
+        return rc;
+    req->version = OBSYNC_PROTO_VERSION;
+    req->corr_id = ++c->corr_id;
+    if ((rc = send_env(c, req)) != OBSYNC_OK)
+        return rc;
+    int64_t deadline = now_ms() + c->timeout_ms;
+    env_t *e = NULL;
+    while (e == NULL) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        rc = recv_frame(c, deadline, &msg);
+        if (rc == OBSYNC_OK)
+            rc = decode(c, &msg, &e);
+        zmq_msg_close(&msg);
+        if (rc != OBSYNC_OK)
+            return rc;
+    }
+    c->ever_replied = true;
+    if (e->body_case == OBSYNC__V1__ENVELOPE__BODY_ERROR) {
+        rc = error_reply(c, e);
+        cl_env_free(&e);
+        return rc;
+    }
+    *reply = e;
+    return OBSYNC_OK;
+}
+
+int
+cl_call_expect(obsync_client_t *c, env_t *req, int want, env_t **reply)
+{
+    int rc = cl_call(c, req, reply);
+    if (rc == OBSYNC_OK && (int)(*reply)->body_case != want) {
+        int got = (int)(*reply)->body_case;
+        cl_env_free(reply);
+        return cl_fail(c, OBSYNC_EPROTO,
+                       "unexpected reply body %d to request %d", got,
+                       (int)req->body_case);
+    }
+    return rc;
+}
+
+void
+cl_env_free(env_t **e)
+{
+    if (e == NULL || *e == NULL)
+        return;
+    obsync__v1__envelope__free_unpacked(*e, NULL);
+    *e = NULL;
+}
+
+/* ---------------------------------------------------------------- summary */
+
+void
+cl_issue_from_pb(const Obsync__V1__RowIssue *ri, obsync_issue_t *out)
+{
+    out->line = ri->line;
+    out->column = ri->column ? ri->column : "";
+    out->rule = ri->rule ? ri->rule : "";
+    out->message = ri->message ? ri->message : "";
+    out->warning = ri->warning;
+}
+
+void
+cl_summary_from_pb(const Obsync__V1__WriteSummary *ws, obsync_summary_t *sum,
+                   obsync_issue_cb cb, void *arg)
+{
+    if (sum != NULL) {
+        memset(sum, 0, sizeof(*sum));
+        sum->accepted = ws->accepted;
+        sum->unchanged = ws->unchanged;
+        sum->rejected = ws->rejected;
+        sum->deleted = ws->deleted;
+        sum->warnings = ws->warnings;
+        sum->issues_omitted = ws->issues_omitted;
+        sum->committed = ws->committed;
+        snprintf(sum->batch_id, sizeof(sum->batch_id), "%s",
+                 ws->batch_id ? ws->batch_id : "");
+    }
+    for (size_t i = 0; cb != NULL && i < ws->n_issues; i++) {
+        obsync_issue_t is;
+        cl_issue_from_pb(ws->issues[i], &is);
+        cb(arg, &is);
+    }
 }

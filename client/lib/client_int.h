@@ -1,6 +1,6 @@
 /*
  * client_int.h - libobsync internals shared by client.c (transport), ops.c
- * (requests) and import.c. Not installed; only client/lib/*.c include it,
+ * (requests) and import.c. Not installed; only the library sources include it,
  * and with it the generated obsync.pb-c.h.
  */
 #ifndef OBSYNC_CLIENT_INT_H

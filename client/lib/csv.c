@@ -19,7 +19,7 @@
 enum csv_state { S_START, S_UNQ, S_Q, S_QQ };
 
 struct csv_reader {
-    FILE *f;           /* borrowed */
+    FILE *f;            /* borrowed */
     unsigned char *buf; /* owned, CSV_SNIFF_LEN bytes */
     size_t len, pos;
     bool eof, done;
@@ -37,6 +37,7 @@ struct csv_reader {
     size_t ncells, ccap;
     size_t field_start;
     bool bad;
+    uint64_t bad_line;
     csv_record_t rec;
     char err[256];
 };
@@ -81,6 +82,7 @@ mark_bad(csv_reader_t *r, const char *what, uint64_t line)
     if (r->bad)
         return;
     r->bad = true;
+    r->bad_line = r->rec.line;
     snprintf(r->err, sizeof(r->err), "line %llu: %s", (unsigned long long)line,
              what);
 }
@@ -236,8 +238,7 @@ at_eof(csv_reader_t *r, enum csv_state st, bool any, const csv_record_t **rec)
         return OBS_OK;
     if (st == S_Q) {
         r->bad = false;
-        mark_bad(r, "unterminated quoted field (truncated file?)",
-                 r->rec.line);
+        mark_bad(r, "unterminated quoted field (truncated file?)", r->rec.line);
         return OBS_EFORMAT;
     }
     int rc = end_field(r);
@@ -437,4 +438,10 @@ const char *
 csv_errmsg(const csv_reader_t *r)
 {
     return r->err;
+}
+
+uint64_t
+csv_error_line(const csv_reader_t *r)
+{
+    return r->err[0] ? r->bad_line : 0;
 }

@@ -54,5 +54,7 @@ uint64_t csv_bytes_read(const csv_reader_t *r);
 int csv_next(csv_reader_t *r, const csv_record_t **rec);
 /** Sentence of the last error; "" when none. Valid until the next call. */
 const char *csv_errmsg(const csv_reader_t *r);
+/** Line where the record of the last error starts (0: none). */
+uint64_t csv_error_line(const csv_reader_t *r);
 
 #endif

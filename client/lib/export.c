@@ -16,7 +16,7 @@
 #include "obsync/obsync.h"
 
 struct obsync_csv_writer {
-    FILE *f;      /* borrowed */
+    FILE *f;       /* borrowed */
     size_t n_dims; /* union of dimension ids */
     char **dims;   /* owned */
     size_t n_attrs;
@@ -83,8 +83,7 @@ build_union(obsync_csv_writer_t *w, const obsync_columns_t *cols, size_t n)
         return OBSYNC_ENOMEM;
     int rc = OBSYNC_OK;
     for (size_t i = 0; i < n && rc == OBSYNC_OK; i++) {
-        rc = union_add(w->dims, &w->n_dims, cols[i].dim_ids,
-                       cols[i].n_dim_ids);
+        rc = union_add(w->dims, &w->n_dims, cols[i].dim_ids, cols[i].n_dim_ids);
         if (rc == OBSYNC_OK)
             rc = union_add(w->attrs, &w->n_attrs, cols[i].attr_ids,
                            cols[i].n_attr_ids);

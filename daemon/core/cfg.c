@@ -75,10 +75,31 @@ static const opt_t OPTS[] = {
     {"import_idle_timeout", T_UINT, OFF(import_idle_timeout), "300", 1,
      86400, false,
      "seconds an unfinished import may stay idle before it is dropped"},
-    {"group_commit_max", T_UINT, OFF(group_commit_max), "20000", 1, 10000000,
-     false, "most single writes grouped into one transaction"},
+    {"group_commit_max", T_UINT, OFF(group_commit_max), "4096", 1, 4096,
+     false, "most client writes (put/delete requests) grouped into one "
+            "transaction"},
     {"no_sync", T_BOOL, OFF(no_sync), "no", 0, 0, false,
      "yes = do not fsync commits (tests only: acked writes may be lost)"},
+    {"hub_endpoint", T_STR, OFF(hub_endpoint), NULL, 0, 0, false,
+     "node: the hub's endpoint, tcp://HOST:PORT; unset = standalone node"},
+    {"repl_bind", T_STR, OFF(repl_bind), "tcp://127.0.0.1:7600", 0, 0, false,
+     "hub: endpoint nodes connect to (port 0 = kernel-chosen; the bound "
+     "endpoint is written to data_dir/repl.endpoint)"},
+    {"security", T_STR, OFF(security), NULL, 0, 0, false,
+     "replication transport security; only 'plaintext' exists yet (CURVE "
+     "is planned): it must be set explicitly, and the daemon warns loudly"},
+    {"subscribe_dataflows", T_STR, OFF(subscribe_dataflows), NULL, 0, 0,
+     false, "node: dataflows to receive, comma separated; unset = all"},
+    {"subscribe_areas", T_STR, OFF(subscribe_areas), NULL, 0, 0, false,
+     "node: REF_AREA codes to receive, comma separated; unset = all"},
+    {"heartbeat_ms", T_UINT, OFF(heartbeat_ms), "1000", 50, 60000, false,
+     "replication: send a heartbeat after this much silence"},
+    {"peer_timeout_ms", T_UINT, OFF(peer_timeout_ms), "5000", 200, 600000,
+     false, "replication: a peer silent this long is down"},
+    {"log_keep", T_UINT, OFF(log_keep), "10000000", 1, 1000000000000ull,
+     false,
+     "hub: changes kept in the replication log; nodes further behind get a "
+     "snapshot"},
 };
 #define N_OPTS (sizeof(OPTS) / sizeof(OPTS[0]))
 
@@ -304,6 +325,21 @@ finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
     }
     if (cfg->map_max < cfg->map_size)
         return fail(err, cap, "%s: map_max: smaller than map_size", name);
+    bool replicates = cfg->role == CFG_ROLE_HUB || cfg->hub_endpoint;
+    if (cfg->hub_endpoint && cfg->role == CFG_ROLE_HUB)
+        return fail(err, cap, "%s: hub_endpoint: a hub has no hub (federation "
+                    "is not built yet)", name);
+    if (replicates && cfg->security == NULL)
+        return fail(err, cap, "%s: security: required for replication; only "
+                    "'plaintext' exists yet", name);
+    if (cfg->security && strcmp(cfg->security, "plaintext") != 0)
+        return fail(err, cap, "%s: security: '%s' is not supported; only "
+                    "'plaintext' exists yet", name, cfg->security);
+    if (cfg->hub_endpoint && strncmp(cfg->hub_endpoint, "tcp://", 6) != 0)
+        return fail(err, cap, "%s: hub_endpoint: must be tcp://HOST:PORT",
+                    name);
+    if (strncmp(cfg->repl_bind, "tcp://", 6) != 0)
+        return fail(err, cap, "%s: repl_bind: must be tcp://ADDR:PORT", name);
     return OBS_OK;
 }
 

@@ -36,6 +36,16 @@ typedef struct {
     uint64_t import_idle_timeout;
     uint64_t group_commit_max;
     bool no_sync;
+    /* replication */
+    char *hub_endpoint;        /* node: the hub's tcp:// endpoint; NULL =
+                                  standalone */
+    char *repl_bind;           /* hub: where nodes connect */
+    char *security;            /* "plaintext" (CURVE comes later) */
+    char *subscribe_dataflows; /* node: comma list, NULL = all */
+    char *subscribe_areas;     /* node: comma list, NULL = all */
+    uint64_t heartbeat_ms;
+    uint64_t peer_timeout_ms;
+    uint64_t log_keep; /* hub: log entries kept; older are trimmed */
 } cfg_t;
 
 void cfg_init(cfg_t *cfg);

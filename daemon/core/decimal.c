@@ -9,13 +9,14 @@
  * "C" LC_NUMERIC locale (obsync never calls setlocale for numbers).
  * Called by the importers and validation.
  */
+#include "decimal.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "decimal.h"
 #include "obs.h"
 #include "obs_err.h"
 
@@ -25,12 +26,11 @@ static int why_fail(char *why, size_t cap, const char *fmt, ...)
 static int
 why_fail(char *why, size_t cap, const char *fmt, ...)
 {
-    if (why != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (why != NULL && cap > 0)
+        (void)vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
     return OBS_EINVAL;
 }
 
@@ -52,8 +52,8 @@ ieq(const char *a, size_t n, const char *b)
     if (strlen(b) != n)
         return false;
     for (size_t i = 0; i < n; i++) {
-        char x = a[i] >= 'A' && a[i] <= 'Z' ? (char)(a[i] + 32) : a[i];
-        if (x != b[i])
+        bool upper = a[i] >= 'A' && a[i] <= 'Z';
+        if (a[i] != b[i] && !(upper && a[i] - 'A' + 'a' == b[i]))
             return false;
     }
     return true;
@@ -123,12 +123,12 @@ check_marks(const char *s, size_t n, bool decimal_comma, char *why,
 static int
 check_special(const char *s, size_t n, char *why, size_t why_cap)
 {
-    const char *inf[] = {"inf", "+inf", "-inf", "infinity", "+infinity",
-                         "-infinity"};
+    const char *inf[] = {"inf",      "+inf",      "-inf",
+                         "infinity", "+infinity", "-infinity"};
     for (size_t i = 0; i < sizeof(inf) / sizeof(inf[0]); i++)
         if (ieq(s, n, inf[i]))
-            return why_fail(why, why_cap, "not a finite number: '%.*s'",
-                            (int)n, s);
+            return why_fail(why, why_cap, "not a finite number: '%.*s'", (int)n,
+                            s);
     if (!is_decimal(s, n))
         return why_fail(why, why_cap, "not a number: '%.*s'", (int)n, s);
     return OBS_OK;
@@ -145,15 +145,17 @@ write_out(const char *s, size_t n, char *out, size_t cap, char *why,
     }
     if (out == NULL || n + 1 > cap)
         return why_fail(why, why_cap, "no room for '%.*s'", (int)n, s);
+    memcpy(out, s, n);
     for (size_t i = 0; i < n; i++)
-        out[i] = s[i] == ',' ? '.' : s[i];
+        if (out[i] == ',')
+            out[i] = '.';
     out[n] = '\0';
     return OBS_OK;
 }
 
 int
-decimal_normalise(const char *cell, bool decimal_comma, char *out,
-                  size_t cap, double *num, char *why, size_t why_cap)
+decimal_normalise(const char *cell, bool decimal_comma, char *out, size_t cap,
+                  double *num, char *why, size_t why_cap)
 {
     if (cell == NULL)
         return why_fail(why, why_cap, "empty");

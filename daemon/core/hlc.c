@@ -7,9 +7,9 @@
  * code) should reject remote stamps beyond its allowed skew first. Called by
  * the node and hub engines when they make or apply a change.
  */
-#include <time.h>
-
 #include "hlc.h"
+
+#include <time.h>
 
 #define HLC_WALL_MASK ((UINT64_C(1) << 48) - 1)
 

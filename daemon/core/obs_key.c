@@ -9,11 +9,12 @@
  * nothing of LMDB or structures (code lists are checked elsewhere). Called
  * by the store layer, queries and digests.
  */
+#include "obs_key.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "obs_err.h"
-#include "obs_key.h"
 #include "period.h"
 
 #define SORT_KEY_LEN 8
@@ -82,6 +83,8 @@ put_head(kbuf_t *k, const char *dataflow, size_t total_dims,
     return k->len > k->cap ? OBS_ETOOBIG : OBS_OK;
 }
 
+/* NOLINTBEGIN(readability-non-const-parameter): buf is written through
+ * kbuf_t, which clang-tidy does not follow. */
 int
 obs_key_encode(const obs_t *obs, uint8_t *buf, size_t cap)
 {
@@ -105,14 +108,14 @@ obs_key_encode(const obs_t *obs, uint8_t *buf, size_t cap)
 }
 
 int
-obs_key_prefix(const char *dataflow, size_t total_dims,
-               const char *const *dims, size_t n_dims, uint8_t *buf,
-               size_t cap)
+obs_key_prefix(const char *dataflow, size_t total_dims, const char *const *dims,
+               size_t n_dims, uint8_t *buf, size_t cap)
 {
     kbuf_t k = {buf, 0, key_cap(cap)};
     int rc = put_head(&k, dataflow, total_dims, dims, n_dims);
     return rc != OBS_OK ? rc : (int)k.len;
 }
+/* NOLINTEND(readability-non-const-parameter) */
 
 /* A key being read: never past len. */
 typedef struct {
@@ -193,8 +196,7 @@ obs_key_decode(const uint8_t *key, size_t len, obs_t *obs)
         const char *dims[OBS_MAX_DIMS];
         for (size_t i = 0; i < id->n_dims; i++)
             dims[i] = id->dims[i];
-        rc = obs_set_identity(obs, id->dataflow, dims, id->n_dims,
-                              id->period);
+        rc = obs_set_identity(obs, id->dataflow, dims, id->n_dims, id->period);
     }
     free(id);
     return rc;

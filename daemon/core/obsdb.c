@@ -4,8 +4,8 @@
  * counters operators see kept in the same transaction as the data. It is not
  * the validator, the conflict resolver or the replication engine: the engines
  * and apply.c decide what to write, obsdb only stores and finds it. It never
- * includes <lmdb.h> and never logs. Called by the node and hub engines and the
- * local API handlers, from the loop thread only.
+ * touches LMDB directly and never logs. Called by the node and hub engines
+ * and the local API handlers, from the loop thread only.
  *
  * Layout (table -> key -> value), as back-mdb's id2entry.c writes it down:
  *   obs      canonical key (obs_key_encode)   -> codec_obs_encode(current)
@@ -16,10 +16,19 @@
  *            "node_id"                         -> node id of the first open
  *            "count.obs" "count.tombstones"
  *            "count.history" "count.outbox"    -> be64 counters
+ *            "log.last"                        -> be64 newest hub_seq ever
+ *                                                 assigned (survives trims)
  *            other names (hlc, origin_seq, ..) -> be64 or text, callers' own
+ *   log      be64 hub_seq                      -> be16 klen | canonical key |
+ *                                                 codec_obs_encode(change),
+ *                                                 ver.hub_seq set (hub)
+ *   origins  origin node id (no NUL)           -> be64 highest accepted
+ *                                                 origin_seq | epoch text
  * A canonical key may be at most OBS_KEY_MAX - 8 bytes so its history key
  * fits LMDB's key limit; obsdb_put returns OBS_ETOOBIG beyond that.
  */
+#include "obsdb.h"
+
 #include <sys/random.h>
 
 #include <fcntl.h>
@@ -32,13 +41,13 @@
 #include "codec.h"
 #include "hlc.h"
 #include "obs_err.h"
-#include "obsdb.h"
 #include "period.h"
 #include "store.h"
 
-#define EPOCH_BYTES 16
+#define EPOCH_BYTES  16
 #define HIST_KEY_MAX (OBS_KEY_MAX + 1)
 #define PUT_KEY_MAX  (OBS_KEY_MAX - 8) /* leaves room for be64 hlc */
+#define LOG_LAST_NAME "log.last"
 
 enum { CNT_OBS, CNT_TOMB, CNT_HIST, CNT_OUTBOX, CNT_COUNT };
 
@@ -50,10 +59,11 @@ static const char *const count_names[CNT_COUNT] = {
 };
 
 struct obsdb {
-    store_t *store;                  /* owned */
+    store_t *store; /* owned */
     char node_id[OBS_ID_MAX + 1];
     char epoch[2 * EPOCH_BYTES + 1];
-    bool write_open;                 /* LMDB would block a second writer */
+    bool no_outbox;  /* hub: local writes skip the outbox */
+    bool write_open; /* LMDB would block a second writer */
 };
 
 struct obsdb_txn {
@@ -62,6 +72,9 @@ struct obsdb_txn {
     bool counts_loaded;
     bool counts_dirty;
     uint64_t counts[CNT_COUNT]; /* meta counters, written at commit */
+    bool log_loaded;
+    bool log_dirty;
+    uint64_t log_last; /* meta "log.last", written at commit */
 };
 
 /* ------------------------------------------------------------ txn basics */
@@ -113,6 +126,11 @@ counts_flush(obsdb_txn_t *txn)
         store_be64_put(be, txn->counts[i]);
         store_put(&txn->st, STORE_T_META, count_names[i],
                   strlen(count_names[i]), be, sizeof(be));
+    }
+    if (txn->log_dirty) {
+        store_be64_put(be, txn->log_last);
+        store_put(&txn->st, STORE_T_META, LOG_LAST_NAME,
+                  sizeof(LOG_LAST_NAME) - 1, be, sizeof(be));
     }
     return txn->st.rc;
 }
@@ -192,8 +210,7 @@ obsdb_meta_get_str(obsdb_txn_t *txn, const char *name, char *buf, size_t cap)
 int
 obsdb_meta_put_str(obsdb_txn_t *txn, const char *name, const char *v)
 {
-    return store_put(&txn->st, STORE_T_META, name, strlen(name), v,
-                     strlen(v));
+    return store_put(&txn->st, STORE_T_META, name, strlen(name), v, strlen(v));
 }
 
 static int
@@ -264,9 +281,9 @@ meta_init(obsdb_txn_t *txn, const char *dir, char *errbuf, size_t errcap)
         return rc;
     if (strcmp(stored, self->node_id) != 0) {
         if (errbuf != NULL && errcap > 0)
-            snprintf(errbuf, errcap,
-                     "store in %s belongs to node %s, config says %s", dir,
-                     stored, self->node_id);
+            (void)snprintf(errbuf, errcap,
+                           "store in %s belongs to node %s, config says %s",
+                           dir, stored, self->node_id);
         return OBS_EINVAL;
     }
     return obsdb_meta_get_str(txn, "epoch", self->epoch, sizeof(self->epoch));
@@ -280,8 +297,7 @@ opts_valid(const obsdb_opts_t *opts)
 }
 
 int
-obsdb_open(const obsdb_opts_t *opts, obsdb_t **out, char *errbuf,
-           size_t errcap)
+obsdb_open(const obsdb_opts_t *opts, obsdb_t **out, char *errbuf, size_t errcap)
 {
     *out = NULL;
     if (!opts_valid(opts))
@@ -289,7 +305,8 @@ obsdb_open(const obsdb_opts_t *opts, obsdb_t **out, char *errbuf,
     obsdb_t *self = calloc(1, sizeof(*self));
     if (self == NULL)
         return OBS_ENOMEM;
-    snprintf(self->node_id, sizeof(self->node_id), "%s", opts->node_id);
+    (void)snprintf(self->node_id, sizeof(self->node_id), "%s", opts->node_id);
+    self->no_outbox = opts->no_outbox;
     store_opts_t so = {.dir = opts->dir,
                        .map_size = opts->map_size,
                        .map_max = opts->map_max,
@@ -376,8 +393,8 @@ account_current(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
 
 /* Puts key -> val in table t, counting it in counts[cnt] when new. */
 static int
-put_counted(obsdb_txn_t *txn, store_table_t t, const uint8_t *key,
-            size_t klen, const uint8_t *val, size_t vlen, int cnt)
+put_counted(obsdb_txn_t *txn, store_table_t t, const uint8_t *key, size_t klen,
+            const uint8_t *val, size_t vlen, int cnt)
 {
     int rc = store_get(&txn->st, t, key, klen, NULL);
     if (rc == OBS_ENOENT)
@@ -387,9 +404,11 @@ put_counted(obsdb_txn_t *txn, store_table_t t, const uint8_t *key,
     return store_put(&txn->st, t, key, klen, val, vlen);
 }
 
+/* key has room for 8 more bytes (the history suffix). outbox: whether a
+ * local change goes to the outbox (never for replicated ones). */
 static int
 put_encoded(obsdb_txn_t *txn, const obs_t *obs, uint8_t *key, size_t klen,
-            const uint8_t *val, size_t vlen)
+            const uint8_t *val, size_t vlen, bool outbox)
 {
     uint8_t seq[8];
     int rc = account_current(txn, key, klen, obs->ver.tombstone);
@@ -400,7 +419,7 @@ put_encoded(obsdb_txn_t *txn, const obs_t *obs, uint8_t *key, size_t klen,
     if (rc == 0)
         rc = put_counted(txn, STORE_T_HISTORY, key, klen + 8, val, vlen,
                          CNT_HIST);
-    if (rc == 0 && strcmp(obs->ver.origin, txn->db->node_id) == 0) {
+    if (rc == 0 && outbox && strcmp(obs->ver.origin, txn->db->node_id) == 0) {
         store_be64_put(seq, obs->ver.origin_seq);
         rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, vlen,
                          CNT_OUTBOX);
@@ -426,7 +445,8 @@ obsdb_put(obsdb_txn_t *txn, const obs_t *obs)
     if (rc == 0)
         rc = codec_obs_encode(obs, &val, &vlen);
     if (rc == 0)
-        rc = put_encoded(txn, obs, key, (size_t)klen, val, vlen);
+        rc = put_encoded(txn, obs, key, (size_t)klen, val, vlen,
+                         !txn->db->no_outbox);
     free(val);
     txn->counts_dirty = true;
     return rc ? txn_fail(txn, rc) : OBS_OK;
@@ -444,8 +464,8 @@ has_prefix(const store_val_t *k, const uint8_t *prefix, size_t plen)
  * history entry of exactly key. Longer keys that start with key sort inside
  * key's range, so their entries are skipped, not taken as the end. */
 static int
-hist_settle(store_cursor_t *c, const uint8_t *key, size_t klen,
-            store_val_t *k, store_val_t *v, int rc)
+hist_settle(store_cursor_t *c, const uint8_t *key, size_t klen, store_val_t *k,
+            store_val_t *v, int rc)
 {
     while (rc == 0) {
         if (!has_prefix(k, key, klen))
@@ -490,8 +510,8 @@ history_walk(store_cursor_t *c, const uint8_t *key, size_t klen,
         if (rc == 0)
             rc = cb(&obs, arg);
         if (rc == 0)
-            rc = hist_settle(c, key, klen, &k, &v,
-                             store_cursor_prev(c, &k, &v));
+            rc =
+                hist_settle(c, key, klen, &k, &v, store_cursor_prev(c, &k, &v));
     }
     obs_fini(&obs);
     return rc == OBS_ENOENT ? OBS_OK : rc;
@@ -578,8 +598,7 @@ scan_match(const scan_t *s, const obs_t *o)
     if (q->updated_after_ms != 0 && HLC_MS(o->ver.hlc) <= q->updated_after_ms)
         return false;
     if (q->pattern != NULL &&
-        !obs_pattern_match(q->pattern, (const char *const *)o->dims,
-                           o->n_dims))
+        !obs_pattern_match(q->pattern, (const char *const *)o->dims, o->n_dims))
         return false;
     return period_overlaps(s, o);
 }
@@ -653,15 +672,21 @@ scan_walk(scan_t *s, store_cursor_t *c)
 }
 
 int
-obsdb_scan(obsdb_txn_t *txn, const obsdb_scan_t *q, obsdb_obs_cb cb,
-           void *arg, uint8_t *last_key, size_t *last_len, bool *more)
+obsdb_scan(obsdb_txn_t *txn, const obsdb_scan_t *q, obsdb_obs_cb cb, void *arg,
+           uint8_t *last_key, size_t *last_len, bool *more)
 {
-    scan_t s = {.q = q, .cb = cb, .arg = arg, .last_key = last_key,
-                .last_len = last_len, .more = more};
+    scan_t s = {.q = q,
+                .cb = cb,
+                .arg = arg,
+                .last_key = last_key,
+                .last_len = last_len,
+                .more = more};
     store_cursor_t c = {0};
 
     if (last_len != NULL)
         *last_len = 0;
+    if (q->resume_len > OBS_KEY_MAX)
+        return OBS_EINVAL; /* cursors come from clients */
     if (more != NULL)
         *more = false;
     s.period_filter = q->start_day != INT32_MIN || q->end_day != INT32_MAX;
@@ -738,8 +763,8 @@ outbox_walk(store_cursor_t *c, uint64_t after, size_t max, obsdb_obs_cb cb,
 }
 
 int
-obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max,
-                  obsdb_obs_cb cb, void *arg)
+obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max, obsdb_obs_cb cb,
+                  void *arg)
 {
     store_cursor_t c;
 
@@ -797,4 +822,502 @@ obsdb_stats(obsdb_txn_t *txn, obsdb_stats_t *out)
     out->map_size = info.map_size;
     out->map_used = info.map_used;
     return OBS_OK;
+}
+
+int
+obsdb_outbox_last(obsdb_txn_t *txn, uint64_t *last)
+{
+    store_cursor_t c;
+    store_val_t k;
+
+    *last = 0;
+    int rc = store_cursor_open(&txn->st, STORE_T_OUTBOX, &c);
+    if (rc != 0)
+        return rc;
+    rc = store_cursor_last(&c, &k, NULL);
+    store_cursor_close(&c);
+    if (rc == 0 && k.len == 8)
+        *last = store_be64_get(k.ptr);
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+/* ----------------------------------------------------------- replication */
+
+/* Gate for the replication writers: sticky error first, then a read txn is
+ * a caller bug that fails the txn. */
+static int
+write_check(obsdb_txn_t *txn)
+{
+    if (txn->st.rc != 0)
+        return txn->st.rc;
+    if (!txn->st.write)
+        return txn_fail(txn, OBS_EINVAL);
+    return OBS_OK;
+}
+
+/* Limits shared by the raw walks; 0 = no limit. */
+typedef struct {
+    size_t max_entries;
+    size_t max_bytes;
+    size_t entries;
+    size_t bytes;
+} budget_t;
+
+static bool
+budget_spent(const budget_t *b)
+{
+    return (b->max_entries != 0 && b->entries >= b->max_entries) ||
+           (b->max_bytes != 0 && b->bytes >= b->max_bytes);
+}
+
+static void
+budget_take(budget_t *b, size_t rlen)
+{
+    b->entries++;
+    b->bytes += rlen;
+}
+
+int
+obsdb_version_cmp(const obs_version_t *a, const obs_version_t *b)
+{
+    if (a->hlc != b->hlc)
+        return a->hlc < b->hlc ? -1 : 1;
+    int c = strncmp(a->origin, b->origin, sizeof(a->origin));
+    return (c > 0) - (c < 0);
+}
+
+/* *wins: obs beats the stored version of key, or key is new. */
+static int
+replicated_wins(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *key,
+                size_t klen, bool *wins)
+{
+    store_val_t v;
+    obs_t cur;
+    int rc = store_get(&txn->st, STORE_T_OBS, key, klen, &v);
+
+    *wins = rc == OBS_ENOENT;
+    if (rc != 0)
+        return rc == OBS_ENOENT ? OBS_OK : rc;
+    obs_init(&cur);
+    rc = codec_obs_decode(v.ptr, v.len, &cur);
+    *wins = rc == 0 && obsdb_version_cmp(&obs->ver, &cur.ver) > 0;
+    obs_fini(&cur);
+    return rc;
+}
+
+int
+obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied)
+{
+    uint8_t key[HIST_KEY_MAX];
+    uint8_t *val = NULL;
+    size_t vlen = 0;
+    bool wins = false;
+
+    *applied = false;
+    int rc = write_check(txn);
+    if (rc != 0)
+        return rc;
+    int klen = obs_key_encode(obs, key, PUT_KEY_MAX);
+    if (klen < 0)
+        return txn_fail(txn, klen);
+    rc = counts_load(txn);
+    if (rc == 0)
+        rc = replicated_wins(txn, obs, key, (size_t)klen, &wins);
+    if (rc == 0 && wins)
+        rc = codec_obs_encode(obs, &val, &vlen);
+    if (rc == 0 && wins) {
+        rc = put_encoded(txn, obs, key, (size_t)klen, val, vlen, false);
+        txn->counts_dirty = true;
+        *applied = rc == 0;
+    }
+    free(val);
+    return rc ? txn_fail(txn, rc) : OBS_OK;
+}
+
+/* --------------------------------------------------------------- hub log */
+
+/* Loads log.last once per txn. Should the meta entry be missing while the
+ * log holds entries, the newest key stands in (and is written back), so a
+ * hub_seq is never handed out twice. */
+static int
+log_load(obsdb_txn_t *txn)
+{
+    store_cursor_t c;
+    store_val_t k;
+
+    if (txn->log_loaded)
+        return OBS_OK;
+    int rc = obsdb_meta_get_u64(txn, LOG_LAST_NAME, &txn->log_last);
+    if (rc == OBS_ENOENT) {
+        txn->log_last = 0;
+        rc = OBS_OK;
+    }
+    if (rc == 0)
+        rc = store_cursor_open(&txn->st, STORE_T_LOG, &c);
+    if (rc != 0)
+        return rc;
+    rc = store_cursor_last(&c, &k, NULL);
+    store_cursor_close(&c);
+    if (rc == 0 && k.len == 8 && store_be64_get(k.ptr) > txn->log_last) {
+        txn->log_last = store_be64_get(k.ptr);
+        txn->log_dirty = txn->st.write;
+    }
+    if (rc == OBS_ENOENT)
+        rc = OBS_OK;
+    txn->log_loaded = rc == 0;
+    return rc;
+}
+
+/* Writes hub_seq -> be16 klen | key | rec. */
+static int
+log_put(obsdb_txn_t *txn, uint64_t hub_seq, const uint8_t *key, size_t klen,
+        const uint8_t *rec, size_t rlen)
+{
+    uint8_t seq[8];
+    uint8_t *val = malloc(2 + klen + rlen);
+
+    if (val == NULL)
+        return OBS_ENOMEM;
+    val[0] = (uint8_t)(klen >> 8);
+    val[1] = (uint8_t)(klen & 0xff);
+    memcpy(val + 2, key, klen);
+    memcpy(val + 2 + klen, rec, rlen);
+    store_be64_put(seq, hub_seq);
+    int rc = store_put(&txn->st, STORE_T_LOG, seq, sizeof(seq), val,
+                       2 + klen + rlen);
+    free(val);
+    return rc;
+}
+
+int
+obsdb_log_append(obsdb_txn_t *txn, obs_t *obs)
+{
+    uint8_t key[OBS_KEY_MAX + 1];
+    uint8_t *rec = NULL;
+    size_t rlen = 0;
+    int rc = write_check(txn);
+
+    if (rc != 0)
+        return rc;
+    int klen = obs_key_encode(obs, key, sizeof(key));
+    if (klen < 0)
+        return txn_fail(txn, klen);
+    rc = log_load(txn);
+    if (rc == 0 && txn->log_last == UINT64_MAX)
+        rc = OBS_ETOOBIG; /* 2^64 changes: not in this universe */
+    if (rc != 0)
+        return txn_fail(txn, rc);
+    uint64_t old = obs->ver.hub_seq;
+    obs->ver.hub_seq = txn->log_last + 1;
+    rc = codec_obs_encode(obs, &rec, &rlen);
+    if (rc == 0)
+        rc = log_put(txn, obs->ver.hub_seq, key, (size_t)klen, rec, rlen);
+    free(rec);
+    if (rc != 0) {
+        obs->ver.hub_seq = old;
+        return txn_fail(txn, rc);
+    }
+    txn->log_last = obs->ver.hub_seq;
+    return OBS_OK;
+}
+
+int
+obsdb_log_bounds(obsdb_txn_t *txn, uint64_t *first, uint64_t *last)
+{
+    store_cursor_t c;
+    store_val_t k;
+    int rc = log_load(txn);
+
+    if (rc == 0)
+        rc = store_cursor_open(&txn->st, STORE_T_LOG, &c);
+    if (rc != 0)
+        return rc;
+    rc = store_cursor_first(&c, &k, NULL);
+    store_cursor_close(&c);
+    *last = txn->log_last;
+    *first = txn->log_last + 1;
+    if (rc == 0 && k.len == 8)
+        *first = store_be64_get(k.ptr);
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+/* Splits a log entry into hub_seq, canonical key and record. */
+static int
+log_split(const store_val_t *k, const store_val_t *v, uint64_t *seq,
+          store_val_t *key, store_val_t *rec)
+{
+    if (k->len != 8 || v->len < 2)
+        return OBS_ESTORE;
+    size_t klen = ((size_t)v->ptr[0] << 8) | v->ptr[1];
+    if (klen == 0 || klen > v->len - 2)
+        return OBS_ESTORE;
+    *seq = store_be64_get(k->ptr);
+    key->ptr = v->ptr + 2;
+    key->len = klen;
+    rec->ptr = v->ptr + 2 + klen;
+    rec->len = v->len - 2 - klen;
+    return OBS_OK;
+}
+
+static int
+log_walk(store_cursor_t *c, uint64_t after, budget_t *b, obsdb_log_cb cb,
+         void *arg, uint64_t *last_seen)
+{
+    uint8_t from[8];
+    store_val_t k, v, key, rec;
+    uint64_t seq = 0;
+
+    store_be64_put(from, after + 1);
+    int rc = store_cursor_seek(c, from, sizeof(from), &k, &v);
+    while (rc == 0 && !budget_spent(b)) {
+        rc = log_split(&k, &v, &seq, &key, &rec);
+        if (rc != 0)
+            return rc;
+        rc = cb(seq, key.ptr, key.len, rec.ptr, rec.len, arg);
+        if (rc != 0)
+            return rc; /* the callback's own code, even OBS_ENOENT */
+        *last_seen = seq;
+        budget_take(b, rec.len);
+        rc = store_cursor_next(c, &k, &v);
+    }
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+int
+obsdb_log_walk(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
+               size_t max_bytes, obsdb_log_cb cb, void *arg,
+               uint64_t *last_seen)
+{
+    budget_t b = {.max_entries = max_entries, .max_bytes = max_bytes};
+    store_cursor_t c;
+
+    *last_seen = after;
+    if (after == UINT64_MAX)
+        return OBS_OK;
+    int rc = store_cursor_open(&txn->st, STORE_T_LOG, &c);
+    if (rc != 0)
+        return rc;
+    rc = log_walk(&c, after, &b, cb, arg, last_seen);
+    store_cursor_close(&c);
+    return rc;
+}
+
+/* Deletes up to n entries from the front of the log. */
+static int
+log_trim_front(store_cursor_t *c, uint64_t n, size_t *done)
+{
+    int rc = OBS_OK;
+
+    while (rc == 0 && *done < n) {
+        /* Re-seek after each delete, as obsdb_outbox_ack does. */
+        rc = store_cursor_first(c, NULL, NULL);
+        if (rc == 0)
+            rc = store_cursor_del(c);
+        if (rc == 0)
+            (*done)++;
+    }
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+int
+obsdb_log_trim(obsdb_txn_t *txn, uint64_t keep_last_n, size_t max_delete,
+               size_t *deleted)
+{
+    store_cursor_t c;
+    uint64_t n = 0;
+    size_t done = 0;
+    int rc = write_check(txn);
+
+    if (deleted != NULL)
+        *deleted = 0;
+    /* log.last is loaded (and repaired if need be) before anything goes, so
+     * trimmed numbers are never handed out again. */
+    if (rc == 0)
+        rc = log_load(txn);
+    if (rc == 0)
+        rc = store_count(&txn->st, STORE_T_LOG, &n);
+    if (rc == 0)
+        rc = store_cursor_open(&txn->st, STORE_T_LOG, &c);
+    if (rc != 0)
+        return txn_fail(txn, rc);
+    uint64_t excess = n > keep_last_n ? n - keep_last_n : 0;
+    if (max_delete != 0 && excess > max_delete)
+        excess = max_delete;
+    rc = log_trim_front(&c, excess, &done);
+    store_cursor_close(&c);
+    if (deleted != NULL)
+        *deleted = done;
+    return rc ? txn_fail(txn, rc) : OBS_OK;
+}
+
+/* --------------------------------------------------------------- origins */
+
+#define ORIGIN_VAL_MAX (8 + OBS_ID_MAX)
+
+static bool
+origin_ok(const char *origin)
+{
+    return origin != NULL && origin[0] != '\0' &&
+           strlen(origin) <= OBS_ID_MAX;
+}
+
+int
+obsdb_origin_get(obsdb_txn_t *txn, const char *origin, char *epoch,
+                 size_t epoch_cap, uint64_t *last_seq)
+{
+    store_val_t v;
+
+    if (!origin_ok(origin))
+        return OBS_EINVAL;
+    int rc = store_get(&txn->st, STORE_T_ORIGINS, origin, strlen(origin), &v);
+    if (rc != 0)
+        return rc;
+    if (v.len < 8 || v.len > ORIGIN_VAL_MAX)
+        return OBS_ESTORE;
+    if (epoch != NULL) {
+        if (v.len - 8 + 1 > epoch_cap)
+            return OBS_ETOOBIG;
+        memcpy(epoch, v.ptr + 8, v.len - 8);
+        epoch[v.len - 8] = '\0';
+    }
+    if (last_seq != NULL)
+        *last_seq = store_be64_get(v.ptr);
+    return OBS_OK;
+}
+
+int
+obsdb_origin_put(obsdb_txn_t *txn, const char *origin, const char *epoch,
+                 uint64_t last_seq)
+{
+    uint8_t val[ORIGIN_VAL_MAX];
+    size_t elen = epoch != NULL ? strlen(epoch) : 0;
+    int rc = write_check(txn);
+
+    if (rc != 0)
+        return rc;
+    if (!origin_ok(origin) || elen > OBS_ID_MAX)
+        return txn_fail(txn, OBS_EINVAL);
+    store_be64_put(val, last_seq);
+    if (elen > 0)
+        memcpy(val + 8, epoch, elen);
+    return store_put(&txn->st, STORE_T_ORIGINS, origin, strlen(origin), val,
+                     8 + elen);
+}
+
+/* Copies one origins entry into NUL-terminated strings and calls cb. */
+static int
+origin_emit(const store_val_t *k, const store_val_t *v, obsdb_origin_cb cb,
+            void *arg)
+{
+    char origin[OBS_ID_MAX + 1];
+    char epoch[OBS_ID_MAX + 1];
+
+    if (k->len > OBS_ID_MAX || v->len < 8 || v->len > ORIGIN_VAL_MAX)
+        return OBS_ESTORE;
+    memcpy(origin, k->ptr, k->len);
+    origin[k->len] = '\0';
+    memcpy(epoch, v->ptr + 8, v->len - 8);
+    epoch[v->len - 8] = '\0';
+    return cb(origin, epoch, store_be64_get(v->ptr), arg);
+}
+
+int
+obsdb_origin_walk(obsdb_txn_t *txn, obsdb_origin_cb cb, void *arg)
+{
+    store_cursor_t c;
+    store_val_t k, v;
+    int rc = store_cursor_open(&txn->st, STORE_T_ORIGINS, &c);
+
+    if (rc != 0)
+        return rc;
+    int crc = OBS_OK;
+    rc = store_cursor_first(&c, &k, &v);
+    while (rc == 0 && crc == 0) {
+        crc = origin_emit(&k, &v, cb, arg); /* cb's code, even OBS_ENOENT */
+        if (crc == 0)
+            rc = store_cursor_next(&c, &k, &v);
+    }
+    store_cursor_close(&c);
+    if (crc != 0)
+        return crc;
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+/* ------------------------------------------------------- raw state walk */
+
+typedef struct {
+    budget_t b;
+    obsdb_log_cb cb;
+    void *arg;
+    uint8_t *last_key;
+    size_t *last_len;
+    bool *more;
+} raw_walk_t;
+
+/* Positions c on the first obs entry after the given key (or the first). */
+static int
+raw_start(store_cursor_t *c, const uint8_t *after, size_t after_len,
+          store_val_t *k, store_val_t *v)
+{
+    if (after == NULL || after_len == 0)
+        return store_cursor_first(c, k, v);
+    int rc = store_cursor_seek(c, after, after_len, k, v);
+    if (rc == 0 && k->len == after_len && memcmp(k->ptr, after, k->len) == 0)
+        rc = store_cursor_next(c, k, v);
+    return rc;
+}
+
+static int
+raw_walk(raw_walk_t *w, store_cursor_t *c, const uint8_t *after,
+         size_t after_len)
+{
+    store_val_t k, v;
+    int rc = raw_start(c, after, after_len, &k, &v);
+
+    while (rc == 0) {
+        if (budget_spent(&w->b)) {
+            if (w->more != NULL)
+                *w->more = true;
+            return OBS_OK;
+        }
+        int crc = w->cb(0, k.ptr, k.len, v.ptr, v.len, w->arg);
+        if (crc != 0)
+            return crc; /* the callback's own code, even OBS_ENOENT */
+        if (w->last_key != NULL && w->last_len != NULL &&
+            k.len <= OBS_KEY_MAX + 1) {
+            memcpy(w->last_key, k.ptr, k.len);
+            *w->last_len = k.len;
+        }
+        budget_take(&w->b, v.len);
+        rc = store_cursor_next(c, &k, &v);
+    }
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+int
+obsdb_state_walk_raw(obsdb_txn_t *txn, const uint8_t *after,
+                     size_t after_len, size_t max_entries, size_t max_bytes,
+                     obsdb_log_cb cb, void *arg, uint8_t *last_key,
+                     size_t *last_len, bool *more)
+{
+    raw_walk_t w = {.b = {.max_entries = max_entries, .max_bytes = max_bytes},
+                    .cb = cb,
+                    .arg = arg,
+                    .last_key = last_key,
+                    .last_len = last_len,
+                    .more = more};
+    store_cursor_t c;
+
+    if (last_len != NULL)
+        *last_len = 0;
+    if (more != NULL)
+        *more = false;
+    if (after_len > OBS_KEY_MAX)
+        return OBS_EINVAL; /* resume keys come from peers */
+    int rc = store_cursor_open(&txn->st, STORE_T_OBS, &c);
+    if (rc != 0)
+        return rc;
+    rc = raw_walk(&w, &c, after, after_len);
+    store_cursor_close(&c);
+    return rc;
 }

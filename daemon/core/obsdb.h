@@ -8,6 +8,9 @@
  *   struct   "text"                              -> structure definitions
  *   meta     name                                -> value (epoch, node id,
  *                                                   hlc, origin_seq, cursors)
+ *   log      be64 hub_seq                        -> accepted change (hub)
+ *   origins  origin node id                      -> its epoch and the highest
+ *                                                   origin_seq accepted (hub)
  * A write to obs, history and outbox happens in one LMDB transaction, so a
  * committed change is always in all three (transactional outbox).
  *
@@ -36,6 +39,7 @@ typedef struct {
     uint64_t map_max;    /* the map may grow up to this (0 = 16 GiB) */
     uint64_t map_step;   /* growth step (0 = double) */
     bool no_sync;        /* tests and benchmarks only: MDB_NOSYNC */
+    bool no_outbox;      /* hub: its own writes never go to the outbox */
 } obsdb_opts_t;
 
 /** Opens (creating if needed) the store in opts->dir. A new store gets a
@@ -72,7 +76,8 @@ int obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out);
 
 /** Stores obs (identity, content and ver fully set by the caller) as the
  * current version, appends it to history, and, when ver.origin is the local
- * node id, appends it to the outbox under ver.origin_seq. Sticky on error. */
+ * node id and the store was not opened with no_outbox, appends it to the
+ * outbox under ver.origin_seq. Sticky on error. */
 int obsdb_put(obsdb_txn_t *txn, const obs_t *obs);
 
 /** Calls cb for every version of identity, newest first. cb returns 0 to go
@@ -123,6 +128,92 @@ int obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max,
                       obsdb_obs_cb cb, void *arg);
 /** Removes every outbox entry with origin_seq <= upto. */
 int obsdb_outbox_ack(obsdb_txn_t *txn, uint64_t upto);
+/** Highest origin_seq in the outbox into *last, 0 when it is empty. */
+int obsdb_outbox_last(obsdb_txn_t *txn, uint64_t *last);
+
+/* ------------------------------------------------------------ replication
+ * The hub's log, its per-origin table, raw walks for streaming, and the
+ * apply path for changes that came from elsewhere. Raw bytes handed to
+ * callbacks point into the LMDB map: read-only, valid until the txn ends
+ * (in a write txn: until the next write to the same table). Copy to keep. */
+
+/** The deterministic order of versions: (hlc, origin) compared
+ * lexicographically; greater HLC wins, equal HLC: greater origin (strcmp)
+ * wins. Returns <0, 0 (same version), >0. Pure. */
+int obsdb_version_cmp(const obs_version_t *a, const obs_version_t *b);
+
+/** Applies obs (from the hub, or at the hub from a node) when its version
+ * wins over the stored one by obsdb_version_cmp (or the key is new): state
+ * and history, never the outbox. *applied tells whether it was written; an
+ * older or identical version is a no-op (OBS_OK, *applied false). Write txn
+ * only. Errors as obsdb_put (sticky); OBS_EPROTO when the stored value does
+ * not decode. */
+int obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied);
+
+/** Appends obs to the hub log: sets obs->ver.hub_seq to the newest hub_seq
+ * ever assigned + 1 (1 for a new log; numbers are never reused, trimmed or
+ * not) and stores be16 key length | canonical key | codec_obs_encode(obs).
+ * Write txn only. OBS_EINVAL, OBS_ETOOBIG (key), OBS_ENOMEM, store errors;
+ * all sticky. */
+int obsdb_log_append(obsdb_txn_t *txn, obs_t *obs);
+
+/** *first = oldest hub_seq present (*last + 1 when the log is empty or
+ * trimmed to nothing), *last = newest ever assigned (0 for a new log).
+ * Two cursor steps and a meta read, no scan. Store errors. */
+int obsdb_log_bounds(obsdb_txn_t *txn, uint64_t *first, uint64_t *last);
+
+/** One raw entry: key/klen = canonical key, rec/rlen = the encoded
+ * Observation (codec_obs_decode gives it back), both borrowed from the map.
+ * hub_seq is 0 for state walks. Return 0 to go on; anything else stops the
+ * walk and is returned. */
+typedef int (*obsdb_log_cb)(uint64_t hub_seq, const uint8_t *key, size_t klen,
+                            const uint8_t *rec, size_t rlen, void *arg);
+
+/** Walks log entries with hub_seq > after, oldest first, zero copy. Stops
+ * after max_entries entries, or once the sum of rlen reaches max_bytes (the
+ * entry that crosses it is included, so one walk always makes progress);
+ * 0 = no limit for either. *last_seen = the last hub_seq cb accepted
+ * (returned 0 for), or after if none. Entries before the log's first are
+ * gone: compare after with obsdb_log_bounds first. OBS_ESTORE for a
+ * malformed entry, store errors, or cb's own code. */
+int obsdb_log_walk(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
+                   size_t max_bytes, obsdb_log_cb cb, void *arg,
+                   uint64_t *last_seen);
+
+/** Deletes the oldest log entries so that at most keep_last_n remain, at
+ * most max_delete of them in this call (0 = no cap), so one trim never
+ * makes a huge txn: call again until *deleted is 0. *deleted (may be NULL)
+ * gets the number removed. Write txn only; sticky errors. */
+int obsdb_log_trim(obsdb_txn_t *txn, uint64_t keep_last_n, size_t max_delete,
+                   size_t *deleted);
+
+/** The hub's record of an origin node: its store epoch (copied to epoch,
+ * NUL-terminated) and the highest origin_seq accepted from it. OBS_ENOENT
+ * when unknown, OBS_ETOOBIG when epoch_cap is too small, OBS_EINVAL for an
+ * empty or over-OBS_ID_MAX origin, OBS_ESTORE for a malformed record. */
+int obsdb_origin_get(obsdb_txn_t *txn, const char *origin, char *epoch,
+                     size_t epoch_cap, uint64_t *last_seq);
+/** Creates or replaces origin's record. origin: 1..OBS_ID_MAX chars; epoch:
+ * at most OBS_ID_MAX chars. Write txn only; OBS_EINVAL; sticky errors. */
+int obsdb_origin_put(obsdb_txn_t *txn, const char *origin, const char *epoch,
+                     uint64_t last_seq);
+/** Calls cb for every origin in id order; strings are borrowed for the
+ * call. cb returns 0 to go on; anything else stops and is returned. */
+typedef int (*obsdb_origin_cb)(const char *origin, const char *epoch,
+                               uint64_t last_seq, void *arg);
+int obsdb_origin_walk(obsdb_txn_t *txn, obsdb_origin_cb cb, void *arg);
+
+/** Walks the obs table (current versions, tombstones included) in key order
+ * after the canonical key after/after_len (NULL or 0 = from the start),
+ * passing each raw key and encoded value to cb with hub_seq 0, zero copy.
+ * Limits as obsdb_log_walk. *last_key (cap OBS_KEY_MAX + 1) gets the key of
+ * the last entry cb accepted, *last_len its length (0 if none); *more is
+ * true when the walk stopped on a limit with entries left. OBS_EINVAL for
+ * after_len > OBS_KEY_MAX; store errors; cb's own code. */
+int obsdb_state_walk_raw(obsdb_txn_t *txn, const uint8_t *after,
+                         size_t after_len, size_t max_entries,
+                         size_t max_bytes, obsdb_log_cb cb, void *arg,
+                         uint8_t *last_key, size_t *last_len, bool *more);
 
 typedef struct {
     uint64_t observations; /* current entries, tombstones included */

@@ -9,24 +9,25 @@
  * (DOMAIN.md rule 6) instead of the last write silently winning. Called by
  * the daemon's import handler, one sdmx_csv_t per import.
  */
+#include "sdmx_rows.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "obs_err.h"
-#include "sdmx_rows.h"
 
 #define MAX_COLUMNS 512 /* reserved + OBS_MAX_DIMS + OBS_MAX_ATTRS + custom */
 
 typedef enum {
-    COL_DATAFLOW,       /* v1 DATAFLOW */
-    COL_STRUCTURE,      /* v2 STRUCTURE */
-    COL_STRUCTURE_ID,   /* v2 STRUCTURE_ID */
-    COL_ACTION,         /* ACTION */
-    COL_INFO,           /* STRUCTURE_NAME, SERIES_KEY, OBS_KEY: not used */
-    COL_TIME,           /* TIME_PERIOD */
-    COL_VALUE,          /* OBS_VALUE */
-    COL_COMPONENT,      /* a dimension or attribute of some dataflow */
-    COL_IGNORED,        /* a declared custom column */
+    COL_DATAFLOW,     /* v1 DATAFLOW */
+    COL_STRUCTURE,    /* v2 STRUCTURE */
+    COL_STRUCTURE_ID, /* v2 STRUCTURE_ID */
+    COL_ACTION,       /* ACTION */
+    COL_INFO,         /* STRUCTURE_NAME, SERIES_KEY, OBS_KEY: not used */
+    COL_TIME,         /* TIME_PERIOD */
+    COL_VALUE,        /* OBS_VALUE */
+    COL_COMPONENT,    /* a dimension or attribute of some dataflow */
+    COL_IGNORED,      /* a declared custom column */
 } col_role_t;
 
 typedef struct {
@@ -36,9 +37,9 @@ typedef struct {
 
 /* The columns of one dataflow, resolved on its first row. */
 typedef struct {
-    const sdmx_dataflow_t *df;    /* borrowed */
-    int dim_col[OBS_MAX_DIMS];    /* column of each dimension, -1 = none */
-    bool *own;                    /* owned, per column: df's component */
+    const sdmx_dataflow_t *df;     /* borrowed */
+    int dim_col[OBS_MAX_DIMS];     /* column of each dimension, -1 = none */
+    bool *own;                     /* owned, per column: df's component */
     const sdmx_component_t **attr; /* owned, per column: df's attribute */
 } df_cols_t;
 
@@ -117,7 +118,7 @@ printable(const char *s, char *out, size_t cap)
 {
     size_t i = 0;
     for (; s[i] && i + 1 < cap; i++)
-        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+        out[i] = (char)((s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?');
     out[i] = '\0';
 }
 
@@ -295,9 +296,8 @@ read_header(sdmx_csv_t *m, const sdmx_csv_opts_t *opts,
 }
 
 int
-sdmx_csv_open(const sdmx_csv_opts_t *opts, const char *const *header,
-              size_t n, uint64_t header_line, sdmx_csv_t **out,
-              issue_list_t *issues)
+sdmx_csv_open(const sdmx_csv_opts_t *opts, const char *const *header, size_t n,
+              uint64_t header_line, sdmx_csv_t **out, issue_list_t *issues)
 {
     *out = NULL;
     if (opts == NULL || opts->vctx.st == NULL || (header == NULL && n > 0))
@@ -357,8 +357,8 @@ fill_df_cols(const sdmx_csv_t *m, df_cols_t *d)
         if (di >= 0 && di < OBS_MAX_DIMS) {
             d->dim_col[di] = (int)c;
             d->own[c] = true;
-        } else if ((d->attr[c] = structure_find_attr(d->df->dsd,
-                                                     m->cols[c].name))) {
+        } else if ((d->attr[c] =
+                        structure_find_attr(d->df->dsd, m->cols[c].name))) {
             d->own[c] = true;
         }
     }
@@ -383,7 +383,7 @@ df_columns(sdmx_csv_t *m, const sdmx_dataflow_t *df)
     memset(d, 0, sizeof(*d));
     d->df = df;
     d->own = calloc(m->n_cols, sizeof(*d->own));
-    d->attr = calloc(m->n_cols, sizeof(*d->attr));
+    d->attr = calloc(m->n_cols, sizeof(const sdmx_component_t *));
     if (d->own == NULL || d->attr == NULL) {
         free(d->own);
         free(d->attr);
@@ -406,8 +406,8 @@ fnv1a(const uint8_t *p, size_t n, uint8_t cls)
 }
 
 static key_slot_t *
-find_slot(key_slot_t *slots, size_t n_slots, const uint8_t *arena,
-          uint64_t h, const uint8_t *key, size_t len, uint8_t cls)
+find_slot(key_slot_t *slots, size_t n_slots, const uint8_t *arena, uint64_t h,
+          const uint8_t *key, size_t len, uint8_t cls)
 {
     size_t mask = n_slots - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
@@ -469,8 +469,7 @@ remember_key(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
     if ((m->n_used + 1) * 10 > m->n_slots * 7 && grow_slots(m) != 0)
         return OBS_ENOMEM;
     uint64_t h = fnv1a(key, len, cls);
-    key_slot_t *s =
-        find_slot(m->slots, m->n_slots, m->arena, h, key, len, cls);
+    key_slot_t *s = find_slot(m->slots, m->n_slots, m->arena, h, key, len, cls);
     if (s->line != 0) {
         *first = s->line;
         return 0;
@@ -478,8 +477,8 @@ remember_key(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
     size_t off;
     if (arena_put(m, key, len, &off) != 0)
         return OBS_ENOMEM;
-    *s = (key_slot_t){.hash = h, .line = line, .off = off,
-                      .len = (uint16_t)len, .cls = cls};
+    *s = (key_slot_t){
+        .hash = h, .line = line, .off = off, .len = (uint16_t)len, .cls = cls};
     m->n_used++;
     return 0;
 }
@@ -622,8 +621,8 @@ row_action(const sdmx_csv_t *m, const char *const *cells, uint64_t line,
 
 /* Cells of columns that belong to other dataflows must be empty. */
 static void
-check_foreign(const sdmx_csv_t *m, const df_cols_t *d,
-              const char *const *cells, uint64_t line, issue_list_t *issues)
+check_foreign(const sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
+              uint64_t line, issue_list_t *issues)
 {
     for (size_t c = 0; c < m->n_cols; c++)
         if (m->cols[c].role == COL_COMPONENT && !d->own[c] &&
@@ -642,8 +641,8 @@ read_dim(const df_cols_t *d, size_t i, const char *const *cells,
     int col = d->dim_col[i];
     id->code[i][0] = '\0';
     if (col < 0 && action != OBS_ACTION_DELETE) {
-        issue_add(issues, line, dim, "R1-dims",
-                  false, "dimension %s has no column in the header", dim);
+        issue_add(issues, line, dim, "R1-dims", false,
+                  "dimension %s has no column in the header", dim);
         return;
     }
     if (!cell_copy(cell_at(cells, col), true, id->code[i], OBS_CODE_MAX + 1)) {
@@ -697,8 +696,7 @@ map_delete_matching(const sdmx_csv_t *m, const sdmx_dataflow_t *df,
                       freq >= 0 && id->code[freq][0] ? id->code[freq] : NULL,
                       line, issues);
     if (m->vctx.provider != NULL && area >= 0 && id->code[area][0] != '\0' &&
-        !structure_may_write(m->vctx.st, m->vctx.provider, df,
-                             id->code[area]))
+        !structure_may_write(m->vctx.st, m->vctx.provider, df, id->code[area]))
         issue_add(issues, line, "REF_AREA", "R12-authority", false,
                   "provider %.64s may not write REF_AREA \"%s\" in %s",
                   m->vctx.provider, id->code[area], df->urn);
@@ -716,9 +714,8 @@ map_delete_matching(const sdmx_csv_t *m, const sdmx_dataflow_t *df,
 
 /* Value and attribute cells of df's own columns into obs. */
 static int
-read_content(const sdmx_csv_t *m, const df_cols_t *d,
-             const char *const *cells, obs_t *obs, uint64_t line,
-             issue_list_t *issues)
+read_content(const sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
+             obs_t *obs, uint64_t line, issue_list_t *issues)
 {
     const char *v = cell_at(cells, m->value_col);
     int rc = obs_set_value(obs, cell_blank(v) ? "" : v);
@@ -728,8 +725,8 @@ read_content(const sdmx_csv_t *m, const df_cols_t *d,
         if (a == NULL || cell_blank(cells[c]))
             continue;
         const char *val = cells[c];
-        if (a->type == SDMX_TYPE_CODED && cell_copy(val, true, code,
-                                                    sizeof(code)))
+        if (a->type == SDMX_TYPE_CODED &&
+            cell_copy(val, true, code, sizeof(code)))
             val = code;
         rc = obs_set_attr(obs, a->id, val);
     }
@@ -754,8 +751,11 @@ map_obs(sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
     if (rc != 0)
         return rc;
     row->obs.ver.action = row->action;
-    if (row->action != OBS_ACTION_DELETE &&
-        (rc = read_content(m, d, cells, &row->obs, line, issues)) != 0)
+    if (row->action == OBS_ACTION_DELETE)
+        rc = obs_set_value(&row->obs, ""); /* identity only */
+    else
+        rc = read_content(m, d, cells, &row->obs, line, issues);
+    if (rc != 0)
         return rc;
     rc = validate_obs(&m->vctx, d->df, &row->obs, line, issues);
     if (rc != 0 && rc != OBS_EREJECTED)
@@ -767,8 +767,8 @@ map_obs(sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
 /* Everything after the shape check; the caller turns errors into
  * REJECTED. */
 static int
-map_row(sdmx_csv_t *m, uint64_t line, const char *const *cells,
-        sdmx_row_t *row, issue_list_t *issues)
+map_row(sdmx_csv_t *m, uint64_t line, const char *const *cells, sdmx_row_t *row,
+        issue_list_t *issues)
 {
     row_ident_t id;
     size_t errors0 = issues->errors;
@@ -797,8 +797,8 @@ row_blank(const char *const *cells, size_t n)
 }
 
 int
-sdmx_csv_map(sdmx_csv_t *m, uint64_t line, const char *const *cells,
-             size_t n, sdmx_row_t *row, issue_list_t *issues)
+sdmx_csv_map(sdmx_csv_t *m, uint64_t line, const char *const *cells, size_t n,
+             sdmx_row_t *row, issue_list_t *issues)
 {
     size_t errors0 = issues->errors;
     sdmx_row_fini(row);

@@ -41,7 +41,7 @@ typedef struct {
     sdmx_row_kind_t kind;
     obs_action_t action;       /* MERGE, REPLACE, DELETE */
     const sdmx_dataflow_t *df; /* borrowed from the structure */
-    obs_t obs;             /* kind OBS: the observation (DELETE: identity only) */
+    obs_t obs; /* kind OBS: the observation (DELETE: identity only) */
     obs_pattern_t pattern; /* DELETE_MATCHING: dims with wildcards
                               (n = DSD dims); owned */
     char time_period[OBS_PERIOD_MAX + 1]; /* DELETE_MATCHING: "" = every

@@ -1,12 +1,14 @@
 /*
  * store.c - the LMDB wrapper behind store.h: environment, named tables,
  * sticky-error transactions, cursors, map growth. It is the only file that
- * includes <lmdb.h> and the only place LMDB codes become OBS_E* codes
+ * uses LMDB's header and the only place LMDB codes become OBS_E* codes
  * (MDB_MAP_FULL -> OBS_ESTOREFULL, MDB_NOTFOUND -> OBS_ENOENT, the rest ->
  * OBS_ESTORE with mdb_strerror() kept for store_errmsg()). It knows nothing of
  * observations or key layouts: obsdb.c (and later the hub's log) call it.
  * Threading: one thread per store_t; see store.h.
  */
+#include "store.h"
+
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -17,7 +19,6 @@
 #include <lmdb.h>
 
 #include "obs_err.h"
-#include "store.h"
 
 #define DEFAULT_MAP_SIZE (64ull * 1024 * 1024)
 #define DEFAULT_MAP_MAX  (16ull * 1024 * 1024 * 1024)
@@ -28,8 +29,8 @@ struct store {
     MDB_dbi dbi[STORE_T_COUNT];
     uint64_t map_max;
     uint64_t map_step;
-    unsigned open_txns;     /* mdb_env_set_mapsize needs none open */
-    char err[ERRMSG_CAP];   /* last LMDB failure, for store_errmsg */
+    unsigned open_txns;   /* mdb_env_set_mapsize needs none open */
+    char err[ERRMSG_CAP]; /* last LMDB failure, for store_errmsg */
 };
 
 /* The on-disk names, indexed by store_table_t (back-mdb's mdmi_databases). */
@@ -42,6 +43,7 @@ static const char *const table_names[STORE_T_COUNT] = {
     [STORE_T_LOG] = "log",
     [STORE_T_CONFLICTS] = "conflicts",
     [STORE_T_REJECTS] = "rejects",
+    [STORE_T_ORIGINS] = "origins",
 };
 
 const char *
@@ -60,8 +62,8 @@ map_rc(store_t *self, int rc, const char *op, const char *what)
         return OBS_OK;
     if (rc == MDB_NOTFOUND)
         return OBS_ENOENT;
-    snprintf(self->err, sizeof(self->err), "%s(%s): %s", op, what,
-             mdb_strerror(rc));
+    (void)snprintf(self->err, sizeof(self->err), "%s(%s): %s", op, what,
+                   mdb_strerror(rc));
     if (rc == MDB_MAP_FULL)
         return OBS_ESTOREFULL;
     if (rc == ENOMEM)
@@ -89,6 +91,14 @@ txn_check(const store_txn_t *txn, store_table_t t)
     return OBS_OK;
 }
 
+/* LMDB answers an oversized key with MDB_BAD_VALSIZE; keys often come from
+ * peers (resume cursors), so refuse them here as bad input. */
+static bool
+key_ok(const store_txn_t *txn, size_t klen)
+{
+    return klen > 0 && klen <= (size_t)mdb_env_get_maxkeysize(txn->store->env);
+}
+
 const char *
 store_errmsg(const store_t *self)
 {
@@ -100,7 +110,7 @@ set_errbuf(char *errbuf, size_t errcap, const char *what, const char *dir,
            const char *why)
 {
     if (errbuf != NULL && errcap > 0)
-        snprintf(errbuf, errcap, "%s %s: %s", what, dir, why);
+        (void)snprintf(errbuf, errcap, "%s %s: %s", what, dir, why);
 }
 
 /* A new environment takes the configured size; an existing one keeps the
@@ -112,10 +122,9 @@ env_set_size(store_t *self, const char *dir, uint64_t want, bool before)
     struct stat st;
     MDB_envinfo info;
 
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    (void)snprintf(path, sizeof(path), "%s/data.mdb", dir);
     if (before)
-        return stat(path, &st) == 0 ? 0
-                                    : mdb_env_set_mapsize(self->env, want);
+        return stat(path, &st) == 0 ? 0 : mdb_env_set_mapsize(self->env, want);
     mdb_env_info(self->env, &info);
     if (info.me_mapsize >= want)
         return 0;
@@ -158,8 +167,7 @@ env_open(store_t *self, const store_opts_t *opts)
 }
 
 int
-store_open(const store_opts_t *opts, store_t **out, char *errbuf,
-           size_t errcap)
+store_open(const store_opts_t *opts, store_t **out, char *errbuf, size_t errcap)
 {
     *out = NULL;
     if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0')
@@ -305,7 +313,13 @@ store_commit(store_txn_t *txn)
 static MDB_val
 mval(const void *p, size_t len)
 {
-    MDB_val v = {.mv_size = len, .mv_data = (void *)(uintptr_t)p};
+    /* LMDB takes void * for input it never writes; the union drops const
+     * without a cast. */
+    union {
+        const void *in;
+        void *out;
+    } u = {.in = p};
+    MDB_val v = {.mv_size = len, .mv_data = u.out};
     return v;
 }
 
@@ -325,6 +339,8 @@ store_get(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
     int rc = txn_check(txn, t);
     if (rc != 0)
         return rc;
+    if (!key_ok(txn, klen))
+        return OBS_EINVAL; /* a bad lookup is not a failed txn */
     MDB_val k = mval(key, klen), v;
     rc = map_rc(txn->store, mdb_get(txn->txn, txn->store->dbi[t], &k, &v),
                 "mdb_get", table_names[t]);
@@ -343,8 +359,7 @@ store_put(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
     int rc = txn_check(txn, t);
     if (rc != 0)
         return txn_fail(txn, rc);
-    if (!txn->write || klen == 0 ||
-        klen > (size_t)mdb_env_get_maxkeysize(txn->store->env))
+    if (!txn->write || !key_ok(txn, klen))
         return txn_fail(txn, OBS_EINVAL);
     MDB_val k = mval(key, klen), v = mval(val, vlen);
     rc = mdb_put(txn->txn, txn->store->dbi[t], &k, &v, 0);
@@ -395,8 +410,8 @@ store_cursor_open(store_txn_t *txn, store_table_t t, store_cursor_t *c)
     rc = mdb_cursor_open(txn->txn, txn->store->dbi[t], &c->cur);
     if (rc != 0) {
         c->cur = NULL;
-        return txn_fail(txn, map_rc(txn->store, rc, "mdb_cursor_open",
-                                    table_names[t]));
+        return txn_fail(
+            txn, map_rc(txn->store, rc, "mdb_cursor_open", table_names[t]));
     }
     return OBS_OK;
 }
@@ -436,6 +451,8 @@ store_cursor_seek(store_cursor_t *c, const void *key, size_t klen,
 {
     if (klen == 0)
         return store_cursor_first(c, k, v);
+    if (c->txn->rc == 0 && !key_ok(c->txn, klen))
+        return OBS_EINVAL; /* a bad seek is not a failed txn */
     MDB_val mk = mval(key, klen);
     return cursor_op(c, MDB_SET_RANGE, &mk, k, v);
 }
@@ -477,8 +494,8 @@ store_cursor_del(store_cursor_t *c)
         return txn_fail(c->txn, OBS_EINVAL);
     int rc = mdb_cursor_del(c->cur, 0);
     if (rc != 0)
-        return txn_fail(c->txn, map_rc(c->txn->store, rc, "mdb_cursor_del",
-                                       "cursor"));
+        return txn_fail(c->txn,
+                        map_rc(c->txn->store, rc, "mdb_cursor_del", "cursor"));
     return OBS_OK;
 }
 

@@ -2,7 +2,7 @@
  * store.h - a thin LMDB wrapper (Knot's knot_lmdb shape): one environment, a
  * fixed set of named tables, transactions with a sticky error, cursors.
  *
- * store.c is the only file that includes <lmdb.h>; everything above it sees
+ * store.c is the only file that uses LMDB's header; everything above sees
  * OBS_E* codes. MDB_MAP_FULL maps to OBS_ESTOREFULL (grow with store_grow()
  * and redo the work), every other LMDB failure to OBS_ESTORE, with LMDB's own
  * sentence kept for store_errmsg().
@@ -41,6 +41,7 @@ typedef enum {
     STORE_T_LOG,       /* "log": be64 hub_seq -> accepted change (hub) */
     STORE_T_CONFLICTS, /* "conflicts": conflict records */
     STORE_T_REJECTS,   /* "rejects": reject records */
+    STORE_T_ORIGINS,   /* "origins": origin node id -> epoch, seq (hub) */
     STORE_T_COUNT
 } store_table_t;
 
@@ -113,17 +114,16 @@ int store_commit(store_txn_t *txn);
 /** Aborts and ends the txn. Safe on an ended txn. */
 void store_abort(store_txn_t *txn);
 
-/** Value of key in table t into *val (see Lifetime). OBS_ENOENT (not sticky),
- * or the sticky error. */
-int store_get(store_txn_t *txn, store_table_t t, const void *key,
-              size_t klen, store_val_t *val);
+/** Value of key in table t into *val (see Lifetime). OBS_ENOENT and
+ * OBS_EINVAL (empty or oversized key) are not sticky; LMDB failures are. */
+int store_get(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
+              store_val_t *val);
 /** Stores key -> val, replacing. OBS_EINVAL (read txn, empty or oversized
  * key), OBS_ESTOREFULL, OBS_ESTORE; every error is sticky. */
-int store_put(store_txn_t *txn, store_table_t t, const void *key,
-              size_t klen, const void *val, size_t vlen);
+int store_put(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
+              const void *val, size_t vlen);
 /** Deletes key. OBS_ENOENT (not sticky) when absent; other errors sticky. */
-int store_del(store_txn_t *txn, store_table_t t, const void *key,
-              size_t klen);
+int store_del(store_txn_t *txn, store_table_t t, const void *key, size_t klen);
 /** Number of entries in table t. OBS_ESTORE. */
 int store_count(store_txn_t *txn, store_table_t t, uint64_t *out);
 
@@ -132,7 +132,8 @@ int store_cursor_open(store_txn_t *txn, store_table_t t, store_cursor_t *c);
 void store_cursor_close(store_cursor_t *c);
 /** Positioning: each fills *key and *val (either may be NULL) with the entry
  * it lands on, or returns OBS_ENOENT (not sticky) when there is none.
- *   seek:  first entry with key >= the given key
+ *   seek:  first entry with key >= the given key (klen 0 = first);
+ *          OBS_EINVAL (not sticky) for a key over LMDB's limit
  *   first/last: the smallest / largest entry
  *   next/prev:  the entry after / before the current one */
 int store_cursor_seek(store_cursor_t *c, const void *key, size_t klen,

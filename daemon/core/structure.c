@@ -13,6 +13,8 @@
  * text cannot crash it or make it allocate without bound.
  * Threading: none (one loop owns a structure_t).
  */
+#include "structure.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,6 @@
 
 #include "obs.h"
 #include "obs_err.h"
-#include "structure.h"
 
 #define ST_RULE           "structure"
 #define ST_NAME_MAX       1000   /* bytes of a name, after unescaping */
@@ -490,7 +491,7 @@ perr(parser_t *p, uint64_t line, const char *fmt, ...)
     char msg[320];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     p->errors++;
     if (p->issues != NULL)
@@ -570,7 +571,7 @@ static int
 tokenize(parser_t *p, uint64_t ln, const char *s, size_t n, line_t *lt)
 {
     memset(lt, 0, sizeof(*lt));
-    if (scratch_reserve(p, n + ST_MAX_TOKENS + 1) != 0)
+    if (scratch_reserve(p, n + ST_MAX_TOKENS + 1) != 0 || p->scratch == NULL)
         return OBS_ENOMEM;
     char *out = p->scratch;
     size_t i = 0, ntok = 0;
@@ -627,8 +628,8 @@ static int
 expect_words(parser_t *p, uint64_t ln, const line_t *lt, size_t n)
 {
     if (lt->n_word != n)
-        return perr(p, ln, "%s: expected %zu word(s), got %zu", lt->word[0],
-                    n, lt->n_word);
+        return perr(p, ln, "%s: expected %zu word(s), got %zu", lt->word[0], n,
+                    lt->n_word);
     return 0;
 }
 
@@ -692,8 +693,10 @@ check_code_line(parser_t *p, uint64_t ln, const line_t *lt, const char **par)
     if (rc != 0)
         return rc;
     if (!valid_id(lt->word[1], true))
-        return perr(p, ln, "code '%.80s': bad id (want [A-Za-z0-9_@$-], at "
-                    "most %d characters)", lt->word[1], OBS_CODE_MAX);
+        return perr(p, ln,
+                    "code '%.80s': bad id (want [A-Za-z0-9_@$-], at "
+                    "most %d characters)",
+                    lt->word[1], OBS_CODE_MAX);
     if (*par != NULL && !valid_id(*par, true))
         return perr(p, ln, "code %s: bad parent '%.80s'", lt->word[1], *par);
     if (p->n_codes >= ST_CODES_MAX && !p->codes_overflow) {
@@ -846,8 +849,10 @@ static int
 check_component_id(parser_t *p, uint64_t ln, const char *kw, const char *id)
 {
     if (!valid_id(id, false))
-        return perr(p, ln, "%s '%.80s': bad id (want [A-Za-z0-9_@$-], at most "
-                    "%d characters)", kw, id, OBS_CODE_MAX);
+        return perr(p, ln,
+                    "%s '%.80s': bad id (want [A-Za-z0-9_@$-], at most "
+                    "%d characters)",
+                    kw, id, OBS_CODE_MAX);
     if (strcmp(id, "TIME_PERIOD") == 0 || strcmp(id, "OBS_VALUE") == 0)
         return perr(p, ln, "%s %s: implicit in every DSD, do not list it", kw,
                     id);
@@ -886,8 +891,8 @@ add_dimension(parser_t *p, uint64_t ln, const line_t *lt)
     return add_pending(p, REF_DIM, d, d->n_dims - 1, cl, ln);
 }
 
-static const char *const type_names[] = {"coded", "string",  "decimal",
-                                         "integer", "date", "period"};
+static const char *const type_names[] = {"coded",   "string", "decimal",
+                                         "integer", "date",   "period"};
 static const char *const attach_names[] = {"obs", "series", "dataset"};
 
 static int
@@ -926,8 +931,8 @@ attr_options(parser_t *p, uint64_t ln, const char *id, const char **o,
     int a = o[OPT_ATTACH] ? lookup_name(attach_names, 3, o[OPT_ATTACH]) : 0;
     const char *m = o[OPT_MANDATORY] ? o[OPT_MANDATORY] : "no";
     if (t < 0)
-        return perr(p, ln, "attribute %s: needs codelist= or a known type=",
-                    id);
+        return perr(p, ln,
+                    "attribute %s: needs codelist= or a known type=", id);
     if ((t == SDMX_TYPE_CODED) != (o[OPT_CODELIST] != NULL))
         return perr(p, ln, "attribute %s: codelist= goes with type=coded only",
                     id);
@@ -938,8 +943,10 @@ attr_options(parser_t *p, uint64_t ln, const char *id, const char **o,
         return perr(p, ln, "attribute %s: max= must be 1..%d", id,
                     OBS_TEXT_MAX);
     if (a < 0)
-        return perr(p, ln, "attribute %s: attach= must be obs, series or "
-                    "dataset", id);
+        return perr(p, ln,
+                    "attribute %s: attach= must be obs, series or "
+                    "dataset",
+                    id);
     if (strcmp(m, "yes") != 0 && strcmp(m, "no") != 0)
         return perr(p, ln, "attribute %s: mandatory= must be yes or no", id);
     c->type = (sdmx_type_t)t;
@@ -953,7 +960,7 @@ add_attribute(parser_t *p, uint64_t ln, const line_t *lt)
 {
     static const char *const allowed[] = {"codelist", "type", "max", "attach",
                                           "mandatory"};
-    const char *o[OPT_N];
+    const char *o[OPT_N] = {NULL};
     sdmx_component_t c = {0};
     int rc = expect_words(p, ln, lt, 2);
     if (rc == 0)
@@ -966,8 +973,8 @@ add_attribute(parser_t *p, uint64_t ln, const line_t *lt)
         return rc;
     sdmx_dsd_t *d = p->dsd;
     if (d != NULL && d->n_attrs >= OBS_MAX_ATTRS)
-        return perr(p, ln, "attribute %s: more than %d attributes",
-                    lt->word[1], OBS_MAX_ATTRS);
+        return perr(p, ln, "attribute %s: more than %d attributes", lt->word[1],
+                    OBS_MAX_ATTRS);
     if (d == NULL)
         return 0;
     if (dup_str(lt->word[1], &c.id) != 0)
@@ -1012,15 +1019,17 @@ static int
 add_dataflow(parser_t *p, uint64_t ln, const line_t *lt)
 {
     static const char *const allowed[] = {"dsd", "semantic"};
-    const char *o[2];
+    const char *o[2] = {NULL, NULL};
     int rc = expect_words(p, ln, lt, 2);
     if (rc == 0)
         rc = get_opts(p, ln, lt, allowed, 2, o);
     if (rc != 0)
         return rc;
     if (!valid_urn(lt->word[1]))
-        return perr(p, ln, "dataflow: bad URN '%.170s' (want "
-                    "AGENCY:ID(VERSION))", lt->word[1]);
+        return perr(p, ln,
+                    "dataflow: bad URN '%.170s' (want "
+                    "AGENCY:ID(VERSION))",
+                    lt->word[1]);
     if (o[0] == NULL)
         return perr(p, ln, "dataflow %s: dsd= is required", lt->word[1]);
     const char *sem = o[1] ? o[1] : "reject";
@@ -1030,8 +1039,8 @@ add_dataflow(parser_t *p, uint64_t ln, const line_t *lt)
     sdmx_dataflow_t *df = calloc(1, sizeof(*df));
     if (df == NULL)
         return OBS_ENOMEM;
-    df->semantic = strcmp(sem, "warn") == 0 ? SDMX_POLICY_WARN
-                                            : SDMX_POLICY_REJECT;
+    df->semantic =
+        strcmp(sem, "warn") == 0 ? SDMX_POLICY_WARN : SDMX_POLICY_REJECT;
     if (dup_str(lt->word[1], &df->urn) != 0 ||
         dup_str(lt->name, &df->name) != 0 ||
         vec_push(&p->stage.df, df, ln) != 0) {
@@ -1062,8 +1071,10 @@ parse_areas(parser_t *p, uint64_t ln, const char *s, sdmx_agreement_t *ag)
         ag->n_areas++;
         bool star = len == 1 && q[0] == '*';
         if (!(star && n == 1) && !valid_id_n(q, len, OBS_CODE_MAX, true))
-            return perr(p, ln, "agreement: bad area '%.*s' (a code, or a "
-                        "single *)", (int)(len > 80 ? 80 : len), q);
+            return perr(p, ln,
+                        "agreement: bad area '%.*s' (a code, or a "
+                        "single *)",
+                        (int)(len > 80 ? 80 : len), q);
         q += len;
         if (*q == '\0')
             break;
@@ -1071,26 +1082,35 @@ parse_areas(parser_t *p, uint64_t ln, const char *s, sdmx_agreement_t *ag)
     qsort(ag->areas, ag->n_areas, sizeof(char *), cmp_str);
     for (size_t i = 1; i < ag->n_areas; i++)
         if (strcmp(ag->areas[i], ag->areas[i - 1]) == 0)
-            return perr(p, ln, "agreement: area %s listed twice",
-                        ag->areas[i]);
+            return perr(p, ln, "agreement: area %s listed twice", ag->areas[i]);
+    return 0;
+}
+
+static int
+check_agreement_line(parser_t *p, uint64_t ln, const line_t *lt, const char **o)
+{
+    static const char *const allowed[] = {"provider", "dataflow", "areas"};
+    int rc = expect_words(p, ln, lt, 1);
+    if (rc == 0)
+        rc = get_opts(p, ln, lt, allowed, 3, o);
+    if (rc != 0)
+        return rc;
+    if (lt->name != NULL)
+        return perr(p, ln, "agreement: takes no name");
+    if (o[0] == NULL || o[1] == NULL || o[2] == NULL)
+        return perr(p, ln,
+                    "agreement: provider=, dataflow= and areas= are "
+                    "required");
+    if (!valid_id_n(o[0], strlen(o[0]), OBS_ID_MAX, false))
+        return perr(p, ln, "agreement: bad provider '%.80s'", o[0]);
     return 0;
 }
 
 static int
 add_agreement(parser_t *p, uint64_t ln, const line_t *lt)
 {
-    static const char *const allowed[] = {"provider", "dataflow", "areas"};
-    const char *o[3];
-    int rc = expect_words(p, ln, lt, 1);
-    if (rc == 0)
-        rc = get_opts(p, ln, lt, allowed, 3, o);
-    if (rc == 0 && lt->name != NULL)
-        rc = perr(p, ln, "agreement: takes no name");
-    if (rc == 0 && (o[0] == NULL || o[1] == NULL || o[2] == NULL))
-        rc = perr(p, ln, "agreement: provider=, dataflow= and areas= are "
-                  "required");
-    if (rc == 0 && !valid_id_n(o[0], strlen(o[0]), OBS_ID_MAX, false))
-        rc = perr(p, ln, "agreement: bad provider '%.80s'", o[0]);
+    const char *o[3] = {NULL, NULL, NULL};
+    int rc = check_agreement_line(p, ln, lt, o);
     if (rc != 0)
         return rc;
     sdmx_agreement_t *ag = calloc(1, sizeof(*ag));
@@ -1160,6 +1180,20 @@ dispatch(parser_t *p, uint64_t ln, const line_t *lt)
                 p->block == BLOCK_NONE ? "outside a block" : "in this block");
 }
 
+/* A codelist or dsd header that did not even tokenize still opens its
+ * block (with nothing to store), so its body and `end` give no more errors. */
+static void
+open_broken_block(parser_t *p, uint64_t ln, const line_t *lt)
+{
+    if (p->block != BLOCK_NONE || lt->n_word == 0)
+        return;
+    if (strcmp(lt->word[0], "codelist") == 0)
+        p->block = BLOCK_CODELIST;
+    else if (strcmp(lt->word[0], "dsd") == 0)
+        p->block = BLOCK_DSD;
+    p->block_line = ln;
+}
+
 static int
 parse_text(parser_t *p, const char *text, size_t len)
 {
@@ -1181,6 +1215,8 @@ parse_text(parser_t *p, const char *text, size_t len)
         int rc = tokenize(p, ln, s, n, &lt);
         if (rc == 0)
             rc = dispatch(p, ln, &lt);
+        else if (rc == OBS_ESTRUCT)
+            open_broken_block(p, ln, &lt);
         if (rc == OBS_ENOMEM)
             return rc;
     }
@@ -1203,8 +1239,7 @@ report_dups(parser_t *p, const vec_t *v, const char *what)
     for (size_t i = 1; i < v->n; i++)
         if (strcmp(urn_of(v->v[i - 1].p), urn_of(v->v[i].p)) == 0)
             perr(p, v->v[i].line, "%s %s: defined twice (first at line %llu)",
-                 what, urn_of(v->v[i].p),
-                 (unsigned long long)v->v[i - 1].line);
+                 what, urn_of(v->v[i].p), (unsigned long long)v->v[i - 1].line);
 }
 
 static const void *
@@ -1236,8 +1271,7 @@ check_areas(parser_t *p, const sdmx_agreement_t *ag, uint64_t ln)
 {
     const sdmx_dsd_t *d = ag->dataflow->dsd;
     int i = d ? structure_dim_index(d, "REF_AREA") : -1;
-    if (i < 0 || d->dims[i].codelist == NULL ||
-        strcmp(ag->areas[0], "*") == 0)
+    if (i < 0 || d->dims[i].codelist == NULL || strcmp(ag->areas[0], "*") == 0)
         return;
     for (size_t k = 0; k < ag->n_areas; k++)
         if (structure_find_code(d->dims[i].codelist, ag->areas[k]) == NULL)
@@ -1293,9 +1327,11 @@ resolve(parser_t *p)
         const sdmx_agreement_t *a = ag->v[i - 1].p, *b = ag->v[i].p;
         if (a->dataflow && b->dataflow && a->dataflow == b->dataflow &&
             strcmp(a->provider, b->provider) == 0)
-            perr(p, ag->v[i].line, "agreement provider=%s dataflow=%s: "
-                 "defined twice (first at line %llu)", b->provider,
-                 b->dataflow->urn, (unsigned long long)ag->v[i - 1].line);
+            perr(p, ag->v[i].line,
+                 "agreement provider=%s dataflow=%s: "
+                 "defined twice (first at line %llu)",
+                 b->provider, b->dataflow->urn,
+                 (unsigned long long)ag->v[i - 1].line);
     }
 }
 
@@ -1377,8 +1413,8 @@ emit_attr(buf_t *b, const sdmx_component_t *c)
         buf_str(b, type_names[c->type]);
     }
     if (c->type == SDMX_TYPE_STRING) {
-        snprintf(num, sizeof(num), " max=%zu",
-                 c->max_len ? c->max_len : (size_t)OBS_TEXT_MAX);
+        (void)snprintf(num, sizeof(num), " max=%zu",
+                       c->max_len ? c->max_len : (size_t)OBS_TEXT_MAX);
         buf_str(b, num);
     }
     buf_str(b, " attach=");
@@ -1509,9 +1545,10 @@ classify(parser_t *p, vec_t *staged, const vec_t *mine, emit_fn emit,
         if (same)
             it->slot = ST_DROP;
         else
-            perr(p, it->line, "%s %s: already loaded with different content "
-                 "(final artefacts are immutable; use a new version)", what,
-                 urn_of(it->p));
+            perr(p, it->line,
+                 "%s %s: already loaded with different content "
+                 "(final artefacts are immutable; use a new version)",
+                 what, urn_of(it->p));
     }
     return 0;
 }
@@ -1525,8 +1562,8 @@ classify_agreements(parser_t *p)
         const sdmx_agreement_t *ag = it->p;
         if (ag->dataflow == NULL)
             continue;
-        item_t *old = vec_find_ag(&p->self->ag, ag->dataflow->urn,
-                                  ag->provider);
+        item_t *old =
+            vec_find_ag(&p->self->ag, ag->dataflow->urn, ag->provider);
         if (old == NULL)
             continue;
         int same = same_text(emit_agreement, old->p, ag);
@@ -1563,8 +1600,7 @@ static int
 merge(parser_t *p, structure_t *self, size_t *loaded)
 {
     vec_t *mine[] = {&self->cl, &self->dsd, &self->df, &self->ag};
-    vec_t *staged[] = {&p->stage.cl, &p->stage.dsd, &p->stage.df,
-                       &p->stage.ag};
+    vec_t *staged[] = {&p->stage.cl, &p->stage.dsd, &p->stage.df, &p->stage.ag};
     void (*destroy[])(void *) = {destroy_codelist, destroy_dsd,
                                  destroy_dataflow, destroy_agreement};
     for (size_t k = 0; k < 4; k++)
@@ -1649,25 +1685,35 @@ structure_find_dsd(const structure_t *self, const char *urn)
     return it ? it->p : NULL;
 }
 
-/* Compares two versions segment by segment, numerically where both segments
- * are digits ("1.10" > "1.9"). */
+/* Compares one dot-separated part of two versions: numerically when both
+ * are digits (leading zeros ignored), else bytewise. */
+static int
+segment_cmp(const char *a, size_t la, const char *b, size_t lb)
+{
+    bool num = la > 0 && lb > 0 && strspn(a, "0123456789") >= la &&
+               strspn(b, "0123456789") >= lb;
+    for (; num && la > 1 && *a == '0'; la--)
+        a++;
+    for (; num && lb > 1 && *b == '0'; lb--)
+        b++;
+    if (num && la != lb)
+        return la < lb ? -1 : 1;
+    int c = memcmp(a, b, la < lb ? la : lb);
+    if (c != 0 || la == lb)
+        return c;
+    return la < lb ? -1 : 1;
+}
+
+/* Compares two versions, each ending at NUL or ')', part by part
+ * ("1.10" > "1.9"). */
 static int
 version_cmp(const char *a, const char *b)
 {
-    while (*a || *b) {
-        size_t la = strcspn(a, "."), lb = strcspn(b, ".");
-        bool num = strspn(a, "0123456789") == la &&
-                   strspn(b, "0123456789") == lb && la && lb;
-        while (num && la > 1 && *a == '0')
-            a++, la--;
-        while (num && lb > 1 && *b == '0')
-            b++, lb--;
-        if (num && la != lb)
-            return la < lb ? -1 : 1;
-        size_t m = la < lb ? la : lb;
-        int c = memcmp(a, b, m);
-        if (c != 0 || la != lb)
-            return c != 0 ? c : (la < lb ? -1 : 1);
+    while ((*a && *a != ')') || (*b && *b != ')')) {
+        size_t la = strcspn(a, ".)"), lb = strcspn(b, ".)");
+        int c = segment_cmp(a, la, b, lb);
+        if (c != 0)
+            return c;
         a += la + (a[la] == '.');
         b += lb + (b[lb] == '.');
     }
@@ -1829,6 +1875,6 @@ structure_may_write(const structure_t *self, const char *provider,
     const sdmx_agreement_t *ag = it->p;
     if (ag->n_areas == 1 && strcmp(ag->areas[0], "*") == 0)
         return true;
-    return bsearch(area, ag->areas, ag->n_areas, sizeof(char *),
-                   cmp_key_str) != NULL;
+    return bsearch(area, ag->areas, ag->n_areas, sizeof(char *), cmp_key_str) !=
+           NULL;
 }

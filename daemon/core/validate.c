@@ -9,6 +9,8 @@
  * across imports and conflicts are the engines' business) and never logs.
  * Called by the SDMX-CSV mapper and by the daemon for single puts.
  */
+#include "validate.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +19,6 @@
 #include "decimal.h"
 #include "obs_err.h"
 #include "period.h"
-#include "validate.h"
 
 #define REF_AREA_HINT "(ISO 3166-1 alpha-3 or a declared aggregate)"
 
@@ -66,9 +67,8 @@ utf8_len(const char *s)
 /* Says why text is not a decimal, with the most useful hint for the real
  * cases: '@' (WDR), decimal comma (CTS, WDR), other tokens. */
 static void
-report_not_decimal(const validate_ctx_t *ctx, const char *col,
-                   const char *text, const char *why, uint64_t line,
-                   issue_list_t *issues)
+report_not_decimal(const validate_ctx_t *ctx, const char *col, const char *text,
+                   const char *why, uint64_t line, issue_list_t *issues)
 {
     char tmp[OBS_VALUE_MAX + 1];
     double d;
@@ -220,10 +220,17 @@ check_value(const validate_ctx_t *ctx, obs_t *obs, uint64_t line,
         const char *status = obs_get_attr(obs, "OBS_STATUS");
         if (is_missing_status(status))
             return 0;
-        issue_add(issues, line, "OBS_VALUE", "R5-missing", false,
-                  "OBS_VALUE is empty but OBS_STATUS is \"%.16s\"; an empty "
-                  "value needs OBS_STATUS M, L, O, Q or LT (or give NaN)",
-                  status ? status : "");
+        if (status == NULL)
+            issue_add(issues, line, "OBS_VALUE", "R5-missing", false,
+                      "OBS_VALUE is empty and no OBS_STATUS is given; an "
+                      "empty value needs OBS_STATUS M, L, O, Q or LT (or "
+                      "give NaN)");
+        else
+            issue_add(issues, line, "OBS_VALUE", "R5-missing", false,
+                      "OBS_VALUE is empty but OBS_STATUS is \"%.16s\"; an "
+                      "empty value needs OBS_STATUS M, L, O, Q or LT (or "
+                      "give NaN)",
+                      status);
         return 0;
     }
     if (!parse_decimal(ctx, "OBS_VALUE", v, out, sizeof(out), &nums->value,
@@ -253,8 +260,7 @@ date_text(const char *s)
 {
     period_t p;
     return strlen(s) == 10 && s[4] == '-' && s[7] == '-' &&
-           period_parse(s, 0, 9999, &p, NULL, 0) == 0 &&
-           p.kind == PERIOD_DAY;
+           period_parse(s, 0, 9999, &p, NULL, 0) == 0 && p.kind == PERIOD_DAY;
 }
 
 static bool
@@ -295,7 +301,8 @@ check_typed_attr(const sdmx_component_t *c, const char *val, uint64_t line,
     size_t max = c->max_len ? c->max_len : OBS_TEXT_MAX;
     switch (c->type) {
     case SDMX_TYPE_CODED:
-        if (c->codelist != NULL && structure_find_code(c->codelist, val) == NULL)
+        if (c->codelist != NULL &&
+            structure_find_code(c->codelist, val) == NULL)
             issue_add(issues, line, c->id, "R2-code", false,
                       "%s \"%.64s\" is not in %s", c->id, val,
                       c->codelist->urn);
@@ -361,8 +368,8 @@ check_attrs(const validate_ctx_t *ctx, const sdmx_dataflow_t *df, obs_t *obs,
 
 /* Rule 7: ranges by unit and indicator. */
 static void
-check_ranges(const sdmx_dataflow_t *df, const obs_t *obs,
-             const numbers_t *nums, uint64_t line, issue_list_t *issues)
+check_ranges(const sdmx_dataflow_t *df, const obs_t *obs, const numbers_t *nums,
+             uint64_t line, issue_list_t *issues)
 {
     bool warn = df->semantic == SDMX_POLICY_WARN;
     const char *unit = obs_get_attr(obs, "UNIT_MEASURE");
@@ -394,8 +401,8 @@ check_ranges(const sdmx_dataflow_t *df, const obs_t *obs,
 
 /* Rule 8: the bounds surround the value and are ordered. */
 static void
-check_bounds(const sdmx_dataflow_t *df, const obs_t *obs,
-             const numbers_t *nums, uint64_t line, issue_list_t *issues)
+check_bounds(const sdmx_dataflow_t *df, const obs_t *obs, const numbers_t *nums,
+             uint64_t line, issue_list_t *issues)
 {
     bool warn = df->semantic == SDMX_POLICY_WARN;
     const char *lo = obs_get_attr(obs, "LOWER_BOUND");

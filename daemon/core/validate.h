@@ -32,8 +32,8 @@
 #include "structure.h"
 
 typedef struct {
-    const structure_t *st; /* borrowed */
-    const char *provider;  /* rule 12 (authority); NULL = not checked */
+    const structure_t *st;  /* borrowed */
+    const char *provider;   /* rule 12 (authority); NULL = not checked */
     int min_year, max_year; /* rule 3 year bounds: 1900 and current year + 1;
                                both 0 = those defaults from the clock */
     bool decimal_comma;     /* rule 4 locale handling declared */
@@ -54,8 +54,8 @@ int validate_obs(const validate_ctx_t *ctx, const sdmx_dataflow_t *df,
 /** Checks one dimension code (R2-code) of dimension index dim in df's DSD;
  * used by the SDMX-CSV mapper for wildcard delete rows. Returns true when
  * acceptable, else appends an issue. */
-bool validate_dim_code(const sdmx_dataflow_t *df, size_t dim,
-                       const char *code, uint64_t line, issue_list_t *issues);
+bool validate_dim_code(const sdmx_dataflow_t *df, size_t dim, const char *code,
+                       uint64_t line, issue_list_t *issues);
 
 /** Checks TIME_PERIOD text (R3-time: grammar, year range, and FREQ fit when
  * freq is not NULL). Returns true when acceptable, else appends an issue. */

@@ -91,6 +91,7 @@ class Structure:
         self.codelists = {}  # urn -> set of code ids
         self.dsds = {}       # urn -> {"dims": [(id, cl)], "attrs": [...]}
         self.dataflows = {}  # urn -> dsd reference (may be None)
+        self.types = {}      # (dsd urn, component) -> (type, max length)
 
     def dsd_for(self, dataflow_ref):
         """DSD urn for a dataflow reference, or None."""
@@ -121,6 +122,7 @@ def parse_structure(text):
             cl = opts.get("codelist") or opts.get("cl")
             key = "dims" if kw == "dimension" else "attrs"
             st.dsds[cur][key].append((toks[1], cl))
+            st.types[(cur, toks[1])] = (opts.get("type"), opts.get("max"))
         elif kw in ("dsd", "structure") and cur_kind == "dataflow" \
                 and indented and len(toks) > 1:
             st.dataflows[cur] = toks[1]
@@ -208,6 +210,30 @@ def check_row(st, rep, rel, lineno, row, col):
                         where)
     check_components(st, rep, dsd["dims"], row, col, df, where, rep.missing)
     check_components(st, rep, dsd["attrs"], row, col, df, where, rep.warnings)
+    check_types(st, rep, dsd_urn, dsd["attrs"], row, col, df, where)
+
+
+RE_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def check_types(st, rep, dsd_urn, comps, row, col, df, where):
+    """Warn on uncoded attribute values that break their declared type."""
+    for comp, cl in comps:
+        if cl is not None or comp not in col or col[comp] >= len(row):
+            continue
+        value = row[col[comp]]
+        typ, maxlen = st.types.get((dsd_urn, comp), (None, None))
+        if value == "" or typ is None:
+            continue
+        example = "%s (%r)" % (where, value[:40])
+        if typ == "decimal" and not RE_DECIMAL.match(value):
+            rep.add(rep.warnings, (df, comp, "(not a decimal)", ""), example)
+        elif typ == "integer" and not re.match(r"^-?[0-9]+$", value):
+            rep.add(rep.warnings, (df, comp, "(not an integer)", ""), example)
+        elif typ == "string" and maxlen and maxlen.isdigit() and \
+                len(value) > int(maxlen):
+            rep.add(rep.warnings, (df, comp, "(longer than max=%s)" % maxlen,
+                                   ""), example)
 
 
 def print_table(title, table):
@@ -215,9 +241,10 @@ def print_table(title, table):
         return
     print(title)
     for (df, comp, cl, code), (n, where) in sorted(table.items()):
-        if cl.startswith("("):  # a column-level problem
-            print("  %s %s %s: %d row(s), first %s"
-                  % (df, comp, cl.strip("()"), n, where))
+        if cl.startswith("("):  # a column-level or type problem
+            print("  %s %s%s %s: %d row(s), first %s"
+                  % (df, comp, "=%r" % code if code else "", cl.strip("()"),
+                     n, where))
         else:
             print("  %s %s=%r not in %s: %d row(s), first %s"
                   % (df, comp, code, cl, n, where))

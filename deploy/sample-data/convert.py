@@ -581,7 +581,24 @@ def run(args):
     report(files, sfx, stats, excluded, unm_clean, found, written, unm_full)
     if areas is None and not sfx:
         update_sources_md(out, files, excluded, found, written, src)
+    run_check_codes(out)
     return 0
+
+
+def run_check_codes(out):
+    """Informational: run check_codes.py on the outputs when the starter
+    structure file exists. Its result does not change our exit status."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    structure = os.path.join(here, "..", "structure", "starter.structure")
+    if not os.path.isfile(structure):
+        print("(no %s yet: code check skipped)" % os.path.normpath(structure))
+        return
+    sys.dont_write_bytecode = True  # keep the sample folder clean
+    sys.path.insert(0, here)
+    import check_codes  # pylint: disable=import-outside-toplevel
+    print("--- check_codes.py")
+    rc = check_codes.main([os.path.normpath(structure), "--dir", out])
+    print("--- check_codes.py exit status %d" % rc)
 
 
 COUNTS_BEGIN = "<!-- counts:begin (written by convert.py) -->"

@@ -3,14 +3,15 @@
  * DOMAIN.md §7 rule 4 and §9 (decimal commas from the UNODC CTS export,
  * symbols from the WDR annex, float noise kept as written), table-driven.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "decimal.h"
@@ -134,13 +135,13 @@ test_decimal_rejects_cells_longer_than_cap(void **state)
     double num;
     memset(cell, '1', OBS_VALUE_MAX);
     cell[OBS_VALUE_MAX] = '\0';
-    assert_int_equal(decimal_normalise(cell, false, out, sizeof(out), &num,
-                                       why, sizeof(why)),
+    assert_int_equal(decimal_normalise(cell, false, out, sizeof(out), &num, why,
+                                       sizeof(why)),
                      OBS_OK);
     cell[OBS_VALUE_MAX] = '1';
     cell[OBS_VALUE_MAX + 1] = '\0';
-    assert_int_equal(decimal_normalise(cell, false, out, sizeof(out), &num,
-                                       why, sizeof(why)),
+    assert_int_equal(decimal_normalise(cell, false, out, sizeof(out), &num, why,
+                                       sizeof(why)),
                      OBS_EINVAL);
     assert_non_null(strstr(why, "longer than 64"));
 }
@@ -166,8 +167,8 @@ test_decimal_null_cell_is_empty(void **state)
     (void)state;
     char out[8], why[32] = "";
     double num;
-    assert_int_equal(decimal_normalise(NULL, false, out, sizeof(out), &num,
-                                       why, sizeof(why)),
+    assert_int_equal(decimal_normalise(NULL, false, out, sizeof(out), &num, why,
+                                       sizeof(why)),
                      OBS_EINVAL);
     assert_string_equal(why, "empty");
 }
@@ -176,12 +177,12 @@ static void
 test_decimal_is_integral(void **state)
 {
     (void)state;
-    static const char *const yes[] = {"12", "-3", "12.0", "12.000", "0",
-                                      "1e3", "1.5E1", "1200e-2", "0.0",
-                                      "007", "-0"};
-    static const char *const no[] = {"12.5", "0.1", "1.5E-2", "1e-1",
-                                     "1234e-2", "NaN", "", "@",
-                                     "1.25E1", "12,0"};
+    static const char *const yes[] = {"12",  "-3",  "12.0",  "12.000",
+                                      "0",   "1e3", "1.5E1", "1200e-2",
+                                      "0.0", "007", "-0"};
+    static const char *const no[] = {"12.5",    "0.1", "1.5E-2", "1e-1",
+                                     "1234e-2", "NaN", "",       "@",
+                                     "1.25E1",  "12,0"};
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
         if (!decimal_is_integral(yes[i]))
             fail_msg("'%s' should be integral", yes[i]);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "obsync/obsync.h"

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "hlc.h"
@@ -108,8 +109,7 @@ test_hlc_observe_with_wall_ahead_of_both(void **state)
     (void)state;
     hlc_t h;
     hlc_init(&h, HLC_MAKE(100, 5));
-    assert_int_equal(hlc_observe(&h, HLC_MAKE(200, 9), 300),
-                     HLC_MAKE(300, 0));
+    assert_int_equal(hlc_observe(&h, HLC_MAKE(200, 9), 300), HLC_MAKE(300, 0));
 }
 
 static void

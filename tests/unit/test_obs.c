@@ -10,20 +10,21 @@
 #include <stdio.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "obs.h"
 #include "obs_err.h"
 
-#define assert_ok(expr)                                                        \
-    do {                                                                       \
-        int rc_ = (expr);                                                      \
-        if (rc_ != OBS_OK)                                                     \
-            fail_msg("%s: %s", #expr, obs_strerror(rc_));                      \
+#define assert_ok(expr)                                   \
+    do {                                                  \
+        int rc_ = (expr);                                 \
+        if (rc_ != OBS_OK)                                \
+            fail_msg("%s: %s", #expr, obs_strerror(rc_)); \
     } while (0)
 
-static const char *const col_dims[] = {"A", "COL", "VC_IHR_PSRC", "_T",
-                                       "_T", "_T", "HARM"};
+static const char *const col_dims[] = {"A",  "COL", "VC_IHR_PSRC", "_T",
+                                       "_T", "_T",  "HARM"};
 
 static void
 make_obs(obs_t *o)
@@ -86,8 +87,8 @@ test_obs_attrs_stay_sorted_and_unique(void **state)
     (void)state;
     obs_t o;
     obs_init(&o);
-    const char *ids[] = {"UNIT_MULT", "COMMENT_OBS", "OBS_STATUS", "DECIMALS",
-                         "CONF_STATUS", "OBS_STATUS"};
+    const char *ids[] = {"UNIT_MULT", "COMMENT_OBS", "OBS_STATUS",
+                         "DECIMALS",  "CONF_STATUS", "OBS_STATUS"};
     for (size_t i = 0; i < 6; i++)
         assert_ok(obs_set_attr(&o, ids[i], "v"));
     assert_int_equal(o.n_attrs, 5);
@@ -284,7 +285,7 @@ test_obs_series_key_too_small_buffer(void **state)
     char buf[8];
     assert_int_equal(obs_series_key(&o, buf, sizeof(buf)), OBS_ETOOBIG);
     assert_string_equal(buf, "A.COL"); /* a prefix, still terminated */
-    char exact[32]; /* 31 characters + NUL fits exactly */
+    char exact[32];                    /* 31 characters + NUL fits exactly */
     assert_int_equal(obs_series_key(&o, exact, sizeof(exact)), 31);
     assert_int_equal(obs_series_key(&o, exact, 31), OBS_ETOOBIG);
     obs_fini(&o);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "obs_err.h"
@@ -52,8 +53,12 @@ test_obs_key_round_trip(void **state)
 {
     (void)state;
     const char *dims[] = {"A", "COL", "VC_IHR_PSRC", "_T", "_T", "_T", "HARM"};
-    const char *periods[] = {"2019", "2019-Q1", "2019-M06", "2019-W05",
-                             "2020-01-16T08:16:20Z", "2022-11-01/P7M"};
+    const char *periods[] = {"2019",
+                             "2019-Q1",
+                             "2019-M06",
+                             "2019-W05",
+                             "2020-01-16T08:16:20Z",
+                             "2022-11-01/P7M"};
     for (size_t i = 0; i < 6; i++) {
         key_t_ k;
         encode(DF_V, dims, 7, periods[i], &k);
@@ -81,9 +86,10 @@ test_obs_key_layout_matches_header_comment(void **state)
     const char *dims[] = {"A", "COL"};
     key_t_ k;
     encode("DF", dims, 2, "1970-01-01", &k);
-    const uint8_t want[] = {'D', 'F', 0, 2, 'A', 0, 'C', 'O', 'L', 0,
-                            0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
-                            '1', '9', '7', '0', '-', '0', '1', '-', '0', '1'};
+    const uint8_t want[] = {'D',  'F',  0,    2,    'A', 0,   'C',
+                            'O',  'L',  0,    0x80, 0,   0,   0,
+                            0xff, 0xff, 0xff, 0xff, '1', '9', '7',
+                            '0',  '-',  '0',  '1',  '-', '0', '1'};
     assert_int_equal(k.len, (int)sizeof(want));
     assert_memory_equal(k.b, want, sizeof(want));
 }
@@ -96,13 +102,13 @@ test_obs_key_sort_order(void **state)
     static const struct {
         const char *df, *area, *tp;
     } order[] = {
-        {DF_D, "COL", "2019"},    {DF_V, "CO", "2019"},
-        {DF_V, "COL", "1999"},    {DF_V, "COL", "2018-12"},
+        {DF_D, "COL", "2019"},     {DF_V, "CO", "2019"},
+        {DF_V, "COL", "1999"},     {DF_V, "COL", "2018-12"},
         {DF_V, "COL", "2019-W01"}, {DF_V, "COL", "2018-12-31"},
-        {DF_V, "COL", "2019"},    {DF_V, "COL", "2019-Q1"},
-        {DF_V, "COL", "2019-01"}, {DF_V, "COL", "2019-M02"},
-        {DF_V, "COL", "2019-12"}, {DF_V, "COL", "2020"},
-        {DF_V, "COLX", "1900"},   {DF_V, "MEX", "2019"},
+        {DF_V, "COL", "2019"},     {DF_V, "COL", "2019-Q1"},
+        {DF_V, "COL", "2019-01"},  {DF_V, "COL", "2019-M02"},
+        {DF_V, "COL", "2019-12"},  {DF_V, "COL", "2020"},
+        {DF_V, "COLX", "1900"},    {DF_V, "MEX", "2019"},
     };
     key_t_ prev, cur;
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
@@ -270,8 +276,8 @@ test_obs_key_decode_rejects_malformed_shapes(void **state)
     (void)state;
     const uint8_t no_nul[] = {'D', 'F'};
     expect_decode_fails(no_nul, sizeof(no_nul), "dataflow without 0x00");
-    const uint8_t empty_df[] = {0, 0, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
-                                '1'};
+    const uint8_t empty_df[] = {0,    0,    0x80, 0,    0,  0,
+                                0xff, 0xff, 0xff, 0xff, '1'};
     expect_decode_fails(empty_df, sizeof(empty_df), "empty dataflow");
     const uint8_t too_many[] = {'D', 0, 33, 'A', 0};
     expect_decode_fails(too_many, sizeof(too_many), "33 dims");

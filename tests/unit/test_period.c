@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "obs_err.h"
@@ -80,9 +81,8 @@ test_period_parses_every_valid_form(void **state)
         int rc = period_parse(c->text, MIN_Y, MAX_Y, &p, why, sizeof(why));
         if (rc != OBS_OK)
             fail_msg("'%s': %s (%s)", c->text, obs_strerror(rc), why);
-        if (p.kind != c->kind || p.year != c->year ||
-            p.start_day != c->start || p.end_day != c->end ||
-            p.seconds != c->seconds)
+        if (p.kind != c->kind || p.year != c->year || p.start_day != c->start ||
+            p.end_day != c->end || p.seconds != c->seconds)
             fail_msg("'%s': kind %d year %d days %d..%d secs %u, want kind "
                      "%d year %d days %d..%d secs %u",
                      c->text, (int)p.kind, p.year, p.start_day, p.end_day,
@@ -180,8 +180,7 @@ test_period_null_reason_buffer_is_fine(void **state)
     period_t p;
     assert_int_equal(period_parse("2019-13", MIN_Y, MAX_Y, &p, NULL, 0),
                      OBS_EINVAL);
-    assert_int_equal(period_parse(NULL, MIN_Y, MAX_Y, &p, NULL, 0),
-                     OBS_EINVAL);
+    assert_int_equal(period_parse(NULL, MIN_Y, MAX_Y, &p, NULL, 0), OBS_EINVAL);
     char tiny[4];
     assert_int_equal(
         period_parse("2019-13", MIN_Y, MAX_Y, &p, tiny, sizeof(tiny)),
@@ -195,8 +194,7 @@ test_period_year_bounds_are_parameters(void **state)
     (void)state;
     period_t p;
     assert_int_equal(period_parse("2106", 0, 9999, &p, NULL, 0), OBS_OK);
-    assert_int_equal(period_parse("0001-01-01", 0, 9999, &p, NULL, 0),
-                     OBS_OK);
+    assert_int_equal(period_parse("0001-01-01", 0, 9999, &p, NULL, 0), OBS_OK);
     assert_int_equal(period_parse("2027", MIN_Y, 2027, &p, NULL, 0), OBS_OK);
     assert_int_equal(period_parse("2028", MIN_Y, 2027, &p, NULL, 0),
                      OBS_EINVAL);
@@ -208,17 +206,17 @@ typedef struct {
 } freq_case_t;
 
 static const freq_case_t freq_cases[] = {
-    {"2019", "A", true},          {"2019-A1", "A", true},
-    {"2010-11", "A", false},      {"2019-Q1", "A", false},
-    {"2019-06-30", "A", false},   {"2022-11-01/P7M", "A", false},
-    {"2019-S1", "S", true},       {"2019", "S", false},
-    {"2019-T2", "T", true},       {"2019-Q2", "T", false},
-    {"2019-Q1", "Q", true},       {"2019-06", "Q", false},
-    {"2010-11", "M", true},       {"2019-M06", "M", true},
-    {"2019", "M", false},         {"2019-W05", "W", true},
-    {"2019-06-30", "W", false},   {"2019-06-30", "D", true},
-    {"2019-D181", "D", true},     {"2019-06-30", "B", true},
-    {"2019-06", "D", false},      {"2019-06", "X", true},
+    {"2019", "A", true},           {"2019-A1", "A", true},
+    {"2010-11", "A", false},       {"2019-Q1", "A", false},
+    {"2019-06-30", "A", false},    {"2022-11-01/P7M", "A", false},
+    {"2019-S1", "S", true},        {"2019", "S", false},
+    {"2019-T2", "T", true},        {"2019-Q2", "T", false},
+    {"2019-Q1", "Q", true},        {"2019-06", "Q", false},
+    {"2010-11", "M", true},        {"2019-M06", "M", true},
+    {"2019", "M", false},          {"2019-W05", "W", true},
+    {"2019-06-30", "W", false},    {"2019-06-30", "D", true},
+    {"2019-D181", "D", true},      {"2019-06-30", "B", true},
+    {"2019-06", "D", false},       {"2019-06", "X", true},
     {"2022-11-01/P7M", "I", true},
 };
 
@@ -246,19 +244,18 @@ test_period_sort_key_orders_chronologically(void **state)
     (void)state;
     /* Strictly ascending: by start day, longer first on the same day. */
     static const char *const order[] = {
-        "1969-12-31", "1970", "2018", "2018-12", "2019-W01", "2018-12-31",
-        "2019", "2019-S1", "2019-Q1", "2019-01", "2019-01-01", "2019-01-02",
-        "2019-Q2", "2019-12", "2020", "2020-01-01",
+        "1969-12-31", "1970",       "2018",       "2018-12",
+        "2019-W01",   "2018-12-31", "2019",       "2019-S1",
+        "2019-Q1",    "2019-01",    "2019-01-01", "2019-01-02",
+        "2019-Q2",    "2019-12",    "2020",       "2020-01-01",
     };
     uint8_t prev[8], cur[8];
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         period_t p;
-        assert_int_equal(period_parse(order[i], 0, 9999, &p, NULL, 0),
-                         OBS_OK);
+        assert_int_equal(period_parse(order[i], 0, 9999, &p, NULL, 0), OBS_OK);
         period_sort_key(&p, cur);
         if (i > 0 && memcmp(prev, cur, 8) >= 0)
-            fail_msg("'%s' does not sort after '%s'", order[i],
-                     order[i - 1]);
+            fail_msg("'%s' does not sort after '%s'", order[i], order[i - 1]);
         memcpy(prev, cur, 8);
     }
 }
@@ -268,8 +265,7 @@ test_period_sort_key_bytes(void **state)
 {
     (void)state;
     period_t p;
-    assert_int_equal(period_parse("1970-01-01", 0, 9999, &p, NULL, 0),
-                     OBS_OK);
+    assert_int_equal(period_parse("1970-01-01", 0, 9999, &p, NULL, 0), OBS_OK);
     uint8_t k[8];
     period_sort_key(&p, k);
     const uint8_t want[8] = {0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "sha256.h"

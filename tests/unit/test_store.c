@@ -14,32 +14,34 @@
 #include <string.h>
 #include <unistd.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "obs_err.h"
 #include "store.h"
 
-#define KIB 1024u
+#define KIB 1024ull
 
 typedef struct {
     char dir[64];
     store_t *st;
 } fixture_t;
 
-#define assert_ok(expr)                                                        \
-    do {                                                                       \
-        int rc_ = (expr);                                                      \
-        if (rc_ != 0)                                                          \
-            fail_msg("%s: %s", #expr, obs_strerror(rc_));                      \
-    } while (0)
+/* A function, not an if in a macro, so each check shows its codes and
+ * test bodies stay flat. */
+static void
+check_rc(int rc, int want, const char *expr, const char *file, int line)
+{
+    if (rc != want) {
+        print_error("%s: got %s (%s), want %s\n", expr, obs_errname(rc),
+                    obs_strerror(rc), obs_errname(want));
+        _fail(file, line);
+    }
+}
 
-#define assert_rc(expr, want)                                                  \
-    do {                                                                       \
-        int rc_ = (expr);                                                      \
-        if (rc_ != (want))                                                     \
-            fail_msg("%s: got %s, want %s", #expr, obs_strerror(rc_),          \
-                     obs_strerror(want));                                      \
-    } while (0)
+#define assert_ok(expr) check_rc((expr), OBS_OK, #expr, __FILE__, __LINE__)
+#define assert_rc(expr, want) \
+    check_rc((expr), (want), #expr, __FILE__, __LINE__)
 
 static void
 rm_tree(const char *dir)
@@ -51,7 +53,7 @@ rm_tree(const char *dir)
     while (d != NULL && (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        (void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         unlink(path);
     }
     if (d != NULL)
@@ -79,7 +81,7 @@ setup(void **state)
     fixture_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/obsync-store-XXXXXX");
+    (void)snprintf(f->dir, sizeof(f->dir), "/tmp/obsync-store-XXXXXX");
     if (mkdtemp(f->dir) == NULL)
         return -1;
     *state = f;
@@ -189,6 +191,29 @@ test_store_get_missing_is_not_sticky(void **state)
 }
 
 static void
+test_store_oversized_lookup_is_refused_not_sticky(void **state)
+{
+    fixture_t *f = *state;
+    static const uint8_t big[600];
+    store_txn_t txn;
+    store_cursor_t c;
+    store_val_t v;
+    assert_ok(store_begin(f->st, &txn, true));
+    assert_rc(store_get(&txn, STORE_T_OBS, big, sizeof(big), &v), OBS_EINVAL);
+    assert_ok(store_cursor_open(&txn, STORE_T_OBS, &c));
+    assert_rc(store_cursor_seek(&c, big, sizeof(big), &v, NULL), OBS_EINVAL);
+    store_cursor_close(&c);
+    put_str(&txn, STORE_T_META, "a", "1");
+    assert_ok(store_commit(&txn));
+    /* An oversized put is a failed write, so it is sticky. */
+    assert_ok(store_begin(f->st, &txn, true));
+    assert_rc(store_put(&txn, STORE_T_OBS, big, sizeof(big), "x", 1),
+              OBS_EINVAL);
+    assert_rc(store_commit(&txn), OBS_EINVAL);
+    assert_value(f->st, STORE_T_META, "a", "1");
+}
+
+static void
 test_store_del_removes_key(void **state)
 {
     fixture_t *f = *state;
@@ -270,7 +295,7 @@ fill_until_full(store_t *st, unsigned start)
     unsigned i = start;
     for (;; i++) {
         store_txn_t txn;
-        snprintf(key, sizeof(key), "k%06u", i);
+        (void)snprintf(key, sizeof(key), "k%06u", i);
         assert_ok(store_begin(st, &txn, true));
         store_put(&txn, STORE_T_OBS, key, strlen(key), blob, sizeof(blob));
         int rc = store_commit(&txn);
@@ -411,6 +436,7 @@ main(void)
         T(test_store_commit_fails_after_failed_put),
         T(test_store_put_in_read_txn_is_refused),
         T(test_store_get_missing_is_not_sticky),
+        T(test_store_oversized_lookup_is_refused_not_sticky),
         T(test_store_del_removes_key),
         T(test_store_cursor_seek_next_prev_last),
         T(test_store_count_counts_entries),

@@ -5,6 +5,8 @@
  * estimate, non-ISO areas, national SEX codes, BIS missing values, ...) is
  * one table row, run as its own cmocka test.
  */
+/* cmocka.h needs setjmp.h, stdarg.h and stddef.h first. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 #include <cmocka.h>
+/* clang-format on */
 
 #include "obs_err.h"
 #include "validate.h"
@@ -101,8 +103,8 @@ static const char fixture[] =
     "agreement provider=COL dataflow=OID:DF_VIOLENCE(1.0) areas=COL\n"
     "agreement provider=OID dataflow=OID:DF_VIOLENCE(1.0) areas=*\n";
 
-#define VIOL "OID:DF_VIOLENCE(1.0)"
-#define DRUG "OID:DF_DRUG_USE(1.0)"
+#define VIOL      "OID:DF_VIOLENCE(1.0)"
+#define DRUG      "OID:DF_DRUG_USE(1.0)"
 #define DRUG_WARN "OID:DF_DRUG_WARN(1.0)"
 
 static structure_t *st;
@@ -111,7 +113,7 @@ static structure_t *st;
 typedef struct {
     const char *name;
     const char *df;
-    const char *key;   /* "A.COL.VC_IHR_PSRC._T" */
+    const char *key; /* "A.COL.VC_IHR_PSRC._T" */
     const char *time;
     const char *value;
     const char *attrs; /* "UNIT_MEASURE=PT;OBS_STATUS=A" */
@@ -137,14 +139,13 @@ static vcase_t cases[] = {
      OBS_ACTION_MERGE, 0, NULL, NULL, false, "85.42757729"},
     {"wdr_decimal_comma_0_3_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T",
      "2016", "0,3", "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE,
-     OBS_EREJECTED, "R4-decimal", "\"0,3\" uses a decimal comma", false,
-     NULL},
+     OBS_EREJECTED, "R4-decimal", "\"0,3\" uses a decimal comma", false, NULL},
     {"wdr_at_sign_hkg_rejected", DRUG, "A.HKG.PREV_PM.OPIOIDS._T", "2016", "@",
      "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED,
      "R4-decimal", "OBS_STATUS=LT", false, NULL},
     {"wdr_at_sign_mapped_to_lt_accepted", DRUG, "A.HKG.PREV_PM.OPIOIDS._T",
-     "2016", "", "UNIT_MEASURE=PT;OBS_STATUS=LT", NULL, false,
-     OBS_ACTION_MERGE, 0, NULL, NULL, false, ""},
+     "2016", "", "UNIT_MEASURE=PT;OBS_STATUS=LT", NULL, false, OBS_ACTION_MERGE,
+     0, NULL, NULL, false, ""},
     {"not_a_number_na_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T", "2016",
      "n.a.", "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED,
      "R4-decimal", "\"n.a.\" is not a decimal number", false, NULL},
@@ -154,9 +155,9 @@ static vcase_t cases[] = {
     {"not_a_number_dash_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T", "2016",
      "-", "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED,
      "R4-decimal", "\"-\"", false, NULL},
-    {"wdr_year_2106_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T", "2106",
-     "1.2", "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED,
-     "R3-time", "TIME_PERIOD \"2106\": ", false, NULL},
+    {"wdr_year_2106_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T", "2106", "1.2",
+     "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED, "R3-time",
+     "TIME_PERIOD \"2106\": ", false, NULL},
     {"quarter_period_with_annual_freq_rejected", VIOL, "A.COL.VC_IHR_PSRC._T",
      "2019-Q1", "1", "UNIT_MEASURE=PER_100000_POP", NULL, false,
      OBS_ACTION_MERGE, OBS_EREJECTED, "R3-time", "does not fit FREQ \"A\"",
@@ -192,9 +193,9 @@ static vcase_t cases[] = {
      "2009", "8.88", "UNIT_MEASURE=PT;LOWER_BOUND=8,1", NULL, false,
      OBS_ACTION_MERGE, OBS_EREJECTED, "R4-decimal",
      "LOWER_BOUND \"8,1\" uses a decimal comma", false, NULL},
-    {"cts_sub_national_area_rejected", VIOL, "A.GBR_E_W.VC_IHR_PSRC._T",
-     "2015", "1.2", "UNIT_MEASURE=PER_100000_POP", NULL, false,
-     OBS_ACTION_MERGE, OBS_EREJECTED, "R2-code",
+    {"cts_sub_national_area_rejected", VIOL, "A.GBR_E_W.VC_IHR_PSRC._T", "2015",
+     "1.2", "UNIT_MEASURE=PER_100000_POP", NULL, false, OBS_ACTION_MERGE,
+     OBS_EREJECTED, "R2-code",
      "REF_AREA \"GBR_E_W\" is not in OID:CL_AREA(1.0) (ISO 3166-1 alpha-3 or "
      "a declared aggregate)",
      false, NULL},
@@ -205,8 +206,8 @@ static vcase_t cases[] = {
      "20", "UNIT_MEASURE=PER_100000_POP", NULL, false, OBS_ACTION_MERGE, 0,
      NULL, NULL, false, NULL},
     {"wdr_country_name_columbia_rejected", VIOL, "A.Columbia.VC_IHR_PSRC._T",
-     "2015", "20", "UNIT_MEASURE=PER_100000_POP", NULL, false,
-     OBS_ACTION_MERGE, OBS_EREJECTED, "R2-code", "\"Columbia\"", false, NULL},
+     "2015", "20", "UNIT_MEASURE=PER_100000_POP", NULL, false, OBS_ACTION_MERGE,
+     OBS_EREJECTED, "R2-code", "\"Columbia\"", false, NULL},
     {"istat_national_sex_code_rejected", VIOL, "A.COL.VC_IHR_PSRC.1", "2015",
      "20", "UNIT_MEASURE=PER_100000_POP", NULL, false, OBS_ACTION_MERGE,
      OBS_EREJECTED, "R2-code",
@@ -218,13 +219,13 @@ static vcase_t cases[] = {
     {"empty_value_without_status_rejected", VIOL, "A.COL.VC_IHR_PSRC._T",
      "2002", "", "UNIT_MEASURE=PER_100000_POP", NULL, false, OBS_ACTION_MERGE,
      OBS_EREJECTED, "R5-missing", "OBS_VALUE is empty", false, NULL},
-    {"empty_value_with_status_a_rejected", VIOL, "A.COL.VC_IHR_PSRC._T",
-     "2002", "", "UNIT_MEASURE=PER_100000_POP;OBS_STATUS=A", NULL, false,
+    {"empty_value_with_status_a_rejected", VIOL, "A.COL.VC_IHR_PSRC._T", "2002",
+     "", "UNIT_MEASURE=PER_100000_POP;OBS_STATUS=A", NULL, false,
      OBS_ACTION_MERGE, OBS_EREJECTED, "R5-missing", "OBS_STATUS is \"A\"",
      false, NULL},
-    {"nan_value_accepted_without_status", VIOL, "A.COL.VC_IHR_PSRC._T",
-     "2002", "NaN", "UNIT_MEASURE=PER_100000_POP", NULL, false,
-     OBS_ACTION_MERGE, 0, NULL, NULL, false, "NaN"},
+    {"nan_value_accepted_without_status", VIOL, "A.COL.VC_IHR_PSRC._T", "2002",
+     "NaN", "UNIT_MEASURE=PER_100000_POP", NULL, false, OBS_ACTION_MERGE, 0,
+     NULL, NULL, false, "NaN"},
     {"percent_101_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T", "2016", "101",
      "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED,
      "R7-range", "OBS_VALUE 101 is outside 0..100", false, NULL},
@@ -242,15 +243,15 @@ static vcase_t cases[] = {
      "15053.5", "UNIT_MEASURE=NUMBER", NULL, false, OBS_ACTION_MERGE,
      OBS_EREJECTED, "R7-range", "not a whole number", false, NULL},
     {"integer_count_accepted", VIOL, "A.COL.VC_IHR_PSRCN._T", "2013", "15053",
-     "UNIT_MEASURE=NUMBER", NULL, false, OBS_ACTION_MERGE, 0, NULL, NULL,
-     false, NULL},
+     "UNIT_MEASURE=NUMBER", NULL, false, OBS_ACTION_MERGE, 0, NULL, NULL, false,
+     NULL},
     {"age_of_first_use_3_rejected", DRUG, "A.USA.AGE_FIRST_USE.CANNABIS._T",
      "2016", "3", "UNIT_MEASURE=YR", NULL, false, OBS_ACTION_MERGE,
      OBS_EREJECTED, "R7-range", "outside 5..80", false, NULL},
     {"unknown_dataflow_bis_der_rejected", "BIS:BIS_DER(1.0)",
-     "A.U.A.B.5J.A.1E.A.HKD.TO1.A.A.3.C", "2002", "",
-     "OBS_STATUS=M", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED,
-     "R1-dataflow", "\"BIS:BIS_DER(1.0)\" is not known", false, NULL},
+     "A.U.A.B.5J.A.1E.A.HKD.TO1.A.A.3.C", "2002", "", "OBS_STATUS=M", NULL,
+     false, OBS_ACTION_MERGE, OBS_EREJECTED, "R1-dataflow",
+     "\"BIS:BIS_DER(1.0)\" is not known", false, NULL},
     {"wrong_dimension_count_rejected", VIOL, "A.COL.VC_IHR_PSRC", "2015", "1",
      "UNIT_MEASURE=PER_100000_POP", NULL, false, OBS_ACTION_MERGE,
      OBS_EREJECTED, "R1-dataflow", "3 dimension codes given", false, NULL},
@@ -265,25 +266,25 @@ static vcase_t cases[] = {
      "2015", "1", "UNIT_MEASURE=PT", "COL", false, OBS_ACTION_MERGE,
      OBS_EREJECTED, "R12-authority", "may not write", false, NULL},
     {"exact_text_kept", DRUG, "A.USA.PREV_PY.CANNABIS._T", "2023",
-     "26.379918029999999", "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE,
-     0, NULL, NULL, false, "26.379918029999999"},
+     "26.379918029999999", "UNIT_MEASURE=PT", NULL, false, OBS_ACTION_MERGE, 0,
+     NULL, NULL, false, "26.379918029999999"},
     {"mandatory_unit_missing_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T",
      "2023", "26.4", "", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED,
      "R1-mandatory", "UNIT_MEASURE", false, NULL},
-    {"attribute_not_in_dsd_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T",
-     "2023", "26.4", "UNIT_MEASURE=PT;COMMENT_OBS=herb", NULL, false,
-     OBS_ACTION_MERGE, OBS_EREJECTED, "R1-component",
+    {"attribute_not_in_dsd_rejected", DRUG, "A.USA.PREV_PY.CANNABIS._T", "2023",
+     "26.4", "UNIT_MEASURE=PT;COMMENT_OBS=herb", NULL, false, OBS_ACTION_MERGE,
+     OBS_EREJECTED, "R1-component",
      "attribute COMMENT_OBS is not in OID:DSD_DRUG_USE(1.0)", false, NULL},
     {"istat_lower_case_status_rejected", VIOL, "A.COL.VC_IHR_PSRC._T", "2022",
      "3", "UNIT_MEASURE=PER_100000_POP;OBS_STATUS=e", NULL, false,
      OBS_ACTION_MERGE, OBS_EREJECTED, "R2-code",
      "OBS_STATUS \"e\" is not in OID:CL_OBS_STATUS(1.0)", false, NULL},
-    {"unit_not_in_codelist_rejected", VIOL, "A.COL.VC_IHR_PSRC._T", "2022",
-     "3", "UNIT_MEASURE=Rate per 100", NULL, false, OBS_ACTION_MERGE,
-     OBS_EREJECTED, "R2-code", "UNIT_MEASURE \"Rate per 100\"", false, NULL},
+    {"unit_not_in_codelist_rejected", VIOL, "A.COL.VC_IHR_PSRC._T", "2022", "3",
+     "UNIT_MEASURE=Rate per 100", NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED,
+     "R2-code", "UNIT_MEASURE \"Rate per 100\"", false, NULL},
     {"string_longer_than_max_rejected", VIOL, "A.COL.VC_IHR_PSRC._T", "2022",
-     "3", "UNIT_MEASURE=PER_100000_POP;COMMENT_OBS=abcdefghijklmnopqrstu",
-     NULL, false, OBS_ACTION_MERGE, OBS_EREJECTED, "R-length",
+     "3", "UNIT_MEASURE=PER_100000_POP;COMMENT_OBS=abcdefghijklmnopqrstu", NULL,
+     false, OBS_ACTION_MERGE, OBS_EREJECTED, "R-length",
      "21 characters long, at most 20", false, NULL},
     {"string_of_max_length_in_utf8_accepted", VIOL, "A.COL.VC_IHR_PSRC._T",
      "2022", "3",
@@ -307,8 +308,8 @@ static vcase_t cases[] = {
      "", NULL, false, OBS_ACTION_DELETE, OBS_EREJECTED, "R2-code", "GBR_E_W",
      false, NULL},
     {"delete_still_checks_authority", VIOL, "A.MEX.VC_IHR_PSRC._T", "2022", "",
-     "", "COL", false, OBS_ACTION_DELETE, OBS_EREJECTED, "R12-authority",
-     "MEX", false, NULL},
+     "", "COL", false, OBS_ACTION_DELETE, OBS_EREJECTED, "R12-authority", "MEX",
+     false, NULL},
 };
 
 static int
@@ -365,8 +366,8 @@ build_obs(const vcase_t *c, obs_t *obs)
     snprintf(key, sizeof(key), "%s", c->key);
     snprintf(attrs, sizeof(attrs), "%s", c->attrs);
     size_t nd = split(key, '.', dims, OBS_MAX_DIMS);
-    int rc = obs_set_identity(obs, c->df, (const char *const *)dims, nd,
-                              c->time);
+    int rc =
+        obs_set_identity(obs, c->df, (const char *const *)dims, nd, c->time);
     assert_int_equal(rc, 0);
     assert_int_equal(obs_set_value(obs, c->value), 0);
     obs->ver.action = c->action;
@@ -394,9 +395,8 @@ print_issues(const issue_list_t *l)
 {
     for (size_t i = 0; i < l->n; i++)
         print_message("  line %llu %s [%s]%s: %s\n",
-                      (unsigned long long)l->items[i].line,
-                      l->items[i].column, l->items[i].rule,
-                      l->items[i].warning ? " (warning)" : "",
+                      (unsigned long long)l->items[i].line, l->items[i].column,
+                      l->items[i].rule, l->items[i].warning ? " (warning)" : "",
                       l->items[i].message);
 }
 
@@ -404,8 +404,10 @@ static void
 run_case(void **state)
 {
     const vcase_t *c = *state;
-    validate_ctx_t ctx = {.st = st, .provider = c->provider,
-                          .min_year = 1900, .max_year = 2027,
+    validate_ctx_t ctx = {.st = st,
+                          .provider = c->provider,
+                          .min_year = 1900,
+                          .max_year = 2027,
                           .decimal_comma = c->decimal_comma};
     obs_t obs;
     issue_list_t issues;
@@ -476,15 +478,15 @@ test_decimal_bounds_normalised_in_place(void **state)
                  .time = "2016",
                  .value = "2,1",
                  .attrs = "UNIT_MEASURE=PT;LOWER_BOUND=1,9;UPPER_BOUND=2,3"};
-    validate_ctx_t ctx = {.st = st, .min_year = 1900, .max_year = 2027,
-                          .decimal_comma = true};
+    validate_ctx_t ctx = {
+        .st = st, .min_year = 1900, .max_year = 2027, .decimal_comma = true};
     obs_t obs;
     issue_list_t issues;
     obs_init(&obs);
     issue_list_init(&issues, 0);
     build_obs(&c, &obs);
-    int rc = validate_obs(&ctx, structure_find_dataflow(st, DRUG), &obs, 1,
-                          &issues);
+    int rc =
+        validate_obs(&ctx, structure_find_dataflow(st, DRUG), &obs, 1, &issues);
     print_issues(&issues);
     assert_int_equal(rc, 0);
     assert_string_equal(obs.value, "2.1");
@@ -506,8 +508,8 @@ main(void)
         tests[i].test_func = run_case;
         tests[i].initial_state = (void *)&cases[i];
     }
-    tests[nc] = (struct CMUnitTest)cmocka_unit_test(
-        test_issue_names_the_column);
+    tests[nc] =
+        (struct CMUnitTest)cmocka_unit_test(test_issue_names_the_column);
     tests[nc + 1] = (struct CMUnitTest)cmocka_unit_test(
         test_default_year_bounds_reject_2106);
     tests[nc + 2] = (struct CMUnitTest)cmocka_unit_test(

@@ -93,7 +93,7 @@ typedef struct {
     const char *const *dims; /* codes in DSD order */
     const char *const *dim_ids; /* output: n_dims ids in DSD order, or NULL */
     const char *time_period;    /* SDMX TIME_PERIOD as stored */
-    const char *value;          /* OBS_VALUE text exactly as stored; "" = none */
+    const char *value; /* OBS_VALUE text exactly as stored; "" = none */
     size_t n_attrs;
     const obsync_attr_t *attrs; /* sorted by id */
     /* version (output only) */
@@ -122,7 +122,7 @@ typedef struct {
     uint64_t accepted;  /* rows that changed (or would change) the store */
     uint64_t unchanged; /* rows identical to what is stored */
     uint64_t rejected;
-    uint64_t deleted;  /* observations tombstoned (part of accepted) */
+    uint64_t deleted; /* observations tombstoned (part of accepted) */
     uint64_t warnings;
     uint64_t issues_omitted; /* issues the daemon did not send (reply cap) */
     bool committed;
@@ -202,9 +202,9 @@ OBSYNC_EXPORT void obsync_status_free(obsync_status_t **st);
 /* ------------------------------------------------------------ writes */
 
 typedef struct {
-    obsync_action_t action; /* MERGE (default) or REPLACE */
-    bool strict;            /* any rejected row rejects the whole put */
-    bool dry_run;           /* validate and count, store nothing */
+    obsync_action_t action;   /* MERGE (default) or REPLACE */
+    bool strict;              /* any rejected row rejects the whole put */
+    bool dry_run;             /* validate and count, store nothing */
     obsync_issue_cb on_issue; /* may be NULL */
     void *arg;
 } obsync_put_opts_t;
@@ -223,9 +223,8 @@ OBSYNC_EXPORT int obsync_put(obsync_client_t *c, const obsync_obs_t *obs,
 /** Tombstones one observation. sum may be NULL. OBSYNC_ENOENT if the daemon
  * says there is no such observation. */
 OBSYNC_EXPORT int obsync_delete(obsync_client_t *c, const char *dataflow,
-                                const char *series_key,
-                                const char *time_period, bool dry_run,
-                                obsync_summary_t *sum);
+                                const char *series_key, const char *time_period,
+                                bool dry_run, obsync_summary_t *sum);
 
 /* ------------------------------------------------------------ reads */
 
@@ -247,15 +246,15 @@ OBSYNC_EXPORT int obsync_history(obsync_client_t *c, const char *dataflow,
 
 /** Query filters; zero-initialise, then set what you need. */
 typedef struct {
-    const char *dataflow;       /* NULL/"" = every dataflow */
-    const char *key_pattern;    /* "A.COL.." empty positions = wildcards */
-    const char *start_period;   /* inclusive; NULL = open */
-    const char *end_period;     /* inclusive; NULL = open */
-    uint64_t updated_after_ms;  /* 0 = off; includes tombstones */
-    uint64_t as_of_ms;          /* 0 = current state */
-    bool include_deleted;       /* also return tombstones */
-    uint64_t max_obs;           /* stop after this many; 0 = all */
-    uint32_t page_size;         /* 0 = daemon default */
+    const char *dataflow;      /* NULL/"" = every dataflow */
+    const char *key_pattern;   /* "A.COL.." empty positions = wildcards */
+    const char *start_period;  /* inclusive; NULL = open */
+    const char *end_period;    /* inclusive; NULL = open */
+    uint64_t updated_after_ms; /* 0 = off; includes tombstones */
+    uint64_t as_of_ms;         /* 0 = current state */
+    bool include_deleted;      /* also return tombstones */
+    uint64_t max_obs;          /* stop after this many; 0 = all */
+    uint32_t page_size;        /* 0 = daemon default */
 } obsync_query_t;
 
 /** Calls cb for each matching observation, fetching pages until the daemon

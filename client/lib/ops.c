@@ -1,0 +1,704 @@
+/*
+ * ops.c - libobsync's requests other than import: status, put, delete, get,
+ * history, query with paging, export and structure. Each builds one request
+ * Envelope, calls cl_call (client.c) and turns the reply into the public
+ * types of obsync.h. It does no I/O itself except obsync_export writing to
+ * the caller's FILE* through export.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+
+typedef Obsync__V1__Observation pb_obs_t;
+typedef Obsync__V1__ObsReply pb_page_t;
+
+/* ---------------------------------------------------------------- status */
+
+static char *
+dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+void
+obsync_status_free(obsync_status_t **stp)
+{
+    if (stp == NULL || *stp == NULL)
+        return;
+    obsync_status_t *st = *stp;
+    free(st->node_id);
+    free(st->role);
+    free(st->epoch);
+    free(st->provider);
+    for (size_t i = 0; i < st->n_dataflows; i++)
+        free(st->dataflows[i]);
+    free(st->dataflows);
+    free(st);
+    *stp = NULL;
+}
+
+static int
+copy_status(const Obsync__V1__StatusReply *r, obsync_status_t *st)
+{
+    st->node_id = dup_or_empty(r->node_id);
+    st->role = dup_or_empty(r->role);
+    st->epoch = dup_or_empty(r->epoch);
+    st->provider = dup_or_empty(r->provider);
+    st->observations = r->observations;
+    st->tombstones = r->tombstones;
+    st->history_versions = r->history_versions;
+    st->outbox_depth = r->outbox_depth;
+    st->last_origin_seq = r->last_origin_seq;
+    st->hlc = r->hlc;
+    st->map_size = r->map_size;
+    st->map_used = r->map_used;
+    st->uptime_s = r->uptime_s;
+    st->commits = r->commits;
+    st->writes_grouped = r->writes_grouped;
+    st->hub_cursor = r->hub_cursor;
+    if (!st->node_id || !st->role || !st->epoch || !st->provider)
+        return OBSYNC_ENOMEM;
+    st->dataflows = calloc(r->n_dataflows + 1, sizeof(char *));
+    if (st->dataflows == NULL)
+        return OBSYNC_ENOMEM;
+    for (size_t i = 0; i < r->n_dataflows; i++) {
+        if ((st->dataflows[i] = dup_or_empty(r->dataflows[i])) == NULL)
+            return OBSYNC_ENOMEM;
+        st->n_dataflows++;
+    }
+    return OBSYNC_OK;
+}
+
+int
+obsync_status(obsync_client_t *c, obsync_status_t **out)
+{
+    if (c == NULL || out == NULL)
+        return OBSYNC_EINVAL;
+    *out = NULL;
+    Obsync__V1__StatusRequest sr;
+    obsync__v1__status_request__init(&sr);
+    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
+    req.body_case = OBSYNC__V1__ENVELOPE__BODY_STATUS;
+    req.status = &sr;
+    int rc =
+        cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_STATUS_REPLY, &rep);
+    if (rc != OBSYNC_OK)
+        return rc;
+    obsync_status_t *st = calloc(1, sizeof(*st));
+    rc = st ? copy_status(rep->status_reply, st) : OBSYNC_ENOMEM;
+    cl_env_free(&rep);
+    if (rc != OBSYNC_OK) {
+        obsync_status_free(&st);
+        return cl_fail(c, rc, "out of memory");
+    }
+    *out = st;
+    return OBSYNC_OK;
+}
+
+/* ---------------------------------------------------------------- put */
+
+/* Request-side storage of one observation for PutRequest. */
+typedef struct {
+    pb_obs_t pb;
+    Obsync__V1__Attribute *attrs;
+    Obsync__V1__Attribute **attr_ptrs;
+    char *key_copy; /* series_key split at '.' */
+    char **dims;
+} put_obs_t;
+
+static int
+split_key(put_obs_t *p, const char *key)
+{
+    size_t n = 1;
+    for (const char *s = key; *s; s++)
+        n += *s == '.';
+    p->key_copy = strdup(key);
+    p->dims = calloc(n, sizeof(char *));
+    if (p->key_copy == NULL || p->dims == NULL)
+        return OBSYNC_ENOMEM;
+    char *s = p->key_copy;
+    for (size_t i = 0; i < n; i++) {
+        p->dims[i] = s;
+        char *dot = strchr(s, '.');
+        if (dot != NULL) {
+            *dot = '\0';
+            s = dot + 1;
+        }
+    }
+    p->pb.n_dims = n;
+    p->pb.dims = p->dims;
+    return OBSYNC_OK;
+}
+
+static int
+build_put_obs(put_obs_t *p, const obsync_obs_t *o)
+{
+    obsync__v1__observation__init(&p->pb);
+    if (o->dataflow == NULL || o->time_period == NULL ||
+        (o->n_dims == 0 && o->series_key == NULL))
+        return OBSYNC_EINVAL;
+    p->pb.dataflow = cl_unconst(o->dataflow);
+    p->pb.time_period = cl_unconst(o->time_period);
+    p->pb.value = cl_unconst(o->value);
+    int rc = OBSYNC_OK;
+    if (o->n_dims > 0) {
+        p->dims = calloc(o->n_dims, sizeof(char *));
+        if (p->dims == NULL)
+            return OBSYNC_ENOMEM;
+        for (size_t i = 0; i < o->n_dims; i++)
+            p->dims[i] = cl_unconst(o->dims[i]);
+        p->pb.n_dims = o->n_dims;
+        p->pb.dims = p->dims;
+    } else {
+        rc = split_key(p, o->series_key);
+    }
+    p->attrs = calloc(o->n_attrs + 1, sizeof(*p->attrs));
+    p->attr_ptrs = calloc(o->n_attrs + 1, sizeof(*p->attr_ptrs));
+    if (rc != OBSYNC_OK || p->attrs == NULL || p->attr_ptrs == NULL)
+        return OBSYNC_ENOMEM;
+    for (size_t i = 0; i < o->n_attrs; i++) {
+        obsync__v1__attribute__init(&p->attrs[i]);
+        p->attrs[i].id = cl_unconst(o->attrs[i].id);
+        p->attrs[i].value = cl_unconst(o->attrs[i].value);
+        p->attr_ptrs[i] = &p->attrs[i];
+    }
+    p->pb.n_attrs = o->n_attrs;
+    p->pb.attrs = p->attr_ptrs;
+    return OBSYNC_OK;
+}
+
+static void
+free_put_obs(put_obs_t *p, size_t n)
+{
+    for (size_t i = 0; p != NULL && i < n; i++) {
+        free(p[i].attrs);
+        free(p[i].attr_ptrs);
+        free(p[i].key_copy);
+        free(p[i].dims);
+    }
+    free(p);
+}
+
+static int
+put_send(obsync_client_t *c, Obsync__V1__PutRequest *pr,
+         const obsync_put_opts_t *opts, obsync_summary_t *sum)
+{
+    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
+    req.body_case = OBSYNC__V1__ENVELOPE__BODY_PUT;
+    req.put = pr;
+    int rc =
+        cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_WRITE_SUMMARY, &rep);
+    if (rc != OBSYNC_OK)
+        return rc;
+    cl_summary_from_pb(rep->write_summary, sum, opts ? opts->on_issue : NULL,
+                       opts ? opts->arg : NULL);
+    cl_env_free(&rep);
+    return OBSYNC_OK;
+}
+
+int
+obsync_put(obsync_client_t *c, const obsync_obs_t *obs, size_t n,
+           const obsync_put_opts_t *opts, obsync_summary_t *sum)
+{
+    if (c == NULL || obs == NULL || n == 0)
+        return OBSYNC_EINVAL;
+    put_obs_t *p = calloc(n, sizeof(*p));
+    pb_obs_t **ptrs = calloc(n, sizeof(*ptrs));
+    int rc = p && ptrs ? OBSYNC_OK : OBSYNC_ENOMEM;
+    for (size_t i = 0; i < n && rc == OBSYNC_OK; i++) {
+        rc = build_put_obs(&p[i], &obs[i]);
+        ptrs[i] = &p[i].pb;
+        if (rc == OBSYNC_EINVAL)
+            cl_fail(c, rc, "observation %zu: dataflow, key and period needed",
+                    i + 1);
+    }
+    if (rc == OBSYNC_OK) {
+        Obsync__V1__PutRequest pr;
+        obsync__v1__put_request__init(&pr);
+        pr.n_obs = n;
+        pr.obs = ptrs;
+        pr.action = opts && opts->action == OBSYNC_REPLACE
+                        ? OBSYNC__V1__ACTION__ACTION_REPLACE
+                        : OBSYNC__V1__ACTION__ACTION_MERGE;
+        pr.strict = opts && opts->strict;
+        pr.dry_run = opts && opts->dry_run;
+        rc = put_send(c, &pr, opts, sum);
+    } else if (rc == OBSYNC_ENOMEM) {
+        cl_fail(c, rc, "out of memory");
+    }
+    free_put_obs(p, n);
+    free(ptrs);
+    return rc;
+}
+
+static Obsync__V1__KeyRef
+keyref(const char *df, const char *key, const char *period)
+{
+    Obsync__V1__KeyRef k;
+    obsync__v1__key_ref__init(&k);
+    k.dataflow = cl_unconst(df);
+    k.series_key = cl_unconst(key);
+    k.time_period = cl_unconst(period);
+    return k;
+}
+
+int
+obsync_delete(obsync_client_t *c, const char *dataflow, const char *key,
+              const char *period, bool dry_run, obsync_summary_t *sum)
+{
+    if (c == NULL || !dataflow || !key || !period)
+        return OBSYNC_EINVAL;
+    Obsync__V1__KeyRef k = keyref(dataflow, key, period);
+    Obsync__V1__DeleteRequest dr;
+    obsync__v1__delete_request__init(&dr);
+    dr.key = &k;
+    dr.dry_run = dry_run;
+    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
+    req.body_case = OBSYNC__V1__ENVELOPE__BODY_DELETE;
+    req.delete_ = &dr;
+    int rc =
+        cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_WRITE_SUMMARY, &rep);
+    if (rc != OBSYNC_OK)
+        return rc;
+    cl_summary_from_pb(rep->write_summary, sum, NULL, NULL);
+    cl_env_free(&rep);
+    return OBSYNC_OK;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+/* Scratch for turning pb observations into obsync_obs_t. */
+typedef struct {
+    obsync_attr_t *attrs;
+    size_t attrs_cap;
+    char *key;
+    size_t key_cap;
+} conv_t;
+
+static void
+conv_fini(conv_t *cv)
+{
+    free(cv->attrs);
+    free(cv->key);
+}
+
+static const Obsync__V1__DataflowColumns *
+page_columns(const pb_page_t *page, const pb_obs_t *o)
+{
+    for (size_t i = 0; page != NULL && i < page->n_columns; i++) {
+        const Obsync__V1__DataflowColumns *dc = page->columns[i];
+        if (strcmp(dc->dataflow, o->dataflow) == 0 &&
+            dc->n_dimension_ids == o->n_dims)
+            return dc;
+    }
+    return NULL;
+}
+
+static int
+conv_key(conv_t *cv, const pb_obs_t *o)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < o->n_dims; i++)
+        len += strlen(o->dims[i]) + 1;
+    if (len > cv->key_cap) {
+        char *k = realloc(cv->key, len);
+        if (k == NULL)
+            return OBSYNC_ENOMEM;
+        cv->key = k;
+        cv->key_cap = len;
+    }
+    size_t at = 0;
+    cv->key[0] = '\0';
+    for (size_t i = 0; i < o->n_dims; i++)
+        at += (size_t)snprintf(cv->key + at, len - at, "%s%s", i ? "." : "",
+                               o->dims[i]);
+    return OBSYNC_OK;
+}
+
+static void
+conv_version(const Obsync__V1__Version *v, obsync_obs_t *out)
+{
+    out->origin = out->provider = out->batch_id = "";
+    if (v == NULL)
+        return;
+    out->hlc = v->hlc;
+    out->time_ms = v->hlc >> 16;
+    out->origin = v->origin;
+    out->origin_seq = v->origin_seq;
+    out->provider = v->provider;
+    out->action = (obsync_action_t)v->action;
+    out->tombstone = v->tombstone;
+    out->batch_id = v->batch_id;
+    out->hub_seq = v->hub_seq;
+}
+
+static int
+conv_obs(conv_t *cv, const pb_obs_t *o, const pb_page_t *page,
+         obsync_obs_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (o->n_attrs > cv->attrs_cap) {
+        obsync_attr_t *a = realloc(cv->attrs, o->n_attrs * sizeof(*a));
+        if (a == NULL)
+            return OBSYNC_ENOMEM;
+        cv->attrs = a;
+        cv->attrs_cap = o->n_attrs;
+    }
+    for (size_t i = 0; i < o->n_attrs; i++) {
+        cv->attrs[i].id = o->attrs[i]->id;
+        cv->attrs[i].value = o->attrs[i]->value;
+    }
+    int rc = conv_key(cv, o);
+    if (rc != OBSYNC_OK)
+        return rc;
+    const Obsync__V1__DataflowColumns *dc = page_columns(page, o);
+    out->dataflow = o->dataflow;
+    out->series_key = cv->key;
+    out->n_dims = o->n_dims;
+    out->dims = (const char *const *)o->dims;
+    out->dim_ids = dc ? (const char *const *)dc->dimension_ids : NULL;
+    out->time_period = o->time_period;
+    out->value = o->value;
+    out->n_attrs = o->n_attrs;
+    out->attrs = cv->attrs;
+    conv_version(o->version, out);
+    return OBSYNC_OK;
+}
+
+typedef struct {
+    obsync_obs_t pub; /* first: obsync_obs_free casts back */
+    env_t *env;       /* owned: the strings pub points into */
+    conv_t cv;
+} held_obs_t;
+
+void
+obsync_obs_free(obsync_obs_t **op)
+{
+    if (op == NULL || *op == NULL)
+        return;
+    held_obs_t *h = (held_obs_t *)*op;
+    cl_env_free(&h->env);
+    conv_fini(&h->cv);
+    free(h);
+    *op = NULL;
+}
+
+static int
+key_request(obsync_client_t *c, int body, Obsync__V1__KeyRef *k, env_t **rep)
+{
+    Obsync__V1__GetRequest gr;
+    obsync__v1__get_request__init(&gr);
+    Obsync__V1__HistoryRequest hr;
+    obsync__v1__history_request__init(&hr);
+    env_t req = OBSYNC__V1__ENVELOPE__INIT;
+    req.body_case = (Obsync__V1__Envelope__BodyCase)body;
+    if (body == OBSYNC__V1__ENVELOPE__BODY_GET) {
+        gr.key = k;
+        req.get = &gr;
+    } else {
+        hr.key = k;
+        req.history = &hr;
+    }
+    int rc = cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_OBS_REPLY, rep);
+    if (rc == OBSYNC_OK && (*rep)->obs_reply->n_obs == 0) {
+        cl_env_free(rep);
+        rc = cl_fail(c, OBSYNC_ENOENT, "no observation %s %s %s", k->dataflow,
+                     k->series_key, k->time_period);
+    } else if (rc == OBSYNC_ENOENT) {
+        cl_fail(c, rc, "no observation %s %s %s", k->dataflow, k->series_key,
+                k->time_period);
+    }
+    return rc;
+}
+
+int
+obsync_get(obsync_client_t *c, const char *dataflow, const char *key,
+           const char *period, obsync_obs_t **out)
+{
+    if (c == NULL || out == NULL || !dataflow || !key || !period)
+        return OBSYNC_EINVAL;
+    *out = NULL;
+    Obsync__V1__KeyRef k = keyref(dataflow, key, period);
+    env_t *rep = NULL;
+    int rc = key_request(c, OBSYNC__V1__ENVELOPE__BODY_GET, &k, &rep);
+    if (rc != OBSYNC_OK)
+        return rc;
+    held_obs_t *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        cl_env_free(&rep);
+        return cl_fail(c, OBSYNC_ENOMEM, "out of memory");
+    }
+    h->env = rep;
+    const pb_page_t *page = rep->obs_reply;
+    rc = conv_obs(&h->cv, page->obs[0], page, &h->pub);
+    if (rc != OBSYNC_OK) {
+        obsync_obs_t *p = &h->pub;
+        obsync_obs_free(&p);
+        return cl_fail(c, rc, "out of memory");
+    }
+    *out = &h->pub;
+    return OBSYNC_OK;
+}
+
+/* Calls cb for each observation of a page; *count counts them. */
+static int
+page_each(obsync_client_t *c, const pb_page_t *page, uint64_t max,
+          uint64_t *count, obsync_obs_cb cb, void *arg)
+{
+    conv_t cv = {0};
+    int rc = OBSYNC_OK;
+    for (size_t i = 0; i < page->n_obs && rc == OBSYNC_OK; i++) {
+        if (max && *count >= max)
+            break;
+        obsync_obs_t o;
+        rc = conv_obs(&cv, page->obs[i], page, &o);
+        if (rc == OBSYNC_ENOMEM)
+            cl_fail(c, rc, "out of memory");
+        else
+            rc = cb(arg, &o);
+        (*count)++;
+    }
+    conv_fini(&cv);
+    return rc;
+}
+
+int
+obsync_history(obsync_client_t *c, const char *dataflow, const char *key,
+               const char *period, obsync_obs_cb cb, void *arg)
+{
+    if (c == NULL || cb == NULL || !dataflow || !key || !period)
+        return OBSYNC_EINVAL;
+    Obsync__V1__KeyRef k = keyref(dataflow, key, period);
+    env_t *rep = NULL;
+    int rc = key_request(c, OBSYNC__V1__ENVELOPE__BODY_HISTORY, &k, &rep);
+    if (rc != OBSYNC_OK)
+        return rc;
+    uint64_t count = 0;
+    rc = page_each(c, rep->obs_reply, 0, &count, cb, arg);
+    cl_env_free(&rep);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- query */
+
+/* Called once per page with the page's column lists, before its rows. */
+typedef int (*columns_cb)(void *arg, const obsync_columns_t *cols, size_t n);
+
+static int
+page_columns_cb(const pb_page_t *page, columns_cb ccb, void *arg)
+{
+    if (ccb == NULL)
+        return OBSYNC_OK;
+    obsync_columns_t *cols = calloc(page->n_columns + 1, sizeof(*cols));
+    if (cols == NULL)
+        return OBSYNC_ENOMEM;
+    for (size_t i = 0; i < page->n_columns; i++) {
+        const Obsync__V1__DataflowColumns *dc = page->columns[i];
+        cols[i].dataflow = dc->dataflow;
+        cols[i].n_dim_ids = dc->n_dimension_ids;
+        cols[i].dim_ids = (const char *const *)dc->dimension_ids;
+        cols[i].n_attr_ids = dc->n_attribute_ids;
+        cols[i].attr_ids = (const char *const *)dc->attribute_ids;
+    }
+    int rc = ccb(arg, cols, page->n_columns);
+    free(cols);
+    return rc;
+}
+
+static void
+query_fill(Obsync__V1__QueryRequest *qr, const obsync_query_t *q,
+           uint64_t count)
+{
+    qr->dataflow = cl_unconst(q->dataflow);
+    qr->key_pattern = cl_unconst(q->key_pattern);
+    qr->start_period = cl_unconst(q->start_period);
+    qr->end_period = cl_unconst(q->end_period);
+    qr->updated_after_ms = q->updated_after_ms;
+    qr->as_of_ms = q->as_of_ms;
+    qr->include_deleted = q->include_deleted;
+    uint64_t limit = q->page_size;
+    if (q->max_obs && (limit == 0 || q->max_obs - count < limit))
+        limit = q->max_obs - count;
+    qr->limit = limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;
+}
+
+/* Copies reply's cursor into *cur (owned); returns false when no more. */
+static int
+take_cursor(const pb_page_t *page, ProtobufCBinaryData *cur, bool *more)
+{
+    free(cur->data);
+    cur->data = NULL;
+    cur->len = page->next.len;
+    *more = cur->len > 0;
+    if (!*more)
+        return OBSYNC_OK;
+    cur->data = malloc(cur->len);
+    if (cur->data == NULL)
+        return OBSYNC_ENOMEM;
+    memcpy(cur->data, page->next.data, cur->len);
+    return OBSYNC_OK;
+}
+
+static int
+query_run(obsync_client_t *c, const obsync_query_t *q, columns_cb ccb,
+          obsync_obs_cb cb, void *arg)
+{
+    ProtobufCBinaryData cur = {0, NULL};
+    uint64_t count = 0;
+    bool more = true;
+    int rc = OBSYNC_OK;
+    while (more && rc == OBSYNC_OK && !(q->max_obs && count >= q->max_obs)) {
+        Obsync__V1__QueryRequest qr;
+        obsync__v1__query_request__init(&qr);
+        query_fill(&qr, q, count);
+        qr.resume_after = cur;
+        env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
+        req.body_case = OBSYNC__V1__ENVELOPE__BODY_QUERY;
+        req.query = &qr;
+        rc =
+            cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_OBS_REPLY, &rep);
+        if (rc != OBSYNC_OK)
+            break;
+        const pb_page_t *page = rep->obs_reply;
+        rc = page_columns_cb(page, ccb, arg);
+        if (rc == OBSYNC_OK)
+            rc = page_each(c, page, q->max_obs, &count, cb, arg);
+        if (rc == OBSYNC_OK)
+            rc = take_cursor(page, &cur, &more);
+        if (rc == OBSYNC_OK && more && page->n_obs == 0)
+            rc = cl_fail(c, OBSYNC_EPROTO, "empty page with a cursor");
+        cl_env_free(&rep);
+    }
+    free(cur.data);
+    return rc;
+}
+
+int
+obsync_query(obsync_client_t *c, const obsync_query_t *q, obsync_obs_cb cb,
+             void *arg)
+{
+    if (c == NULL || q == NULL || cb == NULL)
+        return OBSYNC_EINVAL;
+    return query_run(c, q, NULL, cb, arg);
+}
+
+/* ---------------------------------------------------------------- export */
+
+typedef struct {
+    obsync_client_t *c;
+    obsync_format_t fmt;
+    FILE *out;
+    obsync_csv_writer_t *w; /* owned, made at the first page */
+    uint64_t written;
+} export_t;
+
+static int
+export_columns(void *arg, const obsync_columns_t *cols, size_t n)
+{
+    export_t *x = arg;
+    if (x->fmt != OBSYNC_FORMAT_CSV || x->w != NULL)
+        return OBSYNC_OK;
+    int rc = obsync_csv_writer_new(x->out, cols, n, &x->w);
+    if (rc != OBSYNC_OK)
+        cl_fail(x->c, rc, "writing the CSV header: %s", obsync_strerror(rc));
+    return rc;
+}
+
+static int
+export_obs(void *arg, const obsync_obs_t *obs)
+{
+    export_t *x = arg;
+    int rc = x->fmt == OBSYNC_FORMAT_CSV ? obsync_csv_write_obs(x->w, obs)
+                                         : obsync_jsonl_write_obs(x->out, obs);
+    if (rc == OBSYNC_EPROTO)
+        return cl_fail(x->c, rc,
+                       "%s %s %s: a column is missing from the "
+                       "reply's column lists",
+                       obs->dataflow, obs->series_key, obs->time_period);
+    if (rc != OBSYNC_OK)
+        return cl_fail(x->c, rc, "write failed");
+    x->written++;
+    return OBSYNC_OK;
+}
+
+int
+obsync_export(obsync_client_t *c, const obsync_query_t *q, obsync_format_t fmt,
+              FILE *out, uint64_t *n_written)
+{
+    if (c == NULL || q == NULL || out == NULL ||
+        (fmt != OBSYNC_FORMAT_CSV && fmt != OBSYNC_FORMAT_JSONL))
+        return OBSYNC_EINVAL;
+    export_t x = {c, fmt, out, NULL, 0};
+    int rc = query_run(c, q, export_columns, export_obs, &x);
+    if (rc == OBSYNC_OK && fmt == OBSYNC_FORMAT_CSV && x.w == NULL)
+        rc = export_columns(&x, NULL, 0); /* no page: header only */
+    if (rc == OBSYNC_OK && fflush(out) != 0)
+        rc = cl_fail(c, OBSYNC_ESYS, "write failed");
+    obsync_csv_writer_free(&x.w);
+    if (n_written != NULL)
+        *n_written = x.written;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- structure */
+
+int
+obsync_structure_list(obsync_client_t *c, const char *kind, const char *urn,
+                      obsync_artefact_cb cb, void *arg)
+{
+    if (c == NULL || cb == NULL)
+        return OBSYNC_EINVAL;
+    Obsync__V1__StructureList sl;
+    obsync__v1__structure_list__init(&sl);
+    sl.kind = cl_unconst(kind);
+    sl.urn = cl_unconst(urn);
+    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
+    req.body_case = OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_LIST;
+    req.structure_list = &sl;
+    int rc = cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_REPLY,
+                            &rep);
+    if (rc != OBSYNC_OK)
+        return rc;
+    const Obsync__V1__StructureReply *sr = rep->structure_reply;
+    if (urn != NULL && urn[0] != '\0' && sr->n_artefacts == 0)
+        rc = cl_fail(c, OBSYNC_ENOENT, "no artefact %s", urn);
+    for (size_t i = 0; i < sr->n_artefacts && rc == OBSYNC_OK; i++) {
+        const Obsync__V1__Artefact *a = sr->artefacts[i];
+        obsync_artefact_t pa = {a->kind, a->urn, a->name, a->items, a->text};
+        rc = cb(arg, &pa);
+    }
+    cl_env_free(&rep);
+    return rc;
+}
+
+int
+obsync_structure_load(obsync_client_t *c, const char *text,
+                      const char *source_name, bool dry_run,
+                      obsync_issue_cb on_issue, void *arg, uint32_t *loaded)
+{
+    if (c == NULL || text == NULL)
+        return OBSYNC_EINVAL;
+    Obsync__V1__StructureLoad sl;
+    obsync__v1__structure_load__init(&sl);
+    sl.text = cl_unconst(text);
+    sl.source_name = cl_unconst(source_name);
+    sl.dry_run = dry_run;
+    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
+    req.body_case = OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_LOAD;
+    req.structure_load = &sl;
+    int rc = cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_REPLY,
+                            &rep);
+    if (rc != OBSYNC_OK)
+        return rc;
+    const Obsync__V1__StructureReply *sr = rep->structure_reply;
+    for (size_t i = 0; on_issue != NULL && i < sr->n_issues; i++) {
+        obsync_issue_t is;
+        cl_issue_from_pb(sr->issues[i], &is);
+        on_issue(arg, &is);
+    }
+    if (loaded != NULL)
+        *loaded = sr->loaded;
+    cl_env_free(&rep);
+    return OBSYNC_OK;
+}

@@ -1,0 +1,59 @@
+/*
+ * repl.h - replication glue shared by the hub (repl_hub.c) and the node
+ * (repl_node.c): what the engine lends them, and helpers both ends use.
+ *
+ * The state machines are in core/repl_fsm.c (pure); these modules perform
+ * their actions on sockets and the store. Everything runs on the engine's
+ * loop thread. Ownership: every pointer in repl_env_t is borrowed from the
+ * engine and outlives the replication objects.
+ */
+#ifndef REPL_H
+#define REPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "codec_pb.h"
+#include "hlc.h"
+#include "obsdb.h"
+#include "structure.h"
+
+typedef struct {
+    const cfg_t *cfg;
+    obsdb_t *db;
+    structure_t *st;
+    hlc_t *hlc;
+    void *zctx;
+    /* Loads replicated structure text (node); returns OBS_EBUSY while imports
+     * are open (the text is then retried later by the caller). */
+    int (*load_structure)(void *engine, const char *text, size_t len);
+    void *engine;
+} repl_env_t;
+
+#define REPL_BATCH_MAX   1000          /* changes per Publish / LogBatch */
+#define REPL_BATCH_BYTES (1024 * 1024) /* bytes per Publish / LogBatch */
+
+/** Hex SHA-256 of the structure's canonical text (65 bytes with NUL). */
+int repl_structure_hash(const structure_t *st, char hex[65]);
+
+/** Packs env and sends it as one frame (after the routing id when id is not
+ * NULL). Never blocks: at the high-water mark the frame is dropped and
+ * OBS_EBUSY returned (the stream's gap detection recovers). *bytes (may be
+ * NULL) is incremented by the frame size. */
+int repl_send(void *sock, const uint8_t *id, size_t id_len, codec_env_t *env,
+              uint64_t *bytes);
+
+/** Parses a comma/space separated list into a NULL-terminated array of
+ * owned strings (*out; free with repl_list_free). NULL or "" = empty. */
+int repl_list_parse(const char *text, char ***out, size_t *n);
+void repl_list_free(char ***list);
+
+/** Does an encoded canonical key pass a subscription? (dataflow in dfs,
+ * REF_AREA in areas; empty lists pass everything). */
+bool repl_key_passes(const structure_t *st, const uint8_t *key, size_t klen,
+                     char *const *dfs, size_t n_dfs, char *const *areas,
+                     size_t n_areas);
+
+#endif

@@ -1,0 +1,1136 @@
+/*
+ * repl_hub.c - hub end of replication (see repl_hub.h, PROTOCOL.md §5).
+ *
+ * Write path: a Publish is queued when it arrives; before the loop sleeps,
+ * every queued Publish of every node is reconciled into the hub's state and
+ * appended to its log in ONE LMDB transaction committed with sync, and only
+ * then are the PublishAcks sent (acked means durable). Per origin, changes
+ * apply in origin_seq order: a seq at or below the origin's last accepted one
+ * is a duplicate (no effect), a seq beyond last + 1 is a gap the node must
+ * resend. Between two versions of one key the greater (hlc, origin) wins
+ * (obsdb_version_cmp), so every node converges whatever the arrival order;
+ * the loser is counted as superseded and never enters the log.
+ *
+ * Read path: each session streams the log from its node's cursor, one
+ * LogBatch per credit the node grants, read zero-copy from the map; a node
+ * too far behind (or new, or from another hub incarnation) first gets a
+ * snapshot of the state fenced by a hub_seq. Nothing is buffered per node
+ * beyond the frame being sent, so a stalled node costs no memory.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "log.h"
+#include "obs_err.h"
+#include "obs_key.h"
+#include "repl_fsm.h"
+#include "repl_hub.h"
+#include "validate.h"
+
+#define HUB_SESSIONS_MAX 1024
+#define HUB_REJECTS_MAX  100 /* RowIssues per PublishAck */
+
+typedef struct {
+    char node_id[OBS_ID_MAX + 1];
+    char address[64];
+    char state[16];
+    bool up;
+    uint64_t last_seen_ms, cursor, last_origin_seq;
+    uint64_t accepted, rejected, duplicates, superseded;
+    uint64_t bytes_in, bytes_out;
+} peer_t;
+
+/* A Publish copied out of its frame, waiting for the group commit. */
+typedef struct pub {
+    uint64_t first, last;
+    size_t n;
+    ProtobufCBinaryData *changes; /* owned copies */
+    struct pub *next;
+} pub_t;
+
+typedef struct {
+    uint8_t id[256];
+    size_t id_len;
+    size_t peer; /* index into hub->peers */
+    rh_fsm_t fsm;
+    char node_epoch[OBS_ID_MAX + 1];
+    uint64_t last_seq; /* origin_seq accepted from this node */
+    char **dfs, **areas;
+    size_t n_dfs, n_areas;
+    uint8_t snap_key[OBS_KEY_MAX + 1];
+    size_t snap_len;
+    uint64_t snap_sent;
+    pub_t *pubs, *pubs_tail;
+    issue_list_t rejects; /* of the current group commit */
+    bool hello_done;
+} sess_t;
+
+struct repl_hub {
+    repl_env_t env;
+    void *sock;
+    char endpoint[160];
+    char hash[65];
+    sess_t *sess[HUB_SESSIONS_MAX];
+    size_t n_sess;
+    peer_t *peers;
+    size_t n_peers, cap_peers;
+    uint64_t log_first, log_last;
+    bool log_grew;
+    uint64_t next_trim_ms, snapshots;
+    const Obsync__V1__Envelope *cur; /* message being dispatched */
+    Obsync__V1__PeerStatus *status_rows, **status_ptrs;
+};
+
+static uint64_t
+now_ms(void)
+{
+    return hlc_wall_ms();
+}
+
+/* -------------------------------------------------------------- peers */
+
+static size_t
+peer_for(repl_hub_t *self, const char *node_id)
+{
+    for (size_t i = 0; i < self->n_peers; i++)
+        if (strcmp(self->peers[i].node_id, node_id) == 0)
+            return i;
+    if (self->n_peers == self->cap_peers) {
+        size_t cap = self->cap_peers ? self->cap_peers * 2 : 16;
+        peer_t *p = realloc(self->peers, cap * sizeof(*p));
+        if (p == NULL)
+            fatalx("hub: out of memory for peer records");
+        self->peers = p;
+        self->cap_peers = cap;
+    }
+    peer_t *p = &self->peers[self->n_peers];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->node_id, sizeof(p->node_id), "%s", node_id);
+    return self->n_peers++;
+}
+
+static peer_t *
+sess_peer(repl_hub_t *self, const sess_t *s)
+{
+    return &self->peers[s->peer];
+}
+
+/* ----------------------------------------------------------- sessions */
+
+static void
+pubs_free(sess_t *s)
+{
+    while (s->pubs) {
+        pub_t *next = s->pubs->next;
+        for (size_t i = 0; i < s->pubs->n; i++)
+            free(s->pubs->changes[i].data);
+        free(s->pubs->changes);
+        free(s->pubs);
+        s->pubs = next;
+    }
+    s->pubs_tail = NULL;
+}
+
+static void
+sess_free(sess_t *s)
+{
+    if (s == NULL)
+        return;
+    pubs_free(s);
+    repl_list_free(&s->dfs);
+    repl_list_free(&s->areas);
+    issue_list_fini(&s->rejects);
+    free(s);
+}
+
+static sess_t *
+sess_find(repl_hub_t *self, const uint8_t *id, size_t len)
+{
+    for (size_t i = 0; i < self->n_sess; i++)
+        if (self->sess[i]->id_len == len &&
+            memcmp(self->sess[i]->id, id, len) == 0)
+            return self->sess[i];
+    return NULL;
+}
+
+static sess_t *
+sess_new(repl_hub_t *self, const uint8_t *id, size_t len)
+{
+    if (self->n_sess == HUB_SESSIONS_MAX || len > sizeof(((sess_t *)0)->id))
+        return NULL;
+    sess_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    memcpy(s->id, id, len);
+    s->id_len = len;
+    s->peer = SIZE_MAX;
+    rh_fsm_init(&s->fsm, now_ms(), (uint32_t)self->env.cfg->heartbeat_ms,
+                (uint32_t)self->env.cfg->peer_timeout_ms);
+    issue_list_init(&s->rejects, HUB_REJECTS_MAX);
+    self->sess[self->n_sess++] = s;
+    return s;
+}
+
+static void
+send_env(repl_hub_t *self, sess_t *s, codec_env_t *env)
+{
+    uint64_t bytes = 0;
+    int rc = repl_send(self->sock, s->id, s->id_len, env, &bytes);
+    if (rc != OBS_OK)
+        log_debug("hub: frame to a node dropped: %s", obs_strerror(rc));
+    if (s->peer != SIZE_MAX)
+        sess_peer(self, s)->bytes_out += bytes;
+}
+
+static void
+send_goodbye(repl_hub_t *self, sess_t *s, const char *reason)
+{
+    Obsync__V1__Goodbye g;
+    obsync__v1__goodbye__init(&g);
+    g.reason = (char *)(uintptr_t)reason;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_GOODBYE;
+    env.goodbye = &g;
+    send_env(self, s, &env);
+}
+
+/* --------------------------------------------------------- streaming */
+
+typedef struct {
+    repl_hub_t *hub;
+    sess_t *s;
+    ProtobufCBinaryData *items;
+    size_t n, cap;
+} gather_t;
+
+static int
+gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen,
+          const uint8_t *rec, size_t rlen, void *arg)
+{
+    (void)hub_seq;
+    gather_t *g = arg;
+    if (!repl_key_passes(g->hub->env.st, key, klen, g->s->dfs, g->s->n_dfs,
+                         g->s->areas, g->s->n_areas))
+        return 0;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 256;
+        ProtobufCBinaryData *items = realloc(g->items, cap * sizeof(*items));
+        if (items == NULL)
+            return OBS_ENOMEM;
+        g->items = items;
+        g->cap = cap;
+    }
+    /* zero copy: points into the map until the read txn ends */
+    g->items[g->n].data = (uint8_t *)(uintptr_t)rec;
+    g->items[g->n].len = rlen;
+    g->n++;
+    return 0;
+}
+
+/* Sends the next LogBatch after `after`; returns the new position, or
+ * `after` if there was nothing to send. Closes the session when the log no
+ * longer reaches back to `after` (the node reconnects for a snapshot). */
+static uint64_t
+send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
+{
+    obsdb_txn_t *txn = NULL;
+    gather_t g = {self, s, NULL, 0, 0};
+    uint64_t first = 0, last = 0, to = after;
+    int rc = obsdb_begin(self->env.db, false, &txn);
+    if (rc == OBS_OK)
+        rc = obsdb_log_bounds(txn, &first, &last);
+    if (rc == OBS_OK && after + 1 < first) {
+        obsdb_abort(&txn);
+        log_notice("hub: node %s: log trimmed past its position %" PRIu64
+                   "; it must take a snapshot",
+                   sess_peer(self, s)->node_id, after);
+        send_goodbye(self, s, "log trimmed past your cursor: reconnect for "
+                              "a snapshot");
+        *closed = true;
+        return after;
+    }
+    if (rc == OBS_OK)
+        rc = obsdb_log_walk(txn, after, REPL_BATCH_MAX, REPL_BATCH_BYTES,
+                            gather_cb, &g, &to);
+    if (rc == OBS_OK && to > after) {
+        Obsync__V1__LogBatch b;
+        obsync__v1__log_batch__init(&b);
+        b.from_seq = after;
+        b.to_seq = to;
+        b.n_changes = g.n;
+        b.changes = g.items;
+        b.log_last = last;
+        codec_env_t env;
+        obsync__v1__envelope__init(&env);
+        env.body_case = OBSYNC__V1__ENVELOPE__BODY_LOG_BATCH;
+        env.log_batch = &b;
+        send_env(self, s, &env); /* packs while the map pages are valid */
+    }
+    obsdb_abort(&txn);
+    free(g.items);
+    if (rc != OBS_OK)
+        log_warnr(rc, "hub: reading the log for node %s",
+                  sess_peer(self, s)->node_id);
+    return rc == OBS_OK ? to : after;
+}
+
+/* Sends the next snapshot chunk; *done when the state walk finished. */
+static void
+send_chunk(repl_hub_t *self, sess_t *s, bool *done)
+{
+    obsdb_txn_t *txn = NULL;
+    gather_t g = {self, s, NULL, 0, 0};
+    uint8_t last[OBS_KEY_MAX + 1];
+    size_t last_len = 0;
+    bool more = false;
+    int rc = obsdb_begin(self->env.db, false, &txn);
+    if (rc == OBS_OK)
+        rc = obsdb_state_walk_raw(txn, s->snap_len ? s->snap_key : NULL,
+                                  s->snap_len, REPL_BATCH_MAX,
+                                  REPL_BATCH_BYTES, gather_cb, &g, last,
+                                  &last_len, &more);
+    if (rc == OBS_OK) {
+        s->snap_sent += g.n;
+        Obsync__V1__SnapshotChunk c;
+        obsync__v1__snapshot_chunk__init(&c);
+        c.n_changes = g.n;
+        c.changes = g.items;
+        c.sent = s->snap_sent;
+        codec_env_t env;
+        obsync__v1__envelope__init(&env);
+        env.body_case = OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_CHUNK;
+        env.snapshot_chunk = &c;
+        send_env(self, s, &env);
+        if (last_len) {
+            memcpy(s->snap_key, last, last_len);
+            s->snap_len = last_len;
+        }
+    } else {
+        log_warnr(rc, "hub: reading the state for a snapshot");
+    }
+    obsdb_abort(&txn);
+    free(g.items);
+    *done = rc != OBS_OK || !more;
+}
+
+/* ------------------------------------------------------------ actions */
+
+static void hub_step(repl_hub_t *self, sess_t *s, rh_event_t *ev);
+
+static void
+send_welcome(repl_hub_t *self, sess_t *s, bool snapshot)
+{
+    Obsync__V1__Welcome w;
+    obsync__v1__welcome__init(&w);
+    w.hub_id = self->env.cfg->node_id;
+    w.hub_epoch = (char *)(uintptr_t)obsdb_epoch(self->env.db);
+    w.last_origin_seq = s->last_seq;
+    w.log_first = self->log_first;
+    w.log_last = self->log_last;
+    w.snapshot = snapshot;
+    w.heartbeat_ms = (uint32_t)self->env.cfg->heartbeat_ms;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_WELCOME;
+    env.welcome = &w;
+    send_env(self, s, &env);
+}
+
+static void
+send_structure(repl_hub_t *self, sess_t *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (structure_to_text(self->env.st, &text, &len) != OBS_OK)
+        return;
+    Obsync__V1__StructureUpdate u;
+    obsync__v1__structure_update__init(&u);
+    u.text = text;
+    u.hash = self->hash;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_UPDATE;
+    env.structure_update = &u;
+    send_env(self, s, &env);
+    free(text);
+}
+
+static void
+send_ack(repl_hub_t *self, sess_t *s, uint64_t acked, uint64_t resend_from)
+{
+    Obsync__V1__PublishAck a;
+    obsync__v1__publish_ack__init(&a);
+    peer_t *p = sess_peer(self, s);
+    a.acked_seq = acked;
+    a.resend_from = resend_from;
+    a.accepted = p->accepted;
+    a.duplicates = p->duplicates;
+    a.superseded = p->superseded;
+    a.rejected = p->rejected;
+    size_t n = s->rejects.n;
+    Obsync__V1__RowIssue *ri = calloc(n ? n : 1, sizeof(*ri));
+    Obsync__V1__RowIssue **rp = calloc(n ? n : 1, sizeof(*rp));
+    for (size_t i = 0; ri && rp && i < n; i++) {
+        obsync__v1__row_issue__init(&ri[i]);
+        ri[i].line = s->rejects.items[i].line;
+        ri[i].column = s->rejects.items[i].column;
+        ri[i].rule = s->rejects.items[i].rule;
+        ri[i].message = s->rejects.items[i].message;
+        rp[i] = &ri[i];
+    }
+    a.n_rejects = ri && rp ? n : 0;
+    a.rejects = rp;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_PUBLISH_ACK;
+    env.publish_ack = &a;
+    send_env(self, s, &env);
+    free(ri);
+    free(rp);
+    issue_list_clear(&s->rejects);
+}
+
+static void
+send_heartbeat(repl_hub_t *self, sess_t *s)
+{
+    Obsync__V1__Heartbeat h;
+    obsync__v1__heartbeat__init(&h);
+    h.now_ms = now_ms();
+    h.cursor = self->log_last;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &h;
+    send_env(self, s, &env);
+}
+
+static void
+queue_publish(repl_hub_t *self, sess_t *s)
+{
+    const Obsync__V1__Publish *m = self->cur ? self->cur->publish : NULL;
+    if (m == NULL)
+        return;
+    pub_t *p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->changes = calloc(m->n_changes ? m->n_changes : 1,
+                                          sizeof(*p->changes))) == NULL) {
+        free(p);
+        log_warnx("hub: out of memory queuing a publish; the node resends");
+        return;
+    }
+    p->first = m->first_seq;
+    p->last = m->last_seq;
+    for (size_t i = 0; i < m->n_changes; i++) {
+        p->changes[i].data = malloc(m->changes[i].len ? m->changes[i].len : 1);
+        if (p->changes[i].data == NULL)
+            break;
+        memcpy(p->changes[i].data, m->changes[i].data, m->changes[i].len);
+        p->changes[i].len = m->changes[i].len;
+        p->n++;
+    }
+    if (s->pubs_tail)
+        s->pubs_tail->next = p;
+    else
+        s->pubs = p;
+    s->pubs_tail = p;
+}
+
+static void
+start_snapshot(repl_hub_t *self, sess_t *s, uint64_t fence)
+{
+    s->snap_len = 0;
+    s->snap_sent = 0;
+    Obsync__V1__SnapshotBegin b;
+    obsync__v1__snapshot_begin__init(&b);
+    b.fence_seq = fence;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_BEGIN;
+    env.snapshot_begin = &b;
+    send_env(self, s, &env);
+    log_notice("hub: node %s: snapshot fenced at hub_seq %" PRIu64,
+               sess_peer(self, s)->node_id, fence);
+}
+
+static void
+snap_end(repl_hub_t *self, sess_t *s, uint64_t fence)
+{
+    Obsync__V1__SnapshotEnd e;
+    obsync__v1__snapshot_end__init(&e);
+    e.fence_seq = fence;
+    e.total = s->snap_sent;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_END;
+    env.snapshot_end = &e;
+    send_env(self, s, &env);
+    self->snapshots++;
+    log_notice("hub: node %s: snapshot of %" PRIu64 " observations sent",
+               sess_peer(self, s)->node_id, s->snap_sent);
+}
+
+/* Performs one action; may produce a follow-up event (*next). */
+static bool
+do_action(repl_hub_t *self, sess_t *s, const rh_action_t *a, rh_event_t *next)
+{
+    bool closed = false, done = false;
+    memset(next, 0, sizeof(*next));
+    next->now_ms = now_ms();
+    switch (a->type) {
+    case RH_A_SEND_WELCOME:
+        send_welcome(self, s, a->snapshot);
+        if (strcmp(self->cur && self->cur->hello
+                       ? self->cur->hello->structure_hash
+                       : "",
+                   self->hash) != 0)
+            send_structure(self, s);
+        return false;
+    case RH_A_START_SNAPSHOT:
+        start_snapshot(self, s, a->n);
+        return false;
+    case RH_A_SEND_CHUNK:
+        send_chunk(self, s, &done);
+        next->type = RH_EV_SENT;
+        next->done = done;
+        return true;
+    case RH_A_SEND_SNAP_END:
+        snap_end(self, s, a->n);
+        return false;
+    case RH_A_SEND_BATCH: {
+        uint64_t to = send_batch(self, s, a->n, &closed);
+        if (closed) {
+            next->type = RH_EV_GOODBYE;
+            return true;
+        }
+        if (to == a->n)
+            return false; /* nothing new: wait for LOG_GREW */
+        next->type = RH_EV_SENT;
+        next->seq = to;
+        return true;
+    }
+    case RH_A_APPLY_PUBLISH:
+        queue_publish(self, s);
+        return false;
+    case RH_A_SEND_ACK:
+        send_ack(self, s, a->n, a->m);
+        return false;
+    case RH_A_SEND_HEARTBEAT:
+        send_heartbeat(self, s);
+        return false;
+    case RH_A_CLOSE:
+        return false;
+    }
+    return false;
+}
+
+static void
+hub_step(repl_hub_t *self, sess_t *s, rh_event_t *ev)
+{
+    /* Iterative, not recursive: a SENT event continues the stream until the
+     * credit or the log runs out. */
+    for (int guard = 0; guard < 4 * REPL_WINDOW + 8; guard++) {
+        rh_state_t before = s->fsm.state;
+        rh_actions_t out;
+        rh_fsm_step(&s->fsm, ev, &out);
+        if (before != s->fsm.state && s->peer != SIZE_MAX) {
+            peer_t *p = sess_peer(self, s);
+            log_info("hub: node %s: state %s -> %s (event %s)", p->node_id,
+                     rh_state_name(before), rh_state_name(s->fsm.state),
+                     rh_event_name(ev->type));
+            snprintf(p->state, sizeof(p->state), "%s",
+                     rh_state_name(s->fsm.state));
+        }
+        rh_event_t next;
+        bool more = false;
+        for (size_t i = 0; i < out.n; i++) {
+            rh_event_t follow;
+            if (do_action(self, s, &out.a[i], &follow)) {
+                next = follow;
+                more = true;
+            }
+        }
+        if (!more)
+            return;
+        *ev = next;
+    }
+}
+
+/* ---------------------------------------------------------- receiving */
+
+static int
+on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
+{
+    if (h->node_id[0] == '\0' || strlen(h->node_id) > OBS_ID_MAX ||
+        strlen(h->node_epoch) > OBS_ID_MAX)
+        return OBS_EPROTO;
+    /* A node that reconnects replaces its old session. */
+    for (size_t i = 0; i < self->n_sess; i++) {
+        sess_t *o = self->sess[i];
+        if (o != s && o->peer != SIZE_MAX &&
+            strcmp(sess_peer(self, o)->node_id, h->node_id) == 0 &&
+            o->fsm.state != RH_DEAD) {
+            send_goodbye(self, o, "replaced by a newer connection");
+            o->fsm.state = RH_DEAD;
+        }
+    }
+    s->peer = peer_for(self, h->node_id);
+    snprintf(s->node_epoch, sizeof(s->node_epoch), "%s", h->node_epoch);
+    if (h->subscription) {
+        repl_list_free(&s->dfs);
+        repl_list_free(&s->areas);
+        s->dfs = calloc(h->subscription->n_dataflows + 1, sizeof(char *));
+        s->areas = calloc(h->subscription->n_areas + 1, sizeof(char *));
+        if (s->dfs == NULL || s->areas == NULL)
+            return OBS_ENOMEM;
+        for (size_t i = 0; i < h->subscription->n_dataflows; i++)
+            if ((s->dfs[s->n_dfs++] =
+                     strdup(h->subscription->dataflows[i])) == NULL)
+                return OBS_ENOMEM;
+        for (size_t i = 0; i < h->subscription->n_areas; i++)
+            if ((s->areas[s->n_areas++] = strdup(h->subscription->areas[i])) ==
+                NULL)
+                return OBS_ENOMEM;
+    }
+    char epoch[OBS_ID_MAX + 1] = "";
+    uint64_t last = 0, first = 0, log_last = 0;
+    obsdb_txn_t *txn = NULL;
+    int rc = obsdb_begin(self->env.db, false, &txn);
+    if (rc == OBS_OK) {
+        rc = obsdb_origin_get(txn, h->node_id, epoch, sizeof(epoch), &last);
+        if (rc == OBS_ENOENT)
+            rc = OBS_OK;
+    }
+    if (rc == OBS_OK)
+        rc = obsdb_log_bounds(txn, &first, &log_last);
+    obsdb_abort(&txn);
+    if (rc != OBS_OK)
+        return rc;
+    if (epoch[0] && strcmp(epoch, h->node_epoch) != 0) {
+        log_notice("hub: node %s has a new store (epoch %s, was %s): its "
+                   "change numbers start again",
+                   h->node_id, h->node_epoch, epoch);
+        last = 0;
+    }
+    s->last_seq = last;
+    self->log_first = first;
+    self->log_last = log_last;
+    peer_t *p = sess_peer(self, s);
+    p->up = true;
+    p->cursor = h->cursor;
+    p->last_origin_seq = last;
+    s->hello_done = true;
+    const char *he = obsdb_epoch(self->env.db);
+    rh_event_t ev = {.type = RH_EV_HELLO,
+                     .now_ms = now_ms(),
+                     .cursor = h->cursor,
+                     .log_first = first,
+                     .log_last = log_last,
+                     .epoch_ok = h->cursor == 0 || strcmp(h->hub_epoch, he) == 0};
+    log_notice("hub: node %s connected from %s: cursor %" PRIu64
+               ", hub log %" PRIu64 "..%" PRIu64,
+               h->node_id, p->address, h->cursor, first, log_last);
+    hub_step(self, s, &ev);
+    return OBS_OK;
+}
+
+static void
+dispatch(repl_hub_t *self, sess_t *s, const codec_env_t *env)
+{
+    rh_event_t ev = {.now_ms = now_ms()};
+    if (env->body_case == OBSYNC__V1__ENVELOPE__BODY_HELLO) {
+        if (s->hello_done) {
+            ev.type = RH_EV_PROTO_ERROR;
+        } else {
+            int rc = on_hello(self, s, env->hello);
+            if (rc == OBS_OK)
+                return;
+            log_warnr(rc, "hub: bad Hello");
+            ev.type = RH_EV_PROTO_ERROR;
+        }
+    } else if (!s->hello_done) {
+        ev.type = RH_EV_PROTO_ERROR;
+    } else {
+        switch (env->body_case) {
+        case OBSYNC__V1__ENVELOPE__BODY_CREDIT:
+            ev.type = RH_EV_CREDIT;
+            ev.cursor = env->credit->cursor;
+            ev.n = env->credit->batches;
+            ev.resync = env->credit->resync;
+            sess_peer(self, s)->cursor = env->credit->cursor;
+            break;
+        case OBSYNC__V1__ENVELOPE__BODY_PUBLISH:
+            ev.type = RH_EV_PUBLISH;
+            ev.first = env->publish->first_seq;
+            ev.last = env->publish->last_seq;
+            break;
+        case OBSYNC__V1__ENVELOPE__BODY_HEARTBEAT:
+            ev.type = RH_EV_HEARTBEAT;
+            if (env->heartbeat->cursor > sess_peer(self, s)->cursor)
+                sess_peer(self, s)->cursor = env->heartbeat->cursor;
+            break;
+        case OBSYNC__V1__ENVELOPE__BODY_GOODBYE:
+            ev.type = RH_EV_GOODBYE;
+            break;
+        default:
+            ev.type = RH_EV_PROTO_ERROR;
+        }
+    }
+    if (ev.type == RH_EV_PROTO_ERROR)
+        log_warnx("hub: protocol error from %s: message %d in state %s",
+                  s->peer != SIZE_MAX ? sess_peer(self, s)->node_id : "?",
+                  (int)env->body_case, rh_state_name(s->fsm.state));
+    hub_step(self, s, &ev);
+}
+
+static void
+recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
+{
+    const uint8_t *id = zmq_msg_data(idm);
+    size_t id_len = zmq_msg_size(idm);
+    sess_t *s = sess_find(self, id, id_len);
+    codec_env_t *env = NULL;
+    int rc = codec_envelope_unpack(zmq_msg_data(body), zmq_msg_size(body),
+                                   self->env.cfg->max_frame, &env);
+    if (s == NULL) {
+        if (rc != OBS_OK || env->body_case != OBSYNC__V1__ENVELOPE__BODY_HELLO) {
+            codec_envelope_free(&env);
+            return; /* strangers must say Hello first; nothing is kept */
+        }
+        s = sess_new(self, id, id_len);
+        if (s == NULL) {
+            codec_envelope_free(&env);
+            log_warnx("hub: too many sessions; a connection was ignored");
+            return;
+        }
+    }
+    const char *addr = zmq_msg_gets(body, "Peer-Address");
+    if (s->peer != SIZE_MAX) {
+        peer_t *p = sess_peer(self, s);
+        p->bytes_in += zmq_msg_size(body);
+        p->last_seen_ms = now_ms();
+    }
+    if (rc != OBS_OK) {
+        log_warnr(rc, "hub: bad frame of %zu bytes", zmq_msg_size(body));
+        rh_event_t ev = {.type = RH_EV_PROTO_ERROR, .now_ms = now_ms()};
+        hub_step(self, s, &ev);
+        return;
+    }
+    self->cur = env;
+    dispatch(self, s, env);
+    self->cur = NULL;
+    if (s->peer != SIZE_MAX && addr != NULL)
+        snprintf(sess_peer(self, s)->address,
+                 sizeof(sess_peer(self, s)->address), "%s", addr);
+    codec_envelope_free(&env);
+}
+
+void
+repl_hub_on_readable(repl_hub_t *self)
+{
+    for (int budget = 0; budget < 10000; budget++) {
+        zmq_msg_t idm, body;
+        zmq_msg_init(&idm);
+        if (zmq_msg_recv(&idm, self->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&idm);
+            return;
+        }
+        zmq_msg_init(&body);
+        int more = zmq_msg_more(&idm);
+        if (!more || zmq_msg_recv(&body, self->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&idm);
+            zmq_msg_close(&body);
+            continue;
+        }
+        if (zmq_msg_more(&body)) { /* one frame per message */
+            while (zmq_msg_more(&body)) {
+                zmq_msg_close(&body);
+                zmq_msg_init(&body);
+                zmq_msg_recv(&body, self->sock, ZMQ_DONTWAIT);
+            }
+        } else {
+            recv_one(self, &idm, &body);
+        }
+        zmq_msg_close(&idm);
+        zmq_msg_close(&body);
+    }
+}
+
+/* ------------------------------------------------------- group commit */
+
+/* One change from node s: checks, then reconciliation. */
+static int
+apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
+             const ProtobufCBinaryData *bin, uint64_t *resend_from,
+             bool *stop)
+{
+    peer_t *p = sess_peer(self, s);
+    obs_t o, cur;
+    obs_init(&o);
+    obs_init(&cur);
+    int rc = codec_obs_decode(bin->data, bin->len, &o);
+    if (rc != OBS_OK) {
+        *stop = true; /* cannot even read its seq: make the node resend */
+        *resend_from = s->last_seq + 1;
+        log_warnr(rc, "hub: node %s sent an undecodable change", p->node_id);
+        return OBS_OK;
+    }
+    uint64_t seq = o.ver.origin_seq;
+    if (seq <= s->last_seq) {
+        p->duplicates++;
+        goto out;
+    }
+    if (seq > s->last_seq + 1) {
+        *resend_from = s->last_seq + 1;
+        *stop = true;
+        goto out;
+    }
+    s->last_seq = seq;
+    hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
+    validate_ctx_t vc = {.st = self->env.st, .provider = NULL};
+    const sdmx_dataflow_t *df = structure_find_dataflow(self->env.st,
+                                                        o.dataflow);
+    issue_list_t issues;
+    issue_list_init(&issues, 4);
+    bool own = strcmp(o.ver.origin, p->node_id) == 0;
+    if (!own || validate_obs(&vc, df, &o, seq, &issues) != OBS_OK) {
+        p->rejected++;
+        if (!own)
+            issue_add(&s->rejects, seq, "", "R-origin", false,
+                      "change %" PRIu64 " claims origin %s", seq,
+                      o.ver.origin);
+        else if (issues.n)
+            issue_add(&s->rejects, seq, issues.items[0].column,
+                      issues.items[0].rule, false, "%s",
+                      issues.items[0].message);
+        issue_list_fini(&issues);
+        goto out;
+    }
+    issue_list_fini(&issues);
+    rc = obsdb_get(txn, &o, &cur);
+    if (rc == OBS_OK && obsdb_version_cmp(&o.ver, &cur.ver) <= 0) {
+        p->superseded++;
+        goto out;
+    }
+    if (rc != OBS_OK && rc != OBS_ENOENT)
+        goto out;
+    rc = obsdb_log_append(txn, &o);
+    if (rc == OBS_OK)
+        rc = obsdb_put(txn, &o);
+    if (rc == OBS_OK)
+        p->accepted++;
+out:
+    obs_fini(&o);
+    obs_fini(&cur);
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+static int
+apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
+              uint64_t *resend_from)
+{
+    bool stop = false;
+    int rc = OBS_OK;
+    for (pub_t *p = s->pubs; p && !stop && rc == OBS_OK; p = p->next)
+        for (size_t i = 0; i < p->n && !stop && rc == OBS_OK; i++)
+            rc = apply_change(self, txn, s, &p->changes[i], resend_from,
+                              &stop);
+    if (rc == OBS_OK)
+        rc = obsdb_origin_put(txn, sess_peer(self, s)->node_id,
+                              s->node_epoch, s->last_seq);
+    return rc;
+}
+
+static void
+commit_publishes(repl_hub_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_sess; i++)
+        n += self->sess[i]->pubs != NULL && self->sess[i]->peer != SIZE_MAX;
+    if (n == 0)
+        return;
+    uint64_t resend[HUB_SESSIONS_MAX] = {0};
+    uint64_t saved[HUB_SESSIONS_MAX];
+    for (int attempt = 0; attempt < 8; attempt++) {
+        obsdb_txn_t *txn = NULL;
+        int rc = obsdb_begin(self->env.db, true, &txn);
+        for (size_t i = 0; i < self->n_sess; i++) {
+            saved[i] = self->sess[i]->last_seq;
+            resend[i] = 0;
+        }
+        for (size_t i = 0; rc == OBS_OK && i < self->n_sess; i++)
+            if (self->sess[i]->pubs && self->sess[i]->peer != SIZE_MAX)
+                rc = apply_session(self, txn, self->sess[i], &resend[i]);
+        uint64_t first = 0, last = 0;
+        if (rc == OBS_OK)
+            rc = obsdb_log_bounds(txn, &first, &last);
+        if (rc == OBS_OK)
+            rc = obsdb_commit(&txn);
+        else
+            obsdb_abort(&txn);
+        if (rc == OBS_OK) {
+            if (last > self->log_last)
+                self->log_grew = true;
+            self->log_first = first;
+            self->log_last = last;
+            break;
+        }
+        for (size_t i = 0; i < self->n_sess; i++)
+            self->sess[i]->last_seq = saved[i];
+        if (rc == OBS_ESTOREFULL && obsdb_grow(self->env.db))
+            continue;
+        log_errr(rc, "hub: publishes not committed; nodes will resend");
+        for (size_t i = 0; i < self->n_sess; i++)
+            resend[i] = self->sess[i]->pubs ? saved[i] + 1 : 0;
+        break;
+    }
+    for (size_t i = 0; i < self->n_sess; i++) {
+        sess_t *s = self->sess[i];
+        if (s->pubs == NULL || s->peer == SIZE_MAX)
+            continue;
+        pubs_free(s);
+        sess_peer(self, s)->last_origin_seq = s->last_seq;
+        rh_event_t ev = {.type = RH_EV_COMMITTED,
+                         .now_ms = now_ms(),
+                         .seq = s->last_seq,
+                         .first = resend[i]};
+        hub_step(self, s, &ev);
+    }
+}
+
+static void
+reap(repl_hub_t *self)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < self->n_sess; i++) {
+        sess_t *s = self->sess[i];
+        if (s->fsm.state == RH_DEAD) {
+            if (s->peer != SIZE_MAX) {
+                peer_t *p = sess_peer(self, s);
+                bool other = false;
+                for (size_t j = 0; j < self->n_sess; j++)
+                    other |= j != i && self->sess[j]->peer == s->peer &&
+                             self->sess[j]->fsm.state != RH_DEAD;
+                if (!other) {
+                    p->up = false;
+                    snprintf(p->state, sizeof(p->state), "down");
+                    log_notice("hub: node %s is down", p->node_id);
+                }
+            }
+            sess_free(s);
+        } else {
+            self->sess[w++] = s;
+        }
+    }
+    self->n_sess = w;
+}
+
+void
+repl_hub_before_sleep(repl_hub_t *self)
+{
+    commit_publishes(self);
+    if (self->log_grew) {
+        self->log_grew = false;
+        for (size_t i = 0; i < self->n_sess; i++) {
+            rh_event_t ev = {.type = RH_EV_LOG_GREW,
+                             .now_ms = now_ms(),
+                             .log_last = self->log_last};
+            hub_step(self, self->sess[i], &ev);
+        }
+    }
+    reap(self);
+}
+
+void
+repl_hub_log_grew(repl_hub_t *self)
+{
+    obsdb_txn_t *txn = NULL;
+    if (obsdb_begin(self->env.db, false, &txn) == OBS_OK &&
+        obsdb_log_bounds(txn, &self->log_first, &self->log_last) == OBS_OK)
+        self->log_grew = true;
+    obsdb_abort(&txn);
+}
+
+static void
+trim_log(repl_hub_t *self)
+{
+    uint64_t keep = self->env.cfg->log_keep;
+    if (self->log_last < self->log_first ||
+        self->log_last - self->log_first + 1 <= keep)
+        return;
+    obsdb_txn_t *txn = NULL;
+    size_t deleted = 0;
+    int rc = obsdb_begin(self->env.db, true, &txn);
+    if (rc == OBS_OK)
+        rc = obsdb_log_trim(txn, keep, 50000, &deleted);
+    if (rc == OBS_OK)
+        rc = obsdb_log_bounds(txn, &self->log_first, &self->log_last);
+    if (rc == OBS_OK)
+        rc = obsdb_commit(&txn);
+    else
+        obsdb_abort(&txn);
+    if (rc != OBS_OK)
+        log_warnr(rc, "hub: log trim failed");
+    else if (deleted)
+        log_info("hub: log trimmed: %zu entries, now %" PRIu64 "..%" PRIu64,
+                 deleted, self->log_first, self->log_last);
+}
+
+void
+repl_hub_cron(repl_hub_t *self, uint64_t now)
+{
+    for (size_t i = 0; i < self->n_sess; i++) {
+        rh_event_t ev = {.type = RH_EV_TICK, .now_ms = now};
+        hub_step(self, self->sess[i], &ev);
+    }
+    if (now >= self->next_trim_ms) {
+        trim_log(self);
+        self->next_trim_ms = now + 1000;
+    }
+    reap(self);
+}
+
+void
+repl_hub_structure_changed(repl_hub_t *self)
+{
+    if (repl_structure_hash(self->env.st, self->hash) != OBS_OK)
+        return;
+    for (size_t i = 0; i < self->n_sess; i++)
+        if (self->sess[i]->hello_done)
+            send_structure(self, self->sess[i]);
+}
+
+/* ------------------------------------------------------------ status */
+
+void
+repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr)
+{
+    free(self->status_rows);
+    free(self->status_ptrs);
+    size_t n = self->n_peers;
+    self->status_rows = calloc(n ? n : 1, sizeof(*self->status_rows));
+    self->status_ptrs = calloc(n ? n : 1, sizeof(*self->status_ptrs));
+    sr->log_first = self->log_first;
+    sr->log_last = self->log_last;
+    sr->snapshots = self->snapshots;
+    sr->hub_endpoint = self->endpoint;
+    if (self->status_rows == NULL || self->status_ptrs == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        peer_t *p = &self->peers[i];
+        Obsync__V1__PeerStatus *r = &self->status_rows[i];
+        obsync__v1__peer_status__init(r);
+        r->node_id = p->node_id;
+        r->up = p->up;
+        r->last_seen_ms = p->last_seen_ms;
+        r->address = p->address;
+        r->cursor = p->cursor;
+        r->lag_changes = self->log_last > p->cursor ? self->log_last - p->cursor
+                                                    : 0;
+        r->accepted = p->accepted;
+        r->rejected = p->rejected;
+        r->duplicates = p->duplicates;
+        r->conflicts = p->superseded;
+        r->bytes_in = p->bytes_in;
+        r->bytes_out = p->bytes_out;
+        r->state = p->state;
+        r->last_origin_seq = p->last_origin_seq;
+        self->status_ptrs[i] = r;
+    }
+    sr->n_peers = n;
+    sr->peers = self->status_ptrs;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static int
+write_endpoint_file(const repl_hub_t *self, char *err, size_t cap)
+{
+    char path[512], tmp[520];
+    snprintf(path, sizeof(path), "%s/repl.endpoint", self->env.cfg->data_dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL || fprintf(f, "%s\n", self->endpoint) < 0 ||
+        fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, cap, "cannot write %s", path);
+        return OBS_ESYS;
+    }
+    return OBS_OK;
+}
+
+int
+repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
+{
+    *out = NULL;
+    repl_hub_t *self = calloc(1, sizeof(*self));
+    if (self == NULL)
+        return OBS_ENOMEM;
+    self->env = *env;
+    self->sock = zmq_socket(env->zctx, ZMQ_ROUTER);
+    int linger = 0, hwm = 2000, mandatory = 0;
+    int64_t maxmsg = (int64_t)env->cfg->max_frame;
+    int rc = OBS_ESYS;
+    if (self->sock) {
+        zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof(linger));
+        zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+        zmq_setsockopt(self->sock, ZMQ_ROUTER_MANDATORY, &mandatory,
+                       sizeof(mandatory));
+        if (zmq_bind(self->sock, env->cfg->repl_bind) == 0) {
+            size_t len = sizeof(self->endpoint);
+            zmq_getsockopt(self->sock, ZMQ_LAST_ENDPOINT, self->endpoint,
+                           &len);
+            rc = OBS_OK;
+        }
+    }
+    if (rc != OBS_OK)
+        snprintf(err, cap, "repl_bind %s: %s", env->cfg->repl_bind,
+                 zmq_strerror(zmq_errno()));
+    if (rc == OBS_OK)
+        rc = write_endpoint_file(self, err, cap);
+    if (rc == OBS_OK)
+        rc = repl_structure_hash(env->st, self->hash);
+    if (rc == OBS_OK) {
+        obsdb_txn_t *txn = NULL;
+        rc = obsdb_begin(env->db, false, &txn);
+        if (rc == OBS_OK)
+            rc = obsdb_log_bounds(txn, &self->log_first, &self->log_last);
+        obsdb_abort(&txn);
+    }
+    if (rc != OBS_OK) {
+        repl_hub_destroy(&self);
+        return rc;
+    }
+    log_warnx("hub: replication on %s is PLAINTEXT (security = plaintext): "
+              "no encryption, no authentication. Local testing only.",
+              self->endpoint);
+    *out = self;
+    return OBS_OK;
+}
+
+void
+repl_hub_destroy(repl_hub_t **selfp)
+{
+    if (selfp == NULL || *selfp == NULL)
+        return;
+    repl_hub_t *self = *selfp;
+    for (size_t i = 0; i < self->n_sess; i++)
+        sess_free(self->sess[i]);
+    if (self->sock)
+        zmq_close(self->sock);
+    free(self->peers);
+    free(self->status_rows);
+    free(self->status_ptrs);
+    free(self);
+    *selfp = NULL;
+}
+
+void *
+repl_hub_socket(repl_hub_t *self)
+{
+    return self->sock;
+}

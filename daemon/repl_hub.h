@@ -1,0 +1,38 @@
+/*
+ * repl_hub.h - the hub end of replication: a ROUTER on repl_bind, one
+ * session (core/repl_fsm.c rh_*) per connected node, group-committed
+ * publishes reconciled into the hub's state and log, and credit-paced log or
+ * snapshot streams to every node (PROTOCOL.md §5).
+ *
+ * Threading: the engine's loop only. Ownership: the hub owns its socket and
+ * sessions; env is borrowed.
+ */
+#ifndef REPL_HUB_H
+#define REPL_HUB_H
+
+#include "repl.h"
+
+typedef struct repl_hub repl_hub_t;
+
+/** Binds repl_bind and writes the bound endpoint to data_dir/repl.endpoint.
+ * OBS_ESYS with a message in err. */
+int repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err,
+                 size_t cap);
+void repl_hub_destroy(repl_hub_t **selfp);
+void *repl_hub_socket(repl_hub_t *self);
+/** Receives every pending frame. */
+void repl_hub_on_readable(repl_hub_t *self);
+/** 10 Hz: heartbeats, dead peers, log trimming. */
+void repl_hub_cron(repl_hub_t *self, uint64_t now_ms);
+/** Before the loop sleeps: one transaction for every queued publish, then
+ * the acks, then the streams. */
+void repl_hub_before_sleep(repl_hub_t *self);
+/** The log grew through a local write at the hub. */
+void repl_hub_log_grew(repl_hub_t *self);
+/** The structure changed: every node gets the new text. */
+void repl_hub_structure_changed(repl_hub_t *self);
+/** Fills the hub rows of a StatusReply; the memory stays owned by the hub
+ * until the next call. */
+void repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr);
+
+#endif

@@ -1,0 +1,619 @@
+/*
+ * repl_node.c - node end of replication (see repl_node.h, PROTOCOL.md §5).
+ *
+ * The state machine decides; this file performs. Every change from the hub
+ * is applied with obsdb_put_replicated (the greater (hlc, origin) wins, equal
+ * versions are no-ops, so a resent or replayed batch changes nothing), and
+ * the new cursor is written in the same transaction, so after a crash the
+ * node resumes exactly where its data is. The outbox is trimmed only after
+ * the hub acknowledged a durable commit.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "log.h"
+#include "obs_err.h"
+#include "repl_fsm.h"
+#include "repl_node.h"
+
+struct repl_node {
+    repl_env_t env;
+    void *sock;
+    rn_fsm_t fsm;
+    char hub_epoch[OBS_ID_MAX + 1];  /* of the hub our cursor refers to */
+    char next_epoch[OBS_ID_MAX + 1]; /* from the current Welcome */
+    char **dfs, **areas;
+    size_t n_dfs, n_areas;
+    char hash[65];
+    uint64_t log_last, last_applied_ms, snapshots, applied, bytes_in;
+    const codec_env_t *cur; /* message being dispatched */
+    char *pending_structure; /* deferred while imports are open */
+    size_t pending_len;
+};
+
+static uint64_t
+now_ms(void)
+{
+    return hlc_wall_ms();
+}
+
+static void node_step(repl_node_t *self, rn_event_t *ev);
+
+/* ----------------------------------------------------------- sending */
+
+static void
+send_env(repl_node_t *self, codec_env_t *env)
+{
+    if (self->sock == NULL)
+        return;
+    int rc = repl_send(self->sock, NULL, 0, env, NULL);
+    if (rc != OBS_OK)
+        log_debug("node: frame to the hub dropped: %s", obs_strerror(rc));
+}
+
+static void
+send_hello(repl_node_t *self)
+{
+    Obsync__V1__Subscription sub;
+    obsync__v1__subscription__init(&sub);
+    sub.n_dataflows = self->n_dfs;
+    sub.dataflows = self->dfs;
+    sub.n_areas = self->n_areas;
+    sub.areas = self->areas;
+    Obsync__V1__Hello h;
+    obsync__v1__hello__init(&h);
+    h.node_id = self->env.cfg->node_id;
+    h.node_epoch = (char *)(uintptr_t)obsdb_epoch(self->env.db);
+    h.cursor = self->fsm.cursor;
+    h.hub_epoch = self->hub_epoch;
+    h.subscription = &sub;
+    h.structure_hash = self->hash;
+    h.provider = self->env.cfg->provider;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    send_env(self, &env);
+}
+
+static void
+send_credit(repl_node_t *self, uint32_t n, bool resync)
+{
+    Obsync__V1__Credit c;
+    obsync__v1__credit__init(&c);
+    c.cursor = self->fsm.cursor;
+    c.batches = n;
+    c.resync = resync;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_CREDIT;
+    env.credit = &c;
+    send_env(self, &env);
+}
+
+static void
+send_heartbeat(repl_node_t *self)
+{
+    Obsync__V1__Heartbeat h;
+    obsync__v1__heartbeat__init(&h);
+    h.now_ms = now_ms();
+    h.cursor = self->fsm.cursor;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &h;
+    send_env(self, &env);
+}
+
+typedef struct {
+    ProtobufCBinaryData *items;
+    size_t n, bytes;
+    uint64_t first, last;
+} outbatch_t;
+
+static int
+outbox_cb(const obs_t *o, void *arg)
+{
+    outbatch_t *b = arg;
+    if (b->bytes >= REPL_BATCH_BYTES)
+        return 1; /* full: stop the walk */
+    int rc = codec_obs_encode(o, &b->items[b->n].data, &b->items[b->n].len);
+    if (rc != OBS_OK)
+        return rc;
+    b->bytes += b->items[b->n].len;
+    if (b->n == 0)
+        b->first = o->ver.origin_seq;
+    b->last = o->ver.origin_seq;
+    b->n++;
+    return 0;
+}
+
+/* Sends the next Publish after origin_seq `after`; returns its last seq or
+ * 0 if the outbox had nothing after it. */
+static uint64_t
+send_publish(repl_node_t *self, uint64_t after)
+{
+    outbatch_t b = {calloc(REPL_BATCH_MAX, sizeof(ProtobufCBinaryData)), 0,
+                    0, 0, 0};
+    if (b.items == NULL)
+        return 0;
+    obsdb_txn_t *txn = NULL;
+    int rc = obsdb_begin(self->env.db, false, &txn);
+    if (rc == OBS_OK)
+        rc = obsdb_outbox_walk(txn, after, REPL_BATCH_MAX, outbox_cb, &b);
+    obsdb_abort(&txn);
+    if ((rc == OBS_OK || rc == 1) && b.n > 0) {
+        Obsync__V1__Publish p;
+        obsync__v1__publish__init(&p);
+        p.first_seq = b.first;
+        p.last_seq = b.last;
+        p.n_changes = b.n;
+        p.changes = b.items;
+        codec_env_t env;
+        obsync__v1__envelope__init(&env);
+        env.body_case = OBSYNC__V1__ENVELOPE__BODY_PUBLISH;
+        env.publish = &p;
+        send_env(self, &env);
+    } else if (rc != OBS_OK && rc != 1) {
+        log_warnr(rc, "node: reading the outbox");
+    }
+    for (size_t i = 0; i < b.n; i++)
+        free(b.items[i].data);
+    free(b.items);
+    return b.n > 0 && (rc == OBS_OK || rc == 1) ? b.last : 0;
+}
+
+/* ----------------------------------------------------------- applying */
+
+/* Applies changes (and, with set_cursor, the new cursor) in one txn. */
+static int
+apply_changes(repl_node_t *self, ProtobufCBinaryData *changes, size_t n,
+              bool set_cursor, uint64_t cursor)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        obsdb_txn_t *txn = NULL;
+        int rc = obsdb_begin(self->env.db, true, &txn);
+        uint64_t applied = 0, last_ms = 0;
+        for (size_t i = 0; rc == OBS_OK && i < n; i++) {
+            obs_t o;
+            obs_init(&o);
+            bool done = false;
+            rc = codec_obs_decode(changes[i].data, changes[i].len, &o);
+            if (rc == OBS_OK)
+                rc = obsdb_put_replicated(txn, &o, &done);
+            if (rc == OBS_OK) {
+                hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
+                applied += done;
+                last_ms = HLC_MS(o.ver.hlc);
+            }
+            obs_fini(&o);
+        }
+        if (rc == OBS_OK && set_cursor) {
+            rc = obsdb_meta_put_u64(txn, "hub_cursor", cursor);
+            if (rc == OBS_OK)
+                rc = obsdb_meta_put_str(txn, "hub_epoch", self->next_epoch);
+        }
+        if (rc == OBS_OK)
+            rc = obsdb_meta_put_u64(txn, "hlc", self->env.hlc->last);
+        if (rc == OBS_OK)
+            rc = obsdb_commit(&txn);
+        else
+            obsdb_abort(&txn);
+        if (rc == OBS_OK) {
+            self->applied += applied;
+            if (last_ms)
+                self->last_applied_ms = last_ms;
+            if (set_cursor)
+                snprintf(self->hub_epoch, sizeof(self->hub_epoch), "%s",
+                         self->next_epoch);
+            return OBS_OK;
+        }
+        if (rc != OBS_ESTOREFULL || !obsdb_grow(self->env.db))
+            return rc;
+    }
+    return OBS_ESTOREFULL;
+}
+
+static void
+ack_outbox(repl_node_t *self, uint64_t upto)
+{
+    obsdb_txn_t *txn = NULL;
+    int rc = obsdb_begin(self->env.db, true, &txn);
+    if (rc == OBS_OK)
+        rc = obsdb_outbox_ack(txn, upto);
+    if (rc == OBS_OK)
+        rc = obsdb_meta_put_u64(txn, "pub_acked", upto);
+    if (rc == OBS_OK)
+        rc = obsdb_commit(&txn);
+    else
+        obsdb_abort(&txn);
+    if (rc != OBS_OK) /* harmless: the entries are resent and deduplicated */
+        log_warnr(rc, "node: trimming the outbox up to %" PRIu64, upto);
+}
+
+static bool
+apply_stream(repl_node_t *self, bool chunk, rn_event_t *next)
+{
+    ProtobufCBinaryData *changes = NULL;
+    size_t n = 0;
+    uint64_t to = 0;
+    if (chunk && self->cur && self->cur->snapshot_chunk) {
+        changes = self->cur->snapshot_chunk->changes;
+        n = self->cur->snapshot_chunk->n_changes;
+    } else if (!chunk && self->cur && self->cur->log_batch) {
+        changes = self->cur->log_batch->changes;
+        n = self->cur->log_batch->n_changes;
+        to = self->cur->log_batch->to_seq;
+        if (self->cur->log_batch->log_last > self->log_last)
+            self->log_last = self->cur->log_batch->log_last;
+    }
+    int rc = apply_changes(self, changes, n, !chunk, to);
+    if (rc != OBS_OK) {
+        log_errr(rc, "node: could not apply %zu change(s) from the hub", n);
+        next->type = RN_EV_PROTO_ERROR; /* reconnect and retry later */
+        return true;
+    }
+    next->type = RN_EV_APPLIED;
+    next->to = to;
+    return true;
+}
+
+static void
+finish_snapshot(repl_node_t *self, uint64_t fence)
+{
+    if (apply_changes(self, NULL, 0, true, fence) == OBS_OK) {
+        self->snapshots++;
+        log_notice("node: snapshot complete, cursor %" PRIu64, fence);
+    }
+}
+
+/* ------------------------------------------------------------ actions */
+
+static void
+connect_hub(repl_node_t *self)
+{
+    self->sock = zmq_socket(self->env.zctx, ZMQ_DEALER);
+    if (self->sock == NULL) {
+        log_warnx("node: socket: %s", zmq_strerror(zmq_errno()));
+        return;
+    }
+    char id[OBS_ID_MAX + 24];
+    snprintf(id, sizeof(id), "%s-%08x", self->env.cfg->node_id,
+             (unsigned)(now_ms() & 0xffffffffu));
+    int linger = 0, hwm = 1000, ivl = 100, ivl_max = 5000;
+    int64_t maxmsg = (int64_t)self->env.cfg->max_frame;
+    zmq_setsockopt(self->sock, ZMQ_ROUTING_ID, id, strlen(id));
+    zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(self->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(self->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
+                   sizeof(ivl_max));
+    zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    if (zmq_connect(self->sock, self->env.cfg->hub_endpoint) != 0)
+        log_warnx("node: connect %s: %s", self->env.cfg->hub_endpoint,
+                  zmq_strerror(zmq_errno()));
+}
+
+static void
+disconnect_hub(repl_node_t *self)
+{
+    if (self->sock)
+        zmq_close(self->sock);
+    self->sock = NULL;
+}
+
+/* Performs one action; may produce a follow-up event (*next). */
+static bool
+do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
+{
+    memset(next, 0, sizeof(*next));
+    next->now_ms = now_ms();
+    switch (a->type) {
+    case RN_A_CONNECT:
+        connect_hub(self);
+        return false;
+    case RN_A_DISCONNECT:
+        disconnect_hub(self);
+        return false;
+    case RN_A_SEND_HELLO:
+        send_hello(self);
+        return false;
+    case RN_A_SEND_CREDIT:
+        send_credit(self, (uint32_t)a->n, a->resync);
+        return false;
+    case RN_A_APPLY_BATCH:
+        return apply_stream(self, false, next);
+    case RN_A_DROP_BATCH:
+        log_info("node: dropped a batch from %" PRIu64 " (cursor %" PRIu64
+                 "): resynchronising",
+                 a->n, self->fsm.cursor);
+        return false;
+    case RN_A_BEGIN_SNAPSHOT:
+        log_notice("node: receiving a snapshot fenced at hub_seq %" PRIu64,
+                   a->n);
+        return false;
+    case RN_A_APPLY_CHUNK:
+        return apply_stream(self, true, next);
+    case RN_A_FINISH_SNAPSHOT:
+        finish_snapshot(self, a->n);
+        return false;
+    case RN_A_SEND_PUBLISH: {
+        uint64_t last = send_publish(self, a->n);
+        if (last == 0)
+            return false;
+        next->type = RN_EV_PUBLISHED;
+        next->seq = last;
+        return true;
+    }
+    case RN_A_ACK_OUTBOX:
+        ack_outbox(self, a->n);
+        return false;
+    case RN_A_SEND_HEARTBEAT:
+        send_heartbeat(self);
+        return false;
+    }
+    return false;
+}
+
+static void
+node_step(repl_node_t *self, rn_event_t *ev)
+{
+    for (int guard = 0; guard < 64; guard++) {
+        rn_state_t before = self->fsm.state;
+        rn_actions_t out;
+        rn_fsm_step(&self->fsm, ev, &out);
+        if (before != self->fsm.state)
+            log_notice("node: hub %s: state %s -> %s (event %s)",
+                       self->env.cfg->hub_endpoint, rn_state_name(before),
+                       rn_state_name(self->fsm.state),
+                       rn_event_name(ev->type));
+        rn_event_t next;
+        bool more = false;
+        for (size_t i = 0; i < out.n; i++) {
+            rn_event_t follow;
+            if (do_action(self, &out.a[i], &follow)) {
+                next = follow;
+                more = true;
+            }
+        }
+        if (!more)
+            return;
+        *ev = next;
+    }
+}
+
+/* ---------------------------------------------------------- receiving */
+
+static void
+try_structure(repl_node_t *self)
+{
+    if (self->pending_structure == NULL)
+        return;
+    int rc = self->env.load_structure(self->env.engine,
+                                      self->pending_structure,
+                                      self->pending_len);
+    if (rc == OBS_EBUSY)
+        return; /* imports open: try again from cron */
+    if (rc != OBS_OK)
+        log_errr(rc, "node: structure from the hub not loaded");
+    free(self->pending_structure);
+    self->pending_structure = NULL;
+    repl_structure_hash(self->env.st, self->hash);
+}
+
+static void
+on_structure(repl_node_t *self, const Obsync__V1__StructureUpdate *u)
+{
+    free(self->pending_structure);
+    self->pending_len = strlen(u->text);
+    self->pending_structure = strdup(u->text);
+    try_structure(self);
+}
+
+static void
+dispatch(repl_node_t *self, const codec_env_t *env)
+{
+    rn_event_t ev = {.now_ms = now_ms()};
+    switch (env->body_case) {
+    case OBSYNC__V1__ENVELOPE__BODY_WELCOME:
+        ev.type = RN_EV_WELCOME;
+        ev.snapshot = env->welcome->snapshot;
+        ev.seq = env->welcome->last_origin_seq;
+        snprintf(self->next_epoch, sizeof(self->next_epoch), "%s",
+                 env->welcome->hub_epoch);
+        self->log_last = env->welcome->log_last;
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_LOG_BATCH:
+        ev.type = RN_EV_LOG_BATCH;
+        ev.from = env->log_batch->from_seq;
+        ev.to = env->log_batch->to_seq;
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_BEGIN:
+        ev.type = RN_EV_SNAP_BEGIN;
+        ev.seq = env->snapshot_begin->fence_seq;
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_CHUNK:
+        ev.type = RN_EV_SNAP_CHUNK;
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_END:
+        ev.type = RN_EV_SNAP_END;
+        ev.seq = env->snapshot_end->fence_seq;
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_PUBLISH_ACK:
+        ev.type = RN_EV_PUB_ACK;
+        ev.seq = env->publish_ack->acked_seq;
+        ev.from = env->publish_ack->resend_from;
+        for (size_t i = 0; i < env->publish_ack->n_rejects && i < 5; i++)
+            log_warnx("node: hub rejected change %" PRIu64 ": %s: %s",
+                      env->publish_ack->rejects[i]->line,
+                      env->publish_ack->rejects[i]->rule,
+                      env->publish_ack->rejects[i]->message);
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_HEARTBEAT:
+        ev.type = RN_EV_HEARTBEAT;
+        if (env->heartbeat->cursor > self->log_last)
+            self->log_last = env->heartbeat->cursor;
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_UPDATE:
+        on_structure(self, env->structure_update);
+        ev.type = RN_EV_HEARTBEAT; /* counts as life */
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_GOODBYE:
+        log_notice("node: hub said goodbye: %s", env->goodbye->reason);
+        ev.type = RN_EV_GOODBYE;
+        break;
+    default:
+        log_warnx("node: unexpected message %d from the hub",
+                  (int)env->body_case);
+        ev.type = RN_EV_PROTO_ERROR;
+    }
+    self->cur = env;
+    node_step(self, &ev);
+    self->cur = NULL;
+}
+
+void
+repl_node_on_readable(repl_node_t *self)
+{
+    for (int budget = 0; budget < 64 && self->sock; budget++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, self->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return;
+        }
+        self->bytes_in += zmq_msg_size(&m);
+        codec_env_t *env = NULL;
+        int rc = zmq_msg_more(&m)
+                     ? OBS_EPROTO
+                     : codec_envelope_unpack(zmq_msg_data(&m),
+                                             zmq_msg_size(&m),
+                                             self->env.cfg->max_frame, &env);
+        zmq_msg_close(&m);
+        if (rc != OBS_OK) {
+            log_warnr(rc, "node: bad frame from the hub");
+            rn_event_t ev = {.type = RN_EV_PROTO_ERROR, .now_ms = now_ms()};
+            node_step(self, &ev);
+            return;
+        }
+        dispatch(self, env);
+        codec_envelope_free(&env);
+    }
+}
+
+void
+repl_node_cron(repl_node_t *self, uint64_t now)
+{
+    try_structure(self);
+    rn_event_t ev = {.type = RN_EV_TICK, .now_ms = now};
+    node_step(self, &ev);
+}
+
+void
+repl_node_outbox_grew(repl_node_t *self, uint64_t origin_seq)
+{
+    rn_event_t ev = {.type = RN_EV_OUTBOX, .now_ms = now_ms(),
+                     .seq = origin_seq};
+    node_step(self, &ev);
+}
+
+void
+repl_node_structure_changed(repl_node_t *self)
+{
+    repl_structure_hash(self->env.st, self->hash);
+}
+
+void
+repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr)
+{
+    sr->hub_endpoint = (char *)(uintptr_t)self->env.cfg->hub_endpoint;
+    sr->repl_state = (char *)(uintptr_t)rn_state_name(self->fsm.state);
+    sr->hub_cursor = self->fsm.cursor;
+    sr->log_last = self->log_last;
+    sr->lag_changes = self->log_last > self->fsm.cursor
+                          ? self->log_last - self->fsm.cursor
+                          : 0;
+    uint64_t now = now_ms();
+    sr->lag_ms = sr->lag_changes && self->last_applied_ms &&
+                         now > self->last_applied_ms
+                     ? now - self->last_applied_ms
+                     : 0;
+    sr->outbox_acked = self->fsm.pub_acked;
+    sr->snapshots = self->snapshots;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+int
+repl_node_new(const repl_env_t *env, repl_node_t **out, char *err,
+              size_t cap)
+{
+    *out = NULL;
+    repl_node_t *self = calloc(1, sizeof(*self));
+    if (self == NULL)
+        return OBS_ENOMEM;
+    self->env = *env;
+    int rc = repl_list_parse(env->cfg->subscribe_dataflows, &self->dfs,
+                             &self->n_dfs);
+    if (rc == OBS_OK)
+        rc = repl_list_parse(env->cfg->subscribe_areas, &self->areas,
+                             &self->n_areas);
+    if (rc == OBS_OK)
+        rc = repl_structure_hash(env->st, self->hash);
+    uint64_t cursor = 0, acked = 0, outbox_last = 0;
+    obsdb_txn_t *txn = NULL;
+    if (rc == OBS_OK)
+        rc = obsdb_begin(env->db, false, &txn);
+    if (rc == OBS_OK) {
+        obsdb_meta_get_u64(txn, "hub_cursor", &cursor);
+        obsdb_meta_get_u64(txn, "pub_acked", &acked);
+        obsdb_meta_get_str(txn, "hub_epoch", self->hub_epoch,
+                           sizeof(self->hub_epoch));
+        rc = obsdb_outbox_last(txn, &outbox_last);
+    }
+    obsdb_abort(&txn);
+    if (rc != OBS_OK) {
+        snprintf(err, cap, "replication state: %s", obs_strerror(rc));
+        repl_node_destroy(&self);
+        return rc;
+    }
+    if (outbox_last < acked)
+        outbox_last = acked;
+    rn_fsm_init(&self->fsm, cursor, acked, outbox_last,
+                (uint32_t)env->cfg->heartbeat_ms,
+                (uint32_t)env->cfg->peer_timeout_ms);
+    log_warnx("node: replication with %s is PLAINTEXT (security = "
+              "plaintext): no encryption, no authentication. Local testing "
+              "only.",
+              env->cfg->hub_endpoint);
+    log_notice("node: cursor %" PRIu64 ", outbox acked up to %" PRIu64
+               ", last local change %" PRIu64,
+               cursor, acked, outbox_last);
+    *out = self;
+    return OBS_OK;
+}
+
+void
+repl_node_destroy(repl_node_t **selfp)
+{
+    if (selfp == NULL || *selfp == NULL)
+        return;
+    repl_node_t *self = *selfp;
+    disconnect_hub(self);
+    repl_list_free(&self->dfs);
+    repl_list_free(&self->areas);
+    free(self->pending_structure);
+    free(self);
+    *selfp = NULL;
+}
+
+void *
+repl_node_socket(repl_node_t *self)
+{
+    return self->sock;
+}

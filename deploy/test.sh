@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: dependencies, format check, the dev
+# build (gcc, -Werror) with every test, then the asan build (clang, ASan +
+# UBSan) with every test. The last thing printed is ctest's summary.
+# OBSYNC_CI_SLOW=1 adds a libFuzzer smoke run of every fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/install-deps.sh
+jobs=$(nproc)
+
+echo "== clang-format check"
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+echo "== dev build (gcc, -Werror)"
+cmake --preset dev -DOBSYNC_WERROR=ON >/dev/null
+cmake --build build/dev -j"$jobs"
+(cd build/dev && ctest --output-on-failure -j"$jobs") > build/dev-ctest.log 2>&1 || {
+    cat build/dev-ctest.log; exit 1; }
+tail -n 3 build/dev-ctest.log
+
+if [ "${OBSYNC_CI_SLOW:-0}" = 1 ]; then
+    echo "== fuzz smoke (libFuzzer, 30 s per target)"
+    cmake --preset fuzz >/dev/null
+    cmake --build build/fuzz -j"$jobs"
+    for f in build/fuzz/tests/fuzz_*; do
+        n=$(basename "$f" | sed 's/^fuzz_//')
+        mkdir -p "build/fuzz/corpus/$n"
+        "$f" -max_total_time=30 "build/fuzz/corpus/$n" "tests/fuzz/corpus/$n"
+    done
+fi
+
+echo "== asan build (clang, ASan + UBSan)"
+cmake --preset asan -DOBSYNC_WERROR=ON >/dev/null
+cmake --build build/asan -j"$jobs"
+cd build/asan
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --output-on-failure -j"$jobs"

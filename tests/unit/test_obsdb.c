@@ -1,0 +1,795 @@
+/*
+ * test_obsdb.c - unit tests for obsdb.c: puts in one transaction across obs,
+ * history and outbox; counters; history order; scans by prefix, pattern,
+ * period, updated_after and as_of; resume paging; epoch and node id in meta;
+ * map full and growth. Real LMDB files in a mkdtemp directory removed after
+ * each test.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* cmocka.h needs the headers above first. */
+#include <cmocka.h>
+
+#include "hlc.h"
+#include "obs_err.h"
+#include "obsdb.h"
+#include "period.h"
+
+#define NODE  "node-col"
+#define OTHER "node-mex"
+#define DF    "OID:DF_T(1.0)"
+#define DF2   "OID:DF_U(1.0)"
+#define NDIMS 3
+#define KIB   1024ull
+
+typedef struct {
+    char dir[64];
+    obsdb_t *db;
+} fixture_t;
+
+/* A function, not an if in a macro, so each check shows its codes and
+ * test bodies stay flat. */
+static void
+check_rc(int rc, int want, const char *expr, const char *file, int line)
+{
+    if (rc != want) {
+        print_error("%s: got %s (%s), want %s\n", expr, obs_errname(rc),
+                    obs_strerror(rc), obs_errname(want));
+        _fail(file, line);
+    }
+}
+
+#define assert_ok(expr) check_rc((expr), OBS_OK, #expr, __FILE__, __LINE__)
+#define assert_rc(expr, want) \
+    check_rc((expr), (want), #expr, __FILE__, __LINE__)
+
+static void
+rm_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        (void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(dir);
+}
+
+static int
+open_db(fixture_t *f, const char *node, uint64_t map_size, uint64_t map_max,
+        char *err, size_t errcap)
+{
+    obsdb_opts_t o = {.dir = f->dir,
+                      .node_id = node,
+                      .map_size = map_size,
+                      .map_max = map_max,
+                      .no_sync = true};
+    return obsdb_open(&o, &f->db, err, errcap);
+}
+
+static int
+setup(void **state)
+{
+    char err[256] = "";
+    fixture_t *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    (void)snprintf(f->dir, sizeof(f->dir), "/tmp/obsync-obsdb-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    *state = f;
+    int rc = open_db(f, NODE, 0, 0, err, sizeof(err));
+    if (rc != 0)
+        print_error("obsdb_open: %s: %s\n", obs_strerror(rc), err);
+    return rc;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    obsdb_close(&f->db);
+    rm_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ------------------------------------------------------------- builders */
+
+typedef struct {
+    const char *df;
+    const char *area;
+    const char *period;
+    const char *value;
+    uint64_t ms; /* hlc = HLC_MAKE(ms, 0) */
+    const char *origin;
+    uint64_t seq;
+    bool tombstone;
+} row_t;
+
+static void
+make_obs(obs_t *o, const row_t *r)
+{
+    const char *dims[NDIMS] = {"A", r->area, "IND1"};
+    obs_init(o);
+    assert_ok(obs_set_identity(o, r->df ? r->df : DF, dims, NDIMS,
+                               r->period ? r->period : "2019"));
+    assert_ok(obs_set_value(o, r->tombstone ? "" : r->value));
+    o->ver.hlc = HLC_MAKE(r->ms, 0);
+    (void)snprintf(o->ver.origin, sizeof(o->ver.origin), "%s",
+                   r->origin ? r->origin : NODE);
+    o->ver.origin_seq = r->seq;
+    o->ver.tombstone = r->tombstone;
+    o->ver.action = r->tombstone ? OBS_ACTION_DELETE : OBS_ACTION_MERGE;
+}
+
+static void
+put_rows(obsdb_t *db, const row_t *rows, size_t n)
+{
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(db, true, &txn));
+    for (size_t i = 0; i < n; i++) {
+        obs_t o;
+        make_obs(&o, &rows[i]);
+        assert_ok(obsdb_put(txn, &o));
+        obs_fini(&o);
+    }
+    assert_ok(obsdb_commit(&txn));
+    assert_null(txn);
+}
+
+static void
+put_row(obsdb_t *db, row_t r)
+{
+    put_rows(db, &r, 1);
+}
+
+/* Collects "AREA/PERIOD=VALUE" (or "AREA/PERIOD=X" for a tombstone). */
+typedef struct {
+    char items[32][64];
+    size_t n;
+    int stop_after; /* 0 = never */
+} collect_t;
+
+static int
+collect_cb(const obs_t *o, void *arg)
+{
+    collect_t *c = arg;
+    assert_true(c->n < 32);
+    (void)snprintf(c->items[c->n], sizeof(c->items[0]), "%s/%s=%s", o->dims[1],
+                   o->time_period, o->ver.tombstone ? "X" : o->value);
+    c->n++;
+    return c->stop_after != 0 && (int)c->n >= c->stop_after ? 42 : 0;
+}
+
+static void
+assert_items(const collect_t *c, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < c->n && i < n; i++)
+        assert_string_equal(c->items[i], want[i]);
+    assert_int_equal(c->n, n);
+}
+
+static obsdb_scan_t
+scan_all(void)
+{
+    obsdb_scan_t q = {.start_day = INT32_MIN, .end_day = INT32_MAX};
+    return q;
+}
+
+static void
+scan(obsdb_t *db, const obsdb_scan_t *q, collect_t *c)
+{
+    obsdb_txn_t *txn = NULL;
+    uint8_t last[OBS_KEY_MAX + 1];
+    size_t last_len;
+    bool more;
+    memset(c, 0, sizeof(*c));
+    assert_ok(obsdb_begin(db, false, &txn));
+    assert_ok(obsdb_scan(txn, q, collect_cb, c, last, &last_len, &more));
+    obsdb_abort(&txn);
+}
+
+static void
+get_stats(obsdb_t *db, obsdb_stats_t *st)
+{
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(db, false, &txn));
+    assert_ok(obsdb_stats(txn, st));
+    obsdb_abort(&txn);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void
+test_obsdb_put_then_get_returns_copy(void **state)
+{
+    fixture_t *f = *state;
+    put_row(f->db, (row_t){.area = "COL", .value = "1.50", .ms = 1000});
+    obs_t id, out;
+    make_obs(&id, &(row_t){.area = "COL", .value = "ignored"});
+    obs_init(&out);
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_ok(obsdb_get(txn, &id, &out));
+    obsdb_abort(&txn);
+    assert_string_equal(out.value, "1.50");
+    assert_string_equal(out.ver.origin, NODE);
+    assert_true(out.ver.hlc == HLC_MAKE(1000, 0));
+    obs_fini(&id);
+    obs_fini(&out);
+}
+
+static void
+test_obsdb_get_missing_is_enoent(void **state)
+{
+    fixture_t *f = *state;
+    obs_t id, out;
+    make_obs(&id, &(row_t){.area = "COL", .value = "1"});
+    obs_init(&out);
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_rc(obsdb_get(txn, &id, &out), OBS_ENOENT);
+    obsdb_abort(&txn);
+    obs_fini(&id);
+}
+
+static void
+test_obsdb_abort_leaves_nothing(void **state)
+{
+    fixture_t *f = *state;
+    obs_t o;
+    obsdb_txn_t *txn = NULL;
+    obsdb_stats_t st;
+    make_obs(&o, &(row_t){.area = "COL", .value = "1", .ms = 1, .seq = 1});
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_put(txn, &o));
+    obsdb_abort(&txn);
+    assert_null(txn);
+    obs_fini(&o);
+    get_stats(f->db, &st);
+    assert_int_equal(st.observations, 0);
+    assert_int_equal(st.history, 0);
+    assert_int_equal(st.outbox, 0);
+}
+
+static void
+test_obsdb_failed_put_makes_commit_fail(void **state)
+{
+    fixture_t *f = *state;
+    obs_t good, bad;
+    obsdb_txn_t *txn = NULL;
+    obsdb_stats_t st;
+    collect_t c;
+    make_obs(&good, &(row_t){.area = "COL", .value = "1", .ms = 1});
+    make_obs(&bad, &(row_t){.area = "MEX", .value = "1", .period = "20x9"});
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_put(txn, &good));
+    assert_rc(obsdb_put(txn, &bad), OBS_EINVAL);
+    assert_rc(obsdb_put(txn, &good), OBS_EINVAL); /* sticky */
+    assert_rc(obsdb_commit(&txn), OBS_EINVAL);
+    assert_null(txn);
+    obs_fini(&good);
+    obs_fini(&bad);
+    obsdb_scan_t q = scan_all();
+    scan(f->db, &q, &c);
+    assert_int_equal(c.n, 0);
+    get_stats(f->db, &st);
+    assert_int_equal(st.observations, 0);
+}
+
+static void
+test_obsdb_second_write_txn_is_busy(void **state)
+{
+    fixture_t *f = *state;
+    obsdb_txn_t *w = NULL, *w2 = NULL, *r = NULL;
+    assert_ok(obsdb_begin(f->db, true, &w));
+    assert_rc(obsdb_begin(f->db, true, &w2), OBS_EBUSY);
+    assert_null(w2);
+    assert_ok(obsdb_begin(f->db, false, &r)); /* readers still welcome */
+    obsdb_abort(&r);
+    assert_ok(obsdb_commit(&w));
+    assert_ok(obsdb_begin(f->db, true, &w2));
+    obsdb_abort(&w2);
+}
+
+static void
+test_obsdb_history_walks_newest_first(void **state)
+{
+    fixture_t *f = *state;
+    const row_t rows[] = {
+        {.area = "COL", .value = "1", .ms = 1000, .seq = 1},
+        {.area = "COL", .value = "3", .ms = 3000, .seq = 3},
+        {.area = "COL", .value = "2", .ms = 2000, .seq = 2},
+        {.area = "COLX", .value = "other", .ms = 2500, .seq = 4},
+        {.area = "COL", .period = "2020", .value = "y", .ms = 2600, .seq = 5},
+    };
+    put_rows(f->db, rows, 5);
+    obs_t id;
+    collect_t c = {0};
+    make_obs(&id, &rows[0]);
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_ok(obsdb_history(txn, &id, collect_cb, &c));
+    const char *want[] = {"COL/2019=3", "COL/2019=2", "COL/2019=1"};
+    assert_items(&c, want, 3);
+    /* The callback's non-zero return stops the walk and comes back. */
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    assert_int_equal(obsdb_history(txn, &id, collect_cb, &c), 42);
+    assert_int_equal(c.n, 1);
+    obsdb_abort(&txn);
+    obs_fini(&id);
+}
+
+static void
+test_obsdb_counters_follow_tombstones(void **state)
+{
+    fixture_t *f = *state;
+    obsdb_stats_t st;
+    put_row(f->db, (row_t){.area = "COL", .value = "1", .ms = 1, .seq = 1});
+    put_row(
+        f->db,
+        (row_t){
+            .area = "MEX", .value = "1", .ms = 2, .seq = 2, .origin = OTHER});
+    put_row(f->db,
+            (row_t){.area = "COL", .ms = 3, .seq = 3, .tombstone = true});
+    get_stats(f->db, &st);
+    assert_int_equal(st.observations, 2);
+    assert_int_equal(st.tombstones, 1);
+    assert_int_equal(st.history, 3);
+    assert_int_equal(st.outbox, 2);
+
+    /* Back to live: the tombstone count drops, nothing is added. */
+    put_row(f->db, (row_t){.area = "COL", .value = "2", .ms = 4, .seq = 4});
+    /* The same version again: no new history entry, no double count. */
+    put_row(f->db, (row_t){.area = "COL", .value = "2", .ms = 4, .seq = 4});
+    get_stats(f->db, &st);
+    assert_int_equal(st.observations, 2);
+    assert_int_equal(st.tombstones, 0);
+    assert_int_equal(st.history, 4);
+    assert_int_equal(st.outbox, 3);
+    assert_true(st.map_used > 0 && st.map_used <= st.map_size);
+}
+
+static void
+test_obsdb_stats_see_own_pending_writes(void **state)
+{
+    fixture_t *f = *state;
+    obs_t o;
+    obsdb_stats_t st;
+    obsdb_txn_t *txn = NULL;
+    make_obs(&o, &(row_t){.area = "COL", .value = "1", .ms = 1, .seq = 1});
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_put(txn, &o));
+    assert_ok(obsdb_stats(txn, &st));
+    assert_int_equal(st.observations, 1);
+    obsdb_abort(&txn);
+    obs_fini(&o);
+}
+
+static void
+test_obsdb_outbox_only_local_origin_and_ack(void **state)
+{
+    fixture_t *f = *state;
+    const row_t rows[] = {
+        {.area = "COL", .value = "1", .ms = 1, .seq = 1},
+        {.area = "MEX", .value = "9", .ms = 2, .seq = 7, .origin = OTHER},
+        {.area = "PER", .value = "2", .ms = 3, .seq = 2},
+        {.area = "ARG", .value = "3", .ms = 4, .seq = 3},
+    };
+    put_rows(f->db, rows, 4);
+    collect_t c = {0};
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_ok(obsdb_outbox_walk(txn, 0, 0, collect_cb, &c));
+    const char *all[] = {"COL/2019=1", "PER/2019=2", "ARG/2019=3"};
+    assert_items(&c, all, 3);
+    memset(&c, 0, sizeof(c));
+    assert_ok(obsdb_outbox_walk(txn, 1, 1, collect_cb, &c));
+    const char *one[] = {"PER/2019=2"};
+    assert_items(&c, one, 1);
+    obsdb_abort(&txn);
+
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_outbox_ack(txn, 2));
+    assert_ok(obsdb_commit(&txn));
+    obsdb_stats_t st;
+    get_stats(f->db, &st);
+    assert_int_equal(st.outbox, 1);
+    memset(&c, 0, sizeof(c));
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_ok(obsdb_outbox_walk(txn, 0, 0, collect_cb, &c));
+    obsdb_abort(&txn);
+    const char *rest[] = {"ARG/2019=3"};
+    assert_items(&c, rest, 1);
+}
+
+static const row_t scan_rows[] = {
+    {.area = "COL", .period = "2019", .value = "c19", .ms = 1000, .seq = 1},
+    {.area = "COL", .period = "2020", .value = "c20", .ms = 2000, .seq = 2},
+    {.area = "MEX", .period = "2019", .value = "m19", .ms = 3000, .seq = 3},
+    {.area = "PER", .period = "2021-Q2", .value = "p21", .ms = 4000, .seq = 4},
+    {.df = DF2, .area = "COL", .value = "u19", .ms = 5000, .seq = 5},
+};
+
+static void
+test_obsdb_scan_by_dataflow_and_pattern(void **state)
+{
+    fixture_t *f = *state;
+    obs_pattern_t p;
+    collect_t c;
+    put_rows(f->db, scan_rows, 5);
+    obsdb_scan_t q = scan_all();
+    q.dataflow = DF;
+    q.total_dims = NDIMS;
+    scan(f->db, &q, &c);
+    const char *df[] = {"COL/2019=c19", "COL/2020=c20", "MEX/2019=m19",
+                        "PER/2021-Q2=p21"};
+    assert_items(&c, df, 4);
+
+    assert_ok(obs_pattern_parse("A.COL.", &p));
+    q.pattern = &p;
+    scan(f->db, &q, &c);
+    const char *col[] = {"COL/2019=c19", "COL/2020=c20"};
+    assert_items(&c, col, 2);
+    obs_pattern_fini(&p);
+
+    assert_ok(obs_pattern_parse(".MEX+PER.", &p));
+    scan(f->db, &q, &c);
+    const char *alt[] = {"MEX/2019=m19", "PER/2021-Q2=p21"};
+    assert_items(&c, alt, 2);
+    obs_pattern_fini(&p);
+
+    q = scan_all(); /* every dataflow */
+    scan(f->db, &q, &c);
+    assert_int_equal(c.n, 5);
+}
+
+static void
+test_obsdb_scan_by_period_range(void **state)
+{
+    fixture_t *f = *state;
+    period_t from, to;
+    collect_t c;
+    put_rows(f->db, scan_rows, 4);
+    assert_ok(period_parse("2019-07", 0, 9999, &from, NULL, 0));
+    assert_ok(period_parse("2020-03", 0, 9999, &to, NULL, 0));
+    obsdb_scan_t q = scan_all();
+    q.start_day = from.start_day; /* 2019 and 2020 overlap; 2021-Q2 not */
+    q.end_day = to.end_day;
+    scan(f->db, &q, &c);
+    const char *want[] = {"COL/2019=c19", "COL/2020=c20", "MEX/2019=m19"};
+    assert_items(&c, want, 3);
+
+    assert_ok(period_parse("2021-05", 0, 9999, &from, NULL, 0));
+    q.start_day = from.start_day;
+    q.end_day = INT32_MAX;
+    scan(f->db, &q, &c);
+    const char *q2[] = {"PER/2021-Q2=p21"};
+    assert_items(&c, q2, 1);
+}
+
+static void
+test_obsdb_scan_updated_after_includes_tombstones(void **state)
+{
+    fixture_t *f = *state;
+    collect_t c;
+    put_rows(f->db, scan_rows, 4);
+    put_row(f->db, (row_t){.area = "COL",
+                           .period = "2019",
+                           .ms = 6000,
+                           .seq = 6,
+                           .tombstone = true});
+    obsdb_scan_t q = scan_all();
+    q.updated_after_ms = 2000;
+    scan(f->db, &q, &c);
+    const char *want[] = {"COL/2019=X", "MEX/2019=m19", "PER/2021-Q2=p21"};
+    assert_items(&c, want, 3);
+
+    q = scan_all(); /* current state hides the tombstone ... */
+    scan(f->db, &q, &c);
+    assert_int_equal(c.n, 3);
+    q.include_deleted = true; /* ... unless asked */
+    scan(f->db, &q, &c);
+    assert_int_equal(c.n, 4);
+    assert_string_equal(c.items[0], "COL/2019=X");
+}
+
+static void
+test_obsdb_scan_as_of_reads_history(void **state)
+{
+    fixture_t *f = *state;
+    collect_t c;
+    const row_t rows[] = {
+        {.area = "COL", .value = "v1", .ms = 1000, .seq = 1},
+        {.area = "COL", .value = "v2", .ms = 2000, .seq = 2},
+        {.area = "COL", .value = "v3", .ms = 3000, .seq = 3},
+        {.area = "MEX", .value = "m1", .ms = 2500, .seq = 4},
+        {.area = "PER", .value = "p1", .ms = 1000, .seq = 5},
+        {.area = "PER", .ms = 2000, .seq = 6, .tombstone = true},
+    };
+    put_rows(f->db, rows, 6);
+    obsdb_scan_t q = scan_all();
+    q.as_of_ms = 1500;
+    scan(f->db, &q, &c);
+    const char *t1500[] = {"COL/2019=v1", "PER/2019=p1"};
+    assert_items(&c, t1500, 2);
+
+    q.as_of_ms = 2000; /* inclusive */
+    scan(f->db, &q, &c);
+    const char *t2000[] = {"COL/2019=v2"};
+    assert_items(&c, t2000, 1);
+
+    q.as_of_ms = 2500;
+    q.include_deleted = true;
+    scan(f->db, &q, &c);
+    const char *t2500[] = {"COL/2019=v2", "MEX/2019=m1", "PER/2019=X"};
+    assert_items(&c, t2500, 3);
+
+    q.as_of_ms = 999;
+    scan(f->db, &q, &c);
+    assert_int_equal(c.n, 0);
+}
+
+static void
+scan_page(obsdb_t *db, obsdb_scan_t *q, collect_t *c, uint8_t *last,
+          size_t *last_len, bool *more)
+{
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(db, false, &txn));
+    assert_ok(obsdb_scan(txn, q, collect_cb, c, last, last_len, more));
+    obsdb_abort(&txn);
+}
+
+static void
+test_obsdb_scan_resumes_in_pages(void **state)
+{
+    fixture_t *f = *state;
+    const row_t rows[] = {
+        {.area = "E", .value = "5", .ms = 5, .seq = 5},
+        {.area = "B", .value = "2", .ms = 2, .seq = 2},
+        {.area = "D", .value = "4", .ms = 4, .seq = 4},
+        {.area = "A", .value = "1", .ms = 1, .seq = 1},
+        {.area = "C", .value = "3", .ms = 3, .seq = 3},
+    };
+    put_rows(f->db, rows, 5);
+    uint8_t last[OBS_KEY_MAX + 1];
+    size_t last_len = 0;
+    bool more = false;
+    collect_t c = {0};
+    obsdb_scan_t q = scan_all();
+    q.dataflow = DF;
+    q.total_dims = NDIMS;
+    q.limit = 2;
+    const bool want_more[] = {true, true, false};
+    for (int page = 0; page < 3; page++) {
+        size_t before = c.n;
+        scan_page(f->db, &q, &c, last, &last_len, &more);
+        assert_int_equal(c.n - before, page < 2 ? 2 : 1);
+        assert_int_equal(more, want_more[page]);
+        q.resume_after = last;
+        q.resume_len = last_len;
+    }
+    const char *want[] = {"A/2019=1", "B/2019=2", "C/2019=3", "D/2019=4",
+                          "E/2019=5"};
+    assert_items(&c, want, 5);
+}
+
+static void
+test_obsdb_scan_refuses_oversized_resume_key(void **state)
+{
+    fixture_t *f = *state;
+    static const uint8_t big[OBS_KEY_MAX + 1];
+    collect_t c = {0};
+    obsdb_txn_t *txn = NULL;
+    uint8_t last[OBS_KEY_MAX + 1];
+    size_t last_len;
+    bool more;
+    obsdb_scan_t q = scan_all();
+    q.resume_after = big;
+    q.resume_len = sizeof(big);
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_rc(obsdb_scan(txn, &q, collect_cb, &c, last, &last_len, &more),
+              OBS_EINVAL);
+    obsdb_abort(&txn);
+}
+
+static void
+test_obsdb_epoch_stable_across_reopen(void **state)
+{
+    fixture_t *f = *state;
+    char epoch[40];
+    (void)snprintf(epoch, sizeof(epoch), "%s", obsdb_epoch(f->db));
+    assert_int_equal(strlen(epoch), 32);
+    assert_int_equal(strspn(epoch, "0123456789abcdef"), 32);
+    obsdb_close(&f->db);
+    assert_ok(open_db(f, NODE, 0, 0, NULL, 0));
+    assert_string_equal(obsdb_epoch(f->db), epoch);
+}
+
+static void
+test_obsdb_new_stores_get_different_epochs(void **state)
+{
+    fixture_t *f = *state;
+    fixture_t g = {0};
+    (void)snprintf(g.dir, sizeof(g.dir), "/tmp/obsync-obsdb-XXXXXX");
+    assert_non_null(mkdtemp(g.dir));
+    assert_ok(open_db(&g, NODE, 0, 0, NULL, 0));
+    assert_string_not_equal(obsdb_epoch(g.db), obsdb_epoch(f->db));
+    obsdb_close(&g.db);
+    rm_tree(g.dir);
+}
+
+static void
+test_obsdb_reopen_with_other_node_refused(void **state)
+{
+    fixture_t *f = *state;
+    char err[256] = "";
+    obsdb_close(&f->db);
+    assert_rc(open_db(f, OTHER, 0, 0, err, sizeof(err)), OBS_EINVAL);
+    assert_null(f->db);
+    assert_non_null(strstr(err, "belongs to node " NODE));
+    assert_non_null(strstr(err, "config says " OTHER));
+    assert_non_null(strstr(err, f->dir));
+}
+
+static void
+test_obsdb_data_survives_reopen(void **state)
+{
+    fixture_t *f = *state;
+    collect_t c;
+    put_rows(f->db, scan_rows, 5);
+    obsdb_close(&f->db);
+    assert_ok(open_db(f, NODE, 0, 0, NULL, 0));
+    obsdb_scan_t q = scan_all();
+    scan(f->db, &q, &c);
+    assert_int_equal(c.n, 5);
+    obsdb_stats_t st;
+    get_stats(f->db, &st);
+    assert_int_equal(st.observations, 5);
+    assert_int_equal(st.history, 5);
+}
+
+static void
+test_obsdb_meta_and_structure_roundtrip(void **state)
+{
+    fixture_t *f = *state;
+    obsdb_txn_t *txn = NULL;
+    uint64_t u = 0;
+    char buf[16], small[4];
+    char *text = NULL;
+    size_t len = 0;
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_rc(obsdb_structure_get(txn, &text, &len), OBS_ENOENT);
+    assert_rc(obsdb_meta_get_u64(txn, "hlc", &u), OBS_ENOENT);
+    assert_ok(obsdb_meta_put_u64(txn, "hlc", HLC_MAKE(77, 3)));
+    assert_ok(obsdb_meta_put_str(txn, "cursor.hub", "abcdef"));
+    assert_ok(obsdb_structure_put(txn, "dsd v1", 6));
+    assert_ok(obsdb_commit(&txn));
+
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_ok(obsdb_meta_get_u64(txn, "hlc", &u));
+    assert_true(u == HLC_MAKE(77, 3));
+    assert_ok(obsdb_meta_get_str(txn, "cursor.hub", buf, sizeof(buf)));
+    assert_string_equal(buf, "abcdef");
+    assert_rc(obsdb_meta_get_str(txn, "cursor.hub", small, sizeof(small)),
+              OBS_ETOOBIG);
+    assert_ok(obsdb_meta_get_str(txn, "node_id", buf, sizeof(buf)));
+    assert_string_equal(buf, NODE);
+    assert_ok(obsdb_structure_get(txn, &text, &len));
+    obsdb_abort(&txn);
+    assert_int_equal(len, 6);
+    assert_string_equal(text, "dsd v1");
+    free(text);
+}
+
+/* Writes one observation with a 4 KiB attribute per txn; returns the rc of
+ * the first failing commit (or 0 after max rows). */
+static int
+write_big(obsdb_t *db, unsigned from, unsigned max, unsigned *done)
+{
+    static char blob[4 * KIB];
+    char area[16];
+    memset(blob, 'x', sizeof(blob) - 1);
+    for (unsigned i = from; i < from + max; i++) {
+        obs_t o;
+        obsdb_txn_t *txn = NULL;
+        (void)snprintf(area, sizeof(area), "A%05u", i);
+        make_obs(&o, &(row_t){.area = area,
+                              .value = "1",
+                              .ms = i + 1,
+                              .seq = i + 1,
+                              .origin = OTHER});
+        assert_ok(obs_set_attr(&o, "COMMENT_OBS", blob));
+        assert_ok(obsdb_begin(db, true, &txn));
+        obsdb_put(txn, &o);
+        obs_fini(&o);
+        int rc = obsdb_commit(&txn);
+        if (rc != 0)
+            return rc;
+        (*done)++;
+    }
+    return OBS_OK;
+}
+
+static void
+test_obsdb_map_full_then_grow(void **state)
+{
+    fixture_t *f = *state;
+    unsigned n = 0;
+    obsdb_close(&f->db);
+    rm_tree(f->dir); /* fresh store so the small map applies */
+    assert_ok(open_db(f, NODE, 256 * KIB, 256 * KIB, NULL, 0));
+    assert_rc(write_big(f->db, 0, 10000, &n), OBS_ESTOREFULL);
+    assert_true(n > 0);
+    assert_false(obsdb_grow(f->db)); /* at map_max */
+
+    /* The committed rows are intact and a read txn works. */
+    obsdb_stats_t st;
+    collect_t c;
+    get_stats(f->db, &st);
+    assert_int_equal(st.observations, n);
+    assert_int_equal(st.outbox, 0);
+    obsdb_scan_t q = scan_all();
+    q.limit = 3;
+    scan(f->db, &q, &c);
+    assert_int_equal(c.n, 3);
+
+    /* With room to grow, the failed write goes through after obsdb_grow. */
+    obsdb_close(&f->db);
+    assert_ok(open_db(f, NODE, 256 * KIB, 1024 * KIB, NULL, 0));
+    unsigned m = 0;
+    assert_rc(write_big(f->db, n, 1, &m), OBS_ESTOREFULL);
+    assert_true(obsdb_grow(f->db));
+    assert_ok(write_big(f->db, n, 1, &m));
+    get_stats(f->db, &st);
+    assert_int_equal(st.observations, n + 1);
+    assert_true(st.map_size > 256 * KIB);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_obsdb_put_then_get_returns_copy),
+        T(test_obsdb_get_missing_is_enoent),
+        T(test_obsdb_abort_leaves_nothing),
+        T(test_obsdb_failed_put_makes_commit_fail),
+        T(test_obsdb_second_write_txn_is_busy),
+        T(test_obsdb_history_walks_newest_first),
+        T(test_obsdb_counters_follow_tombstones),
+        T(test_obsdb_stats_see_own_pending_writes),
+        T(test_obsdb_outbox_only_local_origin_and_ack),
+        T(test_obsdb_scan_by_dataflow_and_pattern),
+        T(test_obsdb_scan_by_period_range),
+        T(test_obsdb_scan_updated_after_includes_tombstones),
+        T(test_obsdb_scan_as_of_reads_history),
+        T(test_obsdb_scan_resumes_in_pages),
+        T(test_obsdb_scan_refuses_oversized_resume_key),
+        T(test_obsdb_epoch_stable_across_reopen),
+        T(test_obsdb_new_stores_get_different_epochs),
+        T(test_obsdb_reopen_with_other_node_refused),
+        T(test_obsdb_data_survives_reopen),
+        T(test_obsdb_meta_and_structure_roundtrip),
+        T(test_obsdb_map_full_then_grow),
+    };
+    return cmocka_run_group_tests_name("obsdb", tests, NULL, NULL);
+}
