@@ -14,6 +14,8 @@
  * the map and redo the group; past map_max the writers get OBS_ESTOREFULL
  * and the store stays readable.
  */
+#include "engine.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -27,7 +29,6 @@
 
 #include "codec_pb.h"
 #include "ctl.h"
-#include "engine.h"
 #include "hlc.h"
 #include "issue.h"
 #include "log.h"
@@ -50,8 +51,8 @@
 /* One staged write: an observation (merge/replace/delete) or a wildcard
  * delete. */
 typedef struct {
-    bool matching;         /* wildcard delete */
-    obs_t obs;             /* !matching: the observation or identity */
+    bool matching; /* wildcard delete */
+    obs_t obs;     /* !matching: the observation or identity */
     obs_action_t action;
     const sdmx_dataflow_t *df;
     obs_pattern_t pattern; /* matching */
@@ -70,9 +71,9 @@ typedef struct {
 /* A write waiting for the next group commit. */
 typedef struct pending {
     ctl_peer_t peer;
-    bool is_import;     /* its own transaction */
+    bool is_import; /* its own transaction */
     bool dry_run;
-    ops_t ops;          /* owned */
+    ops_t ops;           /* owned */
     issue_list_t issues; /* from validation, sent with the reply */
     uint64_t rejected;
     char batch_id[OBS_ID_MAX + 1];
@@ -217,16 +218,15 @@ split_key(const char *key, char codes[][OBS_CODE_MAX + 1], size_t max,
 
 /* Resolves a KeyRef into an identity. Writes a reason to why on error. */
 static int
-key_to_identity(const engine_t *self, const Obsync__V1__KeyRef *ref,
-                obs_t *obs, const sdmx_dataflow_t **dfp, char *why,
-                size_t cap)
+key_to_identity(const engine_t *self, const Obsync__V1__KeyRef *ref, obs_t *obs,
+                const sdmx_dataflow_t **dfp, char *why, size_t cap)
 {
     if (ref == NULL) {
         snprintf(why, cap, "request has no key");
         return OBS_EINVAL;
     }
-    const sdmx_dataflow_t *df = structure_find_dataflow(self->st,
-                                                        ref->dataflow);
+    const sdmx_dataflow_t *df =
+        structure_find_dataflow(self->st, ref->dataflow);
     if (df == NULL) {
         snprintf(why, cap, "unknown dataflow '%.100s'", ref->dataflow);
         return OBS_ENOENT;
@@ -355,8 +355,7 @@ stamp(engine_t *self, obs_t *o, const obs_t *cur, obs_action_t action,
     snprintf(v->batch_id, sizeof(v->batch_id), "%s", batch);
     if (cur) {
         v->base_hlc = cur->ver.hlc;
-        snprintf(v->base_origin, sizeof(v->base_origin), "%s",
-                 cur->ver.origin);
+        snprintf(v->base_origin, sizeof(v->base_origin), "%s", cur->ver.origin);
         v->base_origin_seq = cur->ver.origin_seq;
     }
     obs_content_hash(o, v->content_hash);
@@ -382,9 +381,8 @@ write_tombstone(engine_t *self, obsdb_txn_t *txn, const obs_t *cur,
 {
     obs_t t;
     obs_init(&t);
-    int rc = obs_set_identity(&t, cur->dataflow,
-                              (const char *const *)cur->dims, cur->n_dims,
-                              cur->time_period);
+    int rc = obs_set_identity(&t, cur->dataflow, (const char *const *)cur->dims,
+                              cur->n_dims, cur->time_period);
     if (rc == OBS_OK) {
         stamp(self, &t, cur, OBS_ACTION_DELETE, batch);
         rc = store_local(self, txn, &t);
@@ -501,9 +499,8 @@ apply_matching(engine_t *self, obsdb_txn_t *txn, op_t *op, const char *batch,
     /* A wildcard over REF_AREA deletes only what the provider may write. */
     int area = structure_dim_index(op->df->dsd, "REF_AREA");
     for (size_t i = 0; rc == OBS_OK && i < col.n; i++)
-        if (area < 0 ||
-            structure_may_write(self->st, self->cfg->provider, op->df,
-                                col.items[i].dims[area]))
+        if (area < 0 || structure_may_write(self->st, self->cfg->provider,
+                                            op->df, col.items[i].dims[area]))
             rc = write_tombstone(self, txn, &col.items[i], batch, c);
     if (rc == OBS_OK && col.n == 0)
         c->unchanged++;
@@ -518,9 +515,9 @@ apply_pending(engine_t *self, obsdb_txn_t *txn, pending_t *p)
     int rc = OBS_OK;
     for (size_t i = 0; rc == OBS_OK && i < p->ops.n; i++) {
         op_t *op = &p->ops.items[i];
-        rc = op->matching ? apply_matching(self, txn, op, p->batch_id,
-                                           &p->counts)
-                          : apply_obs(self, txn, op, p->batch_id, &p->counts);
+        rc = op->matching
+                 ? apply_matching(self, txn, op, p->batch_id, &p->counts)
+                 : apply_obs(self, txn, op, p->batch_id, &p->counts);
     }
     return rc;
 }
@@ -577,8 +574,8 @@ finish_group(engine_t *self, pending_t **group, size_t n, int rc)
     for (size_t i = 0; i < n; i++) {
         pending_t *p = group[i];
         if (rc == OBS_OK) {
-            reply_summary(self, &p->peer, &p->issues, &p->counts,
-                          p->rejected, !p->dry_run, p->batch_id);
+            reply_summary(self, &p->peer, &p->issues, &p->counts, p->rejected,
+                          !p->dry_run, p->batch_id);
         } else if (rc == OBS_ESTOREFULL) {
             ctl_reply_error(self->ctl, &p->peer, rc,
                             "store map is full (map_max = %" PRIu64
@@ -639,8 +636,8 @@ pending_new(const ctl_peer_t *peer, const char *kind, uint64_t stamp_ms)
         return NULL;
     p->peer = *peer;
     issue_list_init(&p->issues, ISSUES_PER_REPLY);
-    snprintf(p->batch_id, sizeof(p->batch_id), "%s-%" PRIx64 "-%" PRIu64,
-             kind, stamp_ms, peer->corr_id);
+    snprintf(p->batch_id, sizeof(p->batch_id), "%s-%" PRIx64 "-%" PRIu64, kind,
+             stamp_ms, peer->corr_id);
     return p;
 }
 
@@ -659,6 +656,10 @@ on_put(engine_t *self, const ctl_peer_t *peer, const Obsync__V1__PutRequest *r)
     obs_action_t action = r->action == OBSYNC__V1__ACTION__ACTION_REPLACE
                               ? OBS_ACTION_REPLACE
                               : OBS_ACTION_MERGE;
+    obsdb_txn_t *rtxn = NULL; /* to merge with what is stored */
+    if (action == OBS_ACTION_MERGE &&
+        obsdb_begin(self->db, false, &rtxn) != OBS_OK)
+        rtxn = NULL;
     for (size_t i = 0; i < r->n_obs; i++) {
         op_t *op = ops_push(&p->ops);
         if (op == NULL || codec_obs_from_pb(r->obs[i], &op->obs) != OBS_OK) {
@@ -677,14 +678,21 @@ on_put(engine_t *self, const ctl_peer_t *peer, const Obsync__V1__PutRequest *r)
             free(op->obs.dataflow);
             op->obs.dataflow = strdup(op->df->urn);
         }
+        /* A merge gives only what changes: validate the merged result. */
+        obs_t cur;
+        obs_init(&cur);
+        if (rtxn && op->obs.dataflow &&
+            obsdb_get(rtxn, &op->obs, &cur) == OBS_OK && !cur.ver.tombstone)
+            (void)merge_attrs(&op->obs, &cur); /* OOM: validated as given */
+        obs_fini(&cur);
         if (op->obs.dataflow == NULL ||
-            validate_obs(&vc, op->df, &op->obs, i + 1, &p->issues) !=
-                OBS_OK) {
+            validate_obs(&vc, op->df, &op->obs, i + 1, &p->issues) != OBS_OK) {
             obs_fini(&op->obs);
             p->ops.n--;
             p->rejected++;
         }
     }
+    obsdb_abort(&rtxn);
     if (p->rejected > 0 && r->strict) {
         reply_summary(self, peer, &p->issues, NULL, p->rejected, false,
                       p->batch_id);
@@ -706,8 +714,7 @@ on_delete(engine_t *self, const ctl_peer_t *peer,
         return;
     }
     char why[256];
-    int rc = key_to_identity(self, r->key, &op->obs, &op->df, why,
-                             sizeof(why));
+    int rc = key_to_identity(self, r->key, &op->obs, &op->df, why, sizeof(why));
     if (rc != OBS_OK) {
         pending_free(p);
         ctl_reply_error(self->ctl, peer, rc, "%s", why);
@@ -792,8 +799,8 @@ pb_cols_fill(const engine_t *self, const sdmx_dataflow_t *only, pb_cols_t *pc)
     if (pc->cols == NULL || pc->ptrs == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
-        const sdmx_dataflow_t *df = only ? only
-                                         : structure_dataflow_at(self->st, i);
+        const sdmx_dataflow_t *df =
+            only ? only : structure_dataflow_at(self->st, i);
         Obsync__V1__DataflowColumns *c = &pc->cols[i];
         obsync__v1__dataflow_columns__init(c);
         c->dataflow = unconst_str(df->urn);
@@ -1105,9 +1112,8 @@ on_import_rows(engine_t *self, const ctl_peer_t *peer,
     for (size_t i = 0; rc == OBS_OK && i < r->n_rows; i++) {
         const Obsync__V1__CsvRow *cr = r->rows[i];
         imp->rows_seen++;
-        rc = sdmx_csv_map(imp->mapper, cr->line,
-                          (const char *const *)cr->cells, cr->n_cells, &row,
-                          &issues);
+        rc = sdmx_csv_map(imp->mapper, cr->line, (const char *const *)cr->cells,
+                          cr->n_cells, &row, &issues);
         if (rc != OBS_OK)
             break;
         if (row.kind == SDMX_ROW_REJECTED)
@@ -1318,11 +1324,10 @@ on_structure_list(engine_t *self, const ctl_peer_t *peer,
 {
     const structure_t *st = self->st;
     size_t total = structure_codelist_count(st) + structure_dsd_count(st) +
-                   structure_dataflow_count(st) +
-                   structure_agreement_count(st);
+                   structure_dataflow_count(st) + structure_agreement_count(st);
     arts_t a = {calloc(total + 1, sizeof(*a.items)),
                 calloc(total + 1, sizeof(*a.ptrs)), 0};
-    char (*agr_urn)[OBS_ID_MAX + OBS_DATAFLOW_MAX + 2] =
+    char(*agr_urn)[OBS_ID_MAX + OBS_DATAFLOW_MAX + 2] =
         calloc(structure_agreement_count(st) + 1, sizeof(*agr_urn));
     if (a.items == NULL || a.ptrs == NULL || agr_urn == NULL) {
         ctl_reply_error(self->ctl, peer, OBS_ENOMEM, "out of memory");
@@ -1330,8 +1335,8 @@ on_structure_list(engine_t *self, const ctl_peer_t *peer,
     }
     const char *k = r->kind;
     bool all = k[0] == '\0';
-    for (size_t i = 0; (all || !strcmp(k, "codelist")) &&
-                       i < structure_codelist_count(st);
+    for (size_t i = 0;
+         (all || !strcmp(k, "codelist")) && i < structure_codelist_count(st);
          i++) {
         const sdmx_codelist_t *c = structure_codelist_at(st, i);
         art_add(&a, "codelist", c->urn, c->name, c->n_codes);
@@ -1341,14 +1346,14 @@ on_structure_list(engine_t *self, const ctl_peer_t *peer,
         const sdmx_dsd_t *d = structure_dsd_at(st, i);
         art_add(&a, "dsd", d->urn, d->name, d->n_dims + d->n_attrs);
     }
-    for (size_t i = 0; (all || !strcmp(k, "dataflow")) &&
-                       i < structure_dataflow_count(st);
+    for (size_t i = 0;
+         (all || !strcmp(k, "dataflow")) && i < structure_dataflow_count(st);
          i++) {
         const sdmx_dataflow_t *d = structure_dataflow_at(st, i);
         art_add(&a, "dataflow", d->urn, d->name, d->dsd->n_dims);
     }
-    for (size_t i = 0; (all || !strcmp(k, "agreement")) &&
-                       i < structure_agreement_count(st);
+    for (size_t i = 0;
+         (all || !strcmp(k, "agreement")) && i < structure_agreement_count(st);
          i++) {
         const sdmx_agreement_t *g = structure_agreement_at(st, i);
         snprintf(agr_urn[i], sizeof(agr_urn[i]), "%s:%s", g->provider,
@@ -1363,8 +1368,8 @@ on_structure_list(engine_t *self, const ctl_peer_t *peer,
                 a.ptrs[w++] = a.ptrs[i];
         a.n = w;
         if (w == 0) {
-            ctl_reply_error(self->ctl, peer, OBS_ENOENT,
-                            "no artefact '%.150s'", r->urn);
+            ctl_reply_error(self->ctl, peer, OBS_ENOENT, "no artefact '%.150s'",
+                            r->urn);
             goto out;
         }
     }
@@ -1511,8 +1516,8 @@ load_structure(engine_t *self, char *err, size_t cap)
     if (rc == OBS_OK && text != NULL) {
         rc = structure_load_text(self->st, text, len, source, &issues, NULL);
         if (rc != OBS_OK)
-            snprintf(err, cap, "%s", issues.n ? issues.items[0].message
-                                              : obs_strerror(rc));
+            snprintf(err, cap, "%s",
+                     issues.n ? issues.items[0].message : obs_strerror(rc));
         else if (strcmp(source, "store") != 0)
             rc = persist_structure(self);
     }
@@ -1532,15 +1537,12 @@ load_replicated_structure(void *arg, const char *text, size_t len)
     issue_list_t issues;
     issue_list_init(&issues, 5);
     size_t loaded = 0;
-    int rc = structure_load_text(self->st, text, len, "hub", &issues,
-                                 &loaded);
+    int rc = structure_load_text(self->st, text, len, "hub", &issues, &loaded);
     if (rc != OBS_OK && issues.n)
-        log_errx("structure from the hub refused: %s",
-                 issues.items[0].message);
+        log_errx("structure from the hub refused: %s", issues.items[0].message);
     if (rc == OBS_OK && loaded > 0) {
         rc = persist_structure(self);
-        log_notice("structure: %zu artefact(s) received from the hub",
-                   loaded);
+        log_notice("structure: %zu artefact(s) received from the hub", loaded);
     }
     issue_list_fini(&issues);
     return rc;

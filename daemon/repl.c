@@ -2,6 +2,8 @@
  * repl.c - helpers shared by both ends of replication (see repl.h): frame
  * sending, subscription lists and filters, the structure hash.
  */
+#include "repl.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +12,6 @@
 #include <zmq.h>
 
 #include "obs_err.h"
-#include "repl.h"
 #include "sha256.h"
 
 int

@@ -17,6 +17,8 @@
  * snapshot of the state fenced by a hub_seq. Nothing is buffered per node
  * beyond the frame being sent, so a stalled node costs no memory.
  */
+#include "repl_hub.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,6 @@
 #include "obs_err.h"
 #include "obs_key.h"
 #include "repl_fsm.h"
-#include "repl_hub.h"
 #include "validate.h"
 
 #define HUB_SESSIONS_MAX 1024
@@ -82,6 +83,7 @@ struct repl_hub {
     bool log_grew;
     uint64_t next_trim_ms, snapshots;
     const Obsync__V1__Envelope *cur; /* message being dispatched */
+    const char *cur_addr;            /* and its peer's address */
     Obsync__V1__PeerStatus *status_rows, **status_ptrs;
 };
 
@@ -209,8 +211,8 @@ typedef struct {
 } gather_t;
 
 static int
-gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen,
-          const uint8_t *rec, size_t rlen, void *arg)
+gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
+          size_t rlen, void *arg)
 {
     (void)hub_seq;
     gather_t *g = arg;
@@ -249,8 +251,9 @@ send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
         log_notice("hub: node %s: log trimmed past its position %" PRIu64
                    "; it must take a snapshot",
                    sess_peer(self, s)->node_id, after);
-        send_goodbye(self, s, "log trimmed past your cursor: reconnect for "
-                              "a snapshot");
+        send_goodbye(self, s,
+                     "log trimmed past your cursor: reconnect for "
+                     "a snapshot");
         *closed = true;
         return after;
     }
@@ -291,9 +294,8 @@ send_chunk(repl_hub_t *self, sess_t *s, bool *done)
     int rc = obsdb_begin(self->env.db, false, &txn);
     if (rc == OBS_OK)
         rc = obsdb_state_walk_raw(txn, s->snap_len ? s->snap_key : NULL,
-                                  s->snap_len, REPL_BATCH_MAX,
-                                  REPL_BATCH_BYTES, gather_cb, &g, last,
-                                  &last_len, &more);
+                                  s->snap_len, REPL_BATCH_MAX, REPL_BATCH_BYTES,
+                                  gather_cb, &g, last, &last_len, &more);
     if (rc == OBS_OK) {
         s->snap_sent += g.n;
         Obsync__V1__SnapshotChunk c;
@@ -587,8 +589,8 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
         if (s->dfs == NULL || s->areas == NULL)
             return OBS_ENOMEM;
         for (size_t i = 0; i < h->subscription->n_dataflows; i++)
-            if ((s->dfs[s->n_dfs++] =
-                     strdup(h->subscription->dataflows[i])) == NULL)
+            if ((s->dfs[s->n_dfs++] = strdup(h->subscription->dataflows[i])) ==
+                NULL)
                 return OBS_ENOMEM;
         for (size_t i = 0; i < h->subscription->n_areas; i++)
             if ((s->areas[s->n_areas++] = strdup(h->subscription->areas[i])) ==
@@ -621,6 +623,9 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
     peer_t *p = sess_peer(self, s);
     p->up = true;
     p->cursor = h->cursor;
+    p->last_seen_ms = now_ms();
+    if (self->cur_addr)
+        snprintf(p->address, sizeof(p->address), "%s", self->cur_addr);
     p->last_origin_seq = last;
     s->hello_done = true;
     const char *he = obsdb_epoch(self->env.db);
@@ -629,7 +634,8 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
                      .cursor = h->cursor,
                      .log_first = first,
                      .log_last = log_last,
-                     .epoch_ok = h->cursor == 0 || strcmp(h->hub_epoch, he) == 0};
+                     .epoch_ok =
+                         h->cursor == 0 || strcmp(h->hub_epoch, he) == 0};
     log_notice("hub: node %s connected from %s: cursor %" PRIu64
                ", hub log %" PRIu64 "..%" PRIu64,
                h->node_id, p->address, h->cursor, first, log_last);
@@ -696,7 +702,8 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
     int rc = codec_envelope_unpack(zmq_msg_data(body), zmq_msg_size(body),
                                    self->env.cfg->max_frame, &env);
     if (s == NULL) {
-        if (rc != OBS_OK || env->body_case != OBSYNC__V1__ENVELOPE__BODY_HELLO) {
+        if (rc != OBS_OK ||
+            env->body_case != OBSYNC__V1__ENVELOPE__BODY_HELLO) {
             codec_envelope_free(&env);
             return; /* strangers must say Hello first; nothing is kept */
         }
@@ -720,11 +727,10 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
         return;
     }
     self->cur = env;
+    self->cur_addr = addr;
     dispatch(self, s, env);
     self->cur = NULL;
-    if (s->peer != SIZE_MAX && addr != NULL)
-        snprintf(sess_peer(self, s)->address,
-                 sizeof(sess_peer(self, s)->address), "%s", addr);
+    self->cur_addr = NULL;
     codec_envelope_free(&env);
 }
 
@@ -764,8 +770,7 @@ repl_hub_on_readable(repl_hub_t *self)
 /* One change from node s: checks, then reconciliation. */
 static int
 apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
-             const ProtobufCBinaryData *bin, uint64_t *resend_from,
-             bool *stop)
+             const ProtobufCBinaryData *bin, uint64_t *resend_from, bool *stop)
 {
     peer_t *p = sess_peer(self, s);
     obs_t o, cur;
@@ -791,8 +796,8 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     s->last_seq = seq;
     hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
     validate_ctx_t vc = {.st = self->env.st, .provider = NULL};
-    const sdmx_dataflow_t *df = structure_find_dataflow(self->env.st,
-                                                        o.dataflow);
+    const sdmx_dataflow_t *df =
+        structure_find_dataflow(self->env.st, o.dataflow);
     issue_list_t issues;
     issue_list_init(&issues, 4);
     bool own = strcmp(o.ver.origin, p->node_id) == 0;
@@ -800,8 +805,7 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         p->rejected++;
         if (!own)
             issue_add(&s->rejects, seq, "", "R-origin", false,
-                      "change %" PRIu64 " claims origin %s", seq,
-                      o.ver.origin);
+                      "change %" PRIu64 " claims origin %s", seq, o.ver.origin);
         else if (issues.n)
             issue_add(&s->rejects, seq, issues.items[0].column,
                       issues.items[0].rule, false, "%s",
@@ -836,11 +840,10 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     int rc = OBS_OK;
     for (pub_t *p = s->pubs; p && !stop && rc == OBS_OK; p = p->next)
         for (size_t i = 0; i < p->n && !stop && rc == OBS_OK; i++)
-            rc = apply_change(self, txn, s, &p->changes[i], resend_from,
-                              &stop);
+            rc = apply_change(self, txn, s, &p->changes[i], resend_from, &stop);
     if (rc == OBS_OK)
-        rc = obsdb_origin_put(txn, sess_peer(self, s)->node_id,
-                              s->node_epoch, s->last_seq);
+        rc = obsdb_origin_put(txn, sess_peer(self, s)->node_id, s->node_epoch,
+                              s->last_seq);
     return rc;
 }
 
@@ -1028,8 +1031,8 @@ repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr)
         r->last_seen_ms = p->last_seen_ms;
         r->address = p->address;
         r->cursor = p->cursor;
-        r->lag_changes = self->log_last > p->cursor ? self->log_last - p->cursor
-                                                    : 0;
+        r->lag_changes =
+            self->log_last > p->cursor ? self->log_last - p->cursor : 0;
         r->accepted = p->accepted;
         r->rejected = p->rejected;
         r->duplicates = p->duplicates;
@@ -1053,8 +1056,8 @@ write_endpoint_file(const repl_hub_t *self, char *err, size_t cap)
     snprintf(path, sizeof(path), "%s/repl.endpoint", self->env.cfg->data_dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (f == NULL || fprintf(f, "%s\n", self->endpoint) < 0 ||
-        fclose(f) != 0 || rename(tmp, path) != 0) {
+    if (f == NULL || fprintf(f, "%s\n", self->endpoint) < 0 || fclose(f) != 0 ||
+        rename(tmp, path) != 0) {
         snprintf(err, cap, "cannot write %s", path);
         return OBS_ESYS;
     }
@@ -1082,8 +1085,7 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
                        sizeof(mandatory));
         if (zmq_bind(self->sock, env->cfg->repl_bind) == 0) {
             size_t len = sizeof(self->endpoint);
-            zmq_getsockopt(self->sock, ZMQ_LAST_ENDPOINT, self->endpoint,
-                           &len);
+            zmq_getsockopt(self->sock, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
             rc = OBS_OK;
         }
     }

@@ -8,6 +8,8 @@
  * node resumes exactly where its data is. The outbox is trimmed only after
  * the hub acknowledged a durable commit.
  */
+#include "repl_node.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,6 @@
 #include "log.h"
 #include "obs_err.h"
 #include "repl_fsm.h"
-#include "repl_node.h"
 
 struct repl_node {
     repl_env_t env;
@@ -30,7 +31,7 @@ struct repl_node {
     size_t n_dfs, n_areas;
     char hash[65];
     uint64_t log_last, last_applied_ms, snapshots, applied, bytes_in;
-    const codec_env_t *cur; /* message being dispatched */
+    const codec_env_t *cur;  /* message being dispatched */
     char *pending_structure; /* deferred while imports are open */
     size_t pending_len;
 };
@@ -137,8 +138,8 @@ outbox_cb(const obs_t *o, void *arg)
 static uint64_t
 send_publish(repl_node_t *self, uint64_t after)
 {
-    outbatch_t b = {calloc(REPL_BATCH_MAX, sizeof(ProtobufCBinaryData)), 0,
-                    0, 0, 0};
+    outbatch_t b = {calloc(REPL_BATCH_MAX, sizeof(ProtobufCBinaryData)), 0, 0,
+                    0, 0};
     if (b.items == NULL)
         return 0;
     obsdb_txn_t *txn = NULL;
@@ -370,8 +371,7 @@ node_step(repl_node_t *self, rn_event_t *ev)
         if (before != self->fsm.state)
             log_notice("node: hub %s: state %s -> %s (event %s)",
                        self->env.cfg->hub_endpoint, rn_state_name(before),
-                       rn_state_name(self->fsm.state),
-                       rn_event_name(ev->type));
+                       rn_state_name(self->fsm.state), rn_event_name(ev->type));
         rn_event_t next;
         bool more = false;
         for (size_t i = 0; i < out.n; i++) {
@@ -394,8 +394,7 @@ try_structure(repl_node_t *self)
 {
     if (self->pending_structure == NULL)
         return;
-    int rc = self->env.load_structure(self->env.engine,
-                                      self->pending_structure,
+    int rc = self->env.load_structure(self->env.engine, self->pending_structure,
                                       self->pending_len);
     if (rc == OBS_EBUSY)
         return; /* imports open: try again from cron */
@@ -491,8 +490,7 @@ repl_node_on_readable(repl_node_t *self)
         codec_env_t *env = NULL;
         int rc = zmq_msg_more(&m)
                      ? OBS_EPROTO
-                     : codec_envelope_unpack(zmq_msg_data(&m),
-                                             zmq_msg_size(&m),
+                     : codec_envelope_unpack(zmq_msg_data(&m), zmq_msg_size(&m),
                                              self->env.cfg->max_frame, &env);
         zmq_msg_close(&m);
         if (rc != OBS_OK) {
@@ -517,8 +515,8 @@ repl_node_cron(repl_node_t *self, uint64_t now)
 void
 repl_node_outbox_grew(repl_node_t *self, uint64_t origin_seq)
 {
-    rn_event_t ev = {.type = RN_EV_OUTBOX, .now_ms = now_ms(),
-                     .seq = origin_seq};
+    rn_event_t ev = {
+        .type = RN_EV_OUTBOX, .now_ms = now_ms(), .seq = origin_seq};
     node_step(self, &ev);
 }
 
@@ -539,10 +537,10 @@ repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr)
                           ? self->log_last - self->fsm.cursor
                           : 0;
     uint64_t now = now_ms();
-    sr->lag_ms = sr->lag_changes && self->last_applied_ms &&
-                         now > self->last_applied_ms
-                     ? now - self->last_applied_ms
-                     : 0;
+    sr->lag_ms =
+        sr->lag_changes && self->last_applied_ms && now > self->last_applied_ms
+            ? now - self->last_applied_ms
+            : 0;
     sr->outbox_acked = self->fsm.pub_acked;
     sr->snapshots = self->snapshots;
 }
@@ -550,8 +548,7 @@ repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr)
 /* ---------------------------------------------------------- lifecycle */
 
 int
-repl_node_new(const repl_env_t *env, repl_node_t **out, char *err,
-              size_t cap)
+repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
 {
     *out = NULL;
     repl_node_t *self = calloc(1, sizeof(*self));

@@ -122,7 +122,8 @@ codec_obs_view_init(codec_obs_view_t *v, const obs_t *obs)
     v->ver.base_origin_seq = s->base_origin_seq;
     v->ver.action = action_to_pb(s->action);
     v->ver.batch_id = unconst(s->batch_id);
-    v->ver.content_hash.data = (uint8_t *)unconst((const char *)s->content_hash);
+    v->ver.content_hash.data =
+        (uint8_t *)unconst((const char *)s->content_hash);
     v->ver.content_hash.len = OBS_HASH_LEN;
     v->ver.tombstone = s->tombstone;
     v->ver.hub_seq = s->hub_seq;

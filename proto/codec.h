@@ -17,9 +17,9 @@
 
 #include "obs.h"
 
-#define CODEC_VERSION     1                   /* protocol major version */
-#define CODEC_MAX_FRAME   (256u * 1024 * 1024) /* hard cap on any frame */
-#define CODEC_MAX_RECORD  (1024u * 1024)      /* one stored observation */
+#define CODEC_VERSION    1                    /* protocol major version */
+#define CODEC_MAX_FRAME  (256u * 1024 * 1024) /* hard cap on any frame */
+#define CODEC_MAX_RECORD (1024u * 1024)       /* one stored observation */
 
 /** Encodes obs (identity, value, attributes, version) as an Observation.
  * *buf is malloc'd (caller frees). OBS_ENOMEM. */

@@ -23,8 +23,8 @@ typedef Obsync__V1__Envelope codec_env_t;
 
 /** Unpacks one frame. len must be <= max_frame (and CODEC_MAX_FRAME);
  * protobuf-c may allocate at most 32 * len + 1 MiB for it (a
- * frame of empty strings or messages legitimately decodes ~30x larger). The version must
- * be CODEC_VERSION (OBS_EVERSION otherwise) and a body must be set
+ * frame of empty strings or messages legitimately decodes ~30x larger). The
+ * version must be CODEC_VERSION (OBS_EVERSION otherwise) and a body must be set
  * (OBS_EPROTO: unknown or missing body). On OBS_OK *out is owned by the
  * caller: free with codec_envelope_free. */
 int codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,

@@ -15,15 +15,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OBS_ID_MAX         63   /* node ids, provider ids, batch ids */
-#define OBS_HASH_LEN       32   /* SHA-256 content hash */
-#define OBS_MAX_DIMS       32   /* dimensions per DSD */
-#define OBS_MAX_ATTRS      64   /* attributes per observation */
-#define OBS_CODE_MAX       64   /* a dimension/attribute code */
-#define OBS_DATAFLOW_MAX   160  /* AGENCY:ID(VERSION) */
-#define OBS_TEXT_MAX       4096 /* a free-text attribute value */
-#define OBS_VALUE_MAX      64   /* OBS_VALUE decimal text */
-#define OBS_PERIOD_MAX     40   /* TIME_PERIOD text */
+#define OBS_ID_MAX       63   /* node ids, provider ids, batch ids */
+#define OBS_HASH_LEN     32   /* SHA-256 content hash */
+#define OBS_MAX_DIMS     32   /* dimensions per DSD */
+#define OBS_MAX_ATTRS    64   /* attributes per observation */
+#define OBS_CODE_MAX     64   /* a dimension/attribute code */
+#define OBS_DATAFLOW_MAX 160  /* AGENCY:ID(VERSION) */
+#define OBS_TEXT_MAX     4096 /* a free-text attribute value */
+#define OBS_VALUE_MAX    64   /* OBS_VALUE decimal text */
+#define OBS_PERIOD_MAX   40   /* TIME_PERIOD text */
 
 typedef enum {
     OBS_ACTION_MERGE = 0,
@@ -52,7 +52,7 @@ typedef struct {
 } obs_version_t;
 
 typedef struct {
-    char *dataflow;    /* owned */
+    char *dataflow; /* owned */
     size_t n_dims;
     char **dims;       /* owned array of owned codes, DSD order */
     char *time_period; /* owned */

@@ -7,8 +7,8 @@ const char *
 obs_strerror(int rc)
 {
     switch (rc) {
-#define OBS_ERR_TEXT(name, num, text)                                          \
-    case num:                                                                  \
+#define OBS_ERR_TEXT(name, num, text) \
+    case num:                         \
         return text;
         OBS_ERRORS(OBS_ERR_TEXT)
 #undef OBS_ERR_TEXT
@@ -21,8 +21,8 @@ const char *
 obs_errname(int rc)
 {
     switch (rc) {
-#define OBS_ERR_NAME(name, num, text)                                          \
-    case num:                                                                  \
+#define OBS_ERR_NAME(name, num, text) \
+    case num:                         \
         return #name;
         OBS_ERRORS(OBS_ERR_NAME)
 #undef OBS_ERR_NAME

@@ -7,25 +7,25 @@
 #ifndef OBS_ERR_H
 #define OBS_ERR_H
 
-#define OBS_ERRORS(X)                                                          \
-    X(OBS_OK, 0, "success")                                                    \
-    X(OBS_ENOMEM, -1, "out of memory")                                         \
-    X(OBS_EINVAL, -2, "invalid argument")                                      \
-    X(OBS_EPROTO, -3, "malformed or unexpected message")                       \
-    X(OBS_EVERSION, -4, "unsupported protocol version")                        \
-    X(OBS_EAUTH, -5, "not authorised for this data")                           \
-    X(OBS_ENOENT, -6, "not found")                                             \
-    X(OBS_ESTOREFULL, -7, "store map is full")                                 \
-    X(OBS_ESTORE, -8, "store failure")                                         \
-    X(OBS_ESYS, -9, "system call failed")                                      \
-    X(OBS_EUNREACH, -10, "daemon unreachable")                                 \
-    X(OBS_ETIMEOUT, -11, "timed out")                                          \
-    X(OBS_ETOOBIG, -12, "input exceeds a configured limit")                    \
-    X(OBS_EREJECTED, -13, "some rows were rejected")                           \
-    X(OBS_ECONFIG, -14, "invalid configuration")                               \
-    X(OBS_EEXIST, -15, "already exists")                                       \
-    X(OBS_EBUSY, -16, "resource busy")                                         \
-    X(OBS_ESTRUCT, -17, "invalid structure definition")                        \
+#define OBS_ERRORS(X)                                       \
+    X(OBS_OK, 0, "success")                                 \
+    X(OBS_ENOMEM, -1, "out of memory")                      \
+    X(OBS_EINVAL, -2, "invalid argument")                   \
+    X(OBS_EPROTO, -3, "malformed or unexpected message")    \
+    X(OBS_EVERSION, -4, "unsupported protocol version")     \
+    X(OBS_EAUTH, -5, "not authorised for this data")        \
+    X(OBS_ENOENT, -6, "not found")                          \
+    X(OBS_ESTOREFULL, -7, "store map is full")              \
+    X(OBS_ESTORE, -8, "store failure")                      \
+    X(OBS_ESYS, -9, "system call failed")                   \
+    X(OBS_EUNREACH, -10, "daemon unreachable")              \
+    X(OBS_ETIMEOUT, -11, "timed out")                       \
+    X(OBS_ETOOBIG, -12, "input exceeds a configured limit") \
+    X(OBS_EREJECTED, -13, "some rows were rejected")        \
+    X(OBS_ECONFIG, -14, "invalid configuration")            \
+    X(OBS_EEXIST, -15, "already exists")                    \
+    X(OBS_EBUSY, -16, "resource busy")                      \
+    X(OBS_ESTRUCT, -17, "invalid structure definition")     \
     X(OBS_EFORMAT, -18, "malformed input file")
 
 enum obs_err {

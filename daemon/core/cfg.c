@@ -4,6 +4,8 @@
  * and the help text of the samples all come from it (Redis static_configs[],
  * Knot schema.c). Called by main.c before the event loop starts.
  */
+#include "cfg.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -13,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
 #include "obs_err.h"
 
 typedef enum {
@@ -70,14 +71,13 @@ static const opt_t OPTS[] = {
      "growth step of the map; 0 doubles it"},
     {"max_frame", T_SIZE, OFF(max_frame), "64M", 4096, 256 * MiB, false,
      "largest message accepted on any socket"},
-    {"max_import_rows", T_UINT, OFF(max_import_rows), "5000000", 1,
-     100000000, false, "rows one import (one transaction) may hold"},
-    {"import_idle_timeout", T_UINT, OFF(import_idle_timeout), "300", 1,
-     86400, false,
-     "seconds an unfinished import may stay idle before it is dropped"},
-    {"group_commit_max", T_UINT, OFF(group_commit_max), "4096", 1, 4096,
-     false, "most client writes (put/delete requests) grouped into one "
-            "transaction"},
+    {"max_import_rows", T_UINT, OFF(max_import_rows), "5000000", 1, 100000000,
+     false, "rows one import (one transaction) may hold"},
+    {"import_idle_timeout", T_UINT, OFF(import_idle_timeout), "300", 1, 86400,
+     false, "seconds an unfinished import may stay idle before it is dropped"},
+    {"group_commit_max", T_UINT, OFF(group_commit_max), "4096", 1, 4096, false,
+     "most client writes (put/delete requests) grouped into one "
+     "transaction"},
     {"no_sync", T_BOOL, OFF(no_sync), "no", 0, 0, false,
      "yes = do not fsync commits (tests only: acked writes may be lost)"},
     {"hub_endpoint", T_STR, OFF(hub_endpoint), NULL, 0, 0, false,
@@ -88,23 +88,21 @@ static const opt_t OPTS[] = {
     {"security", T_STR, OFF(security), NULL, 0, 0, false,
      "replication transport security; only 'plaintext' exists yet (CURVE "
      "is planned): it must be set explicitly, and the daemon warns loudly"},
-    {"subscribe_dataflows", T_STR, OFF(subscribe_dataflows), NULL, 0, 0,
-     false, "node: dataflows to receive, comma separated; unset = all"},
+    {"subscribe_dataflows", T_STR, OFF(subscribe_dataflows), NULL, 0, 0, false,
+     "node: dataflows to receive, comma separated; unset = all"},
     {"subscribe_areas", T_STR, OFF(subscribe_areas), NULL, 0, 0, false,
      "node: REF_AREA codes to receive, comma separated; unset = all"},
     {"heartbeat_ms", T_UINT, OFF(heartbeat_ms), "1000", 50, 60000, false,
      "replication: send a heartbeat after this much silence"},
     {"peer_timeout_ms", T_UINT, OFF(peer_timeout_ms), "5000", 200, 600000,
      false, "replication: a peer silent this long is down"},
-    {"log_keep", T_UINT, OFF(log_keep), "10000000", 1, 1000000000000ull,
-     false,
+    {"log_keep", T_UINT, OFF(log_keep), "10000000", 1, 1000000000000ull, false,
      "hub: changes kept in the replication log; nodes further behind get a "
      "snapshot"},
 };
 #define N_OPTS (sizeof(OPTS) / sizeof(OPTS[0]))
 
-static int
-fail(char *err, size_t cap, const char *fmt, ...)
+static int fail(char *err, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -309,16 +307,22 @@ finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
         if (OPTS[i].required && !seen[i])
             return fail(err, cap, "%s: %s: required key is missing", name,
                         OPTS[i].name);
-    if (cfg->provider == NULL && set_string(cfg, find_opt("provider"),
-                                            cfg->node_id) != OBS_OK)
+    const opt_t *provider = find_opt("provider");
+    const opt_t *api_socket = find_opt("api_socket");
+    if (provider == NULL || api_socket == NULL)
+        return OBS_EINVAL; /* the table lost an option: our bug */
+    if (cfg->provider == NULL &&
+        set_string(cfg, provider, cfg->node_id) != OBS_OK)
         return OBS_ENOMEM;
     if (cfg->api_socket == NULL) {
         char path[256];
         int n = snprintf(path, sizeof(path), "%s/api.sock", cfg->data_dir);
         if (n < 0 || (size_t)n >= 108) /* sun_path */
-            return fail(err, cap, "%s: api_socket: data_dir is too long for "
-                        "a socket path; set api_socket", name);
-        if (set_string(cfg, find_opt("api_socket"), path) != OBS_OK)
+            return fail(err, cap,
+                        "%s: api_socket: data_dir is too long for "
+                        "a socket path; set api_socket",
+                        name);
+        if (set_string(cfg, api_socket, path) != OBS_OK)
             return OBS_ENOMEM;
     } else if (strlen(cfg->api_socket) >= 108) {
         return fail(err, cap, "%s: api_socket: longer than 107 bytes", name);
@@ -327,14 +331,20 @@ finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
         return fail(err, cap, "%s: map_max: smaller than map_size", name);
     bool replicates = cfg->role == CFG_ROLE_HUB || cfg->hub_endpoint;
     if (cfg->hub_endpoint && cfg->role == CFG_ROLE_HUB)
-        return fail(err, cap, "%s: hub_endpoint: a hub has no hub (federation "
-                    "is not built yet)", name);
+        return fail(err, cap,
+                    "%s: hub_endpoint: a hub has no hub (federation "
+                    "is not built yet)",
+                    name);
     if (replicates && cfg->security == NULL)
-        return fail(err, cap, "%s: security: required for replication; only "
-                    "'plaintext' exists yet", name);
+        return fail(err, cap,
+                    "%s: security: required for replication; only "
+                    "'plaintext' exists yet",
+                    name);
     if (cfg->security && strcmp(cfg->security, "plaintext") != 0)
-        return fail(err, cap, "%s: security: '%s' is not supported; only "
-                    "'plaintext' exists yet", name, cfg->security);
+        return fail(err, cap,
+                    "%s: security: '%s' is not supported; only "
+                    "'plaintext' exists yet",
+                    name, cfg->security);
     if (cfg->hub_endpoint && strncmp(cfg->hub_endpoint, "tcp://", 6) != 0)
         return fail(err, cap, "%s: hub_endpoint: must be tcp://HOST:PORT",
                     name);
@@ -374,8 +384,8 @@ parse_line(cfg_t *cfg, char *line, unsigned lineno, bool *seen,
 }
 
 int
-cfg_parse(cfg_t *cfg, const char *text, size_t len, const char *name,
-          char *err, size_t cap)
+cfg_parse(cfg_t *cfg, const char *text, size_t len, const char *name, char *err,
+          size_t cap)
 {
     cfg_fini(cfg);
     cfg_init(cfg);

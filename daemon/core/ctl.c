@@ -4,6 +4,8 @@
  * wrong-version frame is counted and answered with an ErrorReply; it never
  * reaches the engine and never stops the daemon.
  */
+#include "ctl.h"
+
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -17,7 +19,6 @@
 
 #include <zmq.h>
 
-#include "ctl.h"
 #include "log.h"
 #include "obs_err.h"
 
@@ -228,8 +229,8 @@ ctl_reply(ctl_t *self, const ctl_peer_t *peer, codec_env_t *reply)
 }
 
 int
-ctl_reply_error(ctl_t *self, const ctl_peer_t *peer, int code,
-                const char *fmt, ...)
+ctl_reply_error(ctl_t *self, const ctl_peer_t *peer, int code, const char *fmt,
+                ...)
 {
     char msg[1024];
     va_list ap;

@@ -1,12 +1,12 @@
 /*
  * issue.c - bounded issue list (see issue.h).
  */
+#include "issue.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "issue.h"
 
 void
 issue_list_init(issue_list_t *l, size_t max)

@@ -12,11 +12,11 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t line;    /* 1-based source line, 0 = none */
-    char column[64];  /* offending column or "" */
-    char rule[32];    /* stable id, e.g. "R4-decimal" */
+    uint64_t line;   /* 1-based source line, 0 = none */
+    char column[64]; /* offending column or "" */
+    char rule[32];   /* stable id, e.g. "R4-decimal" */
     char message[320];
-    bool warning;     /* row accepted with a warning */
+    bool warning; /* row accepted with a warning */
 } issue_t;
 
 typedef struct {

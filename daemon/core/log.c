@@ -3,6 +3,8 @@
  * single write(2) to stderr, or hands it to syslog. Not for libobsync, which
  * never prints.
  */
+#include "log.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "obs_err.h"
 
 static struct {
@@ -70,22 +71,22 @@ vlog(int level, const char *suffix, const char *fmt, va_list ap)
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     char line[2300];
-    int len = snprintf(line, sizeof(line),
-                       "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s %s%s%s\n",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                       L.ident, (int)getpid(), level_names[level], msg,
-                       suffix ? ": " : "", suffix ? suffix : "");
+    int len = snprintf(
+        line, sizeof(line),
+        "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s %s%s%s\n",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+        tm.tm_sec, ts.tv_nsec / 1000000, L.ident, (int)getpid(),
+        level_names[level], msg, suffix ? ": " : "", suffix ? suffix : "");
     if (len > (int)sizeof(line) - 1)
         len = (int)sizeof(line) - 1;
     ssize_t w = write(STDERR_FILENO, line, (size_t)len);
     (void)w;
 }
 
-#define LOG_BODY(level, suffix)                                                \
-    va_list ap;                                                                \
-    va_start(ap, fmt);                                                         \
-    vlog(level, suffix, fmt, ap);                                              \
+#define LOG_BODY(level, suffix)   \
+    va_list ap;                   \
+    va_start(ap, fmt);            \
+    vlog(level, suffix, fmt, ap); \
     va_end(ap)
 
 void

@@ -44,9 +44,9 @@
 #include "period.h"
 #include "store.h"
 
-#define EPOCH_BYTES  16
-#define HIST_KEY_MAX (OBS_KEY_MAX + 1)
-#define PUT_KEY_MAX  (OBS_KEY_MAX - 8) /* leaves room for be64 hlc */
+#define EPOCH_BYTES   16
+#define HIST_KEY_MAX  (OBS_KEY_MAX + 1)
+#define PUT_KEY_MAX   (OBS_KEY_MAX - 8) /* leaves room for be64 hlc */
 #define LOG_LAST_NAME "log.last"
 
 enum { CNT_OBS, CNT_TOMB, CNT_HIST, CNT_OUTBOX, CNT_COUNT };
@@ -1018,6 +1018,7 @@ obsdb_log_append(obsdb_txn_t *txn, obs_t *obs)
         return txn_fail(txn, rc);
     }
     txn->log_last = obs->ver.hub_seq;
+    txn->log_dirty = true;
     return OBS_OK;
 }
 
@@ -1157,8 +1158,7 @@ obsdb_log_trim(obsdb_txn_t *txn, uint64_t keep_last_n, size_t max_delete,
 static bool
 origin_ok(const char *origin)
 {
-    return origin != NULL && origin[0] != '\0' &&
-           strlen(origin) <= OBS_ID_MAX;
+    return origin != NULL && origin[0] != '\0' && strlen(origin) <= OBS_ID_MAX;
 }
 
 int
@@ -1295,10 +1295,9 @@ raw_walk(raw_walk_t *w, store_cursor_t *c, const uint8_t *after,
 }
 
 int
-obsdb_state_walk_raw(obsdb_txn_t *txn, const uint8_t *after,
-                     size_t after_len, size_t max_entries, size_t max_bytes,
-                     obsdb_log_cb cb, void *arg, uint8_t *last_key,
-                     size_t *last_len, bool *more)
+obsdb_state_walk_raw(obsdb_txn_t *txn, const uint8_t *after, size_t after_len,
+                     size_t max_entries, size_t max_bytes, obsdb_log_cb cb,
+                     void *arg, uint8_t *last_key, size_t *last_len, bool *more)
 {
     raw_walk_t w = {.b = {.max_entries = max_entries, .max_bytes = max_bytes},
                     .cb = cb,

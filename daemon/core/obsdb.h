@@ -88,17 +88,17 @@ int obsdb_history(obsdb_txn_t *txn, const obs_t *identity, obsdb_obs_cb cb,
                   void *arg);
 
 typedef struct {
-    const char *dataflow;          /* NULL = every dataflow */
-    size_t total_dims;             /* dims of dataflow (for the prefix) */
-    const obs_pattern_t *pattern;  /* NULL = every series */
-    int32_t start_day, end_day;    /* period overlap filter; INT32_MIN/MAX */
-    uint64_t updated_after_ms;     /* 0 = off; tombstones included */
-    uint64_t as_of_ms;             /* 0 = current; else the version current
-                                      at that time (from history) */
-    bool include_deleted;          /* tombstones in the result */
-    const uint8_t *resume_after;   /* canonical key to start after */
+    const char *dataflow;         /* NULL = every dataflow */
+    size_t total_dims;            /* dims of dataflow (for the prefix) */
+    const obs_pattern_t *pattern; /* NULL = every series */
+    int32_t start_day, end_day;   /* period overlap filter; INT32_MIN/MAX */
+    uint64_t updated_after_ms;    /* 0 = off; tombstones included */
+    uint64_t as_of_ms;            /* 0 = current; else the version current
+                                     at that time (from history) */
+    bool include_deleted;         /* tombstones in the result */
+    const uint8_t *resume_after;  /* canonical key to start after */
     size_t resume_len;
-    size_t limit;                  /* 0 = no limit */
+    size_t limit; /* 0 = no limit */
 } obsdb_scan_t;
 
 /** Walks matching observations in key order. *last_key (cap OBS_KEY_MAX+1)
@@ -211,9 +211,9 @@ int obsdb_origin_walk(obsdb_txn_t *txn, obsdb_origin_cb cb, void *arg);
  * true when the walk stopped on a limit with entries left. OBS_EINVAL for
  * after_len > OBS_KEY_MAX; store errors; cb's own code. */
 int obsdb_state_walk_raw(obsdb_txn_t *txn, const uint8_t *after,
-                         size_t after_len, size_t max_entries,
-                         size_t max_bytes, obsdb_log_cb cb, void *arg,
-                         uint8_t *last_key, size_t *last_len, bool *more);
+                         size_t after_len, size_t max_entries, size_t max_bytes,
+                         obsdb_log_cb cb, void *arg, uint8_t *last_key,
+                         size_t *last_len, bool *more);
 
 typedef struct {
     uint64_t observations; /* current entries, tombstones included */

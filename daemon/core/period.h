@@ -28,10 +28,10 @@ typedef enum {
 
 typedef struct {
     period_kind_t kind;
-    int year;           /* of the start */
-    int32_t start_day;  /* days since 1970-01-01 of the first day */
-    int32_t end_day;    /* last day covered (inclusive) */
-    uint32_t seconds;   /* time of day for PERIOD_DATETIME, else 0 */
+    int year;          /* of the start */
+    int32_t start_day; /* days since 1970-01-01 of the first day */
+    int32_t end_day;   /* last day covered (inclusive) */
+    uint32_t seconds;  /* time of day for PERIOD_DATETIME, else 0 */
 } period_t;
 
 /** Parses text. Returns 0, or OBS_EINVAL with a reason in why (cap bytes,
@@ -52,8 +52,8 @@ void period_sort_key(const period_t *p, uint8_t out[8]);
 
 /** Parses a calendar moment for --as-of / --updated-after: "2024-06-26",
  * "2024-06-26T12:00:00Z", or an integer of milliseconds since the epoch.
- * Returns 0 with *ms_out, or OBS_EINVAL. A bare date means its end (23:59:59.999
- * UTC) for as-of; callers pick with end_of_day. */
+ * Returns 0 with *ms_out, or OBS_EINVAL. A bare date means its end
+ * (23:59:59.999 UTC) for as-of; callers pick with end_of_day. */
 int period_parse_instant(const char *text, bool end_of_day, uint64_t *ms_out);
 
 #endif

@@ -4,17 +4,17 @@
  * appended to the outbox for the glue to perform. No I/O, no clock, no
  * allocation: everything the machines know arrives in events.
  */
-#include <string.h>
-
 #include "repl_fsm.h"
+
+#include <string.h>
 
 /* ------------------------------------------------------------ node side */
 
 static const char *const RN_STATES[] = {"idle", "hello", "snapshot",
                                         "streaming"};
 static const char *const RN_EVENTS[] = {
-    "tick",    "welcome",  "snap_begin", "snap_chunk", "snap_end",
-    "batch",   "applied",  "pub_ack",    "published",  "outbox",
+    "tick",      "welcome", "snap_begin", "snap_chunk", "snap_end",
+    "batch",     "applied", "pub_ack",    "published",  "outbox",
     "heartbeat", "goodbye", "proto_error"};
 
 const char *
@@ -26,9 +26,8 @@ rn_state_name(rn_state_t s)
 const char *
 rn_event_name(rn_event_type_t e)
 {
-    return (unsigned)e < sizeof(RN_EVENTS) / sizeof(RN_EVENTS[0])
-               ? RN_EVENTS[e]
-               : "?";
+    return (unsigned)e < sizeof(RN_EVENTS) / sizeof(RN_EVENTS[0]) ? RN_EVENTS[e]
+                                                                  : "?";
 }
 
 static void
@@ -145,8 +144,8 @@ rn_connected_common(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
         }
         if (ev->from != 0 && ev->from - 1 < f->pub_sent) {
             /* the hub saw a gap: resend from there, forget what is in flight */
-            f->pub_sent = ev->from - 1 > f->pub_acked ? ev->from - 1
-                                                      : f->pub_acked;
+            f->pub_sent =
+                ev->from - 1 > f->pub_acked ? ev->from - 1 : f->pub_acked;
             f->pub_inflight = 0;
         }
         rn_try_publish(f, now, out);
@@ -262,11 +261,10 @@ rn_fsm_step(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
 
 /* ------------------------------------------------------------- hub side */
 
-static const char *const RH_STATES[] = {"new", "snapshot", "streaming",
-                                        "dead"};
+static const char *const RH_STATES[] = {"new", "snapshot", "streaming", "dead"};
 static const char *const RH_EVENTS[] = {
-    "tick",       "hello", "credit",    "publish", "committed",
-    "log_grew",   "sent",  "heartbeat", "goodbye", "proto_error"};
+    "tick",     "hello", "credit",    "publish", "committed",
+    "log_grew", "sent",  "heartbeat", "goodbye", "proto_error"};
 
 const char *
 rh_state_name(rh_state_t s)
@@ -277,9 +275,8 @@ rh_state_name(rh_state_t s)
 const char *
 rh_event_name(rh_event_type_t e)
 {
-    return (unsigned)e < sizeof(RH_EVENTS) / sizeof(RH_EVENTS[0])
-               ? RH_EVENTS[e]
-               : "?";
+    return (unsigned)e < sizeof(RH_EVENTS) / sizeof(RH_EVENTS[0]) ? RH_EVENTS[e]
+                                                                  : "?";
 }
 
 static void
@@ -288,8 +285,7 @@ rh_push(rh_fsm_t *f, rh_actions_t *out, rh_action_type_t t, uint64_t n,
 {
     if (out->n < REPL_ACTIONS_MAX)
         out->a[out->n++] = (rh_action_t){t, n, m, snapshot};
-    if (t != RH_A_APPLY_PUBLISH && t != RH_A_START_SNAPSHOT &&
-        t != RH_A_CLOSE)
+    if (t != RH_A_APPLY_PUBLISH && t != RH_A_START_SNAPSHOT && t != RH_A_CLOSE)
         f->last_send_ms = now;
 }
 
@@ -360,8 +356,7 @@ rh_on_sent(rh_fsm_t *f, const rh_event_t *ev, rh_actions_t *out)
         f->credits--;
     if (f->state == RH_SNAPSHOT) {
         if (ev->done) {
-            rh_push(f, out, RH_A_SEND_SNAP_END, f->fence, 0, false,
-                    ev->now_ms);
+            rh_push(f, out, RH_A_SEND_SNAP_END, f->fence, 0, false, ev->now_ms);
             f->state = RH_STREAMING;
         }
     } else if (ev->seq > f->read_pos) {

@@ -18,10 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REPL_WINDOW        8    /* batches in flight, each direction */
-#define REPL_ACTIONS_MAX   8    /* actions one event can produce */
-#define REPL_BACKOFF_MIN   100  /* ms */
-#define REPL_BACKOFF_MAX   5000 /* ms */
+#define REPL_WINDOW      8    /* batches in flight, each direction */
+#define REPL_ACTIONS_MAX 8    /* actions one event can produce */
+#define REPL_BACKOFF_MIN 100  /* ms */
+#define REPL_BACKOFF_MAX 5000 /* ms */
 
 /* ------------------------------------------------------------ node side */
 
@@ -57,17 +57,17 @@ typedef struct {
 } rn_event_t;
 
 typedef enum {
-    RN_A_CONNECT = 0,   /* open the socket */
-    RN_A_DISCONNECT,    /* close it (pending input is dropped) */
-    RN_A_SEND_HELLO,    /* with the cursor */
-    RN_A_SEND_CREDIT,   /* n batches; resync restarts the stream at cursor */
-    RN_A_APPLY_BATCH,   /* apply the LogBatch just received */
-    RN_A_DROP_BATCH,    /* discard it (gap or stale) */
-    RN_A_BEGIN_SNAPSHOT,/* a snapshot starts: n = fence */
-    RN_A_APPLY_CHUNK,   /* apply the SnapshotChunk just received */
+    RN_A_CONNECT = 0,     /* open the socket */
+    RN_A_DISCONNECT,      /* close it (pending input is dropped) */
+    RN_A_SEND_HELLO,      /* with the cursor */
+    RN_A_SEND_CREDIT,     /* n batches; resync restarts the stream at cursor */
+    RN_A_APPLY_BATCH,     /* apply the LogBatch just received */
+    RN_A_DROP_BATCH,      /* discard it (gap or stale) */
+    RN_A_BEGIN_SNAPSHOT,  /* a snapshot starts: n = fence */
+    RN_A_APPLY_CHUNK,     /* apply the SnapshotChunk just received */
     RN_A_FINISH_SNAPSHOT, /* commit cursor = n (the fence) */
-    RN_A_SEND_PUBLISH,  /* send the next outbox batch after n */
-    RN_A_ACK_OUTBOX,    /* drop outbox entries <= n */
+    RN_A_SEND_PUBLISH,    /* send the next outbox batch after n */
+    RN_A_ACK_OUTBOX,      /* drop outbox entries <= n */
     RN_A_SEND_HEARTBEAT,
 } rn_action_type_t;
 
@@ -100,8 +100,7 @@ typedef struct {
 /** Starts IDLE with the persisted cursor and acked origin_seq; the first
  * TICK connects. */
 void rn_fsm_init(rn_fsm_t *f, uint64_t cursor, uint64_t pub_acked,
-                 uint64_t outbox_last, uint32_t heartbeat_ms,
-                 uint32_t dead_ms);
+                 uint64_t outbox_last, uint32_t heartbeat_ms, uint32_t dead_ms);
 /** Feeds one event; appends actions to out (cleared first). Returns the
  * state after the event. */
 rn_state_t rn_fsm_step(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out);
@@ -119,14 +118,14 @@ typedef enum {
 
 typedef enum {
     RH_EV_TICK = 0,
-    RH_EV_HELLO,       /* a.cursor, a.epoch_ok, a.log_first, a.log_last */
-    RH_EV_CREDIT,      /* a.cursor, a.n, a.resync */
-    RH_EV_PUBLISH,     /* a.first, a.last: queued for the group commit */
-    RH_EV_COMMITTED,   /* group commit done: a.seq = acked origin_seq,
-                          a.first = resend_from (0 if none) */
-    RH_EV_LOG_GREW,    /* a.log_last: new entries in the hub log */
-    RH_EV_SENT,        /* glue sent a LogBatch up to a.seq (or a chunk:
-                          a.done = snapshot finished) */
+    RH_EV_HELLO,     /* a.cursor, a.epoch_ok, a.log_first, a.log_last */
+    RH_EV_CREDIT,    /* a.cursor, a.n, a.resync */
+    RH_EV_PUBLISH,   /* a.first, a.last: queued for the group commit */
+    RH_EV_COMMITTED, /* group commit done: a.seq = acked origin_seq,
+                        a.first = resend_from (0 if none) */
+    RH_EV_LOG_GREW,  /* a.log_last: new entries in the hub log */
+    RH_EV_SENT,      /* glue sent a LogBatch up to a.seq (or a chunk:
+                        a.done = snapshot finished) */
     RH_EV_HEARTBEAT,
     RH_EV_GOODBYE,
     RH_EV_PROTO_ERROR,
@@ -165,10 +164,10 @@ typedef struct {
 
 typedef struct {
     rh_state_t state;
-    uint64_t read_pos;  /* stream position: last hub_seq sent */
+    uint64_t read_pos; /* stream position: last hub_seq sent */
     uint64_t fence;
     uint64_t log_last;
-    uint32_t credits;   /* batches the node allows */
+    uint32_t credits; /* batches the node allows */
     uint64_t last_recv_ms, last_send_ms;
     uint32_t heartbeat_ms, dead_ms;
 } rh_fsm_t;

@@ -43,12 +43,12 @@ typedef enum {
     SDMX_TYPE_STRING = 1,  /* free text up to max_len */
     SDMX_TYPE_DECIMAL = 2, /* decimal number */
     SDMX_TYPE_INTEGER = 3,
-    SDMX_TYPE_DATE = 4,    /* YYYY-MM-DD */
-    SDMX_TYPE_PERIOD = 5,  /* any TIME_PERIOD form */
+    SDMX_TYPE_DATE = 4,   /* YYYY-MM-DD */
+    SDMX_TYPE_PERIOD = 5, /* any TIME_PERIOD form */
 } sdmx_type_t;
 
 typedef struct {
-    char *id;                        /* owned, e.g. "REF_AREA" */
+    char *id; /* owned, e.g. "REF_AREA" */
     sdmx_type_t type;
     const sdmx_codelist_t *codelist; /* borrowed; set when type is CODED */
     size_t max_len;                  /* for STRING; 0 = OBS_TEXT_MAX */
@@ -130,13 +130,11 @@ const sdmx_component_t *structure_find_attr(const sdmx_dsd_t *dsd,
 
 /** Iteration in canonical (URN) order; i from 0 to count-1. */
 size_t structure_codelist_count(const structure_t *self);
-const sdmx_codelist_t *structure_codelist_at(const structure_t *self,
-                                             size_t i);
+const sdmx_codelist_t *structure_codelist_at(const structure_t *self, size_t i);
 size_t structure_dsd_count(const structure_t *self);
 const sdmx_dsd_t *structure_dsd_at(const structure_t *self, size_t i);
 size_t structure_dataflow_count(const structure_t *self);
-const sdmx_dataflow_t *structure_dataflow_at(const structure_t *self,
-                                             size_t i);
+const sdmx_dataflow_t *structure_dataflow_at(const structure_t *self, size_t i);
 size_t structure_agreement_count(const structure_t *self);
 const sdmx_agreement_t *structure_agreement_at(const structure_t *self,
                                                size_t i);

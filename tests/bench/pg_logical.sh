@@ -16,6 +16,7 @@
 #   pg_catchup  subscriber's subscription disabled, N more rows loaded at the
 #               origin and applied at the hub, subscription enabled: time until
 #               the subscriber holds 2N
+# "load s" is how long the origin's load took (for catch-up: the ENABLE).
 # Every cluster and process it starts is stopped and removed on exit (trap).
 set -euo pipefail
 
@@ -44,6 +45,11 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
 BASE=$(mktemp -d "$WORKDIR/pg-logical-XXXXXX")
 chmod 755 "$BASE"
+if ! runuser -u postgres -- test -x "$BASE"; then
+    echo "pg_logical.sh: user postgres cannot reach $BASE (--workdir)" >&2
+    rm -rf "$BASE"
+    exit 1
+fi
 cleanup() {
     for c in "$BASE"/c?; do
         [ -f "$c/postmaster.pid" ] &&
@@ -184,7 +190,7 @@ copy_one_tx "$BASE/b.copy"
 wait_count 1 $((2 * N))
 measure catchup $((2 * N)) sql 2 -c 'ALTER SUBSCRIPTION s_sub ENABLE'
 
-printf '\n%-12s %10s %12s %14s %10s\n' measurement rows "origin load s" \
+printf '\n%-12s %10s %12s %14s %10s\n' measurement rows "load s" \
     "end-to-end s" "rows/s"
 for m in copy batch catchup; do
     printf '%-12s %10d %12.2f %14.2f %10.0f\n' "$m" "$N" "${LOADS[$m]}" \

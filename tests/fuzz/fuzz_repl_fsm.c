@@ -33,15 +33,16 @@ typedef struct {
     rn_fsm_t node;
     rh_fsm_t hub;
     uint64_t log_first, log_last; /* the hub's log, as the glue knows it */
+    uint32_t glue;                /* the glue's choices, mixed from input */
 } sim_t;
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
             fprintf(stderr, "fuzz_repl_fsm: invariant failed: %s (line %d)\n", \
-                    #cond, __LINE__);                                        \
-            abort();                                                         \
-        }                                                                    \
+                    #cond, __LINE__);                                          \
+            abort();                                                           \
+        }                                                                      \
     } while (0)
 
 static uint8_t
@@ -51,6 +52,17 @@ take(sim_t *s)
         return 0;
     s->left--;
     return *s->p++;
+}
+
+/* The glue's choices (batch sizes, end of snapshot) come from a mixer
+ * seeded by each event, so they never shift the 3-byte framing. */
+static unsigned
+glue_pick(sim_t *s)
+{
+    s->glue ^= s->glue << 13;
+    s->glue ^= s->glue >> 17;
+    s->glue ^= s->glue << 5;
+    return s->glue;
 }
 
 /* a + d - back, saturating at 0 */
@@ -111,7 +123,7 @@ node_glue(sim_t *s, const rn_actions_t *out, rn_event_t *q, size_t *qn)
         } else if (a->type == RN_A_APPLY_CHUNK) {
             ev.type = RN_EV_APPLIED;
         } else if (a->type == RN_A_SEND_PUBLISH) {
-            uint64_t last = a->n + 1 + (take(s) & 3);
+            uint64_t last = a->n + 1 + (glue_pick(s) & 3);
             ev.type = RN_EV_PUBLISHED;
             ev.seq = last < s->node.outbox_last ? last : s->node.outbox_last;
         } else {
@@ -145,14 +157,21 @@ node_event(const sim_t *s, unsigned type, uint8_t b)
     const rn_fsm_t *f = &s->node;
     rn_event_t ev = {.now_ms = s->now};
     switch (type % 12) {
-    case 0: ev.type = RN_EV_TICK; break;
+    case 0:
+        ev.type = RN_EV_TICK;
+        break;
     case 1:
         ev.type = RN_EV_WELCOME;
         ev.snapshot = b & 1;
         ev.seq = rel(f->pub_acked, (b >> 1) & 7, 3);
         break;
-    case 2: ev.type = RN_EV_SNAP_BEGIN; ev.seq = rel(f->cursor, b & 15, 4); break;
-    case 3: ev.type = RN_EV_SNAP_CHUNK; break;
+    case 2:
+        ev.type = RN_EV_SNAP_BEGIN;
+        ev.seq = rel(f->cursor, b & 15, 4);
+        break;
+    case 3:
+        ev.type = RN_EV_SNAP_CHUNK;
+        break;
     case 4:
         ev.type = RN_EV_SNAP_END;
         ev.seq = (b & 1) ? f->fence : rel(f->cursor, (b >> 1) & 15, 4);
@@ -162,16 +181,28 @@ node_event(const sim_t *s, unsigned type, uint8_t b)
         ev.from = (b & 1) ? f->cursor : rel(f->cursor, (b >> 1) & 7, 3);
         ev.to = (b >> 4) == 15 ? rel(ev.from, 0, 1) : ev.from + (b >> 4);
         break;
-    case 6: ev.type = RN_EV_APPLIED; ev.to = rel(f->cursor, b & 7, 2); break;
+    case 6:
+        ev.type = RN_EV_APPLIED;
+        ev.to = rel(f->cursor, b & 7, 2);
+        break;
     case 7:
         ev.type = RN_EV_PUB_ACK;
         ev.seq = rel(f->pub_acked, b & 7, 1);
         ev.from = (b & 0x80) ? f->pub_acked + ((b >> 3) & 7) : 0;
         break;
-    case 8: ev.type = RN_EV_OUTBOX; ev.seq = f->outbox_last + (b & 15); break;
-    case 9: ev.type = RN_EV_HEARTBEAT; break;
-    case 10: ev.type = RN_EV_GOODBYE; break;
-    default: ev.type = RN_EV_PROTO_ERROR; break;
+    case 8:
+        ev.type = RN_EV_OUTBOX;
+        ev.seq = f->outbox_last + (b & 15);
+        break;
+    case 9:
+        ev.type = RN_EV_HEARTBEAT;
+        break;
+    case 10:
+        ev.type = RN_EV_GOODBYE;
+        break;
+    default:
+        ev.type = RN_EV_PROTO_ERROR;
+        break;
     }
     return ev;
 }
@@ -211,10 +242,10 @@ hub_glue(sim_t *s, const rh_actions_t *out, rh_event_t *q, size_t *qn)
         const rh_action_t *a = &out->a[i];
         rh_event_t ev = {.type = RH_EV_SENT, .now_ms = s->now};
         if (a->type == RH_A_SEND_BATCH) {
-            uint64_t to = a->n + 1 + (take(s) & 7);
+            uint64_t to = a->n + 1 + (glue_pick(s) & 7);
             ev.seq = to < s->hub.log_last ? to : s->hub.log_last;
         } else if (a->type == RH_A_SEND_CHUNK) {
-            ev.done = (take(s) & 3) == 0;
+            ev.done = (glue_pick(s) & 3) == 0;
         } else {
             continue;
         }
@@ -246,7 +277,9 @@ hub_event(sim_t *s, unsigned type, uint8_t b)
     const rh_fsm_t *f = &s->hub;
     rh_event_t ev = {.now_ms = s->now};
     switch (type % 9) {
-    case 0: ev.type = RH_EV_TICK; break;
+    case 0:
+        ev.type = RH_EV_TICK;
+        break;
     case 1:
         if (f->state == RH_DEAD && (b & 0x40)) /* the node reconnects */
             rh_fsm_init(&s->hub, s->now, HB_MS, DEAD_MS);
@@ -262,8 +295,16 @@ hub_event(sim_t *s, unsigned type, uint8_t b)
         ev.resync = b & 0x80;
         ev.cursor = rel(f->read_pos, 0, (b >> 4) & 3);
         break;
-    case 3: ev.type = RH_EV_PUBLISH; ev.first = b & 15; ev.last = b; break;
-    case 4: ev.type = RH_EV_COMMITTED; ev.seq = b; ev.first = b & 3; break;
+    case 3:
+        ev.type = RH_EV_PUBLISH;
+        ev.first = b & 15;
+        ev.last = b;
+        break;
+    case 4:
+        ev.type = RH_EV_COMMITTED;
+        ev.seq = b;
+        ev.first = b & 3;
+        break;
     case 5:
         s->log_last += b & 15;
         if ((b & 0x80) && s->log_first <= s->log_last)
@@ -271,9 +312,15 @@ hub_event(sim_t *s, unsigned type, uint8_t b)
         ev.type = RH_EV_LOG_GREW;
         ev.log_last = s->log_last;
         break;
-    case 6: ev.type = RH_EV_HEARTBEAT; break;
-    case 7: ev.type = RH_EV_GOODBYE; break;
-    default: ev.type = RH_EV_PROTO_ERROR; break;
+    case 6:
+        ev.type = RH_EV_HEARTBEAT;
+        break;
+    case 7:
+        ev.type = RH_EV_GOODBYE;
+        break;
+    default:
+        ev.type = RH_EV_PROTO_ERROR;
+        break;
     }
     return ev;
 }
@@ -291,6 +338,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (s.left >= 3) {
         uint8_t sel = take(&s), dt = take(&s), b = take(&s);
         s.now += (uint64_t)dt * 16;
+        s.glue = 0x9e3779b9u ^ ((uint32_t)sel << 16 | (uint32_t)dt << 8 | b);
         if ((sel & 1) == 0)
             node_run(&s, node_event(&s, sel >> 1, b));
         else

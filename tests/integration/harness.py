@@ -73,22 +73,25 @@ DF_VIOLENCE = "OID:DF_VIOLENCE(1.0)"
 DF_DRUG_USE = "OID:DF_DRUG_USE(1.0)"
 
 
-def _find_binary(env_name, name):
-    p = os.environ.get(env_name)
-    if p:
-        return p
-    # convenience for running a t_*.py by hand: newest build under build/
-    cands = glob.glob(os.path.join(SOURCE_DIR, "build", "*", name))
-    cands += glob.glob(os.path.join(SOURCE_DIR, "build", name))
-    cands = [c for c in cands if os.access(c, os.X_OK)]
-    if not cands:
-        sys.stderr.write("harness: set %s (path of %s)\n" % (env_name, name))
+def _find_binaries():
+    """OBSYNCD and OBSYNC from the environment (ctest sets them); for a run
+    by hand, the pair from the build dir under build/ with the newest
+    obsyncd, so the daemon and the CLI always come from the same build."""
+    d, c = os.environ.get("OBSYNCD"), os.environ.get("OBSYNC")
+    if d and c:
+        return d, c
+    dirs = [os.path.dirname(p) for p in
+            glob.glob(os.path.join(SOURCE_DIR, "build", "*", "obsyncd"))]
+    dirs = [x for x in dirs if os.access(os.path.join(x, "obsync"), os.X_OK)]
+    if not dirs:
+        sys.stderr.write("harness: set OBSYNCD and OBSYNC (paths of obsyncd "
+                         "and the obsync CLI)\n")
         sys.exit(2)
-    return max(cands, key=os.path.getmtime)
+    b = max(dirs, key=lambda x: os.path.getmtime(os.path.join(x, "obsyncd")))
+    return d or os.path.join(b, "obsyncd"), c or os.path.join(b, "obsync")
 
 
-OBSYNCD = _find_binary("OBSYNCD", "obsyncd")
-OBSYNC = _find_binary("OBSYNC", "obsync")
+OBSYNCD, OBSYNC = _find_binaries()
 
 
 def sample(name):
@@ -119,10 +122,16 @@ def check(cond, what, detail=""):
     log("  ok   " + what)
 
 
+def _short(v, n=120):
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "... (%d chars)" % len(r)
+
+
 def eq(got, want, what):
     if got != want:
-        raise TestFailure("%s: got %r, want %r" % (what, got, want))
-    log("  ok   %s (%r)" % (what, got))
+        raise TestFailure("%s: got %s, want %s" % (what, _short(got, 2000),
+                                                   _short(want, 2000)))
+    log("  ok   %s (%s)" % (what, _short(got)))
 
 
 def wait_until(pred, timeout, what, interval=0.05):
@@ -517,7 +526,8 @@ class Env:
         log("%s: seed %d (rerun with OBSYNC_TEST_SEED=%d)" %
             (name, self.seed, self.seed))
         self.tmp = tempfile.mkdtemp(prefix="ob%s-" % name[:4], dir="/tmp")
-        log("%s: temp dir %s" % (name, self.tmp))
+        log("%s: temp dir %s; obsyncd %s; obsync %s" %
+            (name, self.tmp, OBSYNCD, OBSYNC))
         self.daemons = []
         self.procs = []
         self.cleaned = False

@@ -5,8 +5,10 @@ real OAS area codes, annual, quarterly and monthly periods; N is sized by a
 calibration import so the test stays bounded on slow builds) is imported in the
 background and the daemon is killed with SIGKILL at a random moment (before
 the import starts, while rows stream, while the commit runs: the daemon log's
-"started" and "committing" lines place the kills). After each restart the
-import is wholly present (N) or wholly absent (0), never in between. Then a
+"started" and "committing" lines place the kills; and right after the CLI
+reported the commit, when all N must be there: acked means durable). After
+each restart the import is wholly present (N) or wholly absent (0), never in
+between. Then a
 complete import succeeds and a second one reports unchanged N. Durability is
 under test, so the daemon syncs (no no_sync). Run by ctest as
 integration.kill9_import."""
@@ -27,10 +29,10 @@ import harness as h  # noqa: E402
 N = int(os.environ.get("OBSYNC_KILL9_ROWS", "0"))
 MAX_ROWS = 200000
 CAL_ROWS = 10000
-TARGET_S = 12.0
-ROUNDS = ["early", "streaming", "commit"]
-MAX_ROUNDS = 9
-ROUNDS_BUDGET_S = 120.0
+TARGET_S = 18.0
+ROUNDS = ["early", "streaming", "commit", "acked", "commit", "streaming"]
+MAX_ROUNDS = 6
+ROUNDS_BUDGET_S = 90.0
 REPLY_TIMEOUT_S = 200
 # Big enough that the commit never waits for map growth, which redoes the
 # whole transaction per doubling (see the README's notes).
@@ -62,16 +64,22 @@ def one_round(env, d, path, n_rows, spots, where, timing):
     t0 = time.monotonic()
     cli = d.cli_bg("import", path, reply_timeout=REPLY_TIMEOUT_S)
     if where == "early":
-        delay = rng.uniform(0, 0.2)
+        delay = rng.uniform(0, 0.03)  # CLI start-up: before or at begin
         h.wait_until(lambda: time.monotonic() - t0 >= delay, 5, "the delay")
     elif where == "streaming":
         d.wait_log(STARTED_RE, 60, since=since)
         delay = rng.uniform(0, timing["stream"])
         t1 = time.monotonic()
         h.wait_until(lambda: time.monotonic() - t1 >= delay, 60, "the delay")
+    elif where == "acked":  # acked means durable: kill right after exit 0
+        delay = 0.0
+        h.wait_until(lambda: cli.poll() is not None, REPLY_TIMEOUT_S,
+                     "the import to finish")
+        h.check(cli.returncode == 0, "import finished with exit 0")
     else:  # commit
         d.wait_log(COMMITTING_RE, 120, since=since)
-        delay = rng.uniform(0, timing["commit"])
+        # a bit past the expected end too: some kills land after the commit
+        delay = rng.uniform(0, 1.3 * timing["commit"])
         t1 = time.monotonic()
         h.wait_until(lambda: time.monotonic() - t1 >= delay, 60, "the delay")
     cli_rc = cli.poll()
@@ -89,6 +97,9 @@ def one_round(env, d, path, n_rows, spots, where, timing):
           (where, t_kill, where, delay, phase, cli_rc))
     d.start()
     n, present = stored(d, spots)
+    if where == "acked":
+        h.eq(n, n_rows, "after kill -9 right after the acknowledged commit "
+             "all rows are there")
     h.check(n in (0, n_rows), "after kill -9 %s the import is all or "
             "nothing (%d of %d)" % (phase, n, n_rows))
     h.check(all(present) if n == n_rows else not any(present),

@@ -3,14 +3,13 @@
  * named by file:line:key, and the sample in deploy/conf/ kept in step with
  * the option table.
  */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cmocka.h>
 
 #include "cfg.h"
 #include "obs_err.h"
@@ -47,6 +46,7 @@ test_cfg_sizes_modes_comments(void **state)
     char err[256] = "";
     int rc = parse(&c,
                    "# comment\n  role = hub  # trailing\nnode_id = HUB-1\n"
+                   "security = plaintext\n"
                    "map_size = 2048K\nmap_max = 2G\napi_mode = 0660\n"
                    "no_sync = yes\n",
                    err, sizeof(err));
@@ -70,12 +70,24 @@ static const bad_case_t BAD[] = {
     {"role = node\n", "node_id: required key is missing"},
     {"role = node\nnode_id = C O L\n", "t.conf:2: node_id"},
     {"role = node\nnode_id = COL\nmap_size = 12X\n", "t.conf:3: map_size"},
-    {"role = node\nnode_id = COL\nnode_id = MEX\n", "t.conf:3: node_id: set twice"},
-    {"role = node\nnode_id = COL\njust words\n", "t.conf:3: expected 'key = value'"},
+    {"role = node\nnode_id = COL\nnode_id = MEX\n",
+     "t.conf:3: node_id: set twice"},
+    {"role = node\nnode_id = COL\njust words\n",
+     "t.conf:3: expected 'key = value'"},
     {"role = node\nnode_id = COL\nmap_size = 2G\nmap_max = 1G\n", "map_max"},
     {"role = node\nnode_id = COL\napi_mode = 999\n", "t.conf:3: api_mode"},
     {"role = node\nnode_id = COL\nlog_level = loud\n", "t.conf:3: log_level"},
     {"role = node\nnode_id = COL\nmax_import_rows = 0\n", "out of range"},
+    {"role = hub\nnode_id = HUB\n", "security: required for replication"},
+    {"role = node\nnode_id = COL\nhub_endpoint = tcp://h:1\n"
+     "security = curve\n",
+     "security: 'curve' is not supported"},
+    {"role = node\nnode_id = COL\nhub_endpoint = ipc:///x\n"
+     "security = plaintext\n",
+     "hub_endpoint: must be tcp://"},
+    {"role = hub\nnode_id = HUB\nsecurity = plaintext\n"
+     "hub_endpoint = tcp://h:1\n",
+     "hub_endpoint: a hub has no hub"},
 };
 
 static void

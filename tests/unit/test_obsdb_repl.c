@@ -73,8 +73,10 @@ static int
 open_db(fixture_t *f, const char *node, bool no_outbox)
 {
     char err[256] = "";
-    obsdb_opts_t o = {
-        .dir = f->dir, .node_id = node, .no_sync = true, .no_outbox = no_outbox};
+    obsdb_opts_t o = {.dir = f->dir,
+                      .node_id = node,
+                      .no_sync = true,
+                      .no_outbox = no_outbox};
     int rc = obsdb_open(&o, &f->db, err, sizeof(err));
     if (rc != 0)
         print_error("obsdb_open: %s: %s\n", obs_strerror(rc), err);
@@ -139,8 +141,8 @@ make_obs(obs_t *o, const row_t *r)
 {
     const char *dims[NDIMS] = {"A", r->area, "IND1"};
     obs_init(o);
-    assert_ok(obs_set_identity(o, DF, dims, NDIMS,
-                               r->period ? r->period : "2019"));
+    assert_ok(
+        obs_set_identity(o, DF, dims, NDIMS, r->period ? r->period : "2019"));
     assert_ok(obs_set_value(o, r->tombstone ? "" : r->value));
     o->ver.hlc = HLC_MAKE(r->ms, 0);
     (void)snprintf(o->ver.origin, sizeof(o->ver.origin), "%s",
@@ -394,8 +396,12 @@ test_log_walk_is_zero_copy_and_decodes_back(void **state)
     uint64_t last_seen = 0;
     uint8_t *enc = NULL;
     size_t elen = 0;
-    make_obs(&o, &(row_t){.area = "COL", .period = "2020-Q3", .value = "2.5",
-                          .ms = 4242, .origin = OTHER, .seq = 9});
+    make_obs(&o, &(row_t){.area = "COL",
+                          .period = "2020-Q3",
+                          .value = "2.5",
+                          .ms = 4242,
+                          .origin = OTHER,
+                          .seq = 9});
     assert_ok(obs_set_attr(&o, "OBS_STATUS", "E"));
     obsdb_txn_t *txn = begin(f->db, true);
     assert_ok(obsdb_log_append(txn, &o));
@@ -539,8 +545,8 @@ origin_cb(const char *origin, const char *epoch, uint64_t last_seq, void *arg)
 {
     origins_t *o = arg;
     assert_true(o->n < 8);
-    (void)snprintf(o->lines[o->n++], sizeof(o->lines[0]), "%s %s %llu",
-                   origin, epoch, (unsigned long long)last_seq);
+    (void)snprintf(o->lines[o->n++], sizeof(o->lines[0]), "%s %s %llu", origin,
+                   epoch, (unsigned long long)last_seq);
     return 0;
 }
 
@@ -753,10 +759,12 @@ test_put_replicated_applies_newer(void **state)
     fixture_t *f = *state;
     char cur[64];
     obsdb_stats_t st;
-    assert_true(replicate(f->db, &(row_t){.area = "COL", .value = "1",
-                                          .ms = 10, .origin = OTHER}));
-    assert_true(replicate(f->db, &(row_t){.area = "COL", .value = "2",
-                                          .ms = 11, .origin = OTHER}));
+    assert_true(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "1", .ms = 10, .origin = OTHER}));
+    assert_true(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "2", .ms = 11, .origin = OTHER}));
     current(f->db, cur, sizeof(cur));
     assert_string_equal(cur, "2@" OTHER);
     obsdb_txn_t *txn = begin(f->db, false);
@@ -771,10 +779,12 @@ test_put_replicated_ignores_older(void **state)
 {
     fixture_t *f = *state;
     char cur[64];
-    assert_true(replicate(f->db, &(row_t){.area = "COL", .value = "new",
-                                          .ms = 20, .origin = OTHER}));
-    assert_false(replicate(f->db, &(row_t){.area = "COL", .value = "old",
-                                           .ms = 19, .origin = "zzz"}));
+    assert_true(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "new", .ms = 20, .origin = OTHER}));
+    assert_false(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "old", .ms = 19, .origin = "zzz"}));
     current(f->db, cur, sizeof(cur));
     assert_string_equal(cur, "new@" OTHER);
 }
@@ -785,10 +795,12 @@ test_put_replicated_ignores_same_version(void **state)
     fixture_t *f = *state;
     char cur[64];
     obsdb_stats_t st;
-    assert_true(replicate(f->db, &(row_t){.area = "COL", .value = "1",
-                                          .ms = 20, .origin = OTHER}));
-    assert_false(replicate(f->db, &(row_t){.area = "COL", .value = "again",
-                                           .ms = 20, .origin = OTHER}));
+    assert_true(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "1", .ms = 20, .origin = OTHER}));
+    assert_false(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "again", .ms = 20, .origin = OTHER}));
     current(f->db, cur, sizeof(cur));
     assert_string_equal(cur, "1@" OTHER);
     obsdb_txn_t *txn = begin(f->db, false);
@@ -803,12 +815,15 @@ test_put_replicated_equal_hlc_greater_origin_wins(void **state)
     fixture_t *f = *state;
     char cur[64];
     /* NODE "node-col" < OTHER "node-mex" */
-    assert_true(replicate(f->db, &(row_t){.area = "COL", .value = "c",
-                                          .ms = 30, .origin = NODE}));
-    assert_true(replicate(f->db, &(row_t){.area = "COL", .value = "m",
-                                          .ms = 30, .origin = OTHER}));
-    assert_false(replicate(f->db, &(row_t){.area = "COL", .value = "c2",
-                                           .ms = 30, .origin = NODE}));
+    assert_true(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "c", .ms = 30, .origin = NODE}));
+    assert_true(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "m", .ms = 30, .origin = OTHER}));
+    assert_false(replicate(
+        f->db,
+        &(row_t){.area = "COL", .value = "c2", .ms = 30, .origin = NODE}));
     current(f->db, cur, sizeof(cur));
     assert_string_equal(cur, "m@" OTHER);
 }
@@ -820,8 +835,10 @@ test_put_replicated_never_writes_outbox(void **state)
     uint64_t last = 99;
     fresh(f, NODE, false);
     /* Even the node's own change, echoed back by the hub. */
-    assert_true(replicate(f->db, &(row_t){.area = "COL", .value = "1",
-                                          .ms = 5, .origin = NODE, .seq = 3}));
+    assert_true(replicate(
+        f->db,
+        &(row_t){
+            .area = "COL", .value = "1", .ms = 5, .origin = NODE, .seq = 3}));
     obsdb_txn_t *txn = begin(f->db, false);
     assert_ok(obsdb_outbox_last(txn, &last));
     obsdb_abort(&txn);

@@ -3,8 +3,9 @@
  * machines of repl_fsm.c: the node's link to its hub (rn_*) and the hub's
  * session with one node (rh_*). Each test feeds a few events with a fake
  * clock and checks the actions in the outbox and the state after them; no
- * sockets, no store. It is not a test of the glue (node_repl.c, hub_repl.c)
- * nor of two machines talking to each other (fuzz_repl_fsm.c does that).
+ * sockets, no store. It is not a test of the glue (daemon/repl_node.c,
+ * daemon/repl_hub.c) nor of a node and a hub talking to each other;
+ * fuzz_repl_fsm.c checks the invariants under random events.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -170,11 +171,11 @@ test_node_welcome_with_snapshot_enters_snapshot_with_full_credit(void **state)
     rn_actions_t out;
     rn_fsm_init(&f, 0, 0, 0, HB_MS, DEAD_MS);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
-    assert_int_equal(rn_ev(&f, &out,
-                           (rn_event_t){.type = RN_EV_WELCOME,
-                                        .now_ms = 1,
-                                        .snapshot = true}),
-                     RN_SNAPSHOT);
+    assert_int_equal(
+        rn_ev(
+            &f, &out,
+            (rn_event_t){.type = RN_EV_WELCOME, .now_ms = 1, .snapshot = true}),
+        RN_SNAPSHOT);
     int i = rn_find(&out, RN_A_SEND_CREDIT);
     assert_true(i >= 0);
     assert_int_equal(out.a[i].n, REPL_WINDOW);
@@ -224,11 +225,10 @@ test_node_log_batch_during_snapshot_disconnects(void **state)
     rn_fsm_init(&f, 0, 0, 0, HB_MS, DEAD_MS);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME, .snapshot = true});
-    assert_int_equal(rn_ev(&f, &out,
-                           (rn_event_t){.type = RN_EV_LOG_BATCH,
-                                        .from = 0,
-                                        .to = 4}),
-                     RN_IDLE);
+    assert_int_equal(
+        rn_ev(&f, &out,
+              (rn_event_t){.type = RN_EV_LOG_BATCH, .from = 0, .to = 4}),
+        RN_IDLE);
     assert_true(rn_find(&out, RN_A_DISCONNECT) >= 0);
     assert_int_equal(rn_find(&out, RN_A_APPLY_BATCH), -1);
 }
@@ -367,8 +367,7 @@ test_node_batch_ending_before_it_starts_is_dropped(void **state)
     rn_fsm_t f;
     rn_actions_t out;
     node_streaming(&f, 10, 0, 0);
-    rn_ev(&f, &out,
-          (rn_event_t){.type = RN_EV_LOG_BATCH, .from = 10, .to = 9});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_LOG_BATCH, .from = 10, .to = 9});
     assert_int_equal(rn_find(&out, RN_A_APPLY_BATCH), -1);
     assert_int_equal(out.a[0].type, RN_A_DROP_BATCH);
 }
@@ -453,8 +452,7 @@ test_node_pub_ack_resend_from_rewinds_pub_sent(void **state)
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
     node_publish_all(&f, &out, 0); /* sent 1..8 */
-    rn_ev(&f, &out,
-          (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 2, .from = 4});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 2, .from = 4});
     assert_int_equal(f.pub_sent, 3);
     assert_int_equal(f.pub_inflight, 0);
     int i = rn_find(&out, RN_A_SEND_PUBLISH);
@@ -472,8 +470,7 @@ test_node_pub_ack_resend_never_rewinds_below_acked(void **state)
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
     node_publish_all(&f, &out, 0);
-    rn_ev(&f, &out,
-          (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 5, .from = 2});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 5, .from = 2});
     assert_int_equal(f.pub_acked, 5);
     assert_int_equal(f.pub_sent, 5);
 }
@@ -518,8 +515,7 @@ test_node_heartbeat_after_heartbeat_ms_of_silence(void **state)
     rn_fsm_t f;
     rn_actions_t out;
     node_streaming(&f, 0, 0, 0); /* last send: credit at t=10 */
-    rn_ev(&f, &out,
-          (rn_event_t){.type = RN_EV_TICK, .now_ms = 10 + HB_MS - 1});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK, .now_ms = 10 + HB_MS - 1});
     assert_int_equal(out.n, 0);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK, .now_ms = 10 + HB_MS});
     assert_int_equal(out.n, 1);
@@ -541,7 +537,8 @@ test_node_disconnects_after_dead_ms_without_input(void **state)
           (rn_event_t){.type = RN_EV_TICK, .now_ms = 10 + DEAD_MS - 1});
     assert_int_equal(f.state, RN_STREAMING);
     assert_int_equal(
-        rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK, .now_ms = 10 + DEAD_MS}),
+        rn_ev(&f, &out,
+              (rn_event_t){.type = RN_EV_TICK, .now_ms = 10 + DEAD_MS}),
         RN_IDLE);
     assert_int_equal(out.n, 1);
     assert_int_equal(out.a[0].type, RN_A_DISCONNECT);
@@ -570,7 +567,8 @@ test_node_hello_without_welcome_times_out(void **state)
     rn_fsm_init(&f, 0, 0, 0, HB_MS, DEAD_MS);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK, .now_ms = 50});
     assert_int_equal(
-        rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK, .now_ms = 50 + DEAD_MS}),
+        rn_ev(&f, &out,
+              (rn_event_t){.type = RN_EV_TICK, .now_ms = 50 + DEAD_MS}),
         RN_IDLE);
     assert_int_equal(out.a[0].type, RN_A_DISCONNECT);
 }
@@ -661,10 +659,9 @@ test_node_idle_ignores_stale_events(void **state)
 {
     (void)state;
     const rn_event_type_t stale[] = {
-        RN_EV_WELCOME,   RN_EV_SNAP_BEGIN, RN_EV_SNAP_CHUNK,
-        RN_EV_SNAP_END,  RN_EV_LOG_BATCH,  RN_EV_APPLIED,
-        RN_EV_PUB_ACK,   RN_EV_PUBLISHED,  RN_EV_HEARTBEAT,
-        RN_EV_GOODBYE,   RN_EV_PROTO_ERROR};
+        RN_EV_WELCOME,   RN_EV_SNAP_BEGIN, RN_EV_SNAP_CHUNK, RN_EV_SNAP_END,
+        RN_EV_LOG_BATCH, RN_EV_APPLIED,    RN_EV_PUB_ACK,    RN_EV_PUBLISHED,
+        RN_EV_HEARTBEAT, RN_EV_GOODBYE,    RN_EV_PROTO_ERROR};
     rn_fsm_t f;
     rn_actions_t out;
     node_streaming(&f, 5, 0, 0);
@@ -902,10 +899,8 @@ test_hub_resync_credit_replaces_credit(void **state)
     hub_hello(&f, &out, 10, 1, 10);
     rh_ev(&f, &out, (rh_event_t){.type = RH_EV_CREDIT, .n = 20});
     rh_ev(&f, &out,
-          (rh_event_t){.type = RH_EV_CREDIT,
-                       .n = 2,
-                       .cursor = 10,
-                       .resync = true});
+          (rh_event_t){
+              .type = RH_EV_CREDIT, .n = 2, .cursor = 10, .resync = true});
     assert_int_equal(f.credits, 2);
 }
 
@@ -930,11 +925,10 @@ test_hub_resync_credits_capped(void **state)
     rh_fsm_t f;
     rh_actions_t out;
     hub_hello(&f, &out, 10, 1, 10);
-    rh_ev(&f, &out,
-          (rh_event_t){.type = RH_EV_CREDIT,
-                       .n = 1000000,
-                       .cursor = 10,
-                       .resync = true});
+    rh_ev(
+        &f, &out,
+        (rh_event_t){
+            .type = RH_EV_CREDIT, .n = 1000000, .cursor = 10, .resync = true});
     assert_int_equal(f.credits, 4 * REPL_WINDOW);
 }
 
@@ -988,8 +982,7 @@ test_hub_publish_is_applied(void **state)
     rh_fsm_t f;
     rh_actions_t out;
     hub_hello(&f, &out, 0, 0, 0);
-    rh_ev(&f, &out,
-          (rh_event_t){.type = RH_EV_PUBLISH, .first = 4, .last = 9});
+    rh_ev(&f, &out, (rh_event_t){.type = RH_EV_PUBLISH, .first = 4, .last = 9});
     assert_int_equal(out.n, 1);
     assert_int_equal(out.a[0].type, RH_A_APPLY_PUBLISH);
     assert_int_equal(out.a[0].n, 4);
@@ -1017,10 +1010,9 @@ static void
 test_hub_anything_but_hello_first_closes(void **state)
 {
     (void)state;
-    const rh_event_type_t bad[] = {RH_EV_CREDIT,    RH_EV_PUBLISH,
-                                   RH_EV_COMMITTED, RH_EV_SENT,
-                                   RH_EV_HEARTBEAT, RH_EV_GOODBYE,
-                                   RH_EV_PROTO_ERROR};
+    const rh_event_type_t bad[] = {
+        RH_EV_CREDIT,    RH_EV_PUBLISH, RH_EV_COMMITTED,  RH_EV_SENT,
+        RH_EV_HEARTBEAT, RH_EV_GOODBYE, RH_EV_PROTO_ERROR};
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         rh_fsm_t f;
         rh_actions_t out;
@@ -1054,7 +1046,8 @@ test_hub_new_without_hello_times_out(void **state)
     rh_actions_t out;
     rh_fsm_init(&f, 100, HB_MS, DEAD_MS);
     assert_int_equal(
-        rh_ev(&f, &out, (rh_event_t){.type = RH_EV_TICK, .now_ms = 100 + DEAD_MS}),
+        rh_ev(&f, &out,
+              (rh_event_t){.type = RH_EV_TICK, .now_ms = 100 + DEAD_MS}),
         RH_DEAD);
     assert_int_equal(out.a[0].type, RH_A_CLOSE);
 }
@@ -1071,7 +1064,8 @@ test_hub_dead_timeout_closes(void **state)
           (rh_event_t){.type = RH_EV_TICK, .now_ms = 500 + DEAD_MS - 1});
     assert_int_equal(f.state, RH_STREAMING);
     assert_int_equal(
-        rh_ev(&f, &out, (rh_event_t){.type = RH_EV_TICK, .now_ms = 500 + DEAD_MS}),
+        rh_ev(&f, &out,
+              (rh_event_t){.type = RH_EV_TICK, .now_ms = 500 + DEAD_MS}),
         RH_DEAD);
     assert_int_equal(out.n, 1);
     assert_int_equal(out.a[0].type, RH_A_CLOSE);

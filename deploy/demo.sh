@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The main job: a regional hub and three observatory nodes (COL, MEX, JAM) on
+# this machine. Each node imports its own country's real sample data
+# (deploy/sample-data/), the hub relays it, and every node converges on all
+# three countries' data. The daemons keep running afterwards so you can try
+# the CLI; `bash deploy/demo.sh stop` stops them.
+#
+#   bash deploy/demo.sh          install what is missing, build, run the demo
+#   bash deploy/demo.sh stop     stop the demo daemons
+#   OBSYNC_DEMO_DIR=/path ...    where the stores and logs go (/tmp/obsync-demo)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+demo=${OBSYNC_DEMO_DIR:-/tmp/obsync-demo}
+countries=(COL MEX JAM)
+
+stop_all() {
+    for pidf in "$demo"/*/obsyncd.pid; do
+        [ -f "$pidf" ] || continue
+        kill "$(cat "$pidf")" 2>/dev/null || true
+        rm -f "$pidf"
+    done
+}
+if [ "${1:-}" = stop ]; then
+    stop_all
+    echo "demo daemons stopped (stores kept in $demo)"
+    exit 0
+fi
+
+bash "$top/deploy/install-deps.sh"
+echo "== building (release)"
+cmake -S "$top" --preset release >/dev/null
+cmake --build "$top/build/release" -j"$(nproc)" --target obsyncd obsync_cli >/dev/null
+obsyncd=$top/build/release/obsyncd
+obsync=$top/build/release/obsync
+
+stop_all
+rm -rf "$demo"
+mkdir -p "$demo"
+
+start() { # name config
+    "$obsyncd" -c "$2" -d >"$demo/$1/obsyncd.log" 2>&1 &
+    echo $! >"$demo/$1/obsyncd.pid"
+    for _ in $(seq 100); do
+        "$obsync" -s "$demo/$1/api.sock" status >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "obsyncd $1 did not start; its log:" >&2
+    tail -n 20 "$demo/$1/obsyncd.log" >&2
+    exit 1
+}
+
+echo "== starting the hub"
+mkdir -p "$demo/hub"
+cat >"$demo/hub/obsyncd.conf" <<EOF
+role = hub
+node_id = HUB
+provider = OID
+data_dir = $demo/hub
+structure_file = $top/deploy/structure/starter.structure
+repl_bind = tcp://127.0.0.1:0
+security = plaintext
+EOF
+start hub "$demo/hub/obsyncd.conf"
+endpoint=$(cat "$demo/hub/repl.endpoint")
+echo "hub listening on $endpoint"
+
+for c in "${countries[@]}"; do
+    d="$demo/${c,,}"
+    mkdir -p "$d"
+    cat >"$d/obsyncd.conf" <<EOF
+role = node
+node_id = $c
+provider = $c
+data_dir = $d
+structure_file = $top/deploy/structure/starter.structure
+hub_endpoint = $endpoint
+security = plaintext
+EOF
+    start "${c,,}" "$d/obsyncd.conf"
+    # This country's rows of each sample file (an observatory loads its own).
+    python3 - "$c" "$d" "$top"/deploy/sample-data/*.csv <<'EOF'
+import csv, os, sys
+area, out, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+for f in files:
+    with open(f, newline="") as src:
+        rows = list(csv.reader(src))
+    col = rows[0].index("REF_AREA")
+    keep = [r for r in rows[1:] if r[col] == area]
+    if keep:
+        name = os.path.join(out, os.path.basename(f))
+        with open(name, "w", newline="") as dst:
+            csv.writer(dst, lineterminator="\n").writerows([rows[0]] + keep)
+EOF
+done
+
+echo "== each observatory imports its own data"
+for c in "${countries[@]}"; do
+    d="$demo/${c,,}"
+    "$obsync" -s "$d/api.sock" import "$d"/*.csv
+done
+
+echo "== waiting for every node to hold all three countries' data"
+count() { "$obsync" -s "$demo/$1/api.sock" --json status |
+          python3 -c 'import json,sys; print(json.load(sys.stdin)["observations"])'; }
+for _ in $(seq 300); do
+    want=$(count hub)
+    ok=1
+    for c in "${countries[@]}"; do
+        [ "$(count "${c,,}")" = "$want" ] || ok=0
+    done
+    [ "$ok" = 1 ] && [ "$want" -gt 0 ] && break
+    sleep 0.2
+done
+printf '%-6s %12s\n' daemon observations
+printf '%-6s %12s\n' hub "$(count hub)"
+for c in "${countries[@]}"; do
+    printf '%-6s %12s\n' "$c" "$(count "${c,,}")"
+done
+
+echo
+echo "== the hub's view of its nodes"
+"$obsync" -s "$demo/hub/api.sock" status
+echo
+echo "== at JAM: Colombia's homicide rate, replicated from COL"
+"$obsync" -s "$demo/jam/api.sock" query OID:DF_VIOLENCE --key A.COL.VC_IHR_PSRC._T._T._T.HARM --start 2015 --end 2023
+echo
+echo "Try it yourself, for example:"
+echo "  $obsync -s $demo/mex/api.sock query OID:DF_DRUG_USE --key A.COL......"
+echo "  $obsync -s $demo/col/api.sock status"
+echo "  $obsync -s $demo/hub/api.sock status"
+echo "Logs: $demo/*/obsyncd.log    Stop: bash deploy/demo.sh stop"

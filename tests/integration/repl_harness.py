@@ -1,0 +1,398 @@
+"""repl_harness.py - helpers for the replication integration tests
+(tests/integration/t_repl_*.py): a hub and several nodes on loopback, driven
+with the real obsync CLI.
+
+What it is: a thin layer over harness.py (which starts/stops daemons, runs
+the CLI, polls with wait_until, seeds from OBSYNC_TEST_SEED and kills every
+process at the end even on failure). This module adds: hub and node configs
+(plaintext replication on a fixed free loopback port, so a restarted hub keeps
+its endpoint), status fields that the CLI may or may not expose yet
+(repl_state, log_last, lag_changes, peers, snapshots: every helper degrades to
+what the store counters prove), convergence waits, byte-for-byte export
+comparison, generated DF_VIOLENCE rows restricted to one provider's areas,
+per-country real sample files (deploy/sample-data/convert.py --area) and
+VmRSS sampling. What it is not: a test; each t_repl_*.py is one ctest
+`integration.repl_*` that passes iff it exits 0.
+
+Comparing stores: `obsync export --format csv` prints only data (dimension
+codes, TIME_PERIOD, OBS_VALUE, attributes) in canonical key order, never
+version metadata, so it must be byte-identical on every daemon.
+compare_versions() additionally compares every observation's replicated
+version (hlc, origin, origin_seq, provider, action, tombstone, batch_id)
+from `export --format jsonl` and ignores `hub_seq`, which is local: the
+originating node keeps hub_seq 0 on its own write (the hub's echo of the
+same version is a no-op there), while the hub and the other nodes hold the
+hub's number.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+# Replication tests run several daemons and large streams: allow them most of
+# ctest's 600 s (harness.py's default file deadline is 280 s).
+if "OBSYNC_TEST_DEADLINE" not in os.environ:
+    h.FILE_DEADLINE_S = 540
+
+HEARTBEAT_MS = 200
+PEER_TIMEOUT_MS = 1500
+
+# `history` and friends print the version under this key in --json output.
+VERSION_FIELDS = ("hlc", "origin", "origin_seq", "provider", "action",
+                  "tombstone", "batch_id")
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago (bind to 0, close)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- daemons
+
+
+def hub(env, name="hub", port=None, no_sync=False, **extra):
+    """A hub daemon (node_id HUB, provider OID) bound to a fixed loopback
+    port (picked here when not given), so a restart keeps the endpoint.
+    d.endpoint is what nodes connect to."""
+    port = port or free_port()
+    cfg = {"role": "hub", "node_id": "HUB", "provider": "OID",
+           "repl_bind": "tcp://127.0.0.1:%d" % port, "security": "plaintext",
+           "heartbeat_ms": HEARTBEAT_MS, "peer_timeout_ms": PEER_TIMEOUT_MS}
+    cfg.update(extra)
+    d = env.daemon(name, no_sync=no_sync, **cfg)
+    d.endpoint = "tcp://127.0.0.1:%d" % port
+    d.is_hub = True
+    return d
+
+
+def start_hub(d, timeout=h.START_TIMEOUT_S):
+    """Starts a hub and checks that it wrote its endpoint file."""
+    d.start(timeout)
+    path = os.path.join(d.data_dir, "repl.endpoint")
+    got = h.wait_until(lambda: _read(path), 10, "%s to write %s" %
+                       (d.name, path))
+    if got.strip() != d.endpoint:
+        h.fail("hub %s: repl.endpoint says %r, configured %r" %
+               (d.name, got.strip(), d.endpoint))
+    return d
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read() or None
+    except OSError:
+        return None
+
+
+def node(env, name, hub_d, node_id=None, provider=None, no_sync=False,
+         **extra):
+    """A node daemon replicating with hub_d; node_id defaults to the name
+    upper-cased and provider to node_id."""
+    node_id = node_id or name.upper()
+    cfg = {"role": "node", "node_id": node_id,
+           "provider": provider or node_id, "hub_endpoint": hub_d.endpoint,
+           "security": "plaintext", "heartbeat_ms": HEARTBEAT_MS,
+           "peer_timeout_ms": PEER_TIMEOUT_MS}
+    cfg.update(extra)
+    d = env.daemon(name, no_sync=no_sync, **cfg)
+    d.is_hub = False
+    return d
+
+
+# ---------------------------------------------------------------- status
+
+
+def status(d, timeout=30):
+    """`status --json` as a dict, or None when the daemon does not answer
+    (busy, restarting)."""
+    if not d.running():
+        return None
+    try:
+        r = d.cli("status", json=True, check=None, timeout=timeout)
+    except h.TestFailure:
+        return None
+    if r.rc != 0:
+        return None
+    try:
+        return r.json()
+    except ValueError:
+        return None
+
+
+def must_status(d):
+    st = status(d)
+    if st is None:
+        h.fail("daemon %s does not answer status" % d.name)
+    return st
+
+
+def hub_log_last(st):
+    """The hub's newest hub_seq: `log_last` when the CLI prints it, else the
+    hub's history_versions (every accepted change is one log entry and one
+    history version, so they are equal while nothing is written at the hub
+    outside replication)."""
+    if "log_last" in st:
+        return st["log_last"]
+    return st["history_versions"]
+
+
+def exposes(st, *fields):
+    return all(f in st for f in fields)
+
+
+def peer_rows(st):
+    return {p.get("node_id"): p for p in st.get("peers", [])}
+
+
+def describe(daemons):
+    """One line per daemon with the counters that matter here."""
+    out = []
+    for d in daemons:
+        st = status(d, timeout=10)
+        if st is None:
+            out.append("%s: (no status)" % d.name)
+            continue
+        keys = ["observations", "tombstones", "history_versions",
+                "outbox_depth", "last_origin_seq", "hub_cursor", "repl_state",
+                "log_first", "log_last", "lag_changes", "snapshots"]
+        out.append("%s: %s" % (d.name, ", ".join(
+            "%s=%s" % (k, st[k]) for k in keys if k in st)))
+    return "\n".join(out)
+
+
+def converged(hub_d, nodes, full=None):
+    """One poll: every node's outbox is empty, its hub_cursor equals the
+    hub's log_last, and every daemon in `full` (default: hub and all nodes)
+    holds the same observation and tombstone counts. Returns the statuses
+    {name: status} or None."""
+    full = [hub_d] + list(nodes) if full is None else full
+    hs = status(hub_d)
+    if hs is None:
+        return None
+    last = hub_log_last(hs)
+    sts = {hub_d.name: hs}
+    for n in nodes:
+        st = status(n)
+        if st is None or st["outbox_depth"] != 0 or st["hub_cursor"] != last:
+            return None
+        sts[n.name] = st
+    # the hub may have accepted more in the meantime: re-read it last
+    hs2 = status(hub_d)
+    if hs2 is None or hub_log_last(hs2) != last:
+        return None
+    counts = {(sts[d.name]["observations"], sts[d.name]["tombstones"])
+              for d in full}
+    if len(counts) != 1:
+        return None
+    return sts
+
+
+def wait_converged(hub_d, nodes, timeout, full=None, what="convergence"):
+    """Polls converged(); on timeout fails with every daemon's counters."""
+    t0 = time.monotonic()
+    try:
+        sts = h.wait_until(lambda: converged(hub_d, nodes, full), timeout,
+                           what, interval=0.2)
+    except h.TestFailure as e:
+        h.fail("%s\n%s" % (e, describe([hub_d] + list(nodes))))
+    h.log("  ..   %s in %.1f s (hub log_last %d, %d observations)" %
+          (what, time.monotonic() - t0, hub_log_last(sts[hub_d.name]),
+           sts[hub_d.name]["observations"]))
+    return sts
+
+
+# ---------------------------------------------------------------- exports
+
+
+def export(d, fmt="csv", *args):
+    """The daemon's whole export as bytes."""
+    argv = d.cli_argv("export", "--format", fmt, *args)
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=h.CLI_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        h.fail("`%s` did not finish" % " ".join(argv))
+    if p.returncode != 0:
+        h.fail("`%s` exited %d: %s" % (" ".join(argv), p.returncode,
+                                        p.stderr.decode("utf-8", "replace")))
+    return p.stdout
+
+
+def _first_diff(a, b, name_a, name_b):
+    la, lb = a.splitlines(), b.splitlines()
+    for i, (x, y) in enumerate(zip(la, lb)):
+        if x != y:
+            return "line %d:\n  %s: %r\n  %s: %r" % (i + 1, name_a, x[:300],
+                                                     name_b, y[:300])
+    return "%s has %d lines, %s has %d" % (name_a, len(la), name_b, len(lb))
+
+
+def compare_exports(daemons, what="exports", args=()):
+    """`export --format csv` of every daemon is byte-identical; returns the
+    number of data rows."""
+    ref = export(daemons[0], "csv", *args)
+    for d in daemons[1:]:
+        got = export(d, "csv", *args)
+        if got != ref:
+            only_a = set(ref.splitlines()) - set(got.splitlines())
+            only_b = set(got.splitlines()) - set(ref.splitlines())
+            h.fail("%s differ: %s vs %s: %d rows only in the first, %d only "
+                   "in the second; first difference at %s" %
+                   (what, daemons[0].name, d.name, len(only_a), len(only_b),
+                    _first_diff(ref, got, daemons[0].name, d.name)))
+    rows = max(0, len(ref.splitlines()) - 1)
+    h.log("  ok   %s byte-identical on %s (%d rows, %d bytes)" %
+          (what, ", ".join(d.name for d in daemons), rows, len(ref)))
+    return rows
+
+
+def versions(d, *args):
+    """{(dataflow, series_key, period): version without hub_seq} of the
+    daemon's jsonl export (tombstones included)."""
+    import json
+    out = {}
+    for line in export(d, "jsonl", "--include-deleted", *args).splitlines():
+        if not line.strip():
+            continue
+        o = json.loads(line)
+        v = o.get("version", {})
+        out[(o["dataflow"], o["series_key"], o["time_period"])] = tuple(
+            v.get(f) for f in VERSION_FIELDS)
+    return out
+
+
+def compare_versions(daemons, args=()):
+    """Every daemon holds the same replicated version of every observation
+    (hub_seq, which is local, is ignored)."""
+    ref = versions(daemons[0], *args)
+    for d in daemons[1:]:
+        got = versions(d, *args)
+        if got != ref:
+            diff = [k for k in set(ref) | set(got) if ref.get(k) != got.get(k)]
+            k = sorted(diff)[0]
+            h.fail("versions differ between %s and %s on %d observations, "
+                   "e.g. %s: %r vs %r" % (daemons[0].name, d.name, len(diff),
+                                          k, ref.get(k), got.get(k)))
+    h.log("  ok   versions (hlc, origin, origin_seq, ...) identical on %s "
+          "(%d observations)" % (", ".join(d.name for d in daemons), len(ref)))
+
+
+# ---------------------------------------------------------------- data
+
+SEXES = ("_T", "M", "F")
+SOURCES = ("CJ", "PH", "HARM", "MOD")
+AGES = ("_T", "_U", "Y0T14", "Y15T29", "Y30T44", "Y45T59", "Y_GE60", "Y15T64")
+MONTHS = ["%d-%02d" % (y, m) for y in range(1900, 2026) for m in range(1, 13)]
+PER_AREA = len(MONTHS) * len(SEXES) * len(SOURCES) * len(AGES)  # 145,152
+HEADER = h.VIOLENCE_HEADER
+
+
+def ident(area, i):
+    """The i-th monthly DF_VIOLENCE identity of an area: (series key,
+    period). Distinct for 0 <= i < PER_AREA."""
+    month = MONTHS[i % len(MONTHS)]
+    i //= len(MONTHS)
+    sex = SEXES[i % len(SEXES)]
+    i //= len(SEXES)
+    src = SOURCES[i % len(SOURCES)]
+    i //= len(SOURCES)
+    age = AGES[i % len(AGES)]
+    return "M.%s.VC_IHR_PSRC.%s.%s._T.%s" % (area, sex, age, src), month
+
+
+def write_rows(path, area, n, rng, offset=0):
+    """Writes an SDMX-CSV 2.x file of n valid OID:DF_VIOLENCE(1.0) monthly
+    rows of one REF_AREA (identities offset..offset+n of ident(area, i)) with
+    random values (so writing the same identities again makes new versions).
+    Returns the list of (series key, period) written."""
+    if offset + n > PER_AREA:
+        h.fail("write_rows: %d identities per area at most" % PER_AREA)
+    keys = []
+    with open(path, "w") as f:
+        f.write(HEADER)
+        for i in range(offset, offset + n):
+            key, period = ident(area, i)
+            dims = key.split(".")
+            val = "%d.%06d" % (rng.randrange(100), rng.randrange(10**6))
+            f.write("dataflow,%s,M,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
+                    "PER_100000_POP,A\n" %
+                    (h.DF_VIOLENCE, dims[0], dims[1], dims[2], dims[3],
+                     dims[4], dims[5], dims[6], period, val))
+            keys.append((key, period))
+    return keys
+
+
+def country_samples(env, area):
+    """The real sample files restricted to one REF_AREA (convert.py --area
+    AREA --suffix _AREA into the test's temp dir); returns their paths."""
+    out = env.path("samples_%s" % area)
+    conv = os.path.join(h.SAMPLE_DIR, "convert.py")
+    r = h.run([sys.executable, conv, "--area", area, "--out", out,
+               "--suffix", "_" + area], timeout=120)
+    if r.rc != 0:
+        h.fail("convert.py --area %s failed: %s" % (area, r.describe()))
+    files = sorted(os.path.join(out, f) for f in os.listdir(out)
+                   if f.endswith(".csv"))
+    if not files:
+        h.fail("convert.py --area %s wrote no file" % area)
+    return files
+
+
+def import_ok(d, *files, reply_timeout=300):
+    """Imports files (each its own transaction) and checks that each
+    committed with no row rejected; returns total accepted."""
+    r = d.import_(*files, check=0, reply_timeout=reply_timeout,
+                  timeout=reply_timeout + 30)
+    total = 0
+    for f, s in r.summaries.items():
+        if s["state"] != "committed" or s["rejected"] != 0:
+            h.fail("import of %s at %s: %r\n%s" % (f, d.name, s,
+                                                   r.res.describe()))
+        total += s["accepted"]
+    return total
+
+
+# ---------------------------------------------------------------- processes
+
+
+def rss_kib(d):
+    """VmRSS of a running daemon in KiB (0 if unknown)."""
+    try:
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, AttributeError, ValueError):
+        pass
+    return 0
+
+
+def sigstop(d):
+    import signal
+    d.proc.send_signal(signal.SIGSTOP)
+
+
+def sigcont(d):
+    import signal
+    d.proc.send_signal(signal.SIGCONT)
+
+
+def log_has(d, pattern, whole=True):
+    import re
+    return re.search(pattern, d.log_text(whole=whole)) is not None
+
+
+def count_log(d, pattern):
+    import re
+    return len(re.findall(pattern, d.log_text(whole=True)))
