@@ -3,13 +3,14 @@
  * named by file:line:key, and the sample in deploy/conf/ kept in step with
  * the option table.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "cfg.h"
 #include "obs_err.h"
