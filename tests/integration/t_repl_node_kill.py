@@ -50,6 +50,10 @@ def test_node_killed_mid_import(env):
     h.log("  ..   COL killed -9 %.2f s into its import (CLI %s)" %
           (time.monotonic() - t0, "done: exit %s" % finished
            if finished is not None else "still running"))
+    if cli.poll() is None:
+        # the CLI waits for a reply up to --timeout: a dead daemon does not
+        # close the ipc connection it is waiting on
+        cli.kill()
     cli.wait(timeout=30)
     col.start()
     n = rh.must_status(col)["observations"]
@@ -86,29 +90,38 @@ def test_node_killed_mid_catchup(env):
     last = rh.hub_log_last(rh.must_status(hub))
     h.check(last >= before + N, "the hub log grew by the import",
             "%d -> %d" % (before, last))
-    # kill MEX once its cursor is somewhere in (before, last)
-    target = before + int((last - before) * env.rng.uniform(0.1, 0.8))
-    mex.start()
-    seen = {}
-
-    def mid():
-        st = rh.status(mex, timeout=10)
-        if st is not None:
-            seen["cur"] = st["hub_cursor"]
-        return seen.get("cur", 0) >= target
-
-    h.wait_until(mid, CONVERGE_S, "MEX's cursor to pass %d" % target,
-                 interval=0.02)
-    mex.kill9()
-    h.log("  ..   MEX killed -9 at cursor %d during its catch-up (%d..%d)" %
-          (seen["cur"], before, last))
-    if seen["cur"] >= last:
-        h.log("  --   (the catch-up had already finished: it was faster "
-              "than the polling)")
-    mex.start()
-    cur = rh.must_status(mex)["hub_cursor"]
-    h.check(cur >= seen["cur"], "MEX's durable cursor did not go back "
-            "(%d >= %d)" % (cur, seen["cur"]))
+    # Kill MEX in the middle of its catch-up. The catch-up of N changes
+    # takes well under a second, faster than status polling, so the hub is
+    # frozen (SIGSTOP) a random moment after MEX's link comes up: MEX then
+    # applies what is in flight (a window of batches) and is killed -9 while
+    # doing so or right after, its cursor strictly inside (before, last).
+    # The hub stays frozen until MEX has restarted and shown its cursor.
+    since = mex.log_size()
+    mex.spawn()
+    mex.wait_log(r"state hello -> streaming", 60, since=since)
+    t0 = time.monotonic()
+    delay = env.rng.uniform(0.0, 0.05)
+    while time.monotonic() - t0 < delay:
+        time.sleep(0.002)
+    rh.sigstop(hub)
+    try:
+        kill_delay = env.rng.uniform(0.0, 0.2)
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < kill_delay:
+            time.sleep(0.002)
+        mex.kill9()
+        # restart with the hub still frozen: the cursor read is the one
+        # that survived the kill
+        mex.start()
+        mid = rh.must_status(mex)["hub_cursor"]
+    finally:
+        rh.sigcont(hub)
+    h.log("  ..   MEX killed -9 %.3f s after its link came up (hub frozen "
+          "after %.3f s); durable cursor %d in %d..%d" %
+          (time.monotonic() - t0, delay, mid, before, last))
+    h.check(before <= mid <= last, "MEX's durable cursor is a hub_seq it "
+            "reached (%d <= %d <= %d)" % (before, mid, last))
+    h.check(mid < last, "the kill landed in the middle of the catch-up")
     rh.wait_converged(hub, [col, mex], CONVERGE_S)
     rh.compare_exports([hub, col, mex])
     rh.compare_versions([hub, col, mex])
