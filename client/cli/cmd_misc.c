@@ -1,6 +1,7 @@
 /*
- * cmd_misc.c - `obsync status` and `obsync structure list|show|load`.
- * Human-readable by default, JSON with --json; libobsync does the talking.
+ * cmd_misc.c - `obsync structure list|show|load` (`obsync status` is in
+ * cmd_status.c). Human-readable by default, JSON with --json; libobsync does
+ * the talking.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,97 +9,6 @@
 #include "cli.h"
 
 #define STRUCTURE_FILE_MAX (32u * 1024u * 1024u)
-
-/* ---------------------------------------------------------------- status */
-
-static void
-status_json(const obsync_status_t *s)
-{
-    fputs("{\"node_id\":", stdout);
-    obsync_json_write_string(stdout, s->node_id);
-    fputs(",\"role\":", stdout);
-    obsync_json_write_string(stdout, s->role);
-    fputs(",\"provider\":", stdout);
-    obsync_json_write_string(stdout, s->provider);
-    fputs(",\"epoch\":", stdout);
-    obsync_json_write_string(stdout, s->epoch);
-    printf(
-        ",\"observations\":%llu,\"tombstones\":%llu,"
-        "\"history_versions\":%llu,\"outbox_depth\":%llu,"
-        "\"last_origin_seq\":%llu,\"hlc\":%llu,\"map_size\":%llu,"
-        "\"map_used\":%llu,\"commits\":%llu,\"writes_grouped\":%llu,"
-        "\"hub_cursor\":%llu,\"uptime_s\":%llu,\"dataflows\":[",
-        (unsigned long long)s->observations, (unsigned long long)s->tombstones,
-        (unsigned long long)s->history_versions,
-        (unsigned long long)s->outbox_depth,
-        (unsigned long long)s->last_origin_seq, (unsigned long long)s->hlc,
-        (unsigned long long)s->map_size, (unsigned long long)s->map_used,
-        (unsigned long long)s->commits, (unsigned long long)s->writes_grouped,
-        (unsigned long long)s->hub_cursor, (unsigned long long)s->uptime_s);
-    for (size_t i = 0; i < s->n_dataflows; i++) {
-        if (i > 0)
-            fputc(',', stdout);
-        obsync_json_write_string(stdout, s->dataflows[i]);
-    }
-    puts("]}");
-}
-
-static void
-status_text(const obsync_status_t *s)
-{
-    char t[40];
-    obsync_format_time_ms(s->hlc >> 16, t, sizeof(t));
-    uint64_t up = s->uptime_s;
-    double pct =
-        s->map_size ? 100.0 * (double)s->map_used / (double)s->map_size : 0.0;
-    printf("node id           %s\nrole              %s\n"
-           "provider          %s\nepoch             %s\n",
-           s->node_id, s->role, s->provider, s->epoch);
-    printf("observations      %llu\ntombstones        %llu\n"
-           "history versions  %llu\noutbox depth      %llu\n",
-           (unsigned long long)s->observations,
-           (unsigned long long)s->tombstones,
-           (unsigned long long)s->history_versions,
-           (unsigned long long)s->outbox_depth);
-    printf("hlc               %llu (%s)\n"
-           "map               %llu of %llu bytes used (%.1f%%)\n"
-           "commits           %llu\ngrouped writes    %llu\n"
-           "uptime            %llud %02lluh %02llum %02llus\n",
-           (unsigned long long)s->hlc, t, (unsigned long long)s->map_used,
-           (unsigned long long)s->map_size, pct, (unsigned long long)s->commits,
-           (unsigned long long)s->writes_grouped,
-           (unsigned long long)(up / 86400),
-           (unsigned long long)(up / 3600 % 24),
-           (unsigned long long)(up / 60 % 60), (unsigned long long)(up % 60));
-    printf("dataflows         %zu\n", s->n_dataflows);
-    for (size_t i = 0; i < s->n_dataflows; i++)
-        printf("  %s\n", s->dataflows[i]);
-}
-
-int
-cmd_status(cli_t *cli, int argc, char **argv)
-{
-    if (argc > 1 && cli_is_help(argv[1])) {
-        puts("usage: obsync status\nNode id, role, provider, epoch, counts, "
-             "outbox depth, hlc, map use,\ncommits, grouped writes, uptime "
-             "and dataflows of the daemon.");
-        return EXIT_OK;
-    }
-    if (argc > 1)
-        return cli_usage("status", "unexpected argument", argv[1]);
-    if (cli_client(cli) == NULL)
-        return EXIT_USAGE;
-    obsync_status_t *s = NULL;
-    int rc = obsync_status(cli->c, &s);
-    if (rc != OBSYNC_OK)
-        return cli_fail(cli, rc, "status");
-    if (cli->json)
-        status_json(s);
-    else
-        status_text(s);
-    obsync_status_free(&s);
-    return EXIT_OK;
-}
 
 /* ---------------------------------------------------------------- structure */
 
@@ -132,12 +42,43 @@ print_artefact(void *arg, const obsync_artefact_t *a)
     return 0;
 }
 
+/* What an artefact's item count counts (StructureList fills `items` so). */
+static const char *
+items_label(const char *kind)
+{
+    if (strcmp(kind, "codelist") == 0)
+        return "codes";
+    if (strcmp(kind, "dsd") == 0)
+        return "components";
+    if (strcmp(kind, "dataflow") == 0)
+        return "dimensions";
+    if (strcmp(kind, "agreement") == 0)
+        return "areas";
+    return "items";
+}
+
+/* The daemon sends no definition text (v1): show what it does send. */
+static void
+show_summary(const obsync_artefact_t *a)
+{
+    bool agr = strcmp(a->kind, "agreement") == 0;
+    printf("kind        %s\nurn         %s\n%-11s %s\n%-11s %u\n"
+           "definition  not sent by the daemon; see the structure file it "
+           "loaded\n",
+           a->kind, a->urn, agr ? "first area" : "name",
+           a->name[0] ? a->name : "-", items_label(a->kind), a->items);
+}
+
 static int
 show_artefact(void *arg, const obsync_artefact_t *a)
 {
     const cli_t *cli = arg;
-    if (cli->json || a->text[0] == '\0')
-        return print_artefact(arg, a); /* no definition text: its summary */
+    if (cli->json)
+        return print_artefact(arg, a);
+    if (a->text[0] == '\0') {
+        show_summary(a);
+        return 0;
+    }
     fputs(a->text, stdout);
     if (a->text[0] && a->text[strlen(a->text) - 1] != '\n')
         fputc('\n', stdout);

@@ -34,8 +34,65 @@ obsync_status_free(obsync_status_t **stp)
     for (size_t i = 0; i < st->n_dataflows; i++)
         free(st->dataflows[i]);
     free(st->dataflows);
+    free(st->hub_endpoint);
+    free(st->repl_state);
+    for (size_t i = 0; i < st->n_peers; i++) {
+        free(st->peers[i].node_id);
+        free(st->peers[i].address);
+        free(st->peers[i].state);
+    }
+    free(st->peers);
     free(st);
     *stp = NULL;
+}
+
+/* Copies one PeerStatus into a zeroed row. On ENOMEM some strings may be
+ * NULL; obsync_status_free frees the row all the same. */
+static int
+copy_peer(const Obsync__V1__PeerStatus *r, obsync_peer_status_t *p)
+{
+    p->node_id = dup_or_empty(r->node_id);
+    p->address = dup_or_empty(r->address);
+    p->state = dup_or_empty(r->state);
+    p->up = r->up;
+    p->last_seen_ms = r->last_seen_ms;
+    p->cursor = r->cursor;
+    p->lag_changes = r->lag_changes;
+    p->lag_ms = r->lag_ms;
+    p->accepted = r->accepted;
+    p->rejected = r->rejected;
+    p->conflicts = r->conflicts;
+    p->duplicates = r->duplicates;
+    p->bytes_in = r->bytes_in;
+    p->bytes_out = r->bytes_out;
+    p->last_origin_seq = r->last_origin_seq;
+    return p->node_id && p->address && p->state ? OBSYNC_OK : OBSYNC_ENOMEM;
+}
+
+static int
+copy_repl(const Obsync__V1__StatusReply *r, obsync_status_t *st)
+{
+    st->hub_endpoint = dup_or_empty(r->hub_endpoint);
+    st->repl_state = dup_or_empty(r->repl_state);
+    st->lag_changes = r->lag_changes;
+    st->lag_ms = r->lag_ms;
+    st->log_first = r->log_first;
+    st->log_last = r->log_last;
+    st->outbox_acked = r->outbox_acked;
+    st->snapshots = r->snapshots;
+    if (st->hub_endpoint == NULL || st->repl_state == NULL)
+        return OBSYNC_ENOMEM;
+    if (r->n_peers == 0)
+        return OBSYNC_OK;
+    st->peers = calloc(r->n_peers, sizeof(*st->peers));
+    if (st->peers == NULL)
+        return OBSYNC_ENOMEM;
+    for (size_t i = 0; i < r->n_peers; i++) {
+        st->n_peers++; /* counted first: free handles NULL strings */
+        if (copy_peer(r->peers[i], &st->peers[i]) != OBSYNC_OK)
+            return OBSYNC_ENOMEM;
+    }
+    return OBSYNC_OK;
 }
 
 static int
@@ -67,7 +124,7 @@ copy_status(const Obsync__V1__StatusReply *r, obsync_status_t *st)
             return OBSYNC_ENOMEM;
         st->n_dataflows++;
     }
-    return OBSYNC_OK;
+    return copy_repl(r, st);
 }
 
 int

@@ -237,10 +237,12 @@ ctl_reply_error(ctl_t *self, const ctl_peer_t *peer, int code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    Obsync__V1__ErrorReply er = OBSYNC__V1__ERROR_REPLY__INIT;
+    Obsync__V1__ErrorReply er;
+    obsync__v1__error_reply__init(&er);
     er.code = code;
     er.message = msg;
-    codec_env_t env = OBSYNC__V1__ENVELOPE__INIT;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
     env.body_case = OBSYNC__V1__ENVELOPE__BODY_ERROR;
     env.error = &er;
     return ctl_reply(self, peer, &env);

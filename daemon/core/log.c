@@ -52,6 +52,9 @@ log_level_parse(const char *name)
     return -1;
 }
 
+static void vlog(int level, const char *suffix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(int level, const char *suffix, const char *fmt, va_list ap)
 {

@@ -182,7 +182,8 @@ def _clip(s, n=3000):
 
 
 SUMMARY_RE = re.compile(
-    r"^(?P<file>.*?): accepted (?P<accepted>\d+), unchanged (?P<unchanged>\d+),"
+    r"^(?P<file>.*?): accepted (?P<accepted>\d+), "
+    r"unchanged (?P<unchanged>\d+),"
     r" rejected (?P<rejected>\d+), deleted (?P<deleted>\d+), warnings "
     r"(?P<warnings>\d+) \((?P<state>committed|dry run|not committed)\)\s*$")
 ISSUE_RE = re.compile(r"^(?P<warning>warning: )?(?P<file>.*?):(?P<line>\d+): "
@@ -251,7 +252,7 @@ class ImportResult:
 
     @property
     def summary(self):
-        """The summary of a one-file import (TestFailure if not exactly one)."""
+        """The summary of a one-file import (TestFailure unless one)."""
         if len(self.summaries) != 1:
             raise TestFailure("expected one summary, found %d\n%s" %
                               (len(self.summaries), self.res.describe()))
@@ -621,7 +622,7 @@ def row_ident(row):
     return obs_ident(row, DIMS[df])
 
 
-# ---------------------------------------------------------------- generated data
+# ---------------------------------------------------------------- generated
 
 OAS35 = ("ATG ARG BHS BRB BLZ BOL BRA CAN CHL COL CRI CUB DMA DOM ECU SLV GRD "
          "GTM GUY HTI HND JAM MEX NIC PAN PRY PER KNA LCA VCT SUR TTO USA URY "

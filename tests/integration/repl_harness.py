@@ -60,10 +60,18 @@ def free_port():
 # ---------------------------------------------------------------- daemons
 
 
+def _fresh(env, name):
+    """Daemon names are directories of the test file's temp dir: a second
+    case reusing a name would silently reuse the first one's store."""
+    if os.path.exists(env.path(name)):
+        h.fail("daemon name %r already used in this test file" % name)
+
+
 def hub(env, name="hub", port=None, no_sync=False, **extra):
     """A hub daemon (node_id HUB, provider OID) bound to a fixed loopback
     port (picked here when not given), so a restart keeps the endpoint.
     d.endpoint is what nodes connect to."""
+    _fresh(env, name)
     port = port or free_port()
     cfg = {"role": "hub", "node_id": "HUB", "provider": "OID",
            "repl_bind": "tcp://127.0.0.1:%d" % port, "security": "plaintext",
@@ -99,6 +107,7 @@ def node(env, name, hub_d, node_id=None, provider=None, no_sync=False,
          **extra):
     """A node daemon replicating with hub_d; node_id defaults to the name
     upper-cased and provider to node_id."""
+    _fresh(env, name)
     node_id = node_id or name.upper()
     cfg = {"role": "node", "node_id": node_id,
            "provider": provider or node_id, "hub_endpoint": hub_d.endpoint,
@@ -311,24 +320,28 @@ def ident(area, i):
     return "M.%s.VC_IHR_PSRC.%s.%s._T.%s" % (area, sex, age, src), month
 
 
-def write_rows(path, area, n, rng, offset=0):
+def write_rows(path, area, n, rng, offset=0, comment=0):
     """Writes an SDMX-CSV 2.x file of n valid OID:DF_VIOLENCE(1.0) monthly
     rows of one REF_AREA (identities offset..offset+n of ident(area, i)) with
-    random values (so writing the same identities again makes new versions).
-    Returns the list of (series key, period) written."""
+    random values (so writing the same identities again makes new versions)
+    and, when comment > 0, a COMMENT_OBS of that many characters (to make
+    changes big). Returns the list of (series key, period) written."""
     if offset + n > PER_AREA:
         h.fail("write_rows: %d identities per area at most" % PER_AREA)
+    filler = ("lorem ipsum dolor sit amet " * (comment // 27 + 2))[:comment]
+    filler = filler[:-1] + "." if filler else filler
     keys = []
     with open(path, "w") as f:
-        f.write(HEADER)
+        f.write(HEADER.rstrip("\n") + (",COMMENT_OBS\n" if comment else "\n"))
         for i in range(offset, offset + n):
             key, period = ident(area, i)
             dims = key.split(".")
             val = "%d.%06d" % (rng.randrange(100), rng.randrange(10**6))
             f.write("dataflow,%s,M,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
-                    "PER_100000_POP,A\n" %
+                    "PER_100000_POP,A%s\n" %
                     (h.DF_VIOLENCE, dims[0], dims[1], dims[2], dims[3],
-                     dims[4], dims[5], dims[6], period, val))
+                     dims[4], dims[5], dims[6], period, val,
+                     ("," + val + filler[len(val):]) if comment else ""))
             keys.append((key, period))
     return keys
 
@@ -366,16 +379,30 @@ def import_ok(d, *files, reply_timeout=300):
 # ---------------------------------------------------------------- processes
 
 
-def rss_kib(d):
-    """VmRSS of a running daemon in KiB (0 if unknown)."""
+def rss_kib(d, field="VmRSS"):
+    """A memory field of /proc/PID/status of a running daemon in KiB (0 if
+    unknown): VmRSS (everything resident, the LMDB map's file pages
+    included) or RssAnon (heap and other anonymous memory only)."""
     try:
         with open("/proc/%d/status" % d.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except (OSError, AttributeError, ValueError):
         pass
     return 0
+
+
+def is_asan_build():
+    """Is obsyncd built with AddressSanitizer? (its runtime's symbols are in
+    the binary when linked statically, its library in the dynamic section
+    otherwise)."""
+    try:
+        with open(h.OBSYNCD, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return b"__asan_init" in data or b"libasan" in data
 
 
 def sigstop(d):

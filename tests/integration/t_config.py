@@ -24,10 +24,6 @@ def write_conf(env, name, lines):
     return p
 
 
-def check_n(env, path, want_rc):
-    return h.run([h.OBSYNCD, "-c", path, "-n"], timeout=30)
-
-
 def expect_refused(env, name, lines, key, line_no, reason_words=()):
     """-n on the file exits 1 and names FILE:LINE: key (line_no None: the
     line is not required, e.g. a missing key)."""
@@ -137,7 +133,7 @@ def test_store_of_other_node_refused(env):
             "the message names both node ids", text)
     h.log("       log: %s" % text.strip().splitlines()[-1])
     d.write_config(node_id="COL", provider="COL")
-    st = d.start()
+    d.start()
     h.eq(d.status().get("node_id"), "COL", "store reopens as COL afterwards")
     d.stop()
 

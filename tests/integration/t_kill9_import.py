@@ -28,11 +28,11 @@ import harness as h  # noqa: E402
 # bounded on slow (ASan) builds.
 N = int(os.environ.get("OBSYNC_KILL9_ROWS", "0"))
 MAX_ROWS = 200000
-CAL_ROWS = 10000
-TARGET_S = 18.0
+CAL_ROWS = 20000
+TARGET_S = 14.0
 ROUNDS = ["early", "streaming", "commit", "acked", "commit", "streaming"]
 MAX_ROUNDS = 6
-ROUNDS_BUDGET_S = 90.0
+ROUNDS_BUDGET_S = 80.0
 REPLY_TIMEOUT_S = 200
 # Big enough that the commit never waits for map growth, which redoes the
 # whole transaction per doubling (see the README's notes).

@@ -71,9 +71,9 @@ def test_node_killed_mid_import(env):
 
 
 def test_node_killed_mid_catchup(env):
-    hub = rh.start_hub(rh.hub(env, map_size="256M"))
-    col = rh.node(env, "col", hub, map_size="256M")
-    mex = rh.node(env, "mex", hub, map_size="256M")
+    hub = rh.start_hub(rh.hub(env, "hub2", map_size="256M"))
+    col = rh.node(env, "col2", hub, "COL", map_size="256M")
+    mex = rh.node(env, "mex2", hub, "MEX", map_size="256M")
     col.start()
     mex.start()
     p = env.path("col2.csv")

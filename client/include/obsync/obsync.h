@@ -186,6 +186,20 @@ OBSYNC_EXPORT void obsync_client_set_cancel(obsync_client_t *c,
 
 /* ------------------------------------------------------------ status */
 
+/** One node as a hub sees it (StatusReply.peers). */
+typedef struct {
+    char *node_id, *address, *state; /* owned, never NULL; may be "" */
+    bool up;                         /* a session is open */
+    uint64_t last_seen_ms;           /* ms since the epoch; 0 = never */
+    uint64_t cursor;                 /* last hub_seq the node applied */
+    uint64_t lag_changes, lag_ms;    /* hub log entries it has not applied */
+    uint64_t accepted, rejected;     /* its published changes */
+    uint64_t conflicts;              /* its changes that lost to a newer one */
+    uint64_t duplicates;             /* its changes the hub already held */
+    uint64_t bytes_in, bytes_out;
+    uint64_t last_origin_seq; /* highest origin_seq of it the hub holds */
+} obsync_peer_status_t;
+
 typedef struct {
     char *node_id, *role, *epoch, *provider; /* owned, never NULL */
     uint64_t observations, tombstones, history_versions, outbox_depth;
@@ -193,9 +207,23 @@ typedef struct {
     uint64_t commits, writes_grouped, hub_cursor;
     size_t n_dataflows;
     char **dataflows; /* owned */
+    /* replication; a node with no hub has hub_endpoint "" and repl_state "" */
+    char *hub_endpoint;    /* owned, never NULL; node: its hub, hub: its bind */
+    char *repl_state;      /* owned, never NULL; node: idle|hello|snapshot|
+                              streaming; "" on a hub or standalone node */
+    uint64_t lag_changes;  /* node: hub log entries not yet applied */
+    uint64_t lag_ms;       /* node: age of the oldest unapplied entry */
+    uint64_t log_first;    /* hub: oldest hub_seq kept */
+    uint64_t log_last;     /* hub: newest hub_seq; node: newest it knows */
+    uint64_t outbox_acked; /* node: highest origin_seq the hub acked */
+    uint64_t snapshots;    /* node: snapshots taken; hub: snapshots sent */
+    size_t n_peers;        /* hub: one row per known node; node: 0 */
+    obsync_peer_status_t *peers; /* owned array of n_peers; NULL when 0 */
 } obsync_status_t;
 
-/** Asks the daemon for its status; caller owns *out (obsync_status_free). */
+/** Asks the daemon for its status; caller owns *out (obsync_status_free,
+ * which also frees the peer rows and their strings). Fields a daemon does
+ * not send (an older one, or one without replication) are 0 / "". */
 OBSYNC_EXPORT int obsync_status(obsync_client_t *c, obsync_status_t **out);
 OBSYNC_EXPORT void obsync_status_free(obsync_status_t **st);
 

@@ -1,0 +1,241 @@
+/*
+ * cmd_status.c - `obsync status`: the daemon's counts and, below them, its
+ * replication: on a node its hub link (state, cursor, lag, outbox), on a hub
+ * its log and a table with one row per node; --json prints every field of
+ * obsync_status_t under the proto's field names. It only formats what
+ * obsync_status (libobsync) returns; obsync.c dispatches to cmd_status.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+typedef unsigned long long ull_t;
+
+/* ---------------------------------------------------------------- json */
+
+static void
+json_str(const char *key, const char *val)
+{
+    printf(",\"%s\":", key);
+    obsync_json_write_string(stdout, val);
+}
+
+static void
+json_u64(const char *key, uint64_t v)
+{
+    printf(",\"%s\":%llu", key, (ull_t)v);
+}
+
+static void
+peer_json(const obsync_peer_status_t *p)
+{
+    fputs("{\"node_id\":", stdout);
+    obsync_json_write_string(stdout, p->node_id);
+    printf(",\"up\":%s", p->up ? "true" : "false");
+    json_u64("last_seen_ms", p->last_seen_ms);
+    json_str("address", p->address);
+    json_u64("cursor", p->cursor);
+    json_u64("lag_changes", p->lag_changes);
+    json_u64("lag_ms", p->lag_ms);
+    json_u64("accepted", p->accepted);
+    json_u64("rejected", p->rejected);
+    json_u64("conflicts", p->conflicts);
+    json_u64("bytes_in", p->bytes_in);
+    json_u64("bytes_out", p->bytes_out);
+    json_str("state", p->state);
+    json_u64("duplicates", p->duplicates);
+    json_u64("last_origin_seq", p->last_origin_seq);
+    fputc('}', stdout);
+}
+
+static void
+status_json(const obsync_status_t *s)
+{
+    fputs("{\"node_id\":", stdout);
+    obsync_json_write_string(stdout, s->node_id);
+    json_str("role", s->role);
+    json_str("provider", s->provider);
+    json_str("epoch", s->epoch);
+    json_u64("observations", s->observations);
+    json_u64("tombstones", s->tombstones);
+    json_u64("history_versions", s->history_versions);
+    json_u64("outbox_depth", s->outbox_depth);
+    json_u64("last_origin_seq", s->last_origin_seq);
+    json_u64("hlc", s->hlc);
+    json_u64("map_size", s->map_size);
+    json_u64("map_used", s->map_used);
+    json_u64("commits", s->commits);
+    json_u64("writes_grouped", s->writes_grouped);
+    json_u64("hub_cursor", s->hub_cursor);
+    json_u64("uptime_s", s->uptime_s);
+    json_str("hub_endpoint", s->hub_endpoint);
+    json_str("repl_state", s->repl_state);
+    json_u64("lag_changes", s->lag_changes);
+    json_u64("lag_ms", s->lag_ms);
+    json_u64("log_first", s->log_first);
+    json_u64("log_last", s->log_last);
+    json_u64("outbox_acked", s->outbox_acked);
+    json_u64("snapshots", s->snapshots);
+    fputs(",\"peers\":[", stdout);
+    for (size_t i = 0; i < s->n_peers; i++) {
+        if (i > 0)
+            fputc(',', stdout);
+        peer_json(&s->peers[i]);
+    }
+    fputs("],\"dataflows\":[", stdout);
+    for (size_t i = 0; i < s->n_dataflows; i++) {
+        if (i > 0)
+            fputc(',', stdout);
+        obsync_json_write_string(stdout, s->dataflows[i]);
+    }
+    puts("]}");
+}
+
+/* ---------------------------------------------------------------- text */
+
+static void
+counts_text(const obsync_status_t *s)
+{
+    char t[40];
+    obsync_format_time_ms(s->hlc >> 16, t, sizeof(t));
+    uint64_t up = s->uptime_s;
+    double pct =
+        s->map_size ? 100.0 * (double)s->map_used / (double)s->map_size : 0.0;
+    printf("node id           %s\nrole              %s\n"
+           "provider          %s\nepoch             %s\n",
+           s->node_id, s->role, s->provider, s->epoch);
+    printf("observations      %llu\ntombstones        %llu\n"
+           "history versions  %llu\noutbox depth      %llu\n",
+           (ull_t)s->observations, (ull_t)s->tombstones,
+           (ull_t)s->history_versions, (ull_t)s->outbox_depth);
+    printf("hlc               %llu (%s)\n"
+           "map               %llu of %llu bytes used (%.1f%%)\n"
+           "commits           %llu\ngrouped writes    %llu\n"
+           "uptime            %llud %02lluh %02llum %02llus\n",
+           (ull_t)s->hlc, t, (ull_t)s->map_used, (ull_t)s->map_size, pct,
+           (ull_t)s->commits, (ull_t)s->writes_grouped, (ull_t)(up / 86400),
+           (ull_t)(up / 3600 % 24), (ull_t)(up / 60 % 60), (ull_t)(up % 60));
+    printf("dataflows         %zu\n", s->n_dataflows);
+    for (size_t i = 0; i < s->n_dataflows; i++)
+        printf("  %s\n", s->dataflows[i]);
+}
+
+static void
+node_repl_text(const obsync_status_t *s)
+{
+    printf("replication\n"
+           "  hub endpoint    %s\n"
+           "  state           %s\n"
+           "  cursor          %llu (hub log last %llu)\n"
+           "  lag             %llu changes, %.1f s\n"
+           "  outbox          %llu waiting, acked up to origin_seq %llu\n"
+           "  snapshots       %llu taken\n",
+           s->hub_endpoint, s->repl_state[0] ? s->repl_state : "?",
+           (ull_t)s->hub_cursor, (ull_t)s->log_last, (ull_t)s->lag_changes,
+           (double)s->lag_ms / 1000.0, (ull_t)s->outbox_depth,
+           (ull_t)s->outbox_acked, (ull_t)s->snapshots);
+}
+
+static uint64_t
+wall_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Width of the widest of a column's header and cells. */
+static int
+col_width(const obsync_status_t *s, const char *head, bool address)
+{
+    size_t w = strlen(head);
+    for (size_t i = 0; i < s->n_peers; i++) {
+        const char *v = address ? s->peers[i].address : s->peers[i].node_id;
+        size_t n = strlen(v[0] ? v : "-");
+        w = n > w ? n : w;
+    }
+    return w > 64 ? 64 : (int)w;
+}
+
+static void
+peer_row(const obsync_peer_status_t *p, int wid, int wadr, uint64_t now)
+{
+    char seen[32] = "-";
+    if (p->last_seen_ms != 0)
+        snprintf(seen, sizeof(seen), "%llus",
+                 (ull_t)(now > p->last_seen_ms ? now - p->last_seen_ms : 0) /
+                     1000u);
+    printf("%-*s %-4s %9s %-*s %8llu %8llu %9llu %9llu %10llu %9llu %10llu "
+           "%10llu %s\n",
+           wid, p->node_id, p->up ? "UP" : "DOWN", seen, wadr,
+           p->address[0] ? p->address : "-", (ull_t)p->cursor,
+           (ull_t)p->lag_changes, (ull_t)p->accepted, (ull_t)p->rejected,
+           (ull_t)p->duplicates, (ull_t)p->conflicts, (ull_t)p->bytes_in,
+           (ull_t)p->bytes_out, p->state[0] ? p->state : "-");
+}
+
+static void
+hub_repl_text(const obsync_status_t *s)
+{
+    size_t up = 0;
+    for (size_t i = 0; i < s->n_peers; i++)
+        up += s->peers[i].up;
+    printf("replication       hub\n"
+           "  bind endpoint   %s\n"
+           "  log             %llu..%llu\n"
+           "  snapshots       %llu sent\n"
+           "  nodes           %zu known, %zu up\n",
+           s->hub_endpoint[0] ? s->hub_endpoint : "-", (ull_t)s->log_first,
+           (ull_t)s->log_last, (ull_t)s->snapshots, s->n_peers, up);
+    if (s->n_peers == 0)
+        return;
+    int wid = col_width(s, "NODE", false), wadr = col_width(s, "ADDRESS", true);
+    printf("\n%-*s %-4s %9s %-*s %8s %8s %9s %9s %10s %9s %10s %10s %s\n", wid,
+           "NODE", "UP", "LAST SEEN", wadr, "ADDRESS", "CURSOR", "LAG",
+           "ACCEPTED", "REJECTED", "DUPLICATES", "CONFLICTS", "BYTES IN",
+           "BYTES OUT", "STATE");
+    uint64_t now = wall_ms();
+    for (size_t i = 0; i < s->n_peers; i++)
+        peer_row(&s->peers[i], wid, wadr, now);
+}
+
+static void
+status_text(const obsync_status_t *s)
+{
+    counts_text(s);
+    if (strcmp(s->role, "hub") == 0)
+        hub_repl_text(s);
+    else if (s->hub_endpoint[0] == '\0')
+        puts("replication       standalone (no hub_endpoint)");
+    else
+        node_repl_text(s);
+}
+
+int
+cmd_status(cli_t *cli, int argc, char **argv)
+{
+    if (argc > 1 && cli_is_help(argv[1])) {
+        puts("usage: obsync status\nNode id, role, provider, epoch, counts, "
+             "outbox depth, hlc, map use,\ncommits, grouped writes, uptime, "
+             "dataflows and replication: on a node\nits hub link (state, "
+             "cursor, lag, outbox), on a hub its log and one row\nper node.");
+        return EXIT_OK;
+    }
+    if (argc > 1)
+        return cli_usage("status", "unexpected argument", argv[1]);
+    if (cli_client(cli) == NULL)
+        return EXIT_USAGE;
+    obsync_status_t *s = NULL;
+    int rc = obsync_status(cli->c, &s);
+    if (rc != OBSYNC_OK)
+        return cli_fail(cli, rc, "status");
+    if (cli->json)
+        status_json(s);
+    else
+        status_text(s);
+    obsync_status_free(&s);
+    return EXIT_OK;
+}

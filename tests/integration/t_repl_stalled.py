@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""t_repl_stalled.py - a stalled node neither grows the hub's memory nor
+slows the others, and catches up when it resumes (DESIGN.md §3.5).
+
+Hub, node COL (the writer), node MEX (a receiver) and node JAM (stalled).
+The hub's peer_timeout_ms is long (120 s), so the hub keeps JAM's session
+open and streaming while JAM is frozen with SIGSTOP: only credit-based flow
+control keeps the hub from queueing the whole stream for it. While JAM is
+stopped COL makes 100,000 changes (50,000 new observations, then new values
+for all of them), each with a 1,000-character COMMENT_OBS so the stream is
+~115 MB; MEX and the hub must converge on them.
+
+What is asserted:
+* the hub's bytes_out to JAM (its peer row in `status`, when the CLI prints
+  it) grows by less than 16 MiB during the stall: at most the window of 8
+  batches of <= 1 MiB, not the stream;
+* the hub's anonymous memory (RssAnon of /proc/PID/status, sampled every
+  100 ms) grows by less than 96 MiB. Not VmRSS: it also counts the resident
+  file pages of the LMDB map, which grow with the data whatever replication
+  does (both are printed). The normal working set (a window of 1 MiB batches
+  per session, the queued publishes, the group commit's dirty pages) is
+  ~50-60 MiB here with or without a stalled node, and does not depend on the
+  stream's length; a hub that queued the stream for JAM would add ~115 MB.
+  Under ASan the allocator's quarantine would hold freed memory, so it is
+  limited (ASAN_OPTIONS quarantine_size_mb=1) for this test.
+After SIGCONT, JAM catches up and every store is byte-identical. Durability
+is not under test (no_sync). Run by ctest as integration.repl_stalled."""
+
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import repl_harness as rh  # noqa: E402
+
+N = int(os.environ.get("OBSYNC_REPL_ROWS", "50000"))  # x2 changes
+COMMENT = 1000
+ANON_GROWTH_MAX_KIB = 96 * 1024
+BYTES_OUT_MAX = 16 * 1024 * 1024
+CONVERGE_S = 300
+REPLY_S = 300
+
+
+class Sampler(threading.Thread):
+    """Samples a daemon's VmRSS and RssAnon every 100 ms until stopped."""
+
+    def __init__(self, d):
+        super().__init__(daemon=True)
+        self.d = d
+        self.samples = []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            self.samples.append((rh.rss_kib(self.d, "VmRSS"),
+                                 rh.rss_kib(self.d, "RssAnon")))
+            self.halt.wait(0.1)
+
+    def stop(self):
+        self.halt.set()
+        self.join(timeout=5)
+
+
+def jam_row(hub):
+    return rh.peer_rows(rh.must_status(hub)).get("JAM")
+
+
+def stream_while_stalled(env, hub, col, mex):
+    """COL makes 2N changes; returns (statuses, seconds)."""
+    t0 = time.monotonic()
+    for i in range(2):
+        p = env.path("col%d.csv" % i)
+        rh.write_rows(p, "COL", N, env.rng, comment=COMMENT)
+        h.eq(rh.import_ok(col, p, reply_timeout=REPLY_S), N,
+             "COL's import %d while JAM is stopped" % (i + 1))
+        os.unlink(p)
+    sts = rh.wait_converged(hub, [col, mex], CONVERGE_S,
+                            full=[hub, col, mex],
+                            what="hub, COL and MEX converge while JAM is "
+                            "stopped")
+    return sts, time.monotonic() - t0
+
+
+def check_memory(sampler, base, took):
+    peak_vm = max(s[0] for s in sampler.samples)
+    peak_anon = max(s[1] for s in sampler.samples)
+    h.log("  ..   %d changes in %.1f s; hub memory over %d samples: VmRSS "
+          "%d -> peak %d KiB (+%d), RssAnon %d -> peak %d KiB (+%d)" %
+          (2 * N, took, len(sampler.samples), base[0], peak_vm,
+           peak_vm - base[0], base[1], peak_anon, peak_anon - base[1]))
+    n = len(sampler.samples)
+    h.log("  ..   RssAnon at 0/4..4/4 of the run: %s KiB" % ", ".join(
+        str(sampler.samples[min(n - 1, i * n // 4)][1]) for i in range(5)))
+    h.check(n >= 5, "memory was sampled during the run")
+    h.check(peak_anon - base[1] < ANON_GROWTH_MAX_KIB, "the hub's anonymous "
+            "memory grew by less than %d MiB while JAM was stalled" %
+            (ANON_GROWTH_MAX_KIB // 1024), "+%d KiB" % (peak_anon - base[1]))
+
+
+def test_stalled_node(env):
+    if rh.is_asan_build():
+        os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
+                                      ":quarantine_size_mb=1").lstrip(":")
+        h.log("  ..   ASan build: ASAN_OPTIONS=%s" % os.environ["ASAN_OPTIONS"])
+    hub = rh.start_hub(rh.hub(env, no_sync=True, map_size="1G",
+                              peer_timeout_ms=120000))
+    col = rh.node(env, "col", hub, no_sync=True, map_size="1G")
+    mex = rh.node(env, "mex", hub, no_sync=True, map_size="1G")
+    jam = rh.node(env, "jam", hub, no_sync=True, map_size="1G")
+    for n in (col, mex, jam):
+        n.start()
+    p = env.path("jam.csv")
+    rh.write_rows(p, "JAM", 1000, env.rng)
+    rh.import_ok(jam, p)
+    rh.wait_converged(hub, [col, mex, jam], CONVERGE_S)
+
+    rh.sigstop(jam)
+    row0 = jam_row(hub)
+    base = (rh.rss_kib(hub, "VmRSS"), rh.rss_kib(hub, "RssAnon"))
+    sampler = Sampler(hub)
+    sampler.start()
+    try:
+        sts, took = stream_while_stalled(env, hub, col, mex)
+    finally:
+        sampler.stop()
+    h.eq(sts[hub.name]["observations"], N + 1000, "the hub holds it all")
+    check_memory(sampler, base, took)
+    row1 = jam_row(hub)
+    if row0 is not None and row1 is not None:
+        mex_row = rh.peer_rows(sts[hub.name]).get("MEX", {})
+        h.log("  ..   hub's row for JAM while stopped: state %s, up %s, "
+              "cursor %d; bytes_out +%d (MEX got %d bytes in all)" %
+              (row1["state"], row1["up"], row1["cursor"],
+               row1["bytes_out"] - row0["bytes_out"],
+               mex_row.get("bytes_out", -1)))
+        h.check(row1["bytes_out"] - row0["bytes_out"] < BYTES_OUT_MAX,
+                "the hub sent the stalled JAM less than %d MiB (credit "
+                "window), not the stream" % (BYTES_OUT_MAX >> 20))
+    else:
+        h.log("  --   (the CLI does not print the hub's peer rows: no "
+              "bytes_out check)")
+
+    rh.sigcont(jam)
+    rh.wait_converged(hub, [col, mex, jam], CONVERGE_S,
+                      what="JAM catches up after SIGCONT")
+    rh.compare_exports([hub, col, mex, jam])
+
+
+if __name__ == "__main__":
+    h.main([test_stalled_node])
