@@ -170,6 +170,8 @@ send_chunk(imp_t *im)
     return rc;
 }
 
+#define COMMIT_WAIT_MS (30 * 60 * 1000)
+
 static int
 finish(imp_t *im, bool abort, obsync_summary_t *sum)
 {
@@ -180,8 +182,15 @@ finish(imp_t *im, bool abort, obsync_summary_t *sum)
     env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
     req.body_case = OBSYNC__V1__ENVELOPE__BODY_IMPORT_FINISH;
     req.import_finish = &fin;
+    /* The daemon answers only after the commit, which for a large import
+     * can outlast the per-request timeout: a timeout here would report a
+     * failure for data that is then stored. So wait at least COMMIT_WAIT_MS. */
+    int timeout = im->c->timeout_ms;
+    if (!abort && timeout < COMMIT_WAIT_MS)
+        im->c->timeout_ms = COMMIT_WAIT_MS;
     int rc = cl_call_expect(im->c, &req,
                             OBSYNC__V1__ENVELOPE__BODY_WRITE_SUMMARY, &rep);
+    im->c->timeout_ms = timeout;
     im->begun = false;
     if (rc != OBSYNC_OK)
         return rc;

@@ -63,8 +63,9 @@ static const opt_t OPTS[] = {
      "structure definitions loaded on first start (deploy/structure/)"},
     {"log_level", T_LEVEL, OFF(log_level), "notice", 0, 0, false,
      "err, warn, notice, info or debug"},
-    {"map_size", T_SIZE, OFF(map_size), "64M", 1 * MiB, 1024 * GiB, false,
-     "initial size of the LMDB map"},
+    {"map_size", T_SIZE, OFF(map_size), "1G", 1 * MiB, 1024 * GiB, false,
+     "initial size of the LMDB map (address space only: the file grows as data "
+     "is written)"},
     {"map_max", T_SIZE, OFF(map_max), "16G", 1 * MiB, 1024 * GiB, false,
      "the map grows up to this size; past it writes fail as 'store full'"},
     {"map_step", T_SIZE, OFF(map_step), "0", 0, 1024 * GiB, false,

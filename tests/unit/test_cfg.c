@@ -33,7 +33,7 @@ test_cfg_minimal_gets_defaults(void **state)
     assert_string_equal(c.provider, "COL");
     assert_string_equal(c.data_dir, "/var/lib/obsync");
     assert_string_equal(c.api_socket, "/var/lib/obsync/api.sock");
-    assert_int_equal(c.map_size, 64ull * 1024 * 1024);
+    assert_int_equal(c.map_size, 1024ull * 1024 * 1024);
     assert_int_equal(c.api_mode, 0600);
     assert_false(c.no_sync);
     cfg_fini(&c);
