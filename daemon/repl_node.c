@@ -31,7 +31,13 @@ struct repl_node {
     size_t n_dfs, n_areas;
     char hash[65];
     uint64_t log_last, last_applied_ms, snapshots, applied, bytes_in;
-    const codec_env_t *cur;  /* message being dispatched */
+    const codec_env_t *cur; /* message being dispatched */
+    bool cur_taken;         /* ... and kept in batches[] */
+    /* LogBatches accepted by the state machine and not yet committed: they
+     * are applied together in one transaction when the socket is drained,
+     * so a catch-up costs one fsync per read burst, not one per batch. */
+    codec_env_t *batches[REPL_WINDOW * 4];
+    size_t n_batches;
     char *pending_structure; /* deferred while imports are open */
     size_t pending_len;
 };
@@ -170,29 +176,45 @@ send_publish(repl_node_t *self, uint64_t after)
 
 /* ----------------------------------------------------------- applying */
 
-/* Applies changes (and, with set_cursor, the new cursor) in one txn. */
+typedef struct {
+    ProtobufCBinaryData *changes;
+    size_t n;
+} change_set_t;
+
 static int
-apply_changes(repl_node_t *self, ProtobufCBinaryData *changes, size_t n,
+apply_set(repl_node_t *self, obsdb_txn_t *txn, const change_set_t *set,
+          uint64_t *applied, uint64_t *last_ms)
+{
+    int rc = OBS_OK;
+    for (size_t i = 0; rc == OBS_OK && i < set->n; i++) {
+        obs_t o;
+        obs_init(&o);
+        bool done = false;
+        rc = codec_obs_decode(set->changes[i].data, set->changes[i].len, &o);
+        if (rc == OBS_OK)
+            rc = obsdb_put_replicated(txn, &o, &done);
+        if (rc == OBS_OK) {
+            hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
+            *applied += done;
+            *last_ms = HLC_MS(o.ver.hlc);
+        }
+        obs_fini(&o);
+    }
+    return rc;
+}
+
+/* Applies the change sets (and, with set_cursor, the new cursor) in one
+ * transaction. */
+static int
+apply_changes(repl_node_t *self, const change_set_t *sets, size_t n_sets,
               bool set_cursor, uint64_t cursor)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
         obsdb_txn_t *txn = NULL;
         int rc = obsdb_begin(self->env.db, true, &txn);
         uint64_t applied = 0, last_ms = 0;
-        for (size_t i = 0; rc == OBS_OK && i < n; i++) {
-            obs_t o;
-            obs_init(&o);
-            bool done = false;
-            rc = codec_obs_decode(changes[i].data, changes[i].len, &o);
-            if (rc == OBS_OK)
-                rc = obsdb_put_replicated(txn, &o, &done);
-            if (rc == OBS_OK) {
-                hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
-                applied += done;
-                last_ms = HLC_MS(o.ver.hlc);
-            }
-            obs_fini(&o);
-        }
+        for (size_t i = 0; rc == OBS_OK && i < n_sets; i++)
+            rc = apply_set(self, txn, &sets[i], &applied, &last_ms);
         if (rc == OBS_OK && set_cursor) {
             rc = obsdb_meta_put_u64(txn, "hub_cursor", cursor);
             if (rc == OBS_OK)
@@ -236,31 +258,78 @@ ack_outbox(repl_node_t *self, uint64_t upto)
         log_warnr(rc, "node: trimming the outbox up to %" PRIu64, upto);
 }
 
+/* A snapshot chunk is applied at once (the cursor does not move). */
 static bool
-apply_stream(repl_node_t *self, bool chunk, rn_event_t *next)
+apply_chunk(repl_node_t *self, rn_event_t *next)
 {
-    ProtobufCBinaryData *changes = NULL;
-    size_t n = 0;
-    uint64_t to = 0;
-    if (chunk && self->cur && self->cur->snapshot_chunk) {
-        changes = self->cur->snapshot_chunk->changes;
-        n = self->cur->snapshot_chunk->n_changes;
-    } else if (!chunk && self->cur && self->cur->log_batch) {
-        changes = self->cur->log_batch->changes;
-        n = self->cur->log_batch->n_changes;
-        to = self->cur->log_batch->to_seq;
-        if (self->cur->log_batch->log_last > self->log_last)
-            self->log_last = self->cur->log_batch->log_last;
+    change_set_t set = {NULL, 0};
+    if (self->cur && self->cur->snapshot_chunk) {
+        set.changes = self->cur->snapshot_chunk->changes;
+        set.n = self->cur->snapshot_chunk->n_changes;
     }
-    int rc = apply_changes(self, changes, n, !chunk, to);
+    int rc = apply_changes(self, &set, 1, false, 0);
     if (rc != OBS_OK) {
-        log_errr(rc, "node: could not apply %zu change(s) from the hub", n);
-        next->type = RN_EV_PROTO_ERROR; /* reconnect and retry later */
+        log_errr(rc, "node: could not apply a snapshot chunk");
+        next->type = RN_EV_PROTO_ERROR; /* reconnect: the snapshot restarts */
         return true;
     }
     next->type = RN_EV_APPLIED;
-    next->to = to;
+    next->to = 0;
     return true;
+}
+
+/* A LogBatch is kept until the socket is drained (flush_batches). */
+static void
+keep_batch(repl_node_t *self)
+{
+    if (self->cur == NULL || self->cur->log_batch == NULL ||
+        self->n_batches == sizeof(self->batches) / sizeof(self->batches[0]))
+        return; /* cannot happen: flushed before it fills */
+    self->batches[self->n_batches++] = (codec_env_t *)(uintptr_t)self->cur;
+    self->cur_taken = true;
+}
+
+static void
+drop_batches(repl_node_t *self)
+{
+    for (size_t i = 0; i < self->n_batches; i++)
+        codec_envelope_free(&self->batches[i]);
+    self->n_batches = 0;
+}
+
+/* Commits every kept LogBatch in one transaction with the last one's
+ * cursor, then tells the state machine, batch by batch. */
+static void
+flush_batches(repl_node_t *self)
+{
+    size_t n = self->n_batches;
+    if (n == 0)
+        return;
+    change_set_t sets[sizeof(self->batches) / sizeof(self->batches[0])];
+    uint64_t tos[sizeof(self->batches) / sizeof(self->batches[0])];
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Obsync__V1__LogBatch *b = self->batches[i]->log_batch;
+        sets[i].changes = b->changes;
+        sets[i].n = b->n_changes;
+        tos[i] = b->to_seq;
+        total += b->n_changes;
+        if (b->log_last > self->log_last)
+            self->log_last = b->log_last;
+    }
+    int rc = apply_changes(self, sets, n, true, tos[n - 1]);
+    drop_batches(self);
+    if (rc != OBS_OK) {
+        log_errr(rc, "node: could not apply %zu change(s) from the hub", total);
+        rn_event_t ev = {.type = RN_EV_PROTO_ERROR, .now_ms = now_ms()};
+        node_step(self, &ev);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rn_event_t ev = {
+            .type = RN_EV_APPLIED, .now_ms = now_ms(), .to = tos[i]};
+        node_step(self, &ev);
+    }
 }
 
 static void
@@ -319,6 +388,7 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
         connect_hub(self);
         return false;
     case RN_A_DISCONNECT:
+        drop_batches(self); /* not applied: they come again from the cursor */
         disconnect_hub(self);
         return false;
     case RN_A_SEND_HELLO:
@@ -328,7 +398,8 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
         send_credit(self, (uint32_t)a->n, a->resync);
         return false;
     case RN_A_APPLY_BATCH:
-        return apply_stream(self, false, next);
+        keep_batch(self);
+        return false;
     case RN_A_DROP_BATCH:
         log_info("node: dropped a batch from %" PRIu64 " (cursor %" PRIu64
                  "): resynchronising",
@@ -339,7 +410,7 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
                    a->n);
         return false;
     case RN_A_APPLY_CHUNK:
-        return apply_stream(self, true, next);
+        return apply_chunk(self, next);
     case RN_A_FINISH_SNAPSHOT:
         finish_snapshot(self, a->n);
         return false;
@@ -479,12 +550,12 @@ dispatch(repl_node_t *self, const codec_env_t *env)
 void
 repl_node_on_readable(repl_node_t *self)
 {
-    for (int budget = 0; budget < 64 && self->sock; budget++) {
+    for (int budget = 0; budget < 256 && self->sock; budget++) {
         zmq_msg_t m;
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, self->sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&m);
-            return;
+            break;
         }
         self->bytes_in += zmq_msg_size(&m);
         codec_env_t *env = NULL;
@@ -494,14 +565,24 @@ repl_node_on_readable(repl_node_t *self)
                                              self->env.cfg->max_frame, &env);
         zmq_msg_close(&m);
         if (rc != OBS_OK) {
+            flush_batches(self);
             log_warnr(rc, "node: bad frame from the hub");
             rn_event_t ev = {.type = RN_EV_PROTO_ERROR, .now_ms = now_ms()};
             node_step(self, &ev);
             return;
         }
+        /* Only consecutive LogBatches are grouped: anything else, or a
+         * batch that does not follow, sees the kept ones committed first. */
+        bool batch = env->body_case == OBSYNC__V1__ENVELOPE__BODY_LOG_BATCH;
+        if (!batch || env->log_batch->from_seq != self->fsm.expect ||
+            self->n_batches == sizeof(self->batches) / sizeof(self->batches[0]))
+            flush_batches(self);
+        self->cur_taken = false;
         dispatch(self, env);
-        codec_envelope_free(&env);
+        if (!self->cur_taken)
+            codec_envelope_free(&env);
     }
+    flush_batches(self);
 }
 
 void
@@ -601,6 +682,7 @@ repl_node_destroy(repl_node_t **selfp)
     if (selfp == NULL || *selfp == NULL)
         return;
     repl_node_t *self = *selfp;
+    drop_batches(self);
     disconnect_hub(self);
     repl_list_free(&self->dfs);
     repl_list_free(&self->areas);

@@ -48,6 +48,7 @@ rn_fsm_init(rn_fsm_t *f, uint64_t cursor, uint64_t pub_acked,
     memset(f, 0, sizeof(*f));
     f->state = RN_IDLE;
     f->cursor = cursor;
+    f->expect = cursor;
     f->pub_acked = pub_acked;
     f->pub_sent = pub_acked;
     f->outbox_last = outbox_last;
@@ -67,6 +68,7 @@ rn_disconnect(rn_fsm_t *f, uint64_t now, rn_actions_t *out)
     f->pub_inflight = 0;
     f->pub_sent = f->pub_acked;
     f->resyncing = false;
+    f->expect = f->cursor; /* batches not yet applied are dropped */
 }
 
 /* One Publish at a time: the glue answers with RN_EV_PUBLISHED. */
@@ -82,6 +84,7 @@ static void
 rn_on_welcome(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
 {
     f->backoff_ms = 0;
+    f->expect = f->cursor;
     /* The hub holds our changes up to ev->seq: drop them from the outbox and
      * publish from there on. */
     if (ev->seq > f->pub_acked) {
@@ -198,6 +201,7 @@ rn_step_snapshot(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
     case RN_EV_SNAP_END:
         rn_push(f, out, RN_A_FINISH_SNAPSHOT, ev->seq, false, now);
         f->cursor = ev->seq;
+        f->expect = ev->seq;
         f->state = RN_STREAMING;
         break;
     default:
@@ -213,7 +217,8 @@ rn_step_streaming(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
     uint64_t now = ev->now_ms;
     switch (ev->type) {
     case RN_EV_LOG_BATCH:
-        if (ev->from == f->cursor && ev->to >= ev->from) {
+        if (ev->from == f->expect && ev->to >= ev->from) {
+            f->expect = ev->to;
             f->resyncing = false;
             rn_push(f, out, RN_A_APPLY_BATCH, ev->to, false, now);
         } else {
@@ -221,6 +226,7 @@ rn_step_streaming(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
             rn_push(f, out, RN_A_DROP_BATCH, ev->from, false, now);
             if (!f->resyncing) {
                 f->resyncing = true;
+                f->expect = f->cursor; /* the hub restarts after the cursor */
                 rn_push(f, out, RN_A_SEND_CREDIT, REPL_WINDOW, true, now);
             }
         }

@@ -85,6 +85,10 @@ typedef struct {
 typedef struct {
     rn_state_t state;
     uint64_t cursor;       /* last hub_seq applied durably */
+    uint64_t expect;       /* `from` the next LogBatch must have: the `to`
+                              of the last batch handed to the glue (the
+                              glue may apply several in one transaction
+                              before it reports them applied) */
     uint64_t fence;        /* snapshot fence being received */
     bool resyncing;        /* dropped a batch, waiting for from == cursor */
     uint64_t pub_sent;     /* highest origin_seq sent in this session */
