@@ -199,9 +199,11 @@ class Daemon:
                        stdout=subprocess.DEVNULL)
 
     def rss_kib(self):
+        """Anonymous resident memory: what the hub holds outside the LMDB
+        map (the map's pages are file-backed and counted in RssFile)."""
         try:
             with open("/proc/%d/status" % self.proc.pid) as f:
-                m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
+                m = re.search(r"^RssAnon:\s+(\d+) kB", f.read(), re.M)
             return int(m.group(1)) if m else 0
         except (OSError, AttributeError):
             return 0
@@ -387,7 +389,7 @@ def main():
                 files = generate(work, args.n, args.seed)
                 res, rss = run_obsync(bins, work, files, args.n, args.timeout)
                 secs.update(res)
-                notes["hub_rss"] = "obsync hub peak RSS: %.1f MiB" % (rss / 1024)
+                notes["hub_rss"] = "obsync hub peak memory outside the LMDB map (RssAnon): %.1f MiB" % (rss / 1024)
             except Skip as e:
                 log("obsync skipped: %s" % e)
                 notes["obsync"] = "obsync skipped: %s" % e

@@ -25,7 +25,10 @@ same version is a no-op there), while the hub and the other nodes hold the
 hub's number.
 """
 
+import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -147,17 +150,14 @@ def must_status(d):
 
 
 def hub_log_last(st):
-    """The hub's newest hub_seq: `log_last` when the CLI prints it, else the
-    hub's history_versions (every accepted change is one log entry and one
+    """The hub's newest hub_seq from its status: `log_last` (printed by the
+    CLI since the replication fields were added), else the hub's
+    history_versions (every accepted change is one log entry and one
     history version, so they are equal while nothing is written at the hub
     outside replication)."""
     if "log_last" in st:
         return st["log_last"]
     return st["history_versions"]
-
-
-def exposes(st, *fields):
-    return all(f in st for f in fields)
 
 
 def peer_rows(st):
@@ -219,6 +219,22 @@ def wait_converged(hub_d, nodes, timeout, full=None, what="convergence"):
           (what, time.monotonic() - t0, hub_log_last(sts[hub_d.name]),
            sts[hub_d.name]["observations"]))
     return sts
+
+
+def wait_until_union(hub_d, nodes, n_obs, timeout):
+    """Waits until converged() holds AND the hub and every node hold n_obs
+    observations (converged() alone can hold on a silently divergent
+    system whose counters agree with a hub that lost data)."""
+    def union():
+        sts = converged(hub_d, nodes, full=[hub_d])
+        ok = sts and all(st["observations"] == n_obs for st in sts.values())
+        return sts if ok else None
+    try:
+        h.wait_until(union, timeout, "hub and nodes to hold the union (%d "
+                     "observations)" % n_obs, interval=0.2)
+    except h.TestFailure as e:
+        h.fail("%s\n%s" % (e, describe([hub_d] + list(nodes))))
+    h.log("  ok   hub and nodes hold the union (%d observations)" % n_obs)
 
 
 # ---------------------------------------------------------------- exports
@@ -406,20 +422,18 @@ def is_asan_build():
 
 
 def sigstop(d):
-    import signal
     d.proc.send_signal(signal.SIGSTOP)
 
 
 def sigcont(d):
-    import signal
     d.proc.send_signal(signal.SIGCONT)
 
 
 def log_has(d, pattern, whole=True):
-    import re
+    """Does the daemon's log (all runs, or with whole=False this run) match?"""
     return re.search(pattern, d.log_text(whole=whole)) is not None
 
 
 def count_log(d, pattern):
-    import re
+    """Matches of pattern in the daemon's whole log (all its runs)."""
     return len(re.findall(pattern, d.log_text(whole=True)))

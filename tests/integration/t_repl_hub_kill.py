@@ -18,7 +18,6 @@ integration.repl_hub_kill."""
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -30,12 +29,12 @@ CONVERGE_S = 240
 REPLY_S = 300
 
 
-def kill_hub_mid_stream(env, hub, col, mex, cli, base):
+def kill_hub_mid_stream(env, hub, mex, cli, base):
     """Waits until the hub has accepted a random share of the import's
     changes (log_last > base + share), then kills it. Returns the hub's
     last reported log_last (everything up to it was acknowledged)."""
     share = int(N * env.rng.uniform(0.05, 0.7))
-    seen = {"last": base, "mex": 0}
+    seen = {"last": base}
 
     def reached():
         st = rh.status(hub, timeout=10)
@@ -49,8 +48,11 @@ def kill_hub_mid_stream(env, hub, col, mex, cli, base):
                  interval=0.02)
     ms = rh.status(mex)
     hub.kill9()
-    h.log("  ..   hub killed -9 at log_last %d (target %d; MEX cursor %s)" %
-          (seen["last"], base + share, ms and ms["hub_cursor"]))
+    h.log("  ..   hub killed -9 at log_last %d (target %d, stream %d..%d; "
+          "MEX cursor %s)%s" %
+          (seen["last"], base + share, base + 1, base + N,
+           ms and ms["hub_cursor"], "" if seen["last"] < base + N else
+           " - after the stream: the hub was faster than the polling"))
     return seen["last"]
 
 
@@ -67,6 +69,13 @@ def writes_while_down(env, col, mex, round_no):
     st = rh.must_status(mex)
     h.check(st["outbox_depth"] >= N_DOWN, "MEX's outbox holds the writes "
             "made while the hub is down", repr(st["outbox_depth"]))
+    if "repl_state" in st:
+        # liveness: the nodes notice the silence (peer_timeout_ms)
+        for n in (col, mex):
+            h.wait_until(lambda: rh.must_status(n)["repl_state"] !=
+                         "streaming", 3 * rh.PEER_TIMEOUT_MS / 1000.0 + 5,
+                         "%s to notice that the hub is gone" % n.name)
+        h.log("  ok   both nodes noticed that the hub is gone")
 
 
 def restart_hub_alone(hub, nodes, acked):
@@ -90,7 +99,7 @@ def one_round(env, hub, col, mex, round_no, expected):
     rh.write_rows(p, "COL", N, env.rng)
     base = rh.hub_log_last(rh.must_status(hub))
     cli = col.cli_bg("import", p, reply_timeout=REPLY_S)
-    acked = kill_hub_mid_stream(env, hub, col, mex, cli, base)
+    acked = kill_hub_mid_stream(env, hub, mex, cli, base)
     rc = cli.wait(timeout=REPLY_S + 30)
     h.eq(rc, 0, "COL's import commits although the hub died")
     writes_while_down(env, col, mex, round_no)
@@ -99,6 +108,11 @@ def one_round(env, hub, col, mex, round_no, expected):
                             what="convergence after the hub restart")
     h.eq(sts[hub.name]["observations"], expected,
          "the hub holds every observation written (round %d)" % round_no)
+    peers = rh.peer_rows(sts[hub.name])
+    if peers:
+        h.check(peers.get("COL", {}).get("up") and
+                peers.get("MEX", {}).get("up"), "the restarted hub sees "
+                "both nodes up", repr(peers))
     rh.compare_exports([hub, col, mex])
 
 

@@ -103,7 +103,8 @@ def test_stalled_node(env):
     if rh.is_asan_build():
         os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
                                       ":quarantine_size_mb=1").lstrip(":")
-        h.log("  ..   ASan build: ASAN_OPTIONS=%s" % os.environ["ASAN_OPTIONS"])
+        h.log("  ..   ASan build: ASAN_OPTIONS=%s" %
+              os.environ["ASAN_OPTIONS"])
     hub = rh.start_hub(rh.hub(env, no_sync=True, map_size="1G",
                               peer_timeout_ms=120000))
     col = rh.node(env, "col", hub, no_sync=True, map_size="1G")
