@@ -476,10 +476,27 @@ print_value(const cfg_t *cfg, const opt_t *o, FILE *out)
     }
 }
 
+static bool
+is_unset(const cfg_t *cfg, const opt_t *o)
+{
+    if (o->type != T_ID && o->type != T_STR && o->type != T_PATH &&
+        o->type != T_LEVEL)
+        return false;
+    const char *s;
+    memcpy(&s, (const char *)cfg + o->off, sizeof(s));
+    return s == NULL;
+}
+
 void
 cfg_print(const cfg_t *cfg, FILE *out)
 {
     for (size_t i = 0; i < N_OPTS; i++) {
+        /* Unset options print commented out, so the output parses again to
+         * the same configuration (`obsyncd -nv` output is a valid file). */
+        if (is_unset(cfg, &OPTS[i])) {
+            fprintf(out, "#%s =\n", OPTS[i].name);
+            continue;
+        }
         fprintf(out, "%s = ", OPTS[i].name);
         print_value(cfg, &OPTS[i], out);
         fputc('\n', out);
