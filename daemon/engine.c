@@ -345,6 +345,8 @@ stamp(engine_t *self, obs_t *o, const obs_t *cur, obs_action_t action,
       const char *batch)
 {
     obs_version_t *v = &o->ver;
+    if (cur) /* a new version must win over the one it replaces */
+        hlc_observe(&self->hlc, cur->ver.hlc, hlc_wall_ms());
     memset(v, 0, sizeof(*v));
     v->hlc = hlc_now(&self->hlc, hlc_wall_ms());
     snprintf(v->origin, sizeof(v->origin), "%s", self->cfg->node_id);
@@ -643,6 +645,34 @@ pending_new(const ctl_peer_t *peer, const char *kind, uint64_t stamp_ms)
 
 /* ------------------------------------------------------------- requests */
 
+/* A merge gives only what changes, so the merged result is validated; the
+ * op itself stays as given (normalised), and is merged again at apply time
+ * with whatever is current then: two merges of one key in one group commit
+ * both keep their attributes. */
+static int
+validate_put(obsdb_txn_t *rtxn, const validate_ctx_t *vc, op_t *op,
+             uint64_t line, issue_list_t *issues)
+{
+    obs_t merged, cur;
+    obs_init(&merged);
+    obs_init(&cur);
+    int rc = obs_copy(&merged, &op->obs);
+    if (rc == OBS_OK && rtxn && op->action == OBS_ACTION_MERGE &&
+        obsdb_get(rtxn, &op->obs, &cur) == OBS_OK && !cur.ver.tombstone)
+        rc = merge_attrs(&merged, &cur);
+    if (rc == OBS_OK)
+        rc = validate_obs(vc, op->df, &merged, line, issues);
+    /* keep the normalised decimal texts of what was given */
+    if (rc == OBS_OK)
+        rc = obs_set_value(&op->obs, merged.value);
+    for (size_t i = 0; rc == OBS_OK && i < op->obs.n_attrs; i++)
+        rc = obs_set_attr(&op->obs, op->obs.attrs[i].id,
+                          obs_get_attr(&merged, op->obs.attrs[i].id));
+    obs_fini(&merged);
+    obs_fini(&cur);
+    return rc;
+}
+
 static void
 on_put(engine_t *self, const ctl_peer_t *peer, const Obsync__V1__PutRequest *r)
 {
@@ -678,15 +708,8 @@ on_put(engine_t *self, const ctl_peer_t *peer, const Obsync__V1__PutRequest *r)
             free(op->obs.dataflow);
             op->obs.dataflow = strdup(op->df->urn);
         }
-        /* A merge gives only what changes: validate the merged result. */
-        obs_t cur;
-        obs_init(&cur);
-        if (rtxn && op->obs.dataflow &&
-            obsdb_get(rtxn, &op->obs, &cur) == OBS_OK && !cur.ver.tombstone)
-            (void)merge_attrs(&op->obs, &cur); /* OOM: validated as given */
-        obs_fini(&cur);
         if (op->obs.dataflow == NULL ||
-            validate_obs(&vc, op->df, &op->obs, i + 1, &p->issues) != OBS_OK) {
+            validate_put(rtxn, &vc, op, i + 1, &p->issues) != OBS_OK) {
             obs_fini(&op->obs);
             p->ops.n--;
             p->rejected++;
@@ -1252,6 +1275,7 @@ static void
 on_structure_load(engine_t *self, const ctl_peer_t *peer,
                   const Obsync__V1__StructureLoad *r)
 {
+    flush_pending(self); /* queued writes point into the structure */
     if (imports_open(self)) {
         ctl_reply_error(self->ctl, peer, OBS_EBUSY,
                         "imports are in progress; load structure after them");
@@ -1526,6 +1550,20 @@ load_structure(engine_t *self, char *err, size_t cap)
     return rc;
 }
 
+static void
+bump_origin_seq(void *arg, uint64_t seq)
+{
+    engine_t *self = arg;
+    if (seq <= self->origin_seq)
+        return;
+    log_errx("node: the hub holds changes of ours up to %" PRIu64
+             " but this store made only %" PRIu64
+             ": it was restored from an older backup; new changes are "
+             "numbered after the hub's",
+             seq, self->origin_seq);
+    self->origin_seq = seq; /* persisted with the next local write */
+}
+
 /* Structure text from the hub: merged like `obsync structure load`, but
  * only between imports (their mappers point into the structure). */
 static int
@@ -1534,6 +1572,7 @@ load_replicated_structure(void *arg, const char *text, size_t len)
     engine_t *self = arg;
     if (imports_open(self))
         return OBS_EBUSY;
+    flush_pending(self); /* queued writes point into the structure */
     issue_list_t issues;
     issue_list_init(&issues, 5);
     size_t loaded = 0;
@@ -1581,6 +1620,7 @@ engine_new(const cfg_t *cfg, engine_t **out, char *err, size_t cap)
                               .hlc = &self->hlc,
                               .zctx = self->zctx,
                               .load_structure = load_replicated_structure,
+                              .bump_origin_seq = bump_origin_seq,
                               .engine = self};
     if (rc == OBS_OK && cfg->role == CFG_ROLE_HUB)
         rc = repl_hub_new(&self->renv, &self->hub, err, cap);

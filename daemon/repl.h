@@ -29,11 +29,15 @@ typedef struct {
     /* Loads replicated structure text (node); returns OBS_EBUSY while imports
      * are open (the text is then retried later by the caller). */
     int (*load_structure)(void *engine, const char *text, size_t len);
+    /* Makes the next local change's origin_seq greater than seq (a node
+     * restored from an older backup: the hub holds later changes of ours). */
+    void (*bump_origin_seq)(void *engine, uint64_t seq);
     void *engine;
 } repl_env_t;
 
-#define REPL_BATCH_MAX   1000          /* changes per Publish / LogBatch */
-#define REPL_BATCH_BYTES (1024 * 1024) /* bytes per Publish / LogBatch */
+#define REPL_BATCH_MAX   1000            /* changes per Publish / LogBatch */
+#define REPL_BATCH_BYTES (1024 * 1024)   /* bytes per Publish / LogBatch */
+#define REPL_MAX_SKEW_MS (5 * 60 * 1000) /* HLC stamps ahead of our clock */
 
 /** Hex SHA-256 of the structure's canonical text (65 bytes with NUL). */
 int repl_structure_hash(const structure_t *st, char hex[65]);

@@ -284,7 +284,7 @@ send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
 
 /* Sends the next snapshot chunk; *done when the state walk finished. */
 static void
-send_chunk(repl_hub_t *self, sess_t *s, bool *done)
+send_chunk(repl_hub_t *self, sess_t *s, bool *done, bool *failed)
 {
     obsdb_txn_t *txn = NULL;
     gather_t g = {self, s, NULL, 0, 0};
@@ -317,7 +317,8 @@ send_chunk(repl_hub_t *self, sess_t *s, bool *done)
     }
     obsdb_abort(&txn);
     free(g.items);
-    *done = rc != OBS_OK || !more;
+    *failed = rc != OBS_OK;
+    *done = !more;
 }
 
 /* ------------------------------------------------------------ actions */
@@ -495,7 +496,12 @@ do_action(repl_hub_t *self, sess_t *s, const rh_action_t *a, rh_event_t *next)
         start_snapshot(self, s, a->n);
         return false;
     case RH_A_SEND_CHUNK:
-        send_chunk(self, s, &done);
+        send_chunk(self, s, &done, &closed);
+        if (closed) { /* an incomplete snapshot must never look complete */
+            send_goodbye(self, s, "snapshot failed; reconnect to retry");
+            next->type = RH_EV_GOODBYE;
+            return true;
+        }
         next->type = RH_EV_SENT;
         next->done = done;
         return true;
@@ -524,6 +530,8 @@ do_action(repl_hub_t *self, sess_t *s, const rh_action_t *a, rh_event_t *next)
         send_heartbeat(self, s);
         return false;
     case RH_A_CLOSE:
+        if (s->hello_done)
+            send_goodbye(self, s, "session closed");
         return false;
     }
     return false;
@@ -794,7 +802,16 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         goto out;
     }
     s->last_seq = seq;
-    hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
+    if (HLC_MS(o.ver.hlc) > hlc_wall_ms() + REPL_MAX_SKEW_MS) {
+        /* One stamp from a clock far ahead would drag every clock of the
+         * federation with it; such a change is refused, not observed. */
+        p->rejected++;
+        issue_add(&s->rejects, seq, "", "R-clock", false,
+                  "change %" PRIu64 " is stamped %" PRIu64
+                  " ms ahead of the hub's clock",
+                  seq, HLC_MS(o.ver.hlc) - hlc_wall_ms());
+        goto out;
+    }
     validate_ctx_t vc = {.st = self->env.st, .provider = NULL};
     const sdmx_dataflow_t *df =
         structure_find_dataflow(self->env.st, o.dataflow);
@@ -824,8 +841,10 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     rc = obsdb_log_append(txn, &o);
     if (rc == OBS_OK)
         rc = obsdb_put(txn, &o);
-    if (rc == OBS_OK)
+    if (rc == OBS_OK) {
         p->accepted++;
+        hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
+    }
 out:
     obs_fini(&o);
     obs_fini(&cur);
@@ -870,6 +889,8 @@ commit_publishes(repl_hub_t *self)
         uint64_t first = 0, last = 0;
         if (rc == OBS_OK)
             rc = obsdb_log_bounds(txn, &first, &last);
+        if (rc == OBS_OK) /* later local writes must stamp above these */
+            rc = obsdb_meta_put_u64(txn, "hlc", self->env.hlc->last);
         if (rc == OBS_OK)
             rc = obsdb_commit(&txn);
         else

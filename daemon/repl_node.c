@@ -38,6 +38,7 @@ struct repl_node {
      * so a catch-up costs one fsync per read burst, not one per batch. */
     codec_env_t *batches[REPL_WINDOW * 4];
     size_t n_batches;
+    uint64_t snap_received;  /* changes of the snapshot being received */
     char *pending_structure; /* deferred while imports are open */
     size_t pending_len;
 };
@@ -194,7 +195,8 @@ apply_set(repl_node_t *self, obsdb_txn_t *txn, const change_set_t *set,
         if (rc == OBS_OK)
             rc = obsdb_put_replicated(txn, &o, &done);
         if (rc == OBS_OK) {
-            hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
+            if (HLC_MS(o.ver.hlc) <= hlc_wall_ms() + REPL_MAX_SKEW_MS)
+                hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
             *applied += done;
             *last_ms = HLC_MS(o.ver.hlc);
         }
@@ -259,6 +261,33 @@ ack_outbox(repl_node_t *self, uint64_t upto)
 }
 
 /* A snapshot chunk is applied at once (the cursor does not move). */
+/* The hub holds our changes only up to `after` although it acknowledged
+ * more: it was restored from a backup or wiped. Our later changes go back to
+ * the outbox from history and are published again. */
+static void
+restore_outbox(repl_node_t *self, uint64_t after)
+{
+    size_t n = 0;
+    obsdb_txn_t *txn = NULL;
+    int rc = obsdb_begin(self->env.db, true, &txn);
+    if (rc == OBS_OK)
+        rc = obsdb_outbox_restore(txn, after, UINT64_MAX, &n);
+    if (rc == OBS_OK)
+        rc = obsdb_meta_put_u64(txn, "pub_acked", after);
+    if (rc == OBS_OK)
+        rc = obsdb_commit(&txn);
+    else
+        obsdb_abort(&txn);
+    if (rc != OBS_OK)
+        log_errr(rc, "node: could not restore the outbox after %" PRIu64,
+                 after);
+    else
+        log_warnx("node: the hub holds our changes only up to %" PRIu64
+                  " (restored from a backup, or wiped?): %zu change(s) put "
+                  "back in the outbox to publish again",
+                  after, n);
+}
+
 static bool
 apply_chunk(repl_node_t *self, rn_event_t *next)
 {
@@ -332,13 +361,17 @@ flush_batches(repl_node_t *self)
     }
 }
 
-static void
+static bool
 finish_snapshot(repl_node_t *self, uint64_t fence)
 {
-    if (apply_changes(self, NULL, 0, true, fence) == OBS_OK) {
-        self->snapshots++;
-        log_notice("node: snapshot complete, cursor %" PRIu64, fence);
+    int rc = apply_changes(self, NULL, 0, true, fence);
+    if (rc != OBS_OK) {
+        log_errr(rc, "node: snapshot received but its cursor not committed");
+        return false;
     }
+    self->snapshots++;
+    log_notice("node: snapshot complete, cursor %" PRIu64, fence);
+    return true;
 }
 
 /* ------------------------------------------------------------ actions */
@@ -412,8 +445,10 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
     case RN_A_APPLY_CHUNK:
         return apply_chunk(self, next);
     case RN_A_FINISH_SNAPSHOT:
-        finish_snapshot(self, a->n);
-        return false;
+        if (finish_snapshot(self, a->n))
+            return false;
+        next->type = RN_EV_PROTO_ERROR; /* reconnect: the snapshot restarts */
+        return true;
     case RN_A_SEND_PUBLISH: {
         uint64_t last = send_publish(self, a->n);
         if (last == 0)
@@ -424,6 +459,10 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
     }
     case RN_A_ACK_OUTBOX:
         ack_outbox(self, a->n);
+        self->env.bump_origin_seq(self->env.engine, a->n);
+        return false;
+    case RN_A_RESTORE_OUTBOX:
+        restore_outbox(self, a->n);
         return false;
     case RN_A_SEND_HEARTBEAT:
         send_heartbeat(self);
@@ -506,12 +545,19 @@ dispatch(repl_node_t *self, const codec_env_t *env)
     case OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_BEGIN:
         ev.type = RN_EV_SNAP_BEGIN;
         ev.seq = env->snapshot_begin->fence_seq;
+        self->snap_received = 0;
         break;
     case OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_CHUNK:
-        ev.type = RN_EV_SNAP_CHUNK;
+        /* A lost chunk must not go unnoticed: the counts must agree. */
+        self->snap_received += env->snapshot_chunk->n_changes;
+        ev.type = env->snapshot_chunk->sent == self->snap_received
+                      ? RN_EV_SNAP_CHUNK
+                      : RN_EV_PROTO_ERROR;
         break;
     case OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_END:
-        ev.type = RN_EV_SNAP_END;
+        ev.type = env->snapshot_end->total == self->snap_received
+                      ? RN_EV_SNAP_END
+                      : RN_EV_PROTO_ERROR;
         ev.seq = env->snapshot_end->fence_seq;
         break;
     case OBSYNC__V1__ENVELOPE__BODY_PUBLISH_ACK:

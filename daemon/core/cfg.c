@@ -351,6 +351,16 @@ finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
                     name);
     if (strncmp(cfg->repl_bind, "tcp://", 6) != 0)
         return fail(err, cap, "%s: repl_bind: must be tcp://ADDR:PORT", name);
+    if (cfg->heartbeat_ms >= cfg->peer_timeout_ms)
+        return fail(err, cap,
+                    "%s: heartbeat_ms: must be below "
+                    "peer_timeout_ms, or sessions flap",
+                    name);
+    if (replicates && cfg->max_frame < 4 * MiB)
+        return fail(err, cap,
+                    "%s: max_frame: at least 4M to replicate "
+                    "(a batch is up to 1 MiB of changes)",
+                    name);
     return OBS_OK;
 }
 

@@ -22,6 +22,8 @@
 #include "log.h"
 #include "obs_err.h"
 
+#define CTL_BUDGET 1000 /* requests handled per loop turn */
+
 struct ctl {
     void *sock;
     char *path;
@@ -175,7 +177,9 @@ int
 ctl_dispatch(ctl_t *self, ctl_handler_fn handler, void *arg)
 {
     int handled = 0;
-    for (;;) {
+    /* Bounded per loop turn: a client that pipelines requests must not keep
+     * the loop from committing, heartbeating and serving the others. */
+    for (int budget = 0; budget < CTL_BUDGET; budget++) {
         ctl_peer_t peer;
         if (!recv_identity(self, &peer))
             break;

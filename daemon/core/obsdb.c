@@ -1320,3 +1320,57 @@ obsdb_state_walk_raw(obsdb_txn_t *txn, const uint8_t *after, size_t after_len,
     store_cursor_close(&c);
     return rc;
 }
+
+/* history -> outbox. Walks the whole history table: a recovery path for a
+ * hub that lost acknowledged changes (restored from a backup or wiped), run
+ * once per such event, never on the hot path. The outbox value is the same
+ * encoded version the history holds. */
+int
+obsdb_outbox_restore(obsdb_txn_t *txn, uint64_t after, uint64_t upto,
+                     size_t *restored)
+{
+    store_cursor_t c;
+    store_val_t k, v;
+    size_t n = 0;
+
+    if (txn->st.rc != 0)
+        return txn->st.rc;
+    if (!txn->st.write)
+        return txn_fail(txn, OBS_EINVAL);
+    int rc = counts_load(txn);
+    if (rc == 0)
+        rc = store_cursor_open(&txn->st, STORE_T_HISTORY, &c);
+    if (rc != 0)
+        return txn_fail(txn, rc);
+    obs_t o;
+    obs_init(&o);
+    for (rc = store_cursor_first(&c, &k, &v); rc == 0;
+         rc = store_cursor_next(&c, &k, &v)) {
+        if (codec_obs_decode(v.ptr, v.len, &o) != OBS_OK ||
+            strcmp(o.ver.origin, txn->db->node_id) != 0 ||
+            o.ver.origin_seq <= after || o.ver.origin_seq > upto)
+            continue;
+        uint8_t seq[8];
+        store_be64_put(seq, o.ver.origin_seq);
+        /* the history value may move once we write: copy it first */
+        uint8_t *val = malloc(v.len ? v.len : 1);
+        if (val == NULL) {
+            rc = OBS_ENOMEM;
+            break;
+        }
+        memcpy(val, v.ptr, v.len);
+        size_t vlen = v.len;
+        rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, vlen,
+                         CNT_OUTBOX);
+        free(val);
+        if (rc != 0)
+            break;
+        n++;
+    }
+    obs_fini(&o);
+    store_cursor_close(&c);
+    txn->counts_dirty = true;
+    if (restored)
+        *restored = n;
+    return rc == OBS_ENOENT ? OBS_OK : txn_fail(txn, rc);
+}

@@ -128,6 +128,12 @@ int obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max,
                       obsdb_obs_cb cb, void *arg);
 /** Removes every outbox entry with origin_seq <= upto. */
 int obsdb_outbox_ack(obsdb_txn_t *txn, uint64_t upto);
+/** Puts back into the outbox every local version in history whose
+ * origin_seq is in (after, upto]: for a hub that lost changes it had
+ * acknowledged (restored from a backup, or wiped). Walks the whole history
+ * table. *restored (may be NULL) gets the count. Write txn; sticky errors. */
+int obsdb_outbox_restore(obsdb_txn_t *txn, uint64_t after, uint64_t upto,
+                         size_t *restored);
 /** Highest origin_seq in the outbox into *last, 0 when it is empty. */
 int obsdb_outbox_last(obsdb_txn_t *txn, uint64_t *last);
 

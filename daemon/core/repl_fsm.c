@@ -89,7 +89,14 @@ rn_on_welcome(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
      * publish from there on. */
     if (ev->seq > f->pub_acked) {
         f->pub_acked = ev->seq;
+        if (ev->seq > f->outbox_last) /* we are older than the hub's copy */
+            f->outbox_last = ev->seq;
         rn_push(f, out, RN_A_ACK_OUTBOX, ev->seq, false, ev->now_ms);
+    } else if (ev->seq < f->pub_acked) {
+        /* The hub no longer has changes it acknowledged: publish them again
+         * (at-least-once; the hub applies each once). */
+        f->pub_acked = ev->seq;
+        rn_push(f, out, RN_A_RESTORE_OUTBOX, ev->seq, false, ev->now_ms);
     }
     f->pub_sent = f->pub_acked;
     f->pub_inflight = 0;

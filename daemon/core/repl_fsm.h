@@ -69,6 +69,8 @@ typedef enum {
     RN_A_SEND_PUBLISH,    /* send the next outbox batch after n */
     RN_A_ACK_OUTBOX,      /* drop outbox entries <= n */
     RN_A_SEND_HEARTBEAT,
+    RN_A_RESTORE_OUTBOX, /* the hub lost our changes after n (restored or
+                            wiped): put them back in the outbox from history */
 } rn_action_type_t;
 
 typedef struct {

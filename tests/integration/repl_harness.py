@@ -180,12 +180,22 @@ def describe(daemons):
     return "\n".join(out)
 
 
+def check_alive(daemons):
+    """Fails at once (instead of at a poll's timeout) when a daemon that
+    should be running has exited, e.g. crashed or aborted by a sanitizer."""
+    for d in daemons:
+        if d.proc is not None and d.proc.poll() is not None:
+            h.fail("daemon %s (pid %d) exited with %d; its log ends:\n%s" %
+                   (d.name, d.proc.pid, d.proc.returncode, d.log_tail(60)))
+
+
 def converged(hub_d, nodes, full=None):
     """One poll: every node's outbox is empty, its hub_cursor equals the
     hub's log_last, and every daemon in `full` (default: hub and all nodes)
     holds the same observation and tombstone counts. Returns the statuses
     {name: status} or None."""
     full = [hub_d] + list(nodes) if full is None else full
+    check_alive([hub_d] + list(nodes))
     hs = status(hub_d)
     if hs is None:
         return None

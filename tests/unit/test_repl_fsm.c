@@ -492,8 +492,11 @@ test_node_welcome_last_origin_seq_acks_outbox(void **state)
     assert_int_equal(out.a[i].n, 7); /* publishing resumes after 7 */
 }
 
+/* The hub holds less than it acknowledged (restored from a backup, or
+ * wiped): the node puts its later changes back in the outbox and publishes
+ * them again from the hub's position. */
 static void
-test_node_welcome_behind_acked_does_not_ack_or_rewind(void **state)
+test_node_welcome_behind_acked_restores_and_republishes(void **state)
 {
     (void)state;
     rn_fsm_t f;
@@ -502,8 +505,32 @@ test_node_welcome_behind_acked_does_not_ack_or_rewind(void **state)
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME, .seq = 2});
     assert_int_equal(rn_find(&out, RN_A_ACK_OUTBOX), -1);
-    assert_int_equal(f.pub_acked, 7);
-    assert_int_equal(f.pub_sent, 7);
+    int r = rn_find(&out, RN_A_RESTORE_OUTBOX);
+    assert_true(r >= 0);
+    assert_int_equal(out.a[r].n, 2);
+    assert_int_equal(f.pub_acked, 2);
+    int i = rn_find(&out, RN_A_SEND_PUBLISH);
+    assert_true(i > r);
+    assert_int_equal(out.a[i].n, 2); /* publishing resumes after 2 */
+}
+
+/* The hub holds more of our changes than this store made (an old backup of
+ * the node): they are acked, and our numbering continues after them. */
+static void
+test_node_welcome_ahead_of_outbox_moves_numbering_on(void **state)
+{
+    (void)state;
+    rn_fsm_t f;
+    rn_actions_t out;
+    rn_fsm_init(&f, 0, 3, 5, HB_MS, DEAD_MS);
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME, .seq = 9});
+    int a = rn_find(&out, RN_A_ACK_OUTBOX);
+    assert_true(a >= 0);
+    assert_int_equal(out.a[a].n, 9);
+    assert_int_equal(f.pub_acked, 9);
+    assert_int_equal(f.outbox_last, 9);
+    assert_int_equal(rn_find(&out, RN_A_SEND_PUBLISH), -1);
 }
 
 /* ---------------------------------------------------- node: liveness */
@@ -1163,7 +1190,9 @@ main(void)
         cmocka_unit_test(test_node_pub_ack_resend_from_rewinds_pub_sent),
         cmocka_unit_test(test_node_pub_ack_resend_never_rewinds_below_acked),
         cmocka_unit_test(test_node_welcome_last_origin_seq_acks_outbox),
-        cmocka_unit_test(test_node_welcome_behind_acked_does_not_ack_or_rewind),
+        cmocka_unit_test(
+            test_node_welcome_behind_acked_restores_and_republishes),
+        cmocka_unit_test(test_node_welcome_ahead_of_outbox_moves_numbering_on),
         cmocka_unit_test(test_node_heartbeat_after_heartbeat_ms_of_silence),
         cmocka_unit_test(test_node_disconnects_after_dead_ms_without_input),
         cmocka_unit_test(test_node_input_postpones_dead_timeout),
