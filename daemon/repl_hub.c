@@ -59,7 +59,8 @@ typedef struct {
     size_t peer; /* index into hub->peers */
     rh_fsm_t fsm;
     char node_epoch[OBS_ID_MAX + 1];
-    uint64_t last_seq; /* origin_seq accepted from this node */
+    char provider[OBS_ID_MAX + 1]; /* from Hello: what it may write (R12) */
+    uint64_t last_seq;             /* origin_seq accepted from this node */
     char **dfs, **areas;
     size_t n_dfs, n_areas;
     uint8_t snap_key[OBS_KEY_MAX + 1];
@@ -575,7 +576,9 @@ static int
 on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
 {
     if (h->node_id[0] == '\0' || strlen(h->node_id) > OBS_ID_MAX ||
-        strlen(h->node_epoch) > OBS_ID_MAX)
+        strlen(h->node_epoch) > OBS_ID_MAX ||
+        strlen(h->provider) > OBS_ID_MAX ||
+        strcmp(h->node_id, self->env.cfg->node_id) == 0)
         return OBS_EPROTO;
     /* A node that reconnects replaces its old session. */
     for (size_t i = 0; i < self->n_sess; i++) {
@@ -589,6 +592,8 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
     }
     s->peer = peer_for(self, h->node_id);
     snprintf(s->node_epoch, sizeof(s->node_epoch), "%s", h->node_epoch);
+    snprintf(s->provider, sizeof(s->provider), "%s",
+             h->provider[0] ? h->provider : h->node_id);
     if (h->subscription) {
         repl_list_free(&s->dfs);
         repl_list_free(&s->areas);
@@ -812,17 +817,23 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
                   seq, HLC_MS(o.ver.hlc) - hlc_wall_ms());
         goto out;
     }
-    validate_ctx_t vc = {.st = self->env.st, .provider = NULL};
+    /* The node's provider decides which REF_AREA it may write (rule 12).
+     * Until CURVE authenticates nodes the hub takes the provider the Hello
+     * names; a change must carry that same provider. */
+    validate_ctx_t vc = {.st = self->env.st, .provider = s->provider};
     const sdmx_dataflow_t *df =
         structure_find_dataflow(self->env.st, o.dataflow);
     issue_list_t issues;
     issue_list_init(&issues, 4);
-    bool own = strcmp(o.ver.origin, p->node_id) == 0;
+    bool own = strcmp(o.ver.origin, p->node_id) == 0 &&
+               strcmp(o.ver.provider, s->provider) == 0;
     if (!own || validate_obs(&vc, df, &o, seq, &issues) != OBS_OK) {
         p->rejected++;
         if (!own)
             issue_add(&s->rejects, seq, "", "R-origin", false,
-                      "change %" PRIu64 " claims origin %s", seq, o.ver.origin);
+                      "change %" PRIu64 " claims origin %s provider %s, not "
+                      "the session's",
+                      seq, o.ver.origin, o.ver.provider);
         else if (issues.n)
             issue_add(&s->rejects, seq, issues.items[0].column,
                       issues.items[0].rule, false, "%s",
@@ -925,29 +936,32 @@ commit_publishes(repl_hub_t *self)
     }
 }
 
+/* Frees dead sessions. Two passes: peers are marked down while every
+ * session is still allocated, then the dead ones are freed. */
 static void
 reap(repl_hub_t *self)
 {
-    size_t w = 0;
     for (size_t i = 0; i < self->n_sess; i++) {
         sess_t *s = self->sess[i];
-        if (s->fsm.state == RH_DEAD) {
-            if (s->peer != SIZE_MAX) {
-                peer_t *p = sess_peer(self, s);
-                bool other = false;
-                for (size_t j = 0; j < self->n_sess; j++)
-                    other |= j != i && self->sess[j]->peer == s->peer &&
-                             self->sess[j]->fsm.state != RH_DEAD;
-                if (!other) {
-                    p->up = false;
-                    snprintf(p->state, sizeof(p->state), "down");
-                    log_notice("hub: node %s is down", p->node_id);
-                }
-            }
-            sess_free(s);
-        } else {
-            self->sess[w++] = s;
+        if (s->fsm.state != RH_DEAD || s->peer == SIZE_MAX)
+            continue;
+        bool other = false;
+        for (size_t j = 0; j < self->n_sess; j++)
+            other |= self->sess[j]->peer == s->peer &&
+                     self->sess[j]->fsm.state != RH_DEAD;
+        peer_t *p = sess_peer(self, s);
+        if (!other && p->up) {
+            p->up = false;
+            snprintf(p->state, sizeof(p->state), "down");
+            log_notice("hub: node %s is down", p->node_id);
         }
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < self->n_sess; i++) {
+        if (self->sess[i]->fsm.state == RH_DEAD)
+            sess_free(self->sess[i]);
+        else
+            self->sess[w++] = self->sess[i];
     }
     self->n_sess = w;
 }

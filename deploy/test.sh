@@ -34,5 +34,10 @@ cmake --preset asan -DOBSYNC_WERROR=ON >/dev/null
 cmake --build build/asan -j"$jobs"
 cd build/asan
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+# The sanitizer run hunts memory errors, not volume: the dev run above
+# already moved the full 100,000-change loads through every daemon.
+export OBSYNC_REPL_ROWS=${OBSYNC_REPL_ROWS:-20000}
+export OBSYNC_KILL9_ROWS=${OBSYNC_KILL9_ROWS:-40000}
+export OBSYNC_SANITIZED=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --output-on-failure -j"$jobs"

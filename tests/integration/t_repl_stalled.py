@@ -21,8 +21,9 @@ What is asserted:
   per session, the queued publishes, the group commit's dirty pages) is
   ~50-60 MiB here with or without a stalled node, and does not depend on the
   stream's length; a hub that queued the stream for JAM would add ~115 MB.
-  Under ASan the allocator's quarantine would hold freed memory, so it is
-  limited (ASAN_OPTIONS quarantine_size_mb=1) for this test.
+  Under ASan (slower, and its allocator and shadow memory make RSS say
+  little) the comments are 200 characters (~35 MB stream) and the RSS
+  bound is only printed, not asserted; the bytes_out bound still holds.
 After SIGCONT, JAM catches up and every store is byte-identical. Durability
 is not under test (no_sync). Run by ctest as integration.repl_stalled."""
 
@@ -37,6 +38,7 @@ import repl_harness as rh  # noqa: E402
 
 N = int(os.environ.get("OBSYNC_REPL_ROWS", "50000"))  # x2 changes
 COMMENT = 1000
+ASAN_COMMENT = 200
 ANON_GROWTH_MAX_KIB = 96 * 1024
 BYTES_OUT_MAX = 16 * 1024 * 1024
 CONVERGE_S = 300
@@ -67,12 +69,12 @@ def jam_row(hub):
     return rh.peer_rows(rh.must_status(hub)).get("JAM")
 
 
-def stream_while_stalled(env, hub, col, mex):
+def stream_while_stalled(env, hub, col, mex, comment):
     """COL makes 2N changes; returns (statuses, seconds)."""
     t0 = time.monotonic()
     for i in range(2):
         p = env.path("col%d.csv" % i)
-        rh.write_rows(p, "COL", N, env.rng, comment=COMMENT)
+        rh.write_rows(p, "COL", N, env.rng, comment=comment)
         h.eq(rh.import_ok(col, p, reply_timeout=REPLY_S), N,
              "COL's import %d while JAM is stopped" % (i + 1))
         os.unlink(p)
@@ -83,7 +85,7 @@ def stream_while_stalled(env, hub, col, mex):
     return sts, time.monotonic() - t0
 
 
-def check_memory(sampler, base, took):
+def check_memory(sampler, base, took, asan):
     peak_vm = max(s[0] for s in sampler.samples)
     peak_anon = max(s[1] for s in sampler.samples)
     h.log("  ..   %d changes in %.1f s; hub memory over %d samples: VmRSS "
@@ -94,17 +96,16 @@ def check_memory(sampler, base, took):
     h.log("  ..   RssAnon at 0/4..4/4 of the run: %s KiB" % ", ".join(
         str(sampler.samples[min(n - 1, i * n // 4)][1]) for i in range(5)))
     h.check(n >= 5, "memory was sampled during the run")
+    if asan:
+        h.log("  --   (ASan build: the RSS bound is not asserted)")
+        return
     h.check(peak_anon - base[1] < ANON_GROWTH_MAX_KIB, "the hub's anonymous "
             "memory grew by less than %d MiB while JAM was stalled" %
             (ANON_GROWTH_MAX_KIB // 1024), "+%d KiB" % (peak_anon - base[1]))
 
 
 def test_stalled_node(env):
-    if rh.is_asan_build():
-        os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                      ":quarantine_size_mb=1").lstrip(":")
-        h.log("  ..   ASan build: ASAN_OPTIONS=%s" %
-              os.environ["ASAN_OPTIONS"])
+    asan = rh.is_asan_build()
     hub = rh.start_hub(rh.hub(env, no_sync=True, map_size="1G",
                               peer_timeout_ms=120000))
     col = rh.node(env, "col", hub, no_sync=True, map_size="1G")
@@ -123,11 +124,12 @@ def test_stalled_node(env):
     sampler = Sampler(hub)
     sampler.start()
     try:
-        sts, took = stream_while_stalled(env, hub, col, mex)
+        sts, took = stream_while_stalled(env, hub, col, mex,
+                                         ASAN_COMMENT if asan else COMMENT)
     finally:
         sampler.stop()
     h.eq(sts[hub.name]["observations"], N + 1000, "the hub holds it all")
-    check_memory(sampler, base, took)
+    check_memory(sampler, base, took, asan)
     row1 = jam_row(hub)
     if row0 is not None and row1 is not None:
         mex_row = rh.peer_rows(sts[hub.name]).get("MEX", {})
