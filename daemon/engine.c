@@ -1653,7 +1653,7 @@ engine_run(engine_t *self)
                cfg_role_name(self->cfg->role), self->cfg->node_id,
                self->cfg->api_socket, self->cfg->data_dir,
                obsdb_epoch(self->db));
-    uint64_t next_cron = hlc_wall_ms();
+    uint64_t next_cron = hlc_mono_ms();
     while (!self->stop && !g_signal_stop) {
         void *rsock = self->hub    ? repl_hub_socket(self->hub)
                       : self->node ? repl_node_socket(self->node)
@@ -1673,8 +1673,8 @@ engine_run(engine_t *self)
             else
                 repl_node_on_readable(self->node);
         }
-        uint64_t now = hlc_wall_ms();
-        if (now >= next_cron) { /* cron, 10 Hz */
+        uint64_t now = hlc_mono_ms(); /* timers: immune to clock steps */
+        if (now >= next_cron) {       /* cron, 10 Hz */
             expire_imports(self);
             if (self->hub)
                 repl_hub_cron(self->hub, now);

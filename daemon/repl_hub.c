@@ -91,7 +91,7 @@ struct repl_hub {
 static uint64_t
 now_ms(void)
 {
-    return hlc_wall_ms();
+    return hlc_mono_ms(); /* timers only: a clock step must not fire them */
 }
 
 /* -------------------------------------------------------------- peers */
@@ -136,6 +136,15 @@ pubs_free(sess_t *s)
         s->pubs = next;
     }
     s->pubs_tail = NULL;
+}
+
+static size_t
+pubs_queued(const sess_t *s)
+{
+    size_t n = 0;
+    for (const pub_t *p = s->pubs; p; p = p->next)
+        n++;
+    return n;
 }
 
 static void
@@ -404,7 +413,7 @@ send_heartbeat(repl_hub_t *self, sess_t *s)
 {
     Obsync__V1__Heartbeat h;
     obsync__v1__heartbeat__init(&h);
-    h.now_ms = now_ms();
+    h.now_ms = hlc_wall_ms();
     h.cursor = self->log_last;
     codec_env_t env;
     obsync__v1__envelope__init(&env);
@@ -636,7 +645,7 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
     peer_t *p = sess_peer(self, s);
     p->up = true;
     p->cursor = h->cursor;
-    p->last_seen_ms = now_ms();
+    p->last_seen_ms = hlc_wall_ms();
     if (self->cur_addr)
         snprintf(p->address, sizeof(p->address), "%s", self->cur_addr);
     p->last_origin_seq = last;
@@ -682,6 +691,12 @@ dispatch(repl_hub_t *self, sess_t *s, const codec_env_t *env)
             sess_peer(self, s)->cursor = env->credit->cursor;
             break;
         case OBSYNC__V1__ENVELOPE__BODY_PUBLISH:
+            /* the window and the batch size bound what a node can queue */
+            if (env->publish->n_changes > REPL_BATCH_MAX ||
+                pubs_queued(s) >= 2 * REPL_WINDOW) {
+                ev.type = RH_EV_PROTO_ERROR;
+                break;
+            }
             ev.type = RH_EV_PUBLISH;
             ev.first = env->publish->first_seq;
             ev.last = env->publish->last_seq;
@@ -731,7 +746,7 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
     if (s->peer != SIZE_MAX) {
         peer_t *p = sess_peer(self, s);
         p->bytes_in += zmq_msg_size(body);
-        p->last_seen_ms = now_ms();
+        p->last_seen_ms = hlc_wall_ms();
     }
     if (rc != OBS_OK) {
         log_warnr(rc, "hub: bad frame of %zu bytes", zmq_msg_size(body));
@@ -877,26 +892,25 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     return rc;
 }
 
-static void
-commit_publishes(repl_hub_t *self)
+/* One transaction for the queued publishes of `list`; grows the map and
+ * redoes it on MDB_MAP_FULL. On failure every session's position and
+ * counters are as before, so nothing is counted twice. */
+static int
+commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < self->n_sess; i++)
-        n += self->sess[i]->pubs != NULL && self->sess[i]->peer != SIZE_MAX;
-    if (n == 0)
-        return;
-    uint64_t resend[HUB_SESSIONS_MAX] = {0};
     uint64_t saved[HUB_SESSIONS_MAX];
+    peer_t counts[HUB_SESSIONS_MAX];
     for (int attempt = 0; attempt < 8; attempt++) {
+        for (size_t i = 0; i < n; i++) {
+            saved[i] = list[i]->last_seq;
+            counts[i] = *sess_peer(self, list[i]);
+            resend[i] = 0;
+            issue_list_clear(&list[i]->rejects);
+        }
         obsdb_txn_t *txn = NULL;
         int rc = obsdb_begin(self->env.db, true, &txn);
-        for (size_t i = 0; i < self->n_sess; i++) {
-            saved[i] = self->sess[i]->last_seq;
-            resend[i] = 0;
-        }
-        for (size_t i = 0; rc == OBS_OK && i < self->n_sess; i++)
-            if (self->sess[i]->pubs && self->sess[i]->peer != SIZE_MAX)
-                rc = apply_session(self, txn, self->sess[i], &resend[i]);
+        for (size_t i = 0; rc == OBS_OK && i < n; i++)
+            rc = apply_session(self, txn, list[i], &resend[i]);
         uint64_t first = 0, last = 0;
         if (rc == OBS_OK)
             rc = obsdb_log_bounds(txn, &first, &last);
@@ -911,28 +925,70 @@ commit_publishes(repl_hub_t *self)
                 self->log_grew = true;
             self->log_first = first;
             self->log_last = last;
-            break;
+            return OBS_OK;
         }
-        for (size_t i = 0; i < self->n_sess; i++)
-            self->sess[i]->last_seq = saved[i];
-        if (rc == OBS_ESTOREFULL && obsdb_grow(self->env.db))
-            continue;
-        log_errr(rc, "hub: publishes not committed; nodes will resend");
-        for (size_t i = 0; i < self->n_sess; i++)
-            resend[i] = self->sess[i]->pubs ? saved[i] + 1 : 0;
-        break;
+        for (size_t i = 0; i < n; i++) {
+            list[i]->last_seq = saved[i];
+            *sess_peer(self, list[i]) = counts[i];
+        }
+        if (rc != OBS_ESTOREFULL || !obsdb_grow(self->env.db))
+            return rc;
     }
-    for (size_t i = 0; i < self->n_sess; i++) {
-        sess_t *s = self->sess[i];
-        if (s->pubs == NULL || s->peer == SIZE_MAX)
+    return OBS_ESTOREFULL;
+}
+
+static void
+ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
+{
+    pubs_free(s);
+    sess_peer(self, s)->last_origin_seq = s->last_seq;
+    rh_event_t ev = {.type = RH_EV_COMMITTED,
+                     .now_ms = now_ms(),
+                     .seq = s->last_seq,
+                     .first = resend};
+    hub_step(self, s, &ev);
+}
+
+/* Group commit of every queued publish. If the shared transaction fails for
+ * another reason than a full map, each node's publishes are retried on their
+ * own, so one node whose change cannot be stored does not stop the others:
+ * that node's session is closed (it reconnects and resends). */
+static void
+commit_publishes(repl_hub_t *self)
+{
+    sess_t *list[HUB_SESSIONS_MAX];
+    uint64_t resend[HUB_SESSIONS_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_sess; i++)
+        if (self->sess[i]->pubs && self->sess[i]->peer != SIZE_MAX)
+            list[n++] = self->sess[i];
+    if (n == 0)
+        return;
+    int rc = commit_sessions(self, list, n, resend);
+    if (rc == OBS_OK) {
+        for (size_t i = 0; i < n; i++)
+            ack_session(self, list[i], resend[i]);
+        return;
+    }
+    log_errr(rc, "hub: group commit of %zu node(s) failed", n);
+    int group_rc = rc;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t one = 0;
+        sess_t *s = list[i];
+        rc = n > 1 && group_rc != OBS_ESTOREFULL
+                 ? commit_sessions(self, &s, 1, &one)
+                 : group_rc;
+        if (rc == OBS_OK) {
+            ack_session(self, s, one);
             continue;
+        }
+        log_warnr(rc,
+                  "hub: node %s: publishes not stored; closing its "
+                  "session (it will resend)",
+                  sess_peer(self, s)->node_id);
         pubs_free(s);
-        sess_peer(self, s)->last_origin_seq = s->last_seq;
-        rh_event_t ev = {.type = RH_EV_COMMITTED,
-                         .now_ms = now_ms(),
-                         .seq = s->last_seq,
-                         .first = resend[i]};
-        hub_step(self, s, &ev);
+        send_goodbye(self, s, "your changes could not be stored; resend");
+        s->fsm.state = RH_DEAD;
     }
 }
 

@@ -46,7 +46,7 @@ struct repl_node {
 static uint64_t
 now_ms(void)
 {
-    return hlc_wall_ms();
+    return hlc_mono_ms(); /* timers only: a clock step must not fire them */
 }
 
 static void node_step(repl_node_t *self, rn_event_t *ev);
@@ -108,7 +108,7 @@ send_heartbeat(repl_node_t *self)
 {
     Obsync__V1__Heartbeat h;
     obsync__v1__heartbeat__init(&h);
-    h.now_ms = now_ms();
+    h.now_ms = hlc_wall_ms();
     h.cursor = self->fsm.cursor;
     codec_env_t env;
     obsync__v1__envelope__init(&env);
@@ -663,7 +663,7 @@ repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr)
     sr->lag_changes = self->log_last > self->fsm.cursor
                           ? self->log_last - self->fsm.cursor
                           : 0;
-    uint64_t now = now_ms();
+    uint64_t now = hlc_wall_ms(); /* compared with HLC (wall) times */
     sr->lag_ms =
         sr->lag_changes && self->last_applied_ms && now > self->last_applied_ms
             ? now - self->last_applied_ms

@@ -25,5 +25,7 @@ uint64_t hlc_now(hlc_t *h, uint64_t wall_ms);
 uint64_t hlc_observe(hlc_t *h, uint64_t remote, uint64_t wall_ms);
 /** Wall clock in ms since the epoch (CLOCK_REALTIME). */
 uint64_t hlc_wall_ms(void);
+/** Monotonic ms (CLOCK_MONOTONIC), for timers: unaffected by clock steps. */
+uint64_t hlc_mono_ms(void);
 
 #endif
