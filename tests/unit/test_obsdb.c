@@ -23,6 +23,7 @@
 #include "obs_err.h"
 #include "obsdb.h"
 #include "period.h"
+#include "test_support.h"
 
 #define NODE  "node-col"
 #define OTHER "node-mex"
@@ -35,40 +36,6 @@ typedef struct {
     char dir[64];
     obsdb_t *db;
 } fixture_t;
-
-/* A function, not an if in a macro, so each check shows its codes and
- * test bodies stay flat. */
-static void
-check_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s: got %s (%s), want %s\n", expr, obs_errname(rc),
-                    obs_strerror(rc), obs_errname(want));
-        _fail(file, line);
-    }
-}
-
-#define assert_ok(expr) check_rc((expr), OBS_OK, #expr, __FILE__, __LINE__)
-#define assert_rc(expr, want) \
-    check_rc((expr), (want), #expr, __FILE__, __LINE__)
-
-static void
-rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[PATH_MAX];
-
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        (void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
-}
 
 static int
 open_db(fixture_t *f, const char *node, uint64_t map_size, uint64_t map_max,
@@ -89,9 +56,10 @@ setup(void **state)
     fixture_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    (void)snprintf(f->dir, sizeof(f->dir), "/tmp/obsync-obsdb-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (test_mkdtemp(f->dir, sizeof(f->dir), "/tmp/obsync-obsdb-XXXXXX") != 0) {
+        free(f);
         return -1;
+    }
     *state = f;
     int rc = open_db(f, NODE, 0, 0, err, sizeof(err));
     if (rc != 0)
@@ -104,7 +72,7 @@ teardown(void **state)
 {
     fixture_t *f = *state;
     obsdb_close(&f->db);
-    rm_tree(f->dir);
+    test_rm_tree(f->dir);
     free(f);
     return 0;
 }
@@ -633,7 +601,7 @@ test_obsdb_new_stores_get_different_epochs(void **state)
     assert_ok(open_db(&g, NODE, 0, 0, NULL, 0));
     assert_string_not_equal(obsdb_epoch(g.db), obsdb_epoch(f->db));
     obsdb_close(&g.db);
-    rm_tree(g.dir);
+    test_rm_tree(g.dir);
 }
 
 static void
@@ -734,7 +702,7 @@ test_obsdb_map_full_then_grow(void **state)
     fixture_t *f = *state;
     unsigned n = 0;
     obsdb_close(&f->db);
-    rm_tree(f->dir); /* fresh store so the small map applies */
+    test_rm_tree(f->dir); /* fresh store so the small map applies */
     assert_ok(open_db(f, NODE, 256 * KIB, 256 * KIB, NULL, 0));
     assert_rc(write_big(f->db, 0, 10000, &n), OBS_ESTOREFULL);
     assert_true(n > 0);

@@ -24,6 +24,7 @@
 #include "obs_err.h"
 #include "obs_key.h"
 #include "obsdb.h"
+#include "test_support.h"
 
 #define NODE  "node-col"
 #define OTHER "node-mex"
@@ -36,38 +37,6 @@ typedef struct {
     char dir[64];
     obsdb_t *db;
 } fixture_t;
-
-static void
-check_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s: got %s (%s), want %s\n", expr, obs_errname(rc),
-                    obs_strerror(rc), obs_errname(want));
-        _fail(file, line);
-    }
-}
-
-#define assert_ok(expr) check_rc((expr), OBS_OK, #expr, __FILE__, __LINE__)
-#define assert_rc(expr, want) \
-    check_rc((expr), (want), #expr, __FILE__, __LINE__)
-
-static void
-rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[PATH_MAX];
-
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        (void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
-}
 
 static int
 open_db(fixture_t *f, const char *node, bool no_outbox)
@@ -95,7 +64,7 @@ static void
 fresh(fixture_t *f, const char *node, bool no_outbox)
 {
     obsdb_close(&f->db);
-    rm_tree(f->dir);
+    test_rm_tree(f->dir);
     assert_ok(open_db(f, node, no_outbox));
 }
 
@@ -105,8 +74,7 @@ setup(void **state)
     fixture_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    (void)snprintf(f->dir, sizeof(f->dir), "/tmp/obsync-repl-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (test_mkdtemp(f->dir, sizeof(f->dir), "/tmp/obsync-repl-XXXXXX") != 0) {
         free(f);
         return -1;
     }
@@ -119,7 +87,7 @@ teardown(void **state)
 {
     fixture_t *f = *state;
     obsdb_close(&f->db);
-    rm_tree(f->dir);
+    test_rm_tree(f->dir);
     free(f);
     return 0;
 }

@@ -20,89 +20,7 @@
 
 #include "obs_err.h"
 #include "sdmx_rows.h"
-
-static const char fixture[] =
-    "codelist OID:CL_FREQ(1.0) \"Frequency\"\n"
-    "  code A \"Annual\"\n"
-    "  code Q \"Quarterly\"\n"
-    "end\n"
-    "codelist OID:CL_AREA(1.0) \"Areas\"\n"
-    "  code ALB \"Albania\"\n"
-    "  code COL \"Colombia\"\n"
-    "  code HKG \"Hong Kong\"\n"
-    "  code ISR \"Israel\"\n"
-    "  code LAC \"Latin America and the Caribbean\"\n"
-    "  code LVA \"Latvia\"\n"
-    "  code MEX \"Mexico\"\n"
-    "  code USA \"United States\"\n"
-    "end\n"
-    "codelist OID:CL_SEX(1.0) \"Sex\"\n"
-    "  code _T \"Total\"\n"
-    "  code F \"Female\"\n"
-    "  code M \"Male\"\n"
-    "end\n"
-    "codelist OID:CL_IND(1.0) \"Indicators\"\n"
-    "  code VC_IHR_PSRC \"Victims rate\"\n"
-    "  code VC_IHR_PSRCN \"Victims count\"\n"
-    "  code PREV_PY \"Past-year prevalence\"\n"
-    "  code PREV_PM \"Past-month prevalence\"\n"
-    "  code AGE_FIRST_USE \"Age of first use\"\n"
-    "end\n"
-    "codelist OID:CL_SUBSTANCE(1.0) \"Substances\"\n"
-    "  code CANNABIS \"Cannabis\"\n"
-    "  code OPIATES \"Opiates\"\n"
-    "  code OPIOIDS \"Opioids\"\n"
-    "end\n"
-    "codelist OID:CL_UNIT_MEASURE(1.0) \"Units\"\n"
-    "  code PT \"Percent\"\n"
-    "  code PER_100000_POP \"Per 100,000 population\"\n"
-    "  code NUMBER \"Number\"\n"
-    "  code YR \"Years\"\n"
-    "end\n"
-    "codelist OID:CL_OBS_STATUS(1.0) \"Observation status\"\n"
-    "  code A \"Normal value\"\n"
-    "  code E \"Estimated value\"\n"
-    "  code L \"Missing; not collected\"\n"
-    "  code LT \"Less than\"\n"
-    "  code M \"Missing; cannot exist\"\n"
-    "  code O \"Missing value\"\n"
-    "  code P \"Provisional value\"\n"
-    "  code Q \"Missing; suppressed\"\n"
-    "end\n"
-    "dsd OID:DSD_VIOLENCE(1.0) \"Violence\"\n"
-    "  dimension FREQ codelist=OID:CL_FREQ(1.0)\n"
-    "  dimension REF_AREA codelist=OID:CL_AREA(1.0)\n"
-    "  dimension INDICATOR codelist=OID:CL_IND(1.0)\n"
-    "  dimension SEX codelist=OID:CL_SEX(1.0)\n"
-    "  attribute UNIT_MEASURE codelist=OID:CL_UNIT_MEASURE(1.0) "
-    "attach=series mandatory=yes\n"
-    "  attribute OBS_STATUS codelist=OID:CL_OBS_STATUS(1.0) attach=obs\n"
-    "  attribute LOWER_BOUND type=decimal attach=obs\n"
-    "  attribute UPPER_BOUND type=decimal attach=obs\n"
-    "  attribute COMMENT_OBS type=string max=20 attach=obs\n"
-    "  attribute DECIMALS type=integer attach=obs\n"
-    "  attribute EMBARGO_DATE type=date attach=dataset\n"
-    "end\n"
-    "dsd OID:DSD_DRUG_USE(1.0) \"Drug use\"\n"
-    "  dimension FREQ codelist=OID:CL_FREQ(1.0)\n"
-    "  dimension REF_AREA codelist=OID:CL_AREA(1.0)\n"
-    "  dimension INDICATOR codelist=OID:CL_IND(1.0)\n"
-    "  dimension SUBSTANCE codelist=OID:CL_SUBSTANCE(1.0)\n"
-    "  dimension SEX codelist=OID:CL_SEX(1.0)\n"
-    "  attribute UNIT_MEASURE codelist=OID:CL_UNIT_MEASURE(1.0) "
-    "attach=series mandatory=yes\n"
-    "  attribute OBS_STATUS codelist=OID:CL_OBS_STATUS(1.0) attach=obs\n"
-    "  attribute LOWER_BOUND type=decimal attach=obs\n"
-    "  attribute UPPER_BOUND type=decimal attach=obs\n"
-    "end\n"
-    "dataflow OID:DF_VIOLENCE(1.0) dsd=OID:DSD_VIOLENCE(1.0) "
-    "semantic=reject \"Violence\"\n"
-    "dataflow OID:DF_DRUG_USE(1.0) dsd=OID:DSD_DRUG_USE(1.0) "
-    "semantic=reject \"Drug use\"\n"
-    "dataflow OID:DF_DRUG_WARN(1.0) dsd=OID:DSD_DRUG_USE(1.0) "
-    "semantic=warn \"Drug use, semantic rules as warnings\"\n"
-    "agreement provider=COL dataflow=OID:DF_VIOLENCE(1.0) areas=COL\n"
-    "agreement provider=OID dataflow=OID:DF_VIOLENCE(1.0) areas=*\n";
+#include "test_support.h"
 
 #define VIOL      "OID:DF_VIOLENCE(1.0)"
 #define DRUG      "OID:DF_DRUG_USE(1.0)"
@@ -135,19 +53,7 @@ static int
 setup_structure(void **state)
 {
     (void)state;
-    issue_list_t issues;
-    issue_list_init(&issues, 0);
-    st = structure_new();
-    if (st == NULL)
-        return -1;
-    int rc = structure_load_text(st, fixture, strlen(fixture), "fixture",
-                                 &issues, NULL);
-    for (size_t i = 0; i < issues.n; i++)
-        fprintf(stderr, "fixture:%llu: %s\n",
-                (unsigned long long)issues.items[i].line,
-                issues.items[i].message);
-    issue_list_fini(&issues);
-    return rc;
+    return test_load_fixture(&st);
 }
 
 static int

@@ -19,6 +19,7 @@
 
 #include "obs_err.h"
 #include "store.h"
+#include "test_support.h"
 
 #define KIB 1024ull
 
@@ -26,40 +27,6 @@ typedef struct {
     char dir[64];
     store_t *st;
 } fixture_t;
-
-/* A function, not an if in a macro, so each check shows its codes and
- * test bodies stay flat. */
-static void
-check_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s: got %s (%s), want %s\n", expr, obs_errname(rc),
-                    obs_strerror(rc), obs_errname(want));
-        _fail(file, line);
-    }
-}
-
-#define assert_ok(expr) check_rc((expr), OBS_OK, #expr, __FILE__, __LINE__)
-#define assert_rc(expr, want) \
-    check_rc((expr), (want), #expr, __FILE__, __LINE__)
-
-static void
-rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[PATH_MAX];
-
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        (void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
-}
 
 static int
 open_store(fixture_t *f, uint64_t map_size, uint64_t map_max)
@@ -81,9 +48,10 @@ setup(void **state)
     fixture_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    (void)snprintf(f->dir, sizeof(f->dir), "/tmp/obsync-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (test_mkdtemp(f->dir, sizeof(f->dir), "/tmp/obsync-store-XXXXXX") != 0) {
+        free(f);
         return -1;
+    }
     *state = f;
     return open_store(f, 0, 0);
 }
@@ -93,7 +61,7 @@ teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(&f->st);
-    rm_tree(f->dir);
+    test_rm_tree(f->dir);
     free(f);
     return 0;
 }
@@ -311,7 +279,7 @@ test_store_map_full_keeps_store_readable_and_grows(void **state)
 {
     fixture_t *f = *state;
     store_close(&f->st);
-    rm_tree(f->dir); /* a fresh env, so the small map_size applies */
+    test_rm_tree(f->dir); /* a fresh env, so the small map_size applies */
     assert_ok(open_store(f, 256 * KIB, 256 * KIB));
     unsigned n = fill_until_full(f->st, 0);
     assert_true(n > 0);
