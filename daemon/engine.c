@@ -1660,7 +1660,9 @@ engine_run(engine_t *self)
                                    : NULL;
         zmq_pollitem_t items[2] = {{ctl_socket(self->ctl), 0, ZMQ_POLLIN, 0},
                                    {rsock, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, rsock ? 2 : 1, self->pending_head ? 0 : 100);
+        bool busy =
+            self->pending_head || (self->hub && repl_hub_has_work(self->hub));
+        int rc = zmq_poll(items, rsock ? 2 : 1, busy ? 0 : 100);
         if (rc < 0 && zmq_errno() != EINTR) {
             log_errx("poll: %s", zmq_strerror(zmq_errno()));
             break;

@@ -34,6 +34,11 @@
 
 #define HUB_SESSIONS_MAX 1024
 #define HUB_REJECTS_MAX  100 /* RowIssues per PublishAck */
+/* Changes per hub transaction. LMDB keeps a transaction's dirty pages in
+ * the heap until commit: with random keys each change dirties pages of the
+ * obs, history and log trees, so this bounds the hub's memory outside the
+ * map (about 3 pages, 12 KiB, per change at worst). */
+#define HUB_COMMIT_MAX 2000
 
 typedef struct {
     char node_id[OBS_ID_MAX + 1];
@@ -67,6 +72,7 @@ typedef struct {
     size_t snap_len;
     uint64_t snap_sent;
     pub_t *pubs, *pubs_tail;
+    size_t n_applied;     /* queued publishes the current commit covers */
     issue_list_t rejects; /* of the current group commit */
     bool hello_done;
 } sess_t;
@@ -83,6 +89,7 @@ struct repl_hub {
     uint64_t log_first, log_last;
     bool log_grew;
     uint64_t next_trim_ms, snapshots;
+    size_t rr;                       /* round-robin start of the group commit */
     const Obsync__V1__Envelope *cur; /* message being dispatched */
     const char *cur_addr;            /* and its peer's address */
     Obsync__V1__PeerStatus *status_rows, **status_ptrs;
@@ -124,10 +131,11 @@ sess_peer(repl_hub_t *self, const sess_t *s)
 
 /* ----------------------------------------------------------- sessions */
 
+/* Frees the first n queued publishes (SIZE_MAX: all). */
 static void
-pubs_free(sess_t *s)
+pubs_drop(sess_t *s, size_t n)
 {
-    while (s->pubs) {
+    while (s->pubs && n-- > 0) {
         pub_t *next = s->pubs->next;
         for (size_t i = 0; i < s->pubs->n; i++)
             free(s->pubs->changes[i].data);
@@ -135,7 +143,14 @@ pubs_free(sess_t *s)
         free(s->pubs);
         s->pubs = next;
     }
-    s->pubs_tail = NULL;
+    if (s->pubs == NULL)
+        s->pubs_tail = NULL;
+}
+
+static void
+pubs_free(sess_t *s)
+{
+    pubs_drop(s, SIZE_MAX);
 }
 
 static size_t
@@ -877,15 +892,25 @@ out:
     return rc == OBS_ENOENT ? OBS_OK : rc;
 }
 
+/* Applies whole queued publishes of s while *budget lasts; s->n_applied
+ * says how many, so the ack frees exactly those. After a gap the rest is
+ * dropped too: the node resends from resend_from. */
 static int
 apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
-              uint64_t *resend_from)
+              uint64_t *resend_from, size_t *budget)
 {
     bool stop = false;
     int rc = OBS_OK;
-    for (pub_t *p = s->pubs; p && !stop && rc == OBS_OK; p = p->next)
+    s->n_applied = 0;
+    for (pub_t *p = s->pubs; p && !stop && rc == OBS_OK && *budget > 0;
+         p = p->next) {
         for (size_t i = 0; i < p->n && !stop && rc == OBS_OK; i++)
             rc = apply_change(self, txn, s, &p->changes[i], resend_from, &stop);
+        *budget = p->n < *budget ? *budget - p->n : 0;
+        s->n_applied++;
+    }
+    if (stop)
+        s->n_applied = pubs_queued(s);
     if (rc == OBS_OK)
         rc = obsdb_origin_put(txn, sess_peer(self, s)->node_id, s->node_epoch,
                               s->last_seq);
@@ -909,8 +934,9 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
         }
         obsdb_txn_t *txn = NULL;
         int rc = obsdb_begin(self->env.db, true, &txn);
+        size_t budget = HUB_COMMIT_MAX;
         for (size_t i = 0; rc == OBS_OK && i < n; i++)
-            rc = apply_session(self, txn, list[i], &resend[i]);
+            rc = apply_session(self, txn, list[i], &resend[i], &budget);
         uint64_t first = 0, last = 0;
         if (rc == OBS_OK)
             rc = obsdb_log_bounds(txn, &first, &last);
@@ -940,7 +966,9 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
 static void
 ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
 {
-    pubs_free(s);
+    if (s->n_applied == 0)
+        return; /* nothing of it fitted in this commit: no ack yet */
+    pubs_drop(s, s->n_applied);
     sess_peer(self, s)->last_origin_seq = s->last_seq;
     rh_event_t ev = {.type = RH_EV_COMMITTED,
                      .now_ms = now_ms(),
@@ -959,9 +987,14 @@ commit_publishes(repl_hub_t *self)
     sess_t *list[HUB_SESSIONS_MAX];
     uint64_t resend[HUB_SESSIONS_MAX];
     size_t n = 0;
-    for (size_t i = 0; i < self->n_sess; i++)
-        if (self->sess[i]->pubs && self->sess[i]->peer != SIZE_MAX)
-            list[n++] = self->sess[i];
+    /* Round robin: the commit budget goes to a different node first each
+     * turn, so one busy node cannot starve the others. */
+    size_t start = self->n_sess ? self->rr++ % self->n_sess : 0;
+    for (size_t k = 0; k < self->n_sess; k++) {
+        sess_t *s = self->sess[(start + k) % self->n_sess];
+        if (s->pubs && s->peer != SIZE_MAX)
+            list[n++] = s;
+    }
     if (n == 0)
         return;
     int rc = commit_sessions(self, list, n, resend);
@@ -1036,6 +1069,15 @@ repl_hub_before_sleep(repl_hub_t *self)
         }
     }
     reap(self);
+}
+
+bool
+repl_hub_has_work(const repl_hub_t *self)
+{
+    for (size_t i = 0; i < self->n_sess; i++)
+        if (self->sess[i]->pubs)
+            return true;
+    return false;
 }
 
 void

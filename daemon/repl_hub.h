@@ -27,6 +27,8 @@ void repl_hub_cron(repl_hub_t *self, uint64_t now_ms);
 /** Before the loop sleeps: one transaction for every queued publish, then
  * the acks, then the streams. */
 void repl_hub_before_sleep(repl_hub_t *self);
+/** True while publishes wait for a commit (the loop must not sleep). */
+bool repl_hub_has_work(const repl_hub_t *self);
 /** The log grew through a local write at the hub. */
 void repl_hub_log_grew(repl_hub_t *self);
 /** The structure changed: every node gets the new text. */
