@@ -20,6 +20,7 @@
 #include "log.h"
 #include "obs_err.h"
 #include "repl_fsm.h"
+#include "sha256.h"
 
 struct repl_node {
     repl_env_t env;
@@ -30,6 +31,7 @@ struct repl_node {
     char **dfs, **areas;
     size_t n_dfs, n_areas;
     char hash[65];
+    char sub_hash[65]; /* of the subscription, kept beside the cursor */
     uint64_t log_last, last_applied_ms, snapshots, applied, bytes_in;
     const codec_env_t *cur; /* message being dispatched */
     bool cur_taken;         /* ... and kept in batches[] */
@@ -221,6 +223,8 @@ apply_changes(repl_node_t *self, const change_set_t *sets, size_t n_sets,
             rc = obsdb_meta_put_u64(txn, "hub_cursor", cursor);
             if (rc == OBS_OK)
                 rc = obsdb_meta_put_str(txn, "hub_epoch", self->next_epoch);
+            if (rc == OBS_OK)
+                rc = obsdb_meta_put_str(txn, "sub_hash", self->sub_hash);
         }
         if (rc == OBS_OK)
             rc = obsdb_meta_put_u64(txn, "hlc", self->env.hlc->last);
@@ -674,6 +678,23 @@ repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr)
 
 /* ---------------------------------------------------------- lifecycle */
 
+/* Hex SHA-256 of the subscription as configured ("" lists = everything). */
+static void
+subscription_hash(repl_node_t *self)
+{
+    sha256_t h;
+    sha256_init(&h);
+    for (size_t i = 0; i < self->n_dfs; i++)
+        sha256_update(&h, self->dfs[i], strlen(self->dfs[i]) + 1);
+    sha256_update(&h, "|", 1);
+    for (size_t i = 0; i < self->n_areas; i++)
+        sha256_update(&h, self->areas[i], strlen(self->areas[i]) + 1);
+    uint8_t d[32];
+    sha256_final(&h, d);
+    for (size_t i = 0; i < 32; i++)
+        snprintf(self->sub_hash + 2 * i, 3, "%02x", d[i]);
+}
+
 int
 repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
 {
@@ -690,7 +711,10 @@ repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
     if (rc == OBS_OK)
         rc = repl_structure_hash(env->st, self->hash);
     uint64_t cursor = 0, acked = 0, outbox_last = 0;
+    char stored_sub[65] = "";
     obsdb_txn_t *txn = NULL;
+    if (rc == OBS_OK)
+        subscription_hash(self);
     if (rc == OBS_OK)
         rc = obsdb_begin(env->db, false, &txn);
     if (rc == OBS_OK) {
@@ -698,6 +722,9 @@ repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
         obsdb_meta_get_u64(txn, "pub_acked", &acked);
         obsdb_meta_get_str(txn, "hub_epoch", self->hub_epoch,
                            sizeof(self->hub_epoch));
+        if (obsdb_meta_get_str(txn, "sub_hash", stored_sub,
+                               sizeof(stored_sub)) != OBS_OK)
+            snprintf(stored_sub, sizeof(stored_sub), "%s", self->sub_hash);
         rc = obsdb_outbox_last(txn, &outbox_last);
     }
     obsdb_abort(&txn);
@@ -708,6 +735,14 @@ repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
     }
     if (outbox_last < acked)
         outbox_last = acked;
+    if (cursor > 0 && strcmp(stored_sub, self->sub_hash) != 0) {
+        /* The log before the cursor was filtered with the old subscription:
+         * what the new one adds is only in a snapshot. */
+        log_notice("node: subscription changed since cursor %" PRIu64
+                   ": a fresh snapshot will be taken",
+                   cursor);
+        cursor = 0;
+    }
     rn_fsm_init(&self->fsm, cursor, acked, outbox_last,
                 (uint32_t)env->cfg->heartbeat_ms,
                 (uint32_t)env->cfg->peer_timeout_ms);

@@ -14,7 +14,8 @@ not duplicated: each key it wrote has exactly one version in its history.
 A third node MEX (subscribe_areas = MEX, all dataflows) holds exactly the
 hub's MEX observations. Then the hub trims its log (log_keep) and a new
 node JAM subscribed to JAM violence only bootstraps through a filtered
-snapshot. Durability is not under test (no_sync). Run by ctest as
+snapshot, and MEX, its subscription widened to MEX,JAM, takes a fresh
+snapshot by itself. Durability is not under test (no_sync). Run by ctest as
 integration.repl_filter."""
 
 import os
@@ -120,6 +121,24 @@ def test_filtered_node(env):
             "JAM's snapshot holds exactly the hub's JAM violence rows",
             "%d vs %d lines" % (len(have.splitlines()),
                                 len(want.splitlines())))
+
+    # Widening a subscription: the history the old filter skipped is behind
+    # the node's cursor, so the node must take a fresh snapshot by itself.
+    mex.stop()
+    since = mex.log_size()
+    mex.write_config(subscribe_areas="MEX,JAM")
+    mex.start()
+    mex.wait_log(r"subscription changed", 30, since=since)
+    mex.wait_log(r"snapshot complete", 60, since=since)
+    rh.wait_converged(hub, [oidw, col, mex, jam], CONVERGE_S,
+                      full=[hub, oidw])
+    for df in (h.DF_VIOLENCE, "OID:DF_DRUG_USE(1.0)"):
+        want = rh.export(hub, "csv", df, "--key", ".JAM.....")
+        have = rh.export(mex, "csv", df, "--key", ".JAM.....")
+        h.check(want == have and len(want.splitlines()) > 1,
+                "after widening, MEX holds the hub's JAM %s rows" % df,
+                "%d vs %d lines" % (len(have.splitlines()),
+                                    len(want.splitlines())))
 
 
 if __name__ == "__main__":
