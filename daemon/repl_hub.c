@@ -33,7 +33,8 @@
 #include "validate.h"
 
 #define HUB_SESSIONS_MAX 1024
-#define HUB_REJECTS_MAX  100 /* RowIssues per PublishAck */
+#define HUB_PEERS_MAX    4096 /* node ids remembered for status */
+#define HUB_REJECTS_MAX  100  /* RowIssues per PublishAck */
 /* Changes per hub transaction. LMDB keeps a transaction's dirty pages in
  * the heap until commit: with random keys each change dirties pages of the
  * obs, history and log trees, so this bounds the hub's memory outside the
@@ -103,17 +104,21 @@ now_ms(void)
 
 /* -------------------------------------------------------------- peers */
 
+/* The record of node_id (made on its first Hello), or SIZE_MAX when the
+ * table is full or memory is short: the Hello is then refused. */
 static size_t
 peer_for(repl_hub_t *self, const char *node_id)
 {
     for (size_t i = 0; i < self->n_peers; i++)
         if (strcmp(self->peers[i].node_id, node_id) == 0)
             return i;
+    if (self->n_peers == HUB_PEERS_MAX)
+        return SIZE_MAX;
     if (self->n_peers == self->cap_peers) {
         size_t cap = self->cap_peers ? self->cap_peers * 2 : 16;
         peer_t *p = realloc(self->peers, cap * sizeof(*p));
         if (p == NULL)
-            fatalx("hub: out of memory for peer records");
+            return SIZE_MAX;
         self->peers = p;
         self->cap_peers = cap;
     }
@@ -615,6 +620,11 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
         }
     }
     s->peer = peer_for(self, h->node_id);
+    if (s->peer == SIZE_MAX) {
+        log_warnx("hub: Hello from %.63s refused: %d node ids known",
+                  h->node_id, HUB_PEERS_MAX);
+        return OBS_ETOOBIG;
+    }
     snprintf(s->node_epoch, sizeof(s->node_epoch), "%s", h->node_epoch);
     snprintf(s->provider, sizeof(s->provider), "%s",
              h->provider[0] ? h->provider : h->node_id);
