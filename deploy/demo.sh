@@ -125,7 +125,7 @@ echo "== at JAM: Colombia's homicide rate, replicated from COL"
 "$obsync" -s "$demo/jam/api.sock" query OID:DF_VIOLENCE --key A.COL.VC_IHR_PSRC._T._T._T.HARM --start 2015 --end 2023
 echo
 echo "Try it yourself, for example:"
-echo "  $obsync -s $demo/mex/api.sock query OID:DF_DRUG_USE --key A.COL......"
+echo "  $obsync -s $demo/mex/api.sock query OID:DF_DRUG_USE --key A.COL....."
 echo "  $obsync -s $demo/col/api.sock status"
 echo "  $obsync -s $demo/hub/api.sock status"
 echo "Logs: $demo/*/obsyncd.log    Stop: bash deploy/demo.sh stop"
