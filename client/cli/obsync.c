@@ -58,7 +58,30 @@ usage(FILE *f)
           f);
 }
 
-/* Reads api_socket from a `key = value` config; NULL when absent. */
+/* The value of `key = value` on this config line, or NULL (line edited in
+ * place). */
+static char *
+line_value(char *line, const char *key)
+{
+    size_t klen = strlen(key);
+    char *s = line + strspn(line, " \t");
+    char *eq = strchr(s, '=');
+    if (*s == '#' || eq == NULL || strncmp(s, key, klen) != 0 ||
+        strspn(s + klen, " \t") != (size_t)(eq - s - klen))
+        return NULL;
+    char *v = eq + 1 + strspn(eq + 1, " \t");
+    char *hash = strchr(v, '#');
+    if (hash != NULL)
+        *hash = '\0';
+    size_t n = strcspn(v, "\r\n");
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    v[n] = '\0';
+    return v;
+}
+
+/* The daemon's API socket from its config, as the daemon derives it:
+ * api_socket, else data_dir/api.sock, else the default data_dir's. */
 static char *
 config_socket(const char *path, bool *bad)
 {
@@ -68,25 +91,20 @@ config_socket(const char *path, bool *bad)
         *bad = true;
         return NULL;
     }
-    char line[4096];
-    char *found = NULL;
+    char line[4096], dir[4096] = "/var/lib/obsync";
+    char *found = NULL, *v;
     while (found == NULL && fgets(line, sizeof(line), f) != NULL) {
-        char *s = line + strspn(line, " \t");
-        char *eq = strchr(s, '=');
-        if (*s == '#' || eq == NULL || strncmp(s, "api_socket", 10) != 0 ||
-            strspn(s + 10, " \t") != (size_t)(eq - s - 10))
-            continue;
-        char *v = eq + 1 + strspn(eq + 1, " \t");
-        char *hash = strchr(v, '#');
-        if (hash != NULL)
-            *hash = '\0';
-        size_t n = strcspn(v, "\r\n");
-        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-            n--;
-        v[n] = '\0';
-        found = strdup(v);
+        if ((v = line_value(line, "api_socket")) != NULL)
+            found = strdup(v);
+        else if ((v = line_value(line, "data_dir")) != NULL)
+            snprintf(dir, sizeof(dir), "%s", v);
     }
     fclose(f);
+    if (found == NULL) {
+        size_t n = strlen(dir) + sizeof("/api.sock");
+        if ((found = malloc(n)) != NULL)
+            snprintf(found, n, "%s/api.sock", dir);
+    }
     return found;
 }
 
