@@ -89,7 +89,7 @@ typedef struct {
     uint64_t rows_seen, rejected, warnings;
     issue_list_t header_issues;
     char source[128];
-    time_t last_active;
+    uint64_t last_active_ms; /* monotonic */
 } import_t;
 
 struct engine {
@@ -595,6 +595,22 @@ finish_group(engine_t *self, pending_t **group, size_t n, int rc)
 
 /* before_sleep: one transaction for all queued single writes, one per
  * import, one per dry run. */
+/* Commits group[0..n) as one transaction and answers each writer. */
+static void
+commit_and_finish(engine_t *self, pending_t **group, size_t n, bool dry_run)
+{
+    if (n == 0)
+        return;
+    int rc = commit_group(self, group, n, dry_run);
+    if (rc != OBS_OK)
+        log_warnr(rc, "%s of %zu write(s) failed (first: batch %s)",
+                  n > 1 ? "group commit" : "commit", n, group[0]->batch_id);
+    finish_group(self, group, n, rc);
+}
+
+/* before_sleep: consecutive puts and deletes share one transaction; an
+ * import or a dry run gets one of its own. Requests are applied in arrival
+ * order, so a later write always wins over an earlier one. */
 static void
 flush_pending(engine_t *self)
 {
@@ -608,26 +624,19 @@ flush_pending(engine_t *self)
     while (p != NULL) {
         pending_t *next = p->next;
         if (p->is_import || p->dry_run) {
-            int rc = commit_group(self, &p, 1, p->dry_run);
-            if (rc != OBS_OK)
-                log_warnr(rc, "write of batch %s failed", p->batch_id);
-            finish_group(self, &p, 1, rc);
+            commit_and_finish(self, group, n, false); /* earlier writes first */
+            n = 0;
+            commit_and_finish(self, &p, 1, p->dry_run);
         } else {
             group[n++] = p;
             if (n == max) {
-                int rc = commit_group(self, group, n, false);
-                finish_group(self, group, n, rc);
+                commit_and_finish(self, group, n, false);
                 n = 0;
             }
         }
         p = next;
     }
-    if (n > 0) {
-        int rc = commit_group(self, group, n, false);
-        if (rc != OBS_OK)
-            log_warnr(rc, "group commit of %zu write(s) failed", n);
-        finish_group(self, group, n, rc);
-    }
+    commit_and_finish(self, group, n, false);
 }
 
 static pending_t *
@@ -644,6 +653,15 @@ pending_new(const ctl_peer_t *peer, const char *kind, uint64_t stamp_ms)
 }
 
 /* ------------------------------------------------------------- requests */
+
+/* Whether the canonical key fits the store (its history key adds 8 bytes):
+ * checked before queuing, so one over-long key cannot fail a group commit. */
+static bool
+key_fits(const obs_t *o)
+{
+    uint8_t key[OBS_KEY_MAX + 1];
+    return obs_key_encode(o, key, OBS_KEY_MAX - 8) > 0;
+}
 
 /* A merge gives only what changes, so the merged result is validated; the
  * op itself stays as given (normalised), and is merged again at apply time
@@ -665,9 +683,19 @@ validate_put(obsdb_txn_t *rtxn, const validate_ctx_t *vc, op_t *op,
     /* keep the normalised decimal texts of what was given */
     if (rc == OBS_OK)
         rc = obs_set_value(&op->obs, merged.value);
-    for (size_t i = 0; rc == OBS_OK && i < op->obs.n_attrs; i++)
-        rc = obs_set_attr(&op->obs, op->obs.attrs[i].id,
-                          obs_get_attr(&merged, op->obs.attrs[i].id));
+    /* backwards: an attribute normalised away shifts only those after it */
+    for (size_t i = op->obs.n_attrs; rc == OBS_OK && i-- > 0;) {
+        char id[OBS_CODE_MAX + 1];
+        snprintf(id, sizeof(id), "%s", op->obs.attrs[i].id);
+        rc = obs_set_attr(&op->obs, id, obs_get_attr(&merged, id));
+    }
+    if (rc == OBS_OK && !key_fits(&op->obs)) {
+        issue_add(issues, line, "", "R-length", false,
+                  "the observation's key is longer than the store allows "
+                  "(%d bytes)",
+                  OBS_KEY_MAX - 8);
+        rc = OBS_EREJECTED;
+    }
     obs_fini(&merged);
     obs_fini(&cur);
     return rc;
@@ -1077,7 +1105,7 @@ on_import_begin(engine_t *self, const ctl_peer_t *peer,
     imp->id = ++self->next_import_id;
     imp->strict = r->strict;
     imp->dry_run = r->dry_run;
-    imp->last_active = time(NULL);
+    imp->last_active_ms = hlc_mono_ms();
     snprintf(imp->source, sizeof(imp->source), "%s", r->source_name);
     *slot = imp;
     log_info("import %" PRIu64 " of '%s' started", imp->id, imp->source);
@@ -1117,7 +1145,7 @@ on_import_rows(engine_t *self, const ctl_peer_t *peer,
         return;
     }
     import_t *imp = *slot;
-    imp->last_active = time(NULL);
+    imp->last_active_ms = hlc_mono_ms();
     if (imp->rows_seen + r->n_rows > self->cfg->max_import_rows) {
         ctl_reply_error(self->ctl, peer, OBS_ETOOBIG,
                         "import exceeds max_import_rows = %" PRIu64
@@ -1139,6 +1167,13 @@ on_import_rows(engine_t *self, const ctl_peer_t *peer,
                           cr->n_cells, &row, &issues);
         if (rc != OBS_OK)
             break;
+        if (row.kind == SDMX_ROW_OBS && !key_fits(&row.obs)) {
+            issue_add(&issues, cr->line, "", "R-length", false,
+                      "the observation's key is longer than the store allows "
+                      "(%d bytes)",
+                      OBS_KEY_MAX - 8);
+            row.kind = SDMX_ROW_REJECTED;
+        }
         if (row.kind == SDMX_ROW_REJECTED)
             imp->rejected++;
         else if (row.kind == SDMX_ROW_OBS ||
@@ -1201,11 +1236,11 @@ on_import_finish(engine_t *self, const ctl_peer_t *peer,
 static void
 expire_imports(engine_t *self)
 {
-    time_t now = time(NULL);
+    uint64_t now = hlc_mono_ms();
     for (size_t i = 0; i < IMPORTS_MAX; i++) {
         import_t *imp = self->imports[i];
-        if (imp && (uint64_t)(now - imp->last_active) >
-                       self->cfg->import_idle_timeout) {
+        if (imp &&
+            now - imp->last_active_ms > self->cfg->import_idle_timeout * 1000) {
             log_notice("import %" PRIu64 " of '%s' dropped after %" PRIu64
                        " s idle; nothing of it was stored",
                        imp->id, imp->source, self->cfg->import_idle_timeout);
