@@ -783,36 +783,6 @@ on_delete(engine_t *self, const ctl_peer_t *peer,
     queue_pending(self, p);
 }
 
-/* Query and history replies: observations copied out of the read txn. */
-typedef struct {
-    obs_t *items;
-    size_t n, cap;
-} obs_vec_t;
-
-static int
-vec_cb(const obs_t *o, void *arg)
-{
-    collect_t col = {0};
-    obs_vec_t *v = arg;
-    col.items = v->items;
-    col.n = v->n;
-    col.cap = v->cap;
-    col.period = "";
-    int rc = collect_cb(o, &col);
-    v->items = col.items;
-    v->n = col.n;
-    v->cap = col.cap;
-    return rc;
-}
-
-static void
-vec_fini(obs_vec_t *v)
-{
-    for (size_t i = 0; i < v->n; i++)
-        obs_fini(&v->items[i]);
-    free(v->items);
-}
-
 typedef struct {
     Obsync__V1__DataflowColumns *cols;
     Obsync__V1__DataflowColumns **ptrs;
@@ -874,7 +844,7 @@ pb_cols_fill(const engine_t *self, const sdmx_dataflow_t *only, pb_cols_t *pc)
 }
 
 static void
-reply_obs(engine_t *self, const ctl_peer_t *peer, obs_vec_t *v,
+reply_obs(engine_t *self, const ctl_peer_t *peer, collect_t *v,
           const sdmx_dataflow_t *only, const uint8_t *next, size_t next_len)
 {
     codec_obs_view_t *views = calloc(v->n ? v->n : 1, sizeof(*views));
@@ -926,11 +896,11 @@ on_get(engine_t *self, const ctl_peer_t *peer, const Obsync__V1__KeyRef *key,
         ctl_reply_error(self->ctl, peer, rc, "%s", why);
         return;
     }
-    obs_vec_t v = {0};
+    collect_t v = {.period = ""}; /* copied out of the read txn */
     obsdb_txn_t *txn = NULL;
     rc = obsdb_begin(self->db, false, &txn);
     if (rc == OBS_OK && history) {
-        rc = obsdb_history(txn, &id, vec_cb, &v);
+        rc = obsdb_history(txn, &id, collect_cb, &v);
     } else if (rc == OBS_OK) {
         obs_t cur;
         obs_init(&cur);
@@ -938,7 +908,7 @@ on_get(engine_t *self, const ctl_peer_t *peer, const Obsync__V1__KeyRef *key,
         if (rc == OBS_OK && cur.ver.tombstone)
             rc = OBS_ENOENT;
         if (rc == OBS_OK)
-            rc = vec_cb(&cur, &v);
+            rc = collect_cb(&cur, &v);
         obs_fini(&cur);
     }
     obsdb_abort(&txn);
@@ -951,7 +921,7 @@ on_get(engine_t *self, const ctl_peer_t *peer, const Obsync__V1__KeyRef *key,
                         key->series_key, key->time_period,
                         rc == OBS_ENOENT ? "no such observation"
                                          : obs_strerror(rc));
-    vec_fini(&v);
+    collect_fini(&v);
     obs_fini(&id);
 }
 
@@ -1016,21 +986,21 @@ on_query(engine_t *self, const ctl_peer_t *peer,
     q.limit = r->limit ? r->limit : QUERY_PAGE_DEFAULT;
     if (q.limit > QUERY_PAGE_MAX)
         q.limit = QUERY_PAGE_MAX;
-    obs_vec_t v = {0};
+    collect_t v = {.period = ""}; /* copied out of the read txn */
     uint8_t last[OBS_KEY_MAX + 1];
     size_t last_len = 0;
     bool more = false;
     obsdb_txn_t *txn = NULL;
     int rc = obsdb_begin(self->db, false, &txn);
     if (rc == OBS_OK)
-        rc = obsdb_scan(txn, &q, vec_cb, &v, last, &last_len, &more);
+        rc = obsdb_scan(txn, &q, collect_cb, &v, last, &last_len, &more);
     obsdb_abort(&txn);
     if (rc == OBS_OK)
         reply_obs(self, peer, &v, df, more ? last : NULL, more ? last_len : 0);
     else
         ctl_reply_error(self->ctl, peer, rc, "query failed: %s",
                         obs_strerror(rc));
-    vec_fini(&v);
+    collect_fini(&v);
     obs_pattern_fini(&pat);
 }
 
