@@ -55,13 +55,16 @@ typedef struct {
     obs_t obs;     /* !matching: the observation or identity */
     obs_action_t action;
     const sdmx_dataflow_t *df;
-    obs_pattern_t pattern; /* matching */
+    obs_pattern_t *pattern; /* matching: owned */
     char period[OBS_PERIOD_MAX + 1];
 } op_t;
 
+/* Staged ops in fixed blocks: an import of millions of rows never
+ * reallocates (and copies) one huge array. */
+#define OPS_BLOCK 4096
 typedef struct {
-    op_t *items;
-    size_t n, cap;
+    op_t **blocks;
+    size_t n, n_blocks, cap_blocks;
 } ops_t;
 
 typedef struct {
@@ -122,29 +125,47 @@ on_signal(int sig)
 
 /* ------------------------------------------------------------ small helpers */
 
+static op_t *
+ops_at(const ops_t *ops, size_t i)
+{
+    return &ops->blocks[i / OPS_BLOCK][i % OPS_BLOCK];
+}
+
 static void
 ops_fini(ops_t *ops)
 {
     for (size_t i = 0; i < ops->n; i++) {
-        obs_fini(&ops->items[i].obs);
-        obs_pattern_fini(&ops->items[i].pattern);
+        op_t *op = ops_at(ops, i);
+        obs_fini(&op->obs);
+        if (op->pattern)
+            obs_pattern_fini(op->pattern);
+        free(op->pattern);
     }
-    free(ops->items);
+    for (size_t b = 0; b < ops->n_blocks; b++)
+        free(ops->blocks[b]);
+    free(ops->blocks);
     memset(ops, 0, sizeof(*ops));
 }
 
+/* A new zeroed op at the end, or NULL when memory is short. */
 static op_t *
 ops_push(ops_t *ops)
 {
-    if (ops->n == ops->cap) {
-        size_t cap = ops->cap ? ops->cap * 2 : 64;
-        op_t *items = realloc(ops->items, cap * sizeof(*items));
-        if (items == NULL)
+    if (ops->n == ops->n_blocks * OPS_BLOCK) {
+        if (ops->n_blocks == ops->cap_blocks) {
+            size_t cap = ops->cap_blocks ? ops->cap_blocks * 2 : 4;
+            op_t **blocks = realloc(ops->blocks, cap * sizeof(*blocks));
+            if (blocks == NULL)
+                return NULL;
+            ops->blocks = blocks;
+            ops->cap_blocks = cap;
+        }
+        if ((ops->blocks[ops->n_blocks] = malloc(OPS_BLOCK * sizeof(op_t))) ==
+            NULL)
             return NULL;
-        ops->items = items;
-        ops->cap = cap;
+        ops->n_blocks++;
     }
-    op_t *op = &ops->items[ops->n++];
+    op_t *op = ops_at(ops, ops->n++);
     memset(op, 0, sizeof(*op));
     obs_init(&op->obs);
     return op;
@@ -368,12 +389,7 @@ stamp(engine_t *self, obs_t *o, const obs_t *cur, obs_action_t action,
 static int
 store_local(engine_t *self, obsdb_txn_t *txn, obs_t *o)
 {
-    int rc = OBS_OK;
-    if (self->hub)
-        rc = obsdb_log_append(txn, o);
-    if (rc == OBS_OK)
-        rc = obsdb_put(txn, o);
-    return rc;
+    return self->hub ? repl_hub_store_local(txn, o) : obsdb_put(txn, o);
 }
 
 /* A tombstone for cur's identity. */
@@ -490,7 +506,7 @@ apply_matching(engine_t *self, obsdb_txn_t *txn, op_t *op, const char *batch,
 {
     obsdb_scan_t q = {.dataflow = op->df->urn,
                       .total_dims = op->df->dsd->n_dims,
-                      .pattern = &op->pattern,
+                      .pattern = op->pattern,
                       .start_day = INT32_MIN,
                       .end_day = INT32_MAX};
     collect_t col = {.period = op->period};
@@ -516,7 +532,7 @@ apply_pending(engine_t *self, obsdb_txn_t *txn, pending_t *p)
     memset(&p->counts, 0, sizeof(p->counts));
     int rc = OBS_OK;
     for (size_t i = 0; rc == OBS_OK && i < p->ops.n; i++) {
-        op_t *op = &p->ops.items[i];
+        op_t *op = ops_at(&p->ops, i);
         rc = op->matching
                  ? apply_matching(self, txn, op, p->batch_id, &p->counts)
                  : apply_obs(self, txn, op, p->batch_id, &p->counts);
@@ -530,6 +546,13 @@ apply_pending(engine_t *self, obsdb_txn_t *txn, pending_t *p)
 static int
 commit_group(engine_t *self, pending_t **group, size_t n, bool dry_run)
 {
+    /* A hub applies its state behind its log: local writes read the state
+     * (current versions, unchanged checks), so it must hold the whole log. */
+    if (self->hub) {
+        int rc = repl_hub_catch_up(self->hub);
+        if (rc != OBS_OK)
+            return rc;
+    }
     for (;;) {
         uint64_t saved_seq = self->origin_seq;
         obsdb_txn_t *txn = NULL;
@@ -1093,7 +1116,11 @@ stage_row(import_t *imp, sdmx_row_t *row)
     op->action = row->action;
     if (row->kind == SDMX_ROW_DELETE_MATCHING) {
         op->matching = true;
-        op->pattern = row->pattern;
+        if ((op->pattern = malloc(sizeof(*op->pattern))) == NULL) {
+            imp->ops.n--;
+            return OBS_ENOMEM;
+        }
+        *op->pattern = row->pattern;
         memset(&row->pattern, 0, sizeof(row->pattern));
         snprintf(op->period, sizeof(op->period), "%s", row->time_period);
     } else {

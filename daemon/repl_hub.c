@@ -1,15 +1,25 @@
 /*
  * repl_hub.c - hub end of replication (see repl_hub.h, PROTOCOL.md §5).
  *
- * Write path: a Publish is queued when it arrives; before the loop sleeps,
- * every queued Publish of every node is reconciled into the hub's state and
- * appended to its log in ONE LMDB transaction committed with sync, and only
- * then are the PublishAcks sent (acked means durable). Per origin, changes
- * apply in origin_seq order: a seq at or below the origin's last accepted one
- * is a duplicate (no effect), a seq beyond last + 1 is a gap the node must
- * resend. Between two versions of one key the greater (hlc, origin) wins
- * (obsdb_version_cmp), so every node converges whatever the arrival order;
- * the loser is counted as superseded and never enters the log.
+ * Write path, log first: a Publish is queued when it arrives; before the
+ * loop sleeps, every queued Publish of every node is checked and appended to
+ * the hub's log in ONE LMDB transaction committed with sync, and only then
+ * are the PublishAcks sent (acked means durable). Per origin, changes apply
+ * in origin_seq order: a seq at or below the origin's last accepted one is a
+ * duplicate (no effect), a seq beyond last + 1 is a gap the node must
+ * resend. The log is sequential, so acking costs one append per change, not
+ * a random B-tree write per table.
+ *
+ * The keyed state (obs, history) is applied behind the log, in its own
+ * transactions of at most HUB_STATE_APPLY_MAX changes, with meta
+ * "state_applied" (the last hub_seq applied) in the same transaction: after
+ * a crash the state resumes from there, rebuilt from the durable log.
+ * Between two versions of one key the greater (hlc, origin) wins
+ * (obsdb_version_cmp) on every daemon, so a change that loses is logged
+ * like any other and loses again wherever it is applied; the hub counts it
+ * as superseded when it applies it to its own state. The log is never
+ * trimmed past state_applied; a snapshot, and a local write at the hub,
+ * first bring the state up to the log.
  *
  * Read path: each session streams the log from its node's cursor, one
  * LogBatch per credit the node grants, read zero-copy from the map; a node
@@ -35,11 +45,13 @@
 #define HUB_SESSIONS_MAX 1024
 #define HUB_PEERS_MAX    4096 /* node ids remembered for status */
 #define HUB_REJECTS_MAX  100  /* RowIssues per PublishAck */
-/* Changes per hub transaction. LMDB keeps a transaction's dirty pages in
- * the heap until commit: with random keys each change dirties pages of the
- * obs, history and log trees, so this bounds the hub's memory outside the
- * map (about 3 pages, 12 KiB, per change at worst). */
-#define HUB_COMMIT_MAX 2000
+/* LMDB keeps a transaction's dirty pages in the heap until commit, so
+ * these bound the hub's memory outside the map. An accept transaction only
+ * appends to the log (sequential: a few hundred bytes per change); a state
+ * transaction dirties pages of the obs and history trees, with random keys
+ * about 2 pages, 8 KiB, per change at worst. */
+#define HUB_COMMIT_MAX      8000 /* changes accepted per transaction */
+#define HUB_STATE_APPLY_MAX 2000 /* log entries applied to state per txn */
 
 typedef struct {
     char node_id[OBS_ID_MAX + 1];
@@ -88,6 +100,8 @@ struct repl_hub {
     peer_t *peers;
     size_t n_peers, cap_peers;
     uint64_t log_first, log_last;
+    uint64_t state_applied;  /* the state holds the log up to here */
+    uint64_t state_retry_ms; /* after a failed state apply */
     bool log_grew;
     uint64_t next_trim_ms, snapshots;
     size_t rr;                       /* round-robin start of the group commit */
@@ -95,6 +109,8 @@ struct repl_hub {
     const char *cur_addr;            /* and its peer's address */
     Obsync__V1__PeerStatus *status_rows, **status_ptrs;
 };
+
+static int load_state_applied(repl_hub_t *self);
 
 static uint64_t
 now_ms(void)
@@ -523,6 +539,15 @@ do_action(repl_hub_t *self, sess_t *s, const rh_action_t *a, rh_event_t *next)
             send_structure(self, s);
         return false;
     case RH_A_START_SNAPSHOT:
+        /* the state must hold every change up to the fence */
+        if (repl_hub_catch_up(self) != OBS_OK) {
+            log_warnx("hub: node %s: no snapshot: the state could not be "
+                      "brought up to the log",
+                      sess_peer(self, s)->node_id);
+            send_goodbye(self, s, "snapshot failed; reconnect to retry");
+            next->type = RH_EV_GOODBYE;
+            return true;
+        }
         start_snapshot(self, s, a->n);
         return false;
     case RH_A_SEND_CHUNK:
@@ -826,9 +851,8 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
              const ProtobufCBinaryData *bin, uint64_t *resend_from, bool *stop)
 {
     peer_t *p = sess_peer(self, s);
-    obs_t o, cur;
+    obs_t o;
     obs_init(&o);
-    obs_init(&cur);
     int rc = codec_obs_decode(bin->data, bin->len, &o);
     if (rc != OBS_OK) {
         *stop = true; /* cannot even read its seq: make the node resend */
@@ -882,24 +906,14 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         goto out;
     }
     issue_list_fini(&issues);
-    rc = obsdb_get(txn, &o, &cur);
-    if (rc == OBS_OK && obsdb_version_cmp(&o.ver, &cur.ver) <= 0) {
-        p->superseded++;
-        goto out;
-    }
-    if (rc != OBS_OK && rc != OBS_ENOENT)
-        goto out;
     rc = obsdb_log_append(txn, &o);
-    if (rc == OBS_OK)
-        rc = obsdb_put(txn, &o);
     if (rc == OBS_OK) {
         p->accepted++;
         hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
     }
 out:
     obs_fini(&o);
-    obs_fini(&cur);
-    return rc == OBS_ENOENT ? OBS_OK : rc;
+    return rc;
 }
 
 /* Applies whole queued publishes of s while *budget lasts; s->n_applied
@@ -1035,6 +1049,107 @@ commit_publishes(repl_hub_t *self)
     }
 }
 
+/* ------------------------------------------------- state behind the log */
+
+#define STATE_APPLIED "state_applied"
+
+typedef struct {
+    repl_hub_t *hub;
+    obsdb_txn_t *txn;
+    uint64_t *superseded; /* per peer, added once the txn committed */
+} state_apply_t;
+
+static int
+state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
+         size_t rlen, void *arg)
+{
+    (void)hub_seq;
+    (void)key;
+    (void)klen;
+    state_apply_t *a = arg;
+    obs_t o;
+    obs_init(&o);
+    bool applied = false;
+    int rc = codec_obs_decode(rec, rlen, &o);
+    if (rc == OBS_OK)
+        rc = obsdb_put_replicated(a->txn, &o, &applied);
+    if (rc == OBS_OK && !applied) /* lost to a newer version of its key */
+        for (size_t i = 0; i < a->hub->n_peers; i++)
+            if (strcmp(a->hub->peers[i].node_id, o.ver.origin) == 0)
+                a->superseded[i]++;
+    obs_fini(&o);
+    return rc;
+}
+
+/* Applies up to max log entries after state_applied to the state, with the
+ * new state_applied, in one synced transaction (growing the map on
+ * MDB_MAP_FULL). On failure nothing moved: the next turn retries. */
+static int
+apply_state(repl_hub_t *self, size_t max)
+{
+    state_apply_t a = {
+        .hub = self, .superseded = calloc(self->n_peers + 1, sizeof(uint64_t))};
+    if (a.superseded == NULL)
+        return OBS_ENOMEM;
+    int rc = OBS_ESTOREFULL;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        memset(a.superseded, 0, self->n_peers * sizeof(uint64_t));
+        uint64_t last = self->state_applied;
+        rc = obsdb_begin(self->env.db, true, &a.txn);
+        if (rc == OBS_OK)
+            rc = obsdb_log_walk(a.txn, self->state_applied, max, 0, state_cb,
+                                &a, &last);
+        if (rc == OBS_OK)
+            rc = obsdb_meta_put_u64(a.txn, STATE_APPLIED, last);
+        if (rc == OBS_OK)
+            rc = obsdb_commit(&a.txn);
+        else
+            obsdb_abort(&a.txn);
+        if (rc == OBS_OK) {
+            self->state_applied = last;
+            for (size_t i = 0; i < self->n_peers; i++)
+                self->peers[i].superseded += a.superseded[i];
+            break;
+        }
+        if (rc != OBS_ESTOREFULL || !obsdb_grow(self->env.db))
+            break;
+    }
+    free(a.superseded);
+    return rc;
+}
+
+int
+repl_hub_store_local(obsdb_txn_t *txn, obs_t *o)
+{
+    uint64_t applied = 0;
+    int rc = obsdb_meta_get_u64(txn, STATE_APPLIED, &applied);
+    if (rc == OBS_ENOENT)
+        rc = OBS_OK;
+    if (rc == OBS_OK)
+        rc = obsdb_log_append(txn, o);
+    if (rc == OBS_OK)
+        rc = obsdb_put(txn, o);
+    /* The state holds this entry now; if it held every earlier one too,
+     * say so, else the entry is applied again later, a no-op. */
+    if (rc == OBS_OK && applied + 1 == o->ver.hub_seq)
+        rc = obsdb_meta_put_u64(txn, STATE_APPLIED, o->ver.hub_seq);
+    return rc;
+}
+
+int
+repl_hub_catch_up(repl_hub_t *self)
+{
+    while (self->state_applied < self->log_last) {
+        uint64_t before = self->state_applied;
+        int rc = apply_state(self, HUB_STATE_APPLY_MAX);
+        if (rc != OBS_OK)
+            return rc;
+        if (self->state_applied == before)
+            return OBS_ESTORE; /* the log ends before log_last: malformed */
+    }
+    return OBS_OK;
+}
+
 /* Frees dead sessions. Two passes: peers are marked down while every
  * session is still allocated, then the dead ones are freed. */
 static void
@@ -1078,6 +1193,19 @@ repl_hub_before_sleep(repl_hub_t *self)
             hub_step(self, self->sess[i], &ev);
         }
     }
+    /* One state transaction per turn at most: acks and streams go first,
+     * the state follows them. */
+    if (self->state_applied < self->log_last &&
+        now_ms() >= self->state_retry_ms) {
+        int rc = apply_state(self, HUB_STATE_APPLY_MAX);
+        if (rc != OBS_OK) {
+            log_warnr(rc,
+                      "hub: applying the log after hub_seq %" PRIu64
+                      " to the state (retrying in 1 s)",
+                      self->state_applied);
+            self->state_retry_ms = now_ms() + 1000;
+        }
+    }
     reap(self);
 }
 
@@ -1087,7 +1215,8 @@ repl_hub_has_work(const repl_hub_t *self)
     for (size_t i = 0; i < self->n_sess; i++)
         if (self->sess[i]->pubs)
             return true;
-    return false;
+    return self->state_applied < self->log_last &&
+           now_ms() >= self->state_retry_ms;
 }
 
 void
@@ -1095,7 +1224,8 @@ repl_hub_log_grew(repl_hub_t *self)
 {
     obsdb_txn_t *txn = NULL;
     if (obsdb_begin(self->env.db, false, &txn) == OBS_OK &&
-        obsdb_log_bounds(txn, &self->log_first, &self->log_last) == OBS_OK)
+        obsdb_log_bounds(txn, &self->log_first, &self->log_last) == OBS_OK &&
+        obsdb_meta_get_u64(txn, STATE_APPLIED, &self->state_applied) == OBS_OK)
         self->log_grew = true;
     obsdb_abort(&txn);
 }
@@ -1104,6 +1234,8 @@ static void
 trim_log(repl_hub_t *self)
 {
     uint64_t keep = self->env.cfg->log_keep;
+    if (self->log_last - self->state_applied > keep)
+        keep = self->log_last - self->state_applied; /* not applied yet */
     if (self->log_last < self->log_first ||
         self->log_last - self->log_first + 1 <= keep)
         return;
@@ -1161,6 +1293,7 @@ repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr)
     self->status_ptrs = calloc(n ? n : 1, sizeof(*self->status_ptrs));
     sr->log_first = self->log_first;
     sr->log_last = self->log_last;
+    sr->state_applied = self->state_applied;
     sr->snapshots = self->snapshots;
     sr->hub_endpoint = self->endpoint;
     if (self->status_rows == NULL || self->status_ptrs == NULL)
@@ -1239,13 +1372,8 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
         rc = write_endpoint_file(self, err, cap);
     if (rc == OBS_OK)
         rc = repl_structure_hash(env->st, self->hash);
-    if (rc == OBS_OK) {
-        obsdb_txn_t *txn = NULL;
-        rc = obsdb_begin(env->db, false, &txn);
-        if (rc == OBS_OK)
-            rc = obsdb_log_bounds(txn, &self->log_first, &self->log_last);
-        obsdb_abort(&txn);
-    }
+    if (rc == OBS_OK)
+        rc = load_state_applied(self);
     if (rc != OBS_OK) {
         repl_hub_destroy(&self);
         return rc;
@@ -1255,6 +1383,35 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
               self->endpoint);
     *out = self;
     return OBS_OK;
+}
+
+/* Reads the log bounds and state_applied. A store without state_applied
+ * comes from before the state was applied behind the log, when both were
+ * written together: its state holds the whole log, which is recorded now,
+ * before any change is accepted. */
+static int
+load_state_applied(repl_hub_t *self)
+{
+    obsdb_txn_t *txn = NULL;
+    int rc = obsdb_begin(self->env.db, true, &txn);
+    if (rc == OBS_OK)
+        rc = obsdb_log_bounds(txn, &self->log_first, &self->log_last);
+    if (rc == OBS_OK) {
+        rc = obsdb_meta_get_u64(txn, STATE_APPLIED, &self->state_applied);
+        if (rc == OBS_ENOENT) {
+            self->state_applied = self->log_last;
+            rc = obsdb_meta_put_u64(txn, STATE_APPLIED, self->log_last);
+        }
+    }
+    if (rc == OBS_OK)
+        rc = obsdb_commit(&txn);
+    else
+        obsdb_abort(&txn);
+    if (rc == OBS_OK && self->state_applied < self->log_last)
+        log_notice("hub: the state holds the log up to hub_seq %" PRIu64
+                   " of %" PRIu64 ": applying the rest",
+                   self->state_applied, self->log_last);
+    return rc;
 }
 
 void

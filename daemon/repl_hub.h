@@ -25,11 +25,23 @@ void repl_hub_on_readable(repl_hub_t *self);
 /** 10 Hz: heartbeats, dead peers, log trimming. */
 void repl_hub_cron(repl_hub_t *self, uint64_t now_ms);
 /** Before the loop sleeps: one transaction for every queued publish, then
- * the acks, then the streams. */
+ * the acks, then the streams, then at most one transaction applying the
+ * log to the keyed state behind it. */
 void repl_hub_before_sleep(repl_hub_t *self);
-/** True while publishes wait for a commit (the loop must not sleep). */
+/** True while publishes wait for a commit or the state lags behind the log
+ * (the loop must not sleep). */
 bool repl_hub_has_work(const repl_hub_t *self);
-/** The log grew through a local write at the hub. */
+/** Applies the whole log to the keyed state now (before local writes at the
+ * hub read the state). OBS_OK, or a store error: the state then lags, and
+ * the hub keeps retrying. */
+int repl_hub_catch_up(repl_hub_t *self);
+/** Stores a local write at the hub: appended to the log (o->ver.hub_seq is
+ * set) and written to the state in the caller's write txn. Call
+ * repl_hub_catch_up first, so the state the write was based on was current.
+ * Sticky txn errors. */
+int repl_hub_store_local(obsdb_txn_t *txn, obs_t *o);
+/** The log (and perhaps meta "state_applied") changed through a local write
+ * at the hub. */
 void repl_hub_log_grew(repl_hub_t *self);
 /** The structure changed: every node gets the new text. */
 void repl_hub_structure_changed(repl_hub_t *self);

@@ -22,6 +22,8 @@
 #include "repl_fsm.h"
 #include "sha256.h"
 
+#define OUTBOX_TRIM_EVERY 20000 /* changes acked between outbox trims */
+
 struct repl_node {
     repl_env_t env;
     void *sock;
@@ -33,6 +35,7 @@ struct repl_node {
     char hash[65];
     char sub_hash[65]; /* of the subscription, kept beside the cursor */
     uint64_t log_last, last_applied_ms, snapshots, applied, bytes_in;
+    uint64_t trimmed; /* outbox removed (and pub_acked stored) up to here */
     const codec_env_t *cur; /* message being dispatched */
     bool cur_taken;         /* ... and kept in batches[] */
     /* LogBatches accepted by the state machine and not yet committed: they
@@ -121,23 +124,23 @@ send_heartbeat(repl_node_t *self)
 
 typedef struct {
     ProtobufCBinaryData *items;
-    size_t n, bytes;
+    size_t n;
     uint64_t first, last;
 } outbatch_t;
 
 static int
-outbox_cb(const obs_t *o, void *arg)
+outbox_cb(uint64_t origin_seq, const uint8_t *key, size_t klen,
+          const uint8_t *rec, size_t rlen, void *arg)
 {
+    (void)key;
+    (void)klen;
     outbatch_t *b = arg;
-    if (b->bytes >= REPL_BATCH_BYTES)
-        return 1; /* full: stop the walk */
-    int rc = codec_obs_encode(o, &b->items[b->n].data, &b->items[b->n].len);
-    if (rc != OBS_OK)
-        return rc;
-    b->bytes += b->items[b->n].len;
+    /* zero copy: the outbox holds each change encoded as it goes out */
+    b->items[b->n].data = (uint8_t *)(uintptr_t)rec;
+    b->items[b->n].len = rlen;
     if (b->n == 0)
-        b->first = o->ver.origin_seq;
-    b->last = o->ver.origin_seq;
+        b->first = origin_seq;
+    b->last = origin_seq;
     b->n++;
     return 0;
 }
@@ -148,15 +151,15 @@ static uint64_t
 send_publish(repl_node_t *self, uint64_t after)
 {
     outbatch_t b = {calloc(REPL_BATCH_MAX, sizeof(ProtobufCBinaryData)), 0, 0,
-                    0, 0};
+                    0};
     if (b.items == NULL)
         return 0;
     obsdb_txn_t *txn = NULL;
     int rc = obsdb_begin(self->env.db, false, &txn);
     if (rc == OBS_OK)
-        rc = obsdb_outbox_walk(txn, after, REPL_BATCH_MAX, outbox_cb, &b);
-    obsdb_abort(&txn);
-    if ((rc == OBS_OK || rc == 1) && b.n > 0) {
+        rc = obsdb_outbox_walk_raw(txn, after, REPL_BATCH_MAX, REPL_BATCH_BYTES,
+                                   outbox_cb, &b);
+    if (rc == OBS_OK && b.n > 0) {
         Obsync__V1__Publish p;
         obsync__v1__publish__init(&p);
         p.first_seq = b.first;
@@ -167,14 +170,13 @@ send_publish(repl_node_t *self, uint64_t after)
         obsync__v1__envelope__init(&env);
         env.body_case = OBSYNC__V1__ENVELOPE__BODY_PUBLISH;
         env.publish = &p;
-        send_env(self, &env);
-    } else if (rc != OBS_OK && rc != 1) {
+        send_env(self, &env); /* packs while the map pages are valid */
+    } else if (rc != OBS_OK) {
         log_warnr(rc, "node: reading the outbox");
     }
-    for (size_t i = 0; i < b.n; i++)
-        free(b.items[i].data);
+    obsdb_abort(&txn);
     free(b.items);
-    return b.n > 0 && (rc == OBS_OK || rc == 1) ? b.last : 0;
+    return b.n > 0 && rc == OBS_OK ? b.last : 0;
 }
 
 /* ----------------------------------------------------------- applying */
@@ -250,6 +252,8 @@ apply_changes(repl_node_t *self, const change_set_t *sets, size_t n_sets,
 static void
 ack_outbox(repl_node_t *self, uint64_t upto)
 {
+    if (upto <= self->trimmed)
+        return;
     obsdb_txn_t *txn = NULL;
     int rc = obsdb_begin(self->env.db, true, &txn);
     if (rc == OBS_OK)
@@ -262,6 +266,8 @@ ack_outbox(repl_node_t *self, uint64_t upto)
         obsdb_abort(&txn);
     if (rc != OBS_OK) /* harmless: the entries are resent and deduplicated */
         log_warnr(rc, "node: trimming the outbox up to %" PRIu64, upto);
+    else
+        self->trimmed = upto;
 }
 
 /* A snapshot chunk is applied at once (the cursor does not move). */
@@ -282,14 +288,16 @@ restore_outbox(repl_node_t *self, uint64_t after)
         rc = obsdb_commit(&txn);
     else
         obsdb_abort(&txn);
-    if (rc != OBS_OK)
+    if (rc != OBS_OK) {
         log_errr(rc, "node: could not restore the outbox after %" PRIu64,
                  after);
-    else
-        log_warnx("node: the hub holds our changes only up to %" PRIu64
-                  " (restored from a backup, or wiped?): %zu change(s) put "
-                  "back in the outbox to publish again",
-                  after, n);
+        return;
+    }
+    self->trimmed = after;
+    log_warnx("node: the hub holds our changes only up to %" PRIu64
+              " (restored from a backup, or wiped?): %zu change(s) put "
+              "back in the outbox to publish again",
+              after, n);
 }
 
 static bool
@@ -462,7 +470,12 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
         return true;
     }
     case RN_A_ACK_OUTBOX:
-        ack_outbox(self, a->n);
+        /* Trimming is lazy (once the window drains, every OUTBOX_TRIM_EVERY
+         * changes, each cron tick, at exit): each trim is a synced commit,
+         * and an entry trimmed late is only resent and deduplicated. */
+        if (self->fsm.pub_inflight == 0 ||
+            a->n - self->trimmed >= OUTBOX_TRIM_EVERY)
+            ack_outbox(self, a->n);
         self->env.bump_origin_seq(self->env.engine, a->n);
         return false;
     case RN_A_RESTORE_OUTBOX:
@@ -639,6 +652,7 @@ void
 repl_node_cron(repl_node_t *self, uint64_t now)
 {
     try_structure(self);
+    ack_outbox(self, self->fsm.pub_acked);
     rn_event_t ev = {.type = RN_EV_TICK, .now_ms = now};
     node_step(self, &ev);
 }
@@ -743,6 +757,7 @@ repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
                    cursor);
         cursor = 0;
     }
+    self->trimmed = acked;
     rn_fsm_init(&self->fsm, cursor, acked, outbox_last,
                 (uint32_t)env->cfg->heartbeat_ms,
                 (uint32_t)env->cfg->peer_timeout_ms);
@@ -763,6 +778,7 @@ repl_node_destroy(repl_node_t **selfp)
     if (selfp == NULL || *selfp == NULL)
         return;
     repl_node_t *self = *selfp;
+    ack_outbox(self, self->fsm.pub_acked);
     drop_batches(self);
     disconnect_hub(self);
     repl_list_free(&self->dfs);

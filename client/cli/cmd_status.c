@@ -76,6 +76,7 @@ status_json(const obsync_status_t *s)
     json_u64("lag_ms", s->lag_ms);
     json_u64("log_first", s->log_first);
     json_u64("log_last", s->log_last);
+    json_u64("state_applied", s->state_applied);
     json_u64("outbox_acked", s->outbox_acked);
     json_u64("snapshots", s->snapshots);
     fputs(",\"peers\":[", stdout);
@@ -186,10 +187,15 @@ hub_repl_text(const obsync_status_t *s)
     printf("replication       hub\n"
            "  bind endpoint   %s\n"
            "  log             %llu..%llu\n"
+           "  state           applied up to %llu (%llu behind the log)\n"
            "  snapshots       %llu sent\n"
            "  nodes           %zu known, %zu up\n",
            s->hub_endpoint[0] ? s->hub_endpoint : "-", (ull_t)s->log_first,
-           (ull_t)s->log_last, (ull_t)s->snapshots, s->n_peers, up);
+           (ull_t)s->log_last, (ull_t)s->state_applied,
+           (ull_t)(s->log_last > s->state_applied
+                       ? s->log_last - s->state_applied
+                       : 0),
+           (ull_t)s->snapshots, s->n_peers, up);
     if (s->n_peers == 0)
         return;
     int wid = col_width(s, "NODE", false), wadr = col_width(s, "ADDRESS", true);

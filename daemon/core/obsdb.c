@@ -779,6 +779,38 @@ obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max, obsdb_obs_cb cb,
 }
 
 int
+obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
+                      size_t max_bytes, obsdb_log_cb cb, void *arg)
+{
+    store_cursor_t c;
+    store_val_t k, v;
+    uint8_t from[8];
+    size_t n = 0, bytes = 0;
+
+    if (after == UINT64_MAX)
+        return OBS_OK;
+    int rc = store_cursor_open(&txn->st, STORE_T_OUTBOX, &c);
+    if (rc != 0)
+        return rc;
+    store_be64_put(from, after + 1);
+    rc = store_cursor_seek(&c, from, sizeof(from), &k, &v);
+    while (rc == 0 && (max_entries == 0 || n < max_entries) &&
+           (max_bytes == 0 || bytes < max_bytes)) {
+        if (k.len != 8) {
+            rc = OBS_ESTORE;
+            break;
+        }
+        rc = cb(store_be64_get(k.ptr), NULL, 0, v.ptr, v.len, arg);
+        n++;
+        bytes += v.len;
+        if (rc == 0)
+            rc = store_cursor_next(&c, &k, &v);
+    }
+    store_cursor_close(&c);
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
+int
 obsdb_outbox_ack(obsdb_txn_t *txn, uint64_t upto)
 {
     store_cursor_t c;

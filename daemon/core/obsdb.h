@@ -126,6 +126,15 @@ int obsdb_structure_put(obsdb_txn_t *txn, const char *text, size_t len);
 /** Outbox: oldest-first walk from origin_seq > after, at most max entries. */
 int obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max,
                       obsdb_obs_cb cb, void *arg);
+/** Walks outbox entries with origin_seq > after, oldest first, zero copy:
+ * cb gets (origin_seq, NULL, 0, encoded change, its length); the bytes are
+ * valid until the txn ends. Stops after max_entries entries or once their
+ * bytes reach max_bytes (0 = no limit), or at cb's non-zero return, which
+ * is returned. OBS_ESTORE for a malformed entry. */
+typedef int (*obsdb_log_cb)(uint64_t hub_seq, const uint8_t *key, size_t klen,
+                            const uint8_t *rec, size_t rlen, void *arg);
+int obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
+                          size_t max_bytes, obsdb_log_cb cb, void *arg);
 /** Removes every outbox entry with origin_seq <= upto. */
 int obsdb_outbox_ack(obsdb_txn_t *txn, uint64_t upto);
 /** Puts back into the outbox every local version in history whose
@@ -172,9 +181,6 @@ int obsdb_log_bounds(obsdb_txn_t *txn, uint64_t *first, uint64_t *last);
  * Observation (codec_obs_decode gives it back), both borrowed from the map.
  * hub_seq is 0 for state walks. Return 0 to go on; anything else stops the
  * walk and is returned. */
-typedef int (*obsdb_log_cb)(uint64_t hub_seq, const uint8_t *key, size_t klen,
-                            const uint8_t *rec, size_t rlen, void *arg);
-
 /** Walks log entries with hub_seq > after, oldest first, zero copy. Stops
  * after max_entries entries, or once the sum of rlen reaches max_bytes (the
  * entry that crosses it is included, so one walk always makes progress);

@@ -215,6 +215,7 @@ typedef struct {
     uint64_t lag_ms;       /* node: age of the oldest unapplied entry */
     uint64_t log_first;    /* hub: oldest hub_seq kept */
     uint64_t log_last;     /* hub: newest hub_seq; node: newest it knows */
+    uint64_t state_applied; /* hub: its state holds the log up to here */
     uint64_t outbox_acked; /* node: highest origin_seq the hub acked */
     uint64_t snapshots;    /* node: snapshots taken; hub: snapshots sent */
     size_t n_peers;        /* hub: one row per known node; node: 0 */
