@@ -9,7 +9,15 @@
  *
  * Layout (table -> key -> value), as back-mdb's id2entry.c writes it down:
  *   obs      canonical key (obs_key_encode)   -> codec_obs_encode(current)
- *   history  canonical key | be64 hlc          -> codec_obs_encode(version)
+ *   history  canonical key | be64 hlc          -> codec_obs_encode(version),
+ *                                                 for versions no longer
+ *                                                 current: a put moves the
+ *                                                 current one here, so a
+ *                                                 new key costs one B-tree
+ *                                                 write, not two. (Stores
+ *                                                 written before also hold
+ *                                                 the current version here;
+ *                                                 readers skip that copy.)
  *   outbox   be64 origin_seq                   -> the same bytes, local origin
  *   struct   "text"                            -> structure text, as given
  *   meta     "epoch"                           -> 32 hex chars, made once
@@ -364,9 +372,13 @@ obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out)
 
 /* Counts the obs-table side of a put: a new key adds one entry; replacing a
  * live value by a tombstone (or back) moves one between the counts. */
+/* Before the current version of key is replaced by one stamped new_hlc:
+ * keeps the counters right and moves it to history (unless it has the same
+ * stamp: then it is simply replaced, as its history entry used to be). key
+ * has room for 8 more bytes. */
 static int
-account_current(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
-                bool tombstone)
+supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
+                  bool tombstone)
 {
     store_val_t v;
     int rc = store_get(&txn->st, STORE_T_OBS, key, klen, &v);
@@ -374,20 +386,34 @@ account_current(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
     if (rc == OBS_ENOENT) {
         txn->counts[CNT_OBS]++;
         txn->counts[CNT_TOMB] += tombstone;
+        txn->counts[CNT_HIST]++;
         return OBS_OK;
     }
     if (rc != 0)
         return rc;
+    /* v points into the map or a dirty page a write may spill: copy it */
+    uint8_t *old_val = malloc(v.len ? v.len : 1);
+    if (old_val == NULL)
+        return OBS_ENOMEM;
+    memcpy(old_val, v.ptr, v.len);
+    size_t old_len = v.len;
     obs_t old;
     obs_init(&old);
-    rc = codec_obs_decode(v.ptr, v.len, &old);
+    rc = codec_obs_decode(old_val, old_len, &old);
     if (rc == 0 && old.ver.tombstone != tombstone) {
         if (tombstone)
             txn->counts[CNT_TOMB]++;
         else
             txn->counts[CNT_TOMB]--;
     }
+    if (rc == 0 && old.ver.hlc != new_hlc) {
+        txn->counts[CNT_HIST]++;
+        store_be64_put(key + klen, old.ver.hlc);
+        rc = store_put(&txn->st, STORE_T_HISTORY, key, klen + 8, old_val,
+                       old_len);
+    }
     obs_fini(&old);
+    free(old_val);
     return rc;
 }
 
@@ -411,14 +437,11 @@ put_encoded(obsdb_txn_t *txn, const obs_t *obs, uint8_t *key, size_t klen,
             const uint8_t *val, size_t vlen, bool outbox)
 {
     uint8_t seq[8];
-    int rc = account_current(txn, key, klen, obs->ver.tombstone);
+    int rc =
+        supersede_current(txn, key, klen, obs->ver.hlc, obs->ver.tombstone);
 
     if (rc == 0)
         rc = store_put(&txn->st, STORE_T_OBS, key, klen, val, vlen);
-    store_be64_put(key + klen, obs->ver.hlc);
-    if (rc == 0)
-        rc = put_counted(txn, STORE_T_HISTORY, key, klen + 8, val, vlen,
-                         CNT_HIST);
     if (rc == 0 && outbox && strcmp(obs->ver.origin, txn->db->node_id) == 0) {
         store_be64_put(seq, obs->ver.origin_seq);
         rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, vlen,
@@ -497,23 +520,34 @@ hist_seek_newest(store_cursor_t *c, const uint8_t *key, size_t klen,
     return hist_settle(c, key, klen, k, v, rc);
 }
 
+/* Calls cb for key's versions newest first: those in history, and cur
+ * (NULL = none) at its place by hlc. A history entry stamped like cur is
+ * skipped: stores written before history held only earlier versions kept
+ * the current one there too. */
 static int
 history_walk(store_cursor_t *c, const uint8_t *key, size_t klen,
-             obsdb_obs_cb cb, void *arg)
+             const obs_t *cur, obs_t *obs, obsdb_obs_cb cb, void *arg)
 {
     store_val_t k, v;
-    obs_t obs;
-    obs_init(&obs);
+    bool cur_done = cur == NULL;
     int rc = hist_seek_newest(c, key, klen, UINT64_MAX, &k, &v);
     while (rc == 0) {
-        rc = codec_obs_decode(v.ptr, v.len, &obs);
-        if (rc == 0)
-            rc = cb(&obs, arg);
+        uint64_t hlc = store_be64_get(k.ptr + klen);
+        if (!cur_done && cur->ver.hlc >= hlc) {
+            cur_done = true;
+            rc = cb(cur, arg);
+        }
+        if (rc == 0 && (cur == NULL || hlc != cur->ver.hlc)) {
+            rc = codec_obs_decode(v.ptr, v.len, obs);
+            if (rc == 0)
+                rc = cb(obs, arg);
+        }
         if (rc == 0)
             rc =
                 hist_settle(c, key, klen, &k, &v, store_cursor_prev(c, &k, &v));
     }
-    obs_fini(&obs);
+    if (rc == OBS_ENOENT && !cur_done)
+        rc = cb(cur, arg);
     return rc == OBS_ENOENT ? OBS_OK : rc;
 }
 
@@ -523,15 +557,31 @@ obsdb_history(obsdb_txn_t *txn, const obs_t *identity, obsdb_obs_cb cb,
 {
     uint8_t key[OBS_KEY_MAX + 1];
     store_cursor_t c;
+    store_val_t v;
     int klen = obs_key_encode(identity, key, sizeof(key));
 
     if (klen < 0)
         return klen;
-    int rc = store_cursor_open(&txn->st, STORE_T_HISTORY, &c);
-    if (rc != 0)
-        return rc;
-    rc = history_walk(&c, key, (size_t)klen, cb, arg);
-    store_cursor_close(&c);
+    obs_t cur, obs;
+    obs_init(&cur);
+    obs_init(&obs);
+    bool have_cur = false;
+    int rc = store_get(&txn->st, STORE_T_OBS, key, (size_t)klen, &v);
+    if (rc == 0) {
+        rc = codec_obs_decode(v.ptr, v.len, &cur);
+        have_cur = rc == 0;
+    } else if (rc == OBS_ENOENT) {
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = store_cursor_open(&txn->st, STORE_T_HISTORY, &c);
+    if (rc == 0) {
+        rc = history_walk(&c, key, (size_t)klen, have_cur ? &cur : NULL, &obs,
+                          cb, arg);
+        store_cursor_close(&c);
+    }
+    obs_fini(&cur);
+    obs_fini(&obs);
     return rc;
 }
 
@@ -603,20 +653,12 @@ scan_match(const scan_t *s, const obs_t *o)
     return period_overlaps(s, o);
 }
 
-/* One obs-table entry: pick the version (current or as of), filter, emit. */
+/* Emits s->obs (the version of key k the scan picked) if it matches. */
 static int
-scan_one(scan_t *s, const store_val_t *k, store_val_t v)
+scan_emit(scan_t *s, const store_val_t *k)
 {
-    if (s->q->as_of_ms != 0) {
-        store_val_t hk;
-        uint64_t max_hlc = HLC_MAKE(s->q->as_of_ms, 0xffffu);
-        int rc = hist_seek_newest(&s->hist, k->ptr, k->len, max_hlc, &hk, &v);
-        if (rc != 0)
-            return rc == OBS_ENOENT ? OBS_OK : rc; /* not yet written then */
-    }
-    int rc = codec_obs_decode(v.ptr, v.len, &s->obs);
-    if (rc != 0 || !scan_match(s, &s->obs))
-        return rc;
+    if (!scan_match(s, &s->obs))
+        return OBS_OK;
     if (s->q->limit != 0 && s->count == s->q->limit) {
         s->done = true;
         if (s->more != NULL)
@@ -629,6 +671,31 @@ scan_one(scan_t *s, const store_val_t *k, store_val_t v)
     }
     s->count++;
     return s->cb(&s->obs, s->arg);
+}
+
+/* One obs-table entry: pick the version (current or as of), filter, emit. */
+static int
+scan_one(scan_t *s, const store_val_t *k, store_val_t v)
+{
+    int rc = codec_obs_decode(v.ptr, v.len, &s->obs);
+    if (rc == 0 && s->q->as_of_ms != 0) {
+        /* the newest version stamped by then: the current one, or one in
+         * history (only the current one being newer is not enough: history
+         * may hold one stamped later than the current, and between) */
+        uint64_t max_hlc = HLC_MAKE(s->q->as_of_ms, 0xffffu);
+        store_val_t hk, hv;
+        rc = hist_seek_newest(&s->hist, k->ptr, k->len, max_hlc, &hk, &hv);
+        bool cur_ok = s->obs.ver.hlc <= max_hlc;
+        if (rc == OBS_ENOENT)
+            return cur_ok ? scan_emit(s, k) : OBS_OK; /* not written then */
+        if (rc != 0)
+            return rc;
+        if (!cur_ok || store_be64_get(hk.ptr + k->len) > s->obs.ver.hlc)
+            rc = codec_obs_decode(hv.ptr, hv.len, &s->obs);
+    }
+    if (rc != 0)
+        return rc;
+    return scan_emit(s, k);
 }
 
 static int
@@ -737,46 +804,6 @@ obsdb_structure_put(obsdb_txn_t *txn, const char *text, size_t len)
 }
 
 /* ---------------------------------------------------------------- outbox */
-
-static int
-outbox_walk(store_cursor_t *c, uint64_t after, size_t max, obsdb_obs_cb cb,
-            void *arg)
-{
-    uint8_t from[8];
-    store_val_t k, v;
-    size_t n = 0;
-    obs_t obs;
-
-    obs_init(&obs);
-    store_be64_put(from, after + 1);
-    int rc = store_cursor_seek(c, from, sizeof(from), &k, &v);
-    while (rc == 0 && (max == 0 || n < max)) {
-        rc = codec_obs_decode(v.ptr, v.len, &obs);
-        if (rc == 0)
-            rc = cb(&obs, arg);
-        n++;
-        if (rc == 0)
-            rc = store_cursor_next(c, &k, &v);
-    }
-    obs_fini(&obs);
-    return rc == OBS_ENOENT ? OBS_OK : rc;
-}
-
-int
-obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max, obsdb_obs_cb cb,
-                  void *arg)
-{
-    store_cursor_t c;
-
-    if (after == UINT64_MAX)
-        return OBS_OK;
-    int rc = store_cursor_open(&txn->st, STORE_T_OUTBOX, &c);
-    if (rc != 0)
-        return rc;
-    rc = outbox_walk(&c, after, max, cb, arg);
-    store_cursor_close(&c);
-    return rc;
-}
 
 int
 obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
@@ -1353,16 +1380,40 @@ obsdb_state_walk_raw(obsdb_txn_t *txn, const uint8_t *after, size_t after_len,
     return rc;
 }
 
-/* history -> outbox. Walks the whole history table: a recovery path for a
+/* Puts the local version v back into the outbox if its origin_seq is in
+ * (after, upto]; *n counts it. */
+static int
+restore_one(obsdb_txn_t *txn, const store_val_t *v, uint64_t after,
+            uint64_t upto, obs_t *o, size_t *n)
+{
+    if (codec_obs_decode(v->ptr, v->len, o) != OBS_OK ||
+        strcmp(o->ver.origin, txn->db->node_id) != 0 ||
+        o->ver.origin_seq <= after || o->ver.origin_seq > upto)
+        return OBS_OK;
+    uint8_t seq[8];
+    store_be64_put(seq, o->ver.origin_seq);
+    /* the value may move once we write: copy it first */
+    uint8_t *val = malloc(v->len ? v->len : 1);
+    if (val == NULL)
+        return OBS_ENOMEM;
+    memcpy(val, v->ptr, v->len);
+    int rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, v->len,
+                         CNT_OUTBOX);
+    free(val);
+    *n += rc == 0;
+    return rc;
+}
+
+/* obs + history -> outbox. Walks both tables whole: a recovery path for a
  * hub that lost acknowledged changes (restored from a backup or wiped), run
  * once per such event, never on the hot path. The outbox value is the same
- * encoded version the history holds. */
+ * encoded version the tables hold. A version in both (older stores) is put
+ * twice, under the same origin_seq: once. */
 int
 obsdb_outbox_restore(obsdb_txn_t *txn, uint64_t after, uint64_t upto,
                      size_t *restored)
 {
-    store_cursor_t c;
-    store_val_t k, v;
+    static const store_table_t tables[] = {STORE_T_OBS, STORE_T_HISTORY};
     size_t n = 0;
 
     if (txn->st.rc != 0)
@@ -1370,39 +1421,25 @@ obsdb_outbox_restore(obsdb_txn_t *txn, uint64_t after, uint64_t upto,
     if (!txn->st.write)
         return txn_fail(txn, OBS_EINVAL);
     int rc = counts_load(txn);
-    if (rc == 0)
-        rc = store_cursor_open(&txn->st, STORE_T_HISTORY, &c);
-    if (rc != 0)
-        return txn_fail(txn, rc);
     obs_t o;
     obs_init(&o);
-    for (rc = store_cursor_first(&c, &k, &v); rc == 0;
-         rc = store_cursor_next(&c, &k, &v)) {
-        if (codec_obs_decode(v.ptr, v.len, &o) != OBS_OK ||
-            strcmp(o.ver.origin, txn->db->node_id) != 0 ||
-            o.ver.origin_seq <= after || o.ver.origin_seq > upto)
-            continue;
-        uint8_t seq[8];
-        store_be64_put(seq, o.ver.origin_seq);
-        /* the history value may move once we write: copy it first */
-        uint8_t *val = malloc(v.len ? v.len : 1);
-        if (val == NULL) {
-            rc = OBS_ENOMEM;
-            break;
-        }
-        memcpy(val, v.ptr, v.len);
-        size_t vlen = v.len;
-        rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, vlen,
-                         CNT_OUTBOX);
-        free(val);
+    for (size_t t = 0; rc == 0 && t < 2; t++) {
+        store_cursor_t c;
+        store_val_t k, v;
+        rc = store_cursor_open(&txn->st, tables[t], &c);
         if (rc != 0)
             break;
-        n++;
+        for (rc = store_cursor_first(&c, &k, &v); rc == 0;
+             rc = store_cursor_next(&c, &k, &v))
+            if ((rc = restore_one(txn, &v, after, upto, &o, &n)) != 0)
+                break;
+        store_cursor_close(&c);
+        if (rc == OBS_ENOENT)
+            rc = 0;
     }
     obs_fini(&o);
-    store_cursor_close(&c);
     txn->counts_dirty = true;
     if (restored)
         *restored = n;
-    return rc == OBS_ENOENT ? OBS_OK : txn_fail(txn, rc);
+    return rc == 0 ? OBS_OK : txn_fail(txn, rc);
 }

@@ -3,7 +3,7 @@
  *
  * Tables (LMDB named databases, layouts commented in obsdb.c):
  *   obs      canonical key (obs_key.h)          -> current version (codec)
- *   history  canonical key + be64 hlc            -> every accepted version
+ *   history  canonical key + be64 hlc            -> every earlier version
  *   outbox   be64 origin_seq                     -> local change to publish
  *   struct   "text"                              -> structure definitions
  *   meta     name                                -> value (epoch, node id,
@@ -11,8 +11,10 @@
  *   log      be64 hub_seq                        -> accepted change (hub)
  *   origins  origin node id                      -> its epoch and the highest
  *                                                   origin_seq accepted (hub)
- * A write to obs, history and outbox happens in one LMDB transaction, so a
- * committed change is always in all three (transactional outbox).
+ * A write to obs (the version it replaces moving to history) and outbox
+ * happens in one LMDB transaction, so a committed change is always in both
+ * (transactional outbox). count.history counts every version stored, the
+ * current ones included.
  *
  * Threading: one thread owns the obsdb_t (the daemon loop). At most one write
  * transaction at a time; read transactions are short and never span loop
@@ -123,9 +125,6 @@ const char *obsdb_epoch(const obsdb_t *self);
 int obsdb_structure_get(obsdb_txn_t *txn, char **text, size_t *len);
 int obsdb_structure_put(obsdb_txn_t *txn, const char *text, size_t len);
 
-/** Outbox: oldest-first walk from origin_seq > after, at most max entries. */
-int obsdb_outbox_walk(obsdb_txn_t *txn, uint64_t after, size_t max,
-                      obsdb_obs_cb cb, void *arg);
 /** Walks outbox entries with origin_seq > after, oldest first, zero copy:
  * cb gets (origin_seq, NULL, 0, encoded change, its length); the bytes are
  * valid until the txn ends. Stops after max_entries entries or once their

@@ -19,6 +19,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
+#include "codec.h"
 #include "hlc.h"
 #include "obs_err.h"
 #include "obsdb.h"
@@ -143,6 +144,22 @@ collect_cb(const obs_t *o, void *arg)
                    o->time_period, o->ver.tombstone ? "X" : o->value);
     c->n++;
     return c->stop_after != 0 && (int)c->n >= c->stop_after ? 42 : 0;
+}
+
+/* obsdb_outbox_walk_raw callback: decodes, then collect_cb. */
+static int
+collect_raw_cb(uint64_t seq, const uint8_t *key, size_t klen,
+               const uint8_t *rec, size_t rlen, void *arg)
+{
+    (void)key;
+    (void)klen;
+    obs_t o;
+    obs_init(&o);
+    assert_ok(codec_obs_decode(rec, rlen, &o));
+    assert_int_equal(o.ver.origin_seq, seq);
+    int rc = collect_cb(&o, arg);
+    obs_fini(&o);
+    return rc;
 }
 
 static void
@@ -365,11 +382,11 @@ test_obsdb_outbox_only_local_origin_and_ack(void **state)
     collect_t c = {0};
     obsdb_txn_t *txn = NULL;
     assert_ok(obsdb_begin(f->db, false, &txn));
-    assert_ok(obsdb_outbox_walk(txn, 0, 0, collect_cb, &c));
+    assert_ok(obsdb_outbox_walk_raw(txn, 0, 0, 0, collect_raw_cb, &c));
     const char *all[] = {"COL/2019=1", "PER/2019=2", "ARG/2019=3"};
     assert_items(&c, all, 3);
     memset(&c, 0, sizeof(c));
-    assert_ok(obsdb_outbox_walk(txn, 1, 1, collect_cb, &c));
+    assert_ok(obsdb_outbox_walk_raw(txn, 1, 1, 0, collect_raw_cb, &c));
     const char *one[] = {"PER/2019=2"};
     assert_items(&c, one, 1);
     obsdb_abort(&txn);
@@ -382,10 +399,47 @@ test_obsdb_outbox_only_local_origin_and_ack(void **state)
     assert_int_equal(st.outbox, 1);
     memset(&c, 0, sizeof(c));
     assert_ok(obsdb_begin(f->db, false, &txn));
-    assert_ok(obsdb_outbox_walk(txn, 0, 0, collect_cb, &c));
+    assert_ok(obsdb_outbox_walk_raw(txn, 0, 0, 0, collect_raw_cb, &c));
     obsdb_abort(&txn);
     const char *rest[] = {"ARG/2019=3"};
     assert_items(&c, rest, 1);
+}
+
+/* A hub that lost acked changes: the local versions after a seq go back
+ * into the outbox, from history (superseded ones) and obs (current ones). */
+static void
+test_obsdb_outbox_restore_from_history_and_current(void **state)
+{
+    fixture_t *f = *state;
+    const row_t rows[] = {
+        {.area = "COL", .value = "1", .ms = 1, .seq = 1},
+        {.area = "PER", .value = "2", .ms = 2, .seq = 2},
+        {.area = "COL", .value = "3", .ms = 3, .seq = 3}, /* supersedes 1 */
+        {.area = "MEX", .value = "9", .ms = 4, .seq = 7, .origin = OTHER},
+    };
+    put_rows(f->db, rows, 4);
+    obsdb_txn_t *txn = NULL;
+    size_t n = 0;
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_outbox_ack(txn, 3));
+    assert_ok(obsdb_outbox_restore(txn, 0, UINT64_MAX, &n));
+    assert_int_equal(n, 3);
+    assert_ok(obsdb_commit(&txn));
+    collect_t c = {0};
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_ok(obsdb_outbox_walk_raw(txn, 0, 0, 0, collect_raw_cb, &c));
+    const char *all[] = {"COL/2019=1", "PER/2019=2", "COL/2019=3"};
+    assert_items(&c, all, 3);
+    obsdb_abort(&txn);
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_outbox_ack(txn, 3));
+    assert_ok(obsdb_outbox_restore(txn, 1, 2, &n));
+    assert_int_equal(n, 1);
+    assert_ok(obsdb_commit(&txn));
+    obsdb_stats_t st;
+    get_stats(f->db, &st);
+    assert_int_equal(st.outbox, 1);
+    assert_int_equal(st.history, 4); /* every version stored, current too */
 }
 
 static const row_t scan_rows[] = {
@@ -746,6 +800,7 @@ main(void)
         T(test_obsdb_counters_follow_tombstones),
         T(test_obsdb_stats_see_own_pending_writes),
         T(test_obsdb_outbox_only_local_origin_and_ack),
+        T(test_obsdb_outbox_restore_from_history_and_current),
         T(test_obsdb_scan_by_dataflow_and_pattern),
         T(test_obsdb_scan_by_period_range),
         T(test_obsdb_scan_updated_after_includes_tombstones),
