@@ -32,6 +32,7 @@
 #include "hlc.h"
 #include "issue.h"
 #include "log.h"
+#include "mem.h"
 #include "obs_err.h"
 #include "obs_key.h"
 #include "obsdb.h"
@@ -361,9 +362,11 @@ queue_pending(engine_t *self, pending_t *p)
     self->pending_tail = p;
 }
 
+/* Gives o a new local version replacing cur (NULL = none). hash: o's
+ * content hash when the caller has it (NULL = compute it). */
 static void
 stamp(engine_t *self, obs_t *o, const obs_t *cur, obs_action_t action,
-      const char *batch)
+      const char *batch, const uint8_t *hash)
 {
     obs_version_t *v = &o->ver;
     if (cur) /* a new version must win over the one it replaces */
@@ -381,7 +384,10 @@ stamp(engine_t *self, obs_t *o, const obs_t *cur, obs_action_t action,
         snprintf(v->base_origin, sizeof(v->base_origin), "%s", cur->ver.origin);
         v->base_origin_seq = cur->ver.origin_seq;
     }
-    obs_content_hash(o, v->content_hash);
+    if (hash)
+        memcpy(v->content_hash, hash, OBS_HASH_LEN);
+    else
+        obs_content_hash(o, v->content_hash);
 }
 
 /* Stores a local change: at a hub it is also an accepted change of the
@@ -402,7 +408,7 @@ write_tombstone(engine_t *self, obsdb_txn_t *txn, const obs_t *cur,
     int rc = obs_set_identity(&t, cur->dataflow, (const char *const *)cur->dims,
                               cur->n_dims, cur->time_period);
     if (rc == OBS_OK) {
-        stamp(self, &t, cur, OBS_ACTION_DELETE, batch);
+        stamp(self, &t, cur, OBS_ACTION_DELETE, batch, NULL);
         rc = store_local(self, txn, &t);
     }
     obs_fini(&t);
@@ -456,7 +462,7 @@ apply_obs(engine_t *self, obsdb_txn_t *txn, op_t *op, const char *batch,
         c->unchanged++;
         goto out;
     }
-    stamp(self, &op->obs, found ? &cur : NULL, op->action, batch);
+    stamp(self, &op->obs, found ? &cur : NULL, op->action, batch, hash);
     rc = store_local(self, txn, &op->obs);
     if (rc == OBS_OK)
         c->accepted++;
@@ -1687,6 +1693,7 @@ engine_run(engine_t *self)
                obsdb_epoch(self->db));
     uint64_t next_cron = hlc_mono_ms();
     while (!self->stop && !g_signal_stop) {
+        mem_advise_heap();
         void *rsock = self->hub    ? repl_hub_socket(self->hub)
                       : self->node ? repl_node_socket(self->node)
                                    : NULL;

@@ -5,7 +5,6 @@
  *
  *   obsyncd -c FILE [-d] [-n [-v]] [-v...]
  */
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "cfg.h"
 #include "engine.h"
 #include "log.h"
+#include "mem.h"
 #include "obs_err.h"
 
 static void
@@ -29,23 +29,10 @@ usage(FILE *out)
             "  -S ROLE  print a commented sample configuration and exit\n");
 }
 
-/* glibc serves blocks above 128 KiB (a replication batch, a ZeroMQ message
- * of ~128 KiB) with mmap and returns freed memory at once, so every batch
- * page-faults its buffer in again; and trims the heap whenever 128 KiB is
- * free at its top. Keeping both in the heap trades a few MiB of retained
- * memory for not paying a page fault per 4 KiB of every message. */
-static void
-tune_allocator(void)
-{
-    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
-    mallopt(M_TOP_PAD, 4 * 1024 * 1024);
-}
-
 int
 main(int argc, char **argv)
 {
-    tune_allocator();
+    mem_tune();
     const char *path = NULL;
     bool foreground = false, check = false;
     int verbose = 0, opt;
