@@ -44,9 +44,9 @@ store_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* One 64-byte block into the state (FIPS 180-4 §6.2.2). */
+/* One 64-byte block into the state (FIPS 180-4 §6.2.2), portable C. */
 static void
-compress(uint32_t state[8], const uint8_t block[64])
+compress_c(uint32_t state[8], const uint8_t block[64])
 {
     uint32_t w[64];
     for (size_t t = 0; t < 16; t++)
@@ -58,21 +58,122 @@ compress(uint32_t state[8], const uint8_t block[64])
             rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
         w[t] = w[t - 16] + s0 + w[t - 7] + s1;
     }
-    uint32_t v[8];
-    memcpy(v, state, sizeof(v));
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
     for (int t = 0; t < 64; t++) {
-        uint32_t e = v[4], a = v[0];
-        uint32_t ch = (e & v[5]) ^ (~e & v[6]);
-        uint32_t maj = (a & v[1]) ^ (a & v[2]) ^ (v[1] & v[2]);
-        uint32_t t1 = v[7] + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ch +
-                      k256[t] + w[t];
-        uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + maj;
-        memmove(v + 1, v, 7 * sizeof(v[0]));
-        v[4] += t1;
-        v[0] = t1 + t2;
+        uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) +
+                      ((e & f) ^ (~e & g)) + k256[t] + w[t];
+        uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) +
+                      ((a & b) ^ (a & c) ^ (b & c));
+        h = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
     }
-    for (int i = 0; i < 8; i++)
-        state[i] += v[i];
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+    state[5] += f;
+    state[6] += g;
+    state[7] += h;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI_PATH 1
+
+/* The same with the x86 SHA extensions (Intel SHA-NI): state kept as the
+ * ABEF/CDGH register pair the instructions work on, four rounds per pair
+ * of sha256rnds2, the schedule by sha256msg1/msg2. */
+__attribute__((target("sha,sse4.1"))) static void
+compress_ni(uint32_t state[8], const uint8_t block[64])
+{
+    const __m128i bswap =
+        _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&state[0]);
+    __m128i st1 = _mm_loadu_si128((const __m128i *)&state[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);         /* CDAB */
+    st1 = _mm_shuffle_epi32(st1, 0x1B);         /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);      /* CDGH */
+    const __m128i abef = st0, cdgh = st1;
+    __m128i m[4];
+    for (int i = 0; i < 16; i++) {
+        __m128i w;
+        if (i < 4) {
+            w = _mm_shuffle_epi8(
+                _mm_loadu_si128((const __m128i *)(block + 16 * i)), bswap);
+            m[i] = w;
+        } else { /* W[t] from the 16 before it, four at a time */
+            w = _mm_sha256msg1_epu32(m[0], m[1]);
+            w = _mm_add_epi32(w, _mm_alignr_epi8(m[3], m[2], 4));
+            w = _mm_sha256msg2_epu32(w, m[3]);
+            m[0] = m[1];
+            m[1] = m[2];
+            m[2] = m[3];
+            m[3] = w;
+        }
+        __m128i msg =
+            _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)&k256[4 * i]));
+        st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+        st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(msg, 0x0E));
+    }
+    st0 = _mm_add_epi32(st0, abef);
+    st1 = _mm_add_epi32(st1, cdgh);
+    tmp = _mm_shuffle_epi32(st0, 0x1B);    /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);    /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0); /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);    /* HGFE */
+    _mm_storeu_si128((__m128i *)&state[0], st0);
+    _mm_storeu_si128((__m128i *)&state[4], st1);
+}
+
+static bool
+cpu_has_sha_ni(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 29)))
+        return false; /* CPUID.7.0:EBX.SHA */
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return false;
+    return (c & (1u << 19)) && (c & (1u << 9)); /* SSE4.1, SSSE3 */
+}
+#endif
+
+/* -1 = not decided yet, 0 = portable C, 1 = SHA-NI */
+static int g_use_ni = -1;
+
+bool
+sha256_use_hw(bool on)
+{
+#ifdef HAVE_SHA_NI_PATH
+    g_use_ni = on && cpu_has_sha_ni();
+#else
+    (void)on;
+    g_use_ni = 0;
+#endif
+    return g_use_ni == 1;
+}
+
+static void
+compress(uint32_t state[8], const uint8_t block[64])
+{
+    if (g_use_ni < 0)
+        sha256_use_hw(true);
+#ifdef HAVE_SHA_NI_PATH
+    if (g_use_ni == 1) {
+        compress_ni(state, block);
+        return;
+    }
+#endif
+    compress_c(state, block);
 }
 
 void

@@ -5,6 +5,7 @@
 #ifndef OBS_SHA256_H
 #define OBS_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,10 @@ typedef struct {
 void sha256_init(sha256_t *ctx);
 void sha256_update(sha256_t *ctx, const void *data, size_t len);
 void sha256_final(sha256_t *ctx, uint8_t out[32]);
+/** Chooses the x86 SHA extensions (when on and the CPU has them) or the
+ * portable code; returns whether the extensions are used. By default they
+ * are, where present. For tests and benchmarks: not thread-safe. */
+bool sha256_use_hw(bool on);
 /** One-shot convenience. */
 void sha256(const void *data, size_t len, uint8_t out[32]);
 
