@@ -99,7 +99,7 @@ static const opt_t OPTS[] = {
      false, "replication: a peer silent this long is down"},
     {"log_keep", T_UINT, OFF(log_keep), "10000000", 1, 1000000000000ull, false,
      "hub: changes kept in the replication log; nodes further behind get a "
-     "snapshot"},
+     "snapshot (entries the hub's state has not applied are kept too)"},
 };
 #define N_OPTS (sizeof(OPTS) / sizeof(OPTS[0]))
 
