@@ -202,8 +202,9 @@ def check_alive(daemons):
 
 
 def converged(hub_d, nodes, full=None):
-    """One poll: every node's outbox is empty, its hub_cursor equals the
-    hub's log_last, and every daemon in `full` (default: hub and all nodes)
+    """One poll: the hub's state has applied its whole log, every node's
+    outbox is empty, its hub_cursor equals the hub's log_last, and every
+    daemon in `full` (default: hub and all nodes)
     holds the same observation and tombstone counts. Returns the statuses
     {name: status} or None."""
     full = [hub_d] + list(nodes) if full is None else full
@@ -212,6 +213,9 @@ def converged(hub_d, nodes, full=None):
     if hs is None:
         return None
     last = hub_log_last(hs)
+    # the hub acks from its log and applies its own state behind it
+    if hs.get("state_applied", last) != last:
+        return None
     sts = {hub_d.name: hs}
     for n in nodes:
         st = status(n)

@@ -716,7 +716,8 @@ current(obsdb_t *db, char *buf, size_t cap)
     obsdb_txn_t *txn = begin(db, false);
     assert_ok(obsdb_get(txn, &id, &out));
     obsdb_abort(&txn);
-    (void)snprintf(buf, cap, "%s@%s", out.value, out.ver.origin);
+    int n = snprintf(buf, cap, "%s@%s", out.value, out.ver.origin);
+    assert_true(n >= 0 && (size_t)n < cap);
     obs_fini(&id);
     obs_fini(&out);
 }
