@@ -685,13 +685,6 @@ pending_new(const ctl_peer_t *peer, const char *kind, uint64_t stamp_ms)
 
 /* Whether the canonical key fits the store (its history key adds 8 bytes):
  * checked before queuing, so one over-long key cannot fail a group commit. */
-static bool
-key_fits(const obs_t *o)
-{
-    uint8_t key[OBS_KEY_MAX + 1];
-    return obs_key_encode(o, key, OBS_KEY_MAX - 8) > 0;
-}
-
 /* A merge gives only what changes, so the merged result is validated; the
  * op itself stays as given (normalised), and is merged again at apply time
  * with whatever is current then: two merges of one key in one group commit
@@ -718,7 +711,7 @@ validate_put(obsdb_txn_t *rtxn, const validate_ctx_t *vc, op_t *op,
         snprintf(id, sizeof(id), "%s", op->obs.attrs[i].id);
         rc = obs_set_attr(&op->obs, id, obs_get_attr(&merged, id));
     }
-    if (rc == OBS_OK && !key_fits(&op->obs)) {
+    if (rc == OBS_OK && !obsdb_key_fits(&op->obs)) {
         issue_add(issues, line, "", "R-length", false,
                   "the observation's key is longer than the store allows "
                   "(%d bytes)",
@@ -1170,7 +1163,7 @@ on_import_rows(engine_t *self, const ctl_peer_t *peer,
                           cr->n_cells, &row, &issues);
         if (rc != OBS_OK)
             break;
-        if (row.kind == SDMX_ROW_OBS && !key_fits(&row.obs)) {
+        if (row.kind == SDMX_ROW_OBS && !obsdb_key_fits(&row.obs)) {
             issue_add(&issues, cr->line, "", "R-length", false,
                       "the observation's key is longer than the store allows "
                       "(%d bytes)",

@@ -52,6 +52,7 @@
  * about 2 pages, 8 KiB, per change at worst. */
 #define HUB_COMMIT_MAX      8000 /* changes accepted per transaction */
 #define HUB_STATE_APPLY_MAX 2000 /* log entries applied to state per txn */
+#define HUB_STATE_TURN_MS   50   /* state applied per loop turn, at most */
 
 typedef struct {
     char node_id[OBS_ID_MAX + 1];
@@ -884,6 +885,13 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     /* The node's provider decides which REF_AREA it may write (rule 12).
      * Until CURVE authenticates nodes the hub takes the provider the Hello
      * names; a change must carry that same provider. */
+    if (!obsdb_key_fits(&o)) { /* every store would refuse it */
+        p->rejected++;
+        issue_add(&s->rejects, seq, "", "R-length", false,
+                  "change %" PRIu64 " has a key longer than a store allows",
+                  seq);
+        goto out;
+    }
     validate_ctx_t vc = {.st = self->env.st, .provider = s->provider};
     const sdmx_dataflow_t *df =
         structure_find_dataflow(self->env.st, o.dataflow);
@@ -1056,6 +1064,7 @@ commit_publishes(repl_hub_t *self)
 typedef struct {
     repl_hub_t *hub;
     obsdb_txn_t *txn;
+    uint64_t expect;      /* the hub_seq the next entry must have */
     uint64_t *superseded; /* per peer, added once the txn committed */
 } state_apply_t;
 
@@ -1063,16 +1072,30 @@ static int
 state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
          size_t rlen, void *arg)
 {
-    (void)hub_seq;
     (void)key;
     (void)klen;
     state_apply_t *a = arg;
+    if (hub_seq != a->expect) { /* never claim entries the log lacks */
+        log_errx("hub: log entry %" PRIu64 " is missing; the state stays at "
+                 "%" PRIu64,
+                 a->expect, a->expect - 1);
+        return OBS_ESTORE;
+    }
+    a->expect++;
     obs_t o;
     obs_init(&o);
     bool applied = false;
     int rc = codec_obs_decode(rec, rlen, &o);
-    if (rc == OBS_OK)
-        rc = obsdb_put_replicated(a->txn, &o, &applied);
+    if (rc != OBS_OK || !obsdb_key_fits(&o)) {
+        /* no store can hold it: skipped here as at every node, rather than
+         * stopping the state for good */
+        log_warnx("hub: log entry %" PRIu64 " cannot be applied (%s); "
+                  "skipped",
+                  hub_seq, rc != OBS_OK ? obs_strerror(rc) : "key too long");
+        obs_fini(&o);
+        return OBS_OK;
+    }
+    rc = obsdb_put_replicated(a->txn, &o, &applied);
     if (rc == OBS_OK && !applied) /* lost to a newer version of its key */
         for (size_t i = 0; i < a->hub->n_peers; i++)
             if (strcmp(a->hub->peers[i].node_id, o.ver.origin) == 0)
@@ -1094,6 +1117,7 @@ apply_state(repl_hub_t *self, size_t max)
     int rc = OBS_ESTOREFULL;
     for (int attempt = 0; attempt < 8; attempt++) {
         memset(a.superseded, 0, self->n_peers * sizeof(uint64_t));
+        a.expect = self->state_applied + 1;
         uint64_t last = self->state_applied;
         rc = obsdb_begin(self->env.db, true, &a.txn);
         if (rc == OBS_OK)
@@ -1193,10 +1217,12 @@ repl_hub_before_sleep(repl_hub_t *self)
             hub_step(self, self->sess[i], &ev);
         }
     }
-    /* One state transaction per turn at most: acks and streams go first,
-     * the state follows them. */
-    if (self->state_applied < self->log_last &&
-        now_ms() >= self->state_retry_ms) {
+    /* Acks and streams go first; then the state follows the log, for at
+     * most HUB_STATE_TURN_MS a turn so acks and heartbeats keep flowing,
+     * which is also enough to keep pace with what a turn accepts. */
+    uint64_t t0 = now_ms();
+    while (self->state_applied < self->log_last &&
+           now_ms() >= self->state_retry_ms) {
         int rc = apply_state(self, HUB_STATE_APPLY_MAX);
         if (rc != OBS_OK) {
             log_warnr(rc,
@@ -1205,6 +1231,8 @@ repl_hub_before_sleep(repl_hub_t *self)
                       self->state_applied);
             self->state_retry_ms = now_ms() + 1000;
         }
+        if (now_ms() - t0 >= HUB_STATE_TURN_MS)
+            break;
     }
     reap(self);
 }
@@ -1420,6 +1448,12 @@ repl_hub_destroy(repl_hub_t **selfp)
     if (selfp == NULL || *selfp == NULL)
         return;
     repl_hub_t *self = *selfp;
+    /* a clean stop leaves the state in step with the log */
+    if (self->state_applied < self->log_last &&
+        repl_hub_catch_up(self) != OBS_OK)
+        log_warnx("hub: stopping with the state at hub_seq %" PRIu64
+                  " of %" PRIu64 "; it is applied at the next start",
+                  self->state_applied, self->log_last);
     for (size_t i = 0; i < self->n_sess; i++)
         sess_free(self->sess[i]);
     if (self->sock)

@@ -6,6 +6,7 @@
  */
 #include "sha256.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 static const uint32_t k256[64] = {
@@ -147,8 +148,9 @@ cpu_has_sha_ni(void)
 }
 #endif
 
-/* -1 = not decided yet, 0 = portable C, 1 = SHA-NI */
-static int g_use_ni = -1;
+/* -1 = not decided yet, 0 = portable C, 1 = SHA-NI; atomic because the
+ * client library may hash from several threads (all decide the same). */
+static _Atomic int g_use_ni = -1;
 
 bool
 sha256_use_hw(bool on)

@@ -450,6 +450,13 @@ put_encoded(obsdb_txn_t *txn, const obs_t *obs, uint8_t *key, size_t klen,
     return rc;
 }
 
+bool
+obsdb_key_fits(const obs_t *obs)
+{
+    uint8_t key[OBS_KEY_MAX + 1];
+    return obs_key_encode(obs, key, PUT_KEY_MAX) > 0;
+}
+
 int
 obsdb_put(obsdb_txn_t *txn, const obs_t *obs)
 {
@@ -1397,10 +1404,11 @@ restore_one(obsdb_txn_t *txn, const store_val_t *v, uint64_t after,
     if (val == NULL)
         return OBS_ENOMEM;
     memcpy(val, v->ptr, v->len);
+    uint64_t before = txn->counts[CNT_OUTBOX];
     int rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, v->len,
                          CNT_OUTBOX);
     free(val);
-    *n += rc == 0;
+    *n += txn->counts[CNT_OUTBOX] - before; /* 0 if it was there already */
     return rc;
 }
 

@@ -82,6 +82,11 @@ int obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out);
  * outbox under ver.origin_seq. Sticky on error. */
 int obsdb_put(obsdb_txn_t *txn, const obs_t *obs);
 
+/** Whether obs's canonical key is short enough for obsdb_put and
+ * obsdb_put_replicated (OBS_KEY_MAX - 8 bytes: room for the history
+ * suffix); a longer one is refused there with OBS_ETOOBIG. */
+bool obsdb_key_fits(const obs_t *obs);
+
 /** Calls cb for every version of identity, newest first. cb returns 0 to go
  * on, anything else stops the walk and is returned. The obs passed to cb is
  * borrowed for the call. */
@@ -136,10 +141,11 @@ int obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
                           size_t max_bytes, obsdb_log_cb cb, void *arg);
 /** Removes every outbox entry with origin_seq <= upto. */
 int obsdb_outbox_ack(obsdb_txn_t *txn, uint64_t upto);
-/** Puts back into the outbox every local version in history whose
+/** Puts back into the outbox every local version (current or in history) whose
  * origin_seq is in (after, upto]: for a hub that lost changes it had
- * acknowledged (restored from a backup, or wiped). Walks the whole history
- * table. *restored (may be NULL) gets the count. Write txn; sticky errors. */
+ * acknowledged (restored from a backup, or wiped). Walks the whole obs and
+ * history tables. *restored (may be NULL) gets the number of entries the
+ * outbox did not hold yet. Write txn; sticky errors. */
 int obsdb_outbox_restore(obsdb_txn_t *txn, uint64_t after, uint64_t upto,
                          size_t *restored);
 /** Highest origin_seq in the outbox into *last, 0 when it is empty. */

@@ -442,6 +442,38 @@ test_obsdb_outbox_restore_from_history_and_current(void **state)
     assert_int_equal(st.history, 4); /* every version stored, current too */
 }
 
+/* obsdb_key_fits says exactly what obsdb_put would refuse as too long. */
+static void
+test_obsdb_key_fits_matches_put(void **state)
+{
+    fixture_t *f = *state;
+    char code[61];
+    memset(code, 'X', sizeof(code) - 1);
+    code[sizeof(code) - 1] = '\0';
+    const char *dims[12];
+    for (size_t n = 1; n <= 12; n++) {
+        for (size_t i = 0; i < n; i++)
+            dims[i] = code;
+        obs_t o;
+        obs_init(&o);
+        assert_ok(obs_set_identity(&o, DF, dims, n, "2019"));
+        assert_ok(obs_set_value(&o, "1"));
+        o.ver.hlc = HLC_MAKE(1000, 0);
+        (void)snprintf(o.ver.origin, sizeof(o.ver.origin), "%s", NODE);
+        o.ver.origin_seq = n;
+        obsdb_txn_t *txn = NULL;
+        assert_ok(obsdb_begin(f->db, true, &txn));
+        int rc = obsdb_put(txn, &o);
+        obsdb_abort(&txn);
+        assert_int_equal(rc == OBS_OK, obsdb_key_fits(&o));
+        if (n == 1)
+            assert_true(obsdb_key_fits(&o));
+        if (n == 12) /* 12 x 61 bytes: far past the limit */
+            assert_false(obsdb_key_fits(&o));
+        obs_fini(&o);
+    }
+}
+
 static const row_t scan_rows[] = {
     {.area = "COL", .period = "2019", .value = "c19", .ms = 1000, .seq = 1},
     {.area = "COL", .period = "2020", .value = "c20", .ms = 2000, .seq = 2},
@@ -801,6 +833,7 @@ main(void)
         T(test_obsdb_stats_see_own_pending_writes),
         T(test_obsdb_outbox_only_local_origin_and_ack),
         T(test_obsdb_outbox_restore_from_history_and_current),
+        T(test_obsdb_key_fits_matches_put),
         T(test_obsdb_scan_by_dataflow_and_pattern),
         T(test_obsdb_scan_by_period_range),
         T(test_obsdb_scan_updated_after_includes_tombstones),

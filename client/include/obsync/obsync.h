@@ -208,18 +208,19 @@ typedef struct {
     size_t n_dataflows;
     char **dataflows; /* owned */
     /* replication; a node with no hub has hub_endpoint "" and repl_state "" */
-    char *hub_endpoint;   /* owned, never NULL; node: its hub, hub: its bind */
-    char *repl_state;     /* owned, never NULL; node: idle|hello|snapshot|
-                             streaming; "" on a hub or standalone node */
-    uint64_t lag_changes; /* node: hub log entries not yet applied */
-    uint64_t lag_ms;      /* node: age of the oldest unapplied entry */
-    uint64_t log_first;   /* hub: oldest hub_seq kept */
-    uint64_t log_last;    /* hub: newest hub_seq; node: newest it knows */
-    uint64_t state_applied; /* hub: its state holds the log up to here */
-    uint64_t outbox_acked;  /* node: highest origin_seq the hub acked */
-    uint64_t snapshots;     /* node: snapshots taken; hub: snapshots sent */
-    size_t n_peers;         /* hub: one row per known node; node: 0 */
+    char *hub_endpoint;    /* owned, never NULL; node: its hub, hub: its bind */
+    char *repl_state;      /* owned, never NULL; node: idle|hello|snapshot|
+                              streaming; "" on a hub or standalone node */
+    uint64_t lag_changes;  /* node: hub log entries not yet applied */
+    uint64_t lag_ms;       /* node: age of the oldest unapplied entry */
+    uint64_t log_first;    /* hub: oldest hub_seq kept */
+    uint64_t log_last;     /* hub: newest hub_seq; node: newest it knows */
+    uint64_t outbox_acked; /* node: highest origin_seq the hub acked */
+    uint64_t snapshots;    /* node: snapshots taken; hub: snapshots sent */
+    size_t n_peers;        /* hub: one row per known node; node: 0 */
     obsync_peer_status_t *peers; /* owned array of n_peers; NULL when 0 */
+    /* fields added later go here, after every older one (ABI) */
+    uint64_t state_applied; /* hub: its state holds the log up to here */
 } obsync_status_t;
 
 /** Asks the daemon for its status; caller owns *out (obsync_status_free,
