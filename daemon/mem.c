@@ -30,7 +30,7 @@ mem_tune(void)
      * at its top. Both stay in the heap: a few MiB retained for not paying
      * a fault per 4 KiB of every message. */
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_TOP_PAD, 16 * 1024 * 1024);
     g_advised_end = (uintptr_t)sbrk(0);
 }

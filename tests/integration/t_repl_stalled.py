@@ -14,13 +14,15 @@ What is asserted:
 * the hub's bytes_out to JAM (its peer row in `status`, when the CLI prints
   it) grows by less than 16 MiB during the stall: at most the window of 8
   batches of <= 1 MiB, not the stream;
-* the hub's anonymous memory (RssAnon of /proc/PID/status, sampled every
-  100 ms) grows by less than 96 MiB. Not VmRSS: it also counts the resident
-  file pages of the LMDB map, which grow with the data whatever replication
-  does (both are printed). The normal working set (a window of 1 MiB batches
-  per session, the queued publishes, the group commit's dirty pages) is
-  ~50-60 MiB here with or without a stalled node, and does not depend on the
-  stream's length; a hub that queued the stream for JAM would add ~115 MB.
+* the hub's memory outside the LMDB map (RssAnon of /proc/PID/status,
+  sampled every 100 ms) stays under 64 MiB throughout (the issue's bound).
+  Not VmRSS: it also counts the resident file pages of the LMDB map, which
+  grow with the data whatever replication does (both are printed). The
+  normal working set (a window of 1 MiB batches per session, the queued
+  publishes, the accept and state transactions' dirty pages, what malloc
+  keeps below its trim threshold) is ~40-50 MiB here with or without a
+  stalled node, and does not depend on the stream's length; a hub that
+  queued the stream for JAM would add ~115 MB.
   Under ASan (slower, and its allocator and shadow memory make RSS say
   little) the comments are 200 characters (~35 MB stream) and the RSS
   bound is only printed, not asserted; the bytes_out bound still holds.
@@ -39,7 +41,7 @@ import repl_harness as rh  # noqa: E402
 N = int(os.environ.get("OBSYNC_REPL_ROWS", "50000"))  # x2 changes
 COMMENT = 1000
 ASAN_COMMENT = 200
-ANON_GROWTH_MAX_KIB = 96 * 1024
+ANON_PEAK_MAX_KIB = 64 * 1024
 BYTES_OUT_MAX = 16 * 1024 * 1024
 CONVERGE_S = 300
 REPLY_S = 300
@@ -99,9 +101,9 @@ def check_memory(sampler, base, took, asan):
     if asan:
         h.log("  --   (ASan build: the RSS bound is not asserted)")
         return
-    h.check(peak_anon - base[1] < ANON_GROWTH_MAX_KIB, "the hub's anonymous "
-            "memory grew by less than %d MiB while JAM was stalled" %
-            (ANON_GROWTH_MAX_KIB // 1024), "+%d KiB" % (peak_anon - base[1]))
+    h.check(peak_anon < ANON_PEAK_MAX_KIB, "the hub's memory outside the map "
+            "stayed under %d MiB while JAM was stalled" %
+            (ANON_PEAK_MAX_KIB // 1024), "peak %d KiB" % peak_anon)
 
 
 def test_stalled_node(env):
