@@ -270,10 +270,9 @@ ack_outbox(repl_node_t *self, uint64_t upto)
         self->trimmed = upto;
 }
 
-/* A snapshot chunk is applied at once (the cursor does not move). */
 /* The hub holds our changes only up to `after` although it acknowledged
  * more: it was restored from a backup or wiped. Our later changes go back to
- * the outbox from history and are published again. */
+ * the outbox from the stored versions and are published again. */
 static void
 restore_outbox(repl_node_t *self, uint64_t after)
 {
@@ -300,6 +299,7 @@ restore_outbox(repl_node_t *self, uint64_t after)
               after, n);
 }
 
+/* A snapshot chunk is applied at once (the cursor does not move). */
 static bool
 apply_chunk(repl_node_t *self, rn_event_t *next)
 {
