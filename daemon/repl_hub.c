@@ -21,6 +21,11 @@
  * trimmed past state_applied; a snapshot, and a local write at the hub,
  * first bring the state up to the log.
  *
+ * Test hook: with OBSYNC_TEST_HOLD_STATE set in its environment the hub
+ * does not apply its state behind the log on its own (only before a
+ * snapshot, a local write and a clean stop), so tests can hold the state
+ * behind the log deterministically.
+ *
  * Read path: each session streams the log from its node's cursor, one
  * LogBatch per credit the node grants, read zero-copy from the map; a node
  * too far behind (or new, or from another hub incarnation) first gets a
@@ -103,6 +108,7 @@ struct repl_hub {
     uint64_t log_first, log_last;
     uint64_t state_applied;  /* the state holds the log up to here */
     uint64_t state_retry_ms; /* after a failed state apply */
+    bool hold_state;         /* test hook: see the top of this file */
     bool log_grew;
     uint64_t next_trim_ms, snapshots;
     size_t rr;                       /* round-robin start of the group commit */
@@ -1221,7 +1227,7 @@ repl_hub_before_sleep(repl_hub_t *self)
      * most HUB_STATE_TURN_MS a turn so acks and heartbeats keep flowing,
      * which is also enough to keep pace with what a turn accepts. */
     uint64_t t0 = now_ms();
-    while (self->state_applied < self->log_last &&
+    while (!self->hold_state && self->state_applied < self->log_last &&
            now_ms() >= self->state_retry_ms) {
         int rc = apply_state(self, HUB_STATE_APPLY_MAX);
         if (rc != OBS_OK) {
@@ -1243,7 +1249,7 @@ repl_hub_has_work(const repl_hub_t *self)
     for (size_t i = 0; i < self->n_sess; i++)
         if (self->sess[i]->pubs)
             return true;
-    return self->state_applied < self->log_last &&
+    return !self->hold_state && self->state_applied < self->log_last &&
            now_ms() >= self->state_retry_ms;
 }
 
@@ -1376,6 +1382,7 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
     if (self == NULL)
         return OBS_ENOMEM;
     self->env = *env;
+    self->hold_state = getenv("OBSYNC_TEST_HOLD_STATE") != NULL;
     self->sock = zmq_socket(env->zctx, ZMQ_ROUTER);
     int linger = 0, hwm = 2000, mandatory = 0;
     int64_t maxmsg = (int64_t)env->cfg->max_frame;

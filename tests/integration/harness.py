@@ -307,6 +307,7 @@ class Daemon:
         self.conf = os.path.join(self.dir, "obsyncd.conf")
         self.log_path = os.path.join(self.dir, "obsyncd.log")
         self.proc = None
+        self.extra_env = {}  # added to the environment of the next start
         self.log_offset = 0  # where the current run's log starts
         self.cfg = {"role": role, "node_id": node_id, "provider": provider,
                     "data_dir": self.data_dir, "api_socket": self.sock,
@@ -339,7 +340,8 @@ class Daemon:
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([OBSYNCD, "-c", self.conf, "-d"],
                                      stdin=subprocess.DEVNULL, stdout=logf,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **self.extra_env))
         logf.close()
 
     def start(self, timeout=START_TIMEOUT_S):

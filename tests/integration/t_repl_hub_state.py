@@ -3,10 +3,11 @@
 applies its keyed state behind the log (PROTOCOL.md §5.2, §5.4); this test
 proves the three things that must then hold.
 
-Hub, node COL (the writer) and node MEX (a receiver). COL imports N
-generated rows in random key order, so the hub's state (random B-tree
-writes) falls behind its log (sequential appends) and `status` shows
-`state_applied < log_last`:
+Hub, node COL (the writer) and node MEX (a receiver). The hub first runs
+with OBSYNC_TEST_HOLD_STATE (repl_hub.c's test hook: it applies its state
+only when it must, before a snapshot, a local write or a clean stop), so
+its state stays behind its log deterministically, as it does for a moment
+after every burst in normal running:
 
 1. A local write at the hub while its state lags reads the current state:
    the hub first applies its whole log. A `put` at the hub of a key COL
@@ -14,8 +15,8 @@ writes) falls behind its log (sequential appends) and `status` shows
    key has both versions (had the put been based on the stale state, COL's
    older version would later lose to it and never enter the history).
 2. The state is rebuilt from the durable log after a crash: the hub is
-   killed -9 while the state lags (as `status` last reported it), restarted
-   with both nodes frozen, and on its own applies the log up to its end
+   killed -9 while its state lags, restarted without the hook and with both
+   nodes frozen, and on its own applies the log up to its end
    (`state_applied == log_last`, the observation count of everything).
 3. Everything converges: exports and versions byte-identical on all three.
 
@@ -49,34 +50,40 @@ def shuffled_rows(env, name, area, n, offset=0):
     return ".".join(cells[3:10]), cells[10]
 
 
-def wait_lagging(hub, cli, least):
-    """Polls the hub until its log holds at least `least` entries while its
-    state is behind; returns that status."""
+def wait_accepted(hub, cli, least):
+    """Polls the hub until its log holds at least `least` entries; returns
+    that status. Its state must still lag (the hook holds it)."""
     seen = {}
 
-    def lagging():
+    def accepted():
         if cli.poll() not in (None, 0):
             h.fail("the import at COL failed (exit %s)" % cli.returncode)
         st = rh.status(hub, timeout=10)
-        if st and st["log_last"] >= least and \
-                st["state_applied"] < st["log_last"]:
+        if st and st["log_last"] >= least:
             seen["st"] = st
         return "st" in seen
 
-    h.wait_until(lagging, REPLY_S, "the hub's state to lag behind its log "
-                 "(log_last >= %d)" % least, interval=0.01)
-    return seen["st"]
+    h.wait_until(accepted, REPLY_S, "the hub to log %d changes" % least,
+                 interval=0.01)
+    st = seen["st"]
+    h.check(st["state_applied"] < st["log_last"], "the hub's state lags "
+            "behind its log (state_applied %d, log_last %d)" %
+            (st["state_applied"], st["log_last"]))
+    return st
 
 
 def test_local_write_reads_current_state(env, hub, col, mex):
     key, period = shuffled_rows(env, "col1.csv", "COL", N)
     cli = col.cli_bg("import", env.path("col1.csv"), reply_timeout=REPLY_S)
-    # every change logged, the last one (key) not yet in the state
-    st = wait_lagging(hub, cli, N)
+    # every change logged, the last one (key) not in the state
+    st = wait_accepted(hub, cli, N)
     hub.cli("put", h.DF_VIOLENCE, key, period, "7.25",
             "UNIT_MEASURE=PER_100000_POP")
     h.log("  ..   put at the hub with log_last %d, state_applied %d" %
           (st["log_last"], st["state_applied"]))
+    after = rh.must_status(hub)
+    h.eq(after["state_applied"], after["log_last"], "the hub's state after "
+         "a local write holds the whole log")
     hist = hub.history(h.DF_VIOLENCE, key, period)
     origins = [v["version"]["origin"] for v in hist]
     h.eq(sorted(origins), ["COL", "HUB"], "the hub's history of a key COL "
@@ -90,7 +97,7 @@ def test_state_rebuilt_after_kill(env, hub, col, mex):
     shuffled_rows(env, "col2.csv", "COL", N, offset=N)
     cli = col.cli_bg("import", env.path("col2.csv"), reply_timeout=REPLY_S)
     base = rh.must_status(hub)["log_last"]
-    st = wait_lagging(hub, cli, base + N // 4)
+    st = wait_accepted(hub, cli, base + N // 4)
     hub.kill9()
     h.log("  ..   hub killed -9 at log_last %d, state_applied %d" %
           (st["log_last"], st["state_applied"]))
@@ -100,6 +107,7 @@ def test_state_rebuilt_after_kill(env, hub, col, mex):
         rh.sigstop(n)
     try:
         since = hub.log_size()
+        hub.extra_env = {}  # from now on the hub applies its state itself
         rh.start_hub(hub)
         h.check(hub.wait_log(r"applying the rest", 60, since=since),
                 "the restarted hub finds its state behind its log")
@@ -124,7 +132,9 @@ def test_state_rebuilt_after_kill(env, hub, col, mex):
 
 
 def test_hub_state_behind_log(env):
-    hub = rh.start_hub(rh.hub(env, map_size="256M"))
+    hub = rh.hub(env, map_size="256M")
+    hub.extra_env = {"OBSYNC_TEST_HOLD_STATE": "1"}
+    rh.start_hub(hub)
     col = rh.node(env, "col", hub, map_size="256M")
     mex = rh.node(env, "mex", hub, map_size="256M")
     col.start()
