@@ -683,8 +683,6 @@ pending_new(const ctl_peer_t *peer, const char *kind, uint64_t stamp_ms)
 
 /* ------------------------------------------------------------- requests */
 
-/* Whether the canonical key fits the store (its history key adds 8 bytes):
- * checked before queuing, so one over-long key cannot fail a group commit. */
 /* A merge gives only what changes, so the merged result is validated; the
  * op itself stays as given (normalised), and is merged again at apply time
  * with whatever is current then: two merges of one key in one group commit
@@ -711,6 +709,7 @@ validate_put(obsdb_txn_t *rtxn, const validate_ctx_t *vc, op_t *op,
         snprintf(id, sizeof(id), "%s", op->obs.attrs[i].id);
         rc = obs_set_attr(&op->obs, id, obs_get_attr(&merged, id));
     }
+    /* checked before queuing: one over-long key cannot fail a group commit */
     if (rc == OBS_OK && !obsdb_key_fits(&op->obs)) {
         issue_add(issues, line, "", "R-length", false,
                   "the observation's key is longer than the store allows "

@@ -41,10 +41,10 @@ mem_advise_heap(void)
     uintptr_t end = (uintptr_t)sbrk(0);
     if (end <= g_advised_end + HUGE_PAGE)
         return;
-    uintptr_t from = g_advised_end & ~(uintptr_t)(HUGE_PAGE - 1);
+    /* from the page holding the old end (madvise wants it page-aligned; the
+     * part advised before is advised again, harmlessly) */
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    if (from < g_advised_end)
-        from = (g_advised_end + page - 1) & ~(page - 1);
+    uintptr_t from = g_advised_end & ~(page - 1);
     (void)madvise((void *)from, end - from, MADV_HUGEPAGE);
     g_advised_end = end;
 }

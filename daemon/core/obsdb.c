@@ -370,11 +370,11 @@ obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out)
     return codec_obs_decode(v.ptr, v.len, out);
 }
 
-/* Counts the obs-table side of a put: a new key adds one entry; replacing a
- * live value by a tombstone (or back) moves one between the counts. */
 /* Before the current version of key is replaced by one stamped new_hlc:
- * keeps the counters right and moves it to history (unless it has the same
- * stamp: then it is simply replaced, as its history entry used to be). key
+ * moves it to history (unless it has the same stamp: then it is simply
+ * replaced, as its history entry used to be) and keeps the counters right
+ * (a new key adds one entry; a live value replaced by a tombstone, or back,
+ * moves one between the counts; every new stamp is one more version). key
  * has room for 8 more bytes. */
 static int
 supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
