@@ -1101,7 +1101,7 @@ state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
         obs_fini(&o);
         return OBS_OK;
     }
-    rc = obsdb_put_replicated(a->txn, &o, &applied);
+    rc = obsdb_put_replicated_encoded(a->txn, &o, rec, rlen, &applied);
     if (rc == OBS_OK && !applied) /* lost to a newer version of its key */
         for (size_t i = 0; i < a->hub->n_peers; i++)
             if (strcmp(a->hub->peers[i].node_id, o.ver.origin) == 0)

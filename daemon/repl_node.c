@@ -197,7 +197,8 @@ apply_set(repl_node_t *self, obsdb_txn_t *txn, const change_set_t *set,
         bool done = false;
         rc = codec_obs_decode(set->changes[i].data, set->changes[i].len, &o);
         if (rc == OBS_OK)
-            rc = obsdb_put_replicated(txn, &o, &done);
+            rc = obsdb_put_replicated_encoded(txn, &o, set->changes[i].data,
+                                              set->changes[i].len, &done);
         if (rc == OBS_OK) {
             if (HLC_MS(o.ver.hlc) <= hlc_wall_ms() + REPL_MAX_SKEW_MS)
                 hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());

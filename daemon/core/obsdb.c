@@ -974,6 +974,13 @@ replicated_wins(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *key,
 int
 obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied)
 {
+    return obsdb_put_replicated_encoded(txn, obs, NULL, 0, applied);
+}
+
+int
+obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
+                             const uint8_t *enc, size_t enc_len, bool *applied)
+{
     uint8_t key[HIST_KEY_MAX];
     uint8_t *val = NULL;
     size_t vlen = 0;
@@ -989,10 +996,11 @@ obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied)
     rc = counts_load(txn);
     if (rc == 0)
         rc = replicated_wins(txn, obs, key, (size_t)klen, &wins);
-    if (rc == 0 && wins)
+    if (rc == 0 && wins && enc == NULL)
         rc = codec_obs_encode(obs, &val, &vlen);
     if (rc == 0 && wins) {
-        rc = put_encoded(txn, obs, key, (size_t)klen, val, vlen, false);
+        rc = put_encoded(txn, obs, key, (size_t)klen, enc ? enc : val,
+                         enc ? enc_len : vlen, false);
         txn->counts_dirty = true;
         *applied = rc == 0;
     }

@@ -77,9 +77,10 @@ struct store_txn *obsdb_txn_store(obsdb_txn_t *txn);
 int obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out);
 
 /** Stores obs (identity, content and ver fully set by the caller) as the
- * current version, appends it to history, and, when ver.origin is the local
- * node id and the store was not opened with no_outbox, appends it to the
- * outbox under ver.origin_seq. Sticky on error. */
+ * current version (the one it replaces moves to history), and, when
+ * ver.origin is the local node id and the store was not opened with
+ * no_outbox, appends it to the outbox under ver.origin_seq. Sticky on
+ * error. */
 int obsdb_put(obsdb_txn_t *txn, const obs_t *obs);
 
 /** Whether obs's canonical key is short enough for obsdb_put and
@@ -169,6 +170,11 @@ int obsdb_version_cmp(const obs_version_t *a, const obs_version_t *b);
  * only. Errors as obsdb_put (sticky); OBS_EPROTO when the stored value does
  * not decode. */
 int obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied);
+/** The same with obs already encoded as it came (enc, enc_len: the bytes obs
+ * was decoded from, stored as they are, not encoded again). */
+int obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
+                                 const uint8_t *enc, size_t enc_len,
+                                 bool *applied);
 
 /** Appends obs to the hub log: sets obs->ver.hub_seq to the newest hub_seq
  * ever assigned + 1 (1 for a new log; numbers are never reused, trimmed or

@@ -743,6 +743,63 @@ test_put_replicated_applies_newer(void **state)
     assert_int_equal(st.history, 2);
 }
 
+typedef struct {
+    size_t n, len;
+    uint8_t rec[1024];
+} raw_t;
+
+static int
+raw_cb(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
+       size_t rlen, void *arg)
+{
+    (void)seq;
+    (void)key;
+    (void)klen;
+    raw_t *r = arg;
+    r->n++;
+    r->len = rlen;
+    assert_true(rlen <= sizeof(r->rec));
+    memcpy(r->rec, rec, rlen);
+    return 0;
+}
+
+/* The encoded variant stores the bytes it is given (the node and the hub's
+ * state keep a change as it came) and decides like obsdb_put_replicated. */
+static void
+test_put_replicated_encoded_stores_given_bytes(void **state)
+{
+    fixture_t *f = *state;
+    char cur[64];
+    obs_t o;
+    make_obs(&o,
+             &(row_t){.area = "COL", .value = "5", .ms = 30, .origin = OTHER});
+    uint8_t *enc = NULL;
+    size_t len = 0;
+    assert_ok(codec_obs_encode(&o, &enc, &len));
+    bool applied = false;
+    obsdb_txn_t *txn = begin(f->db, true);
+    assert_ok(obsdb_put_replicated_encoded(txn, &o, enc, len, &applied));
+    assert_true(applied);
+    assert_ok(obsdb_put_replicated_encoded(txn, &o, enc, len, &applied));
+    assert_false(applied); /* the same version again: a no-op */
+    commit(txn);
+    current(f->db, cur, sizeof(cur));
+    assert_string_equal(cur, "5@" OTHER);
+    raw_t raw = {0};
+    uint8_t last[OBS_KEY_MAX + 1];
+    size_t last_len = 0;
+    bool more = false;
+    txn = begin(f->db, false);
+    assert_ok(obsdb_state_walk_raw(txn, NULL, 0, 0, 0, raw_cb, &raw, last,
+                                   &last_len, &more));
+    obsdb_abort(&txn);
+    assert_int_equal(raw.n, 1);
+    assert_int_equal(raw.len, len);
+    assert_memory_equal(raw.rec, enc, len);
+    free(enc);
+    obs_fini(&o);
+}
+
 static void
 test_put_replicated_ignores_older(void **state)
 {
@@ -901,6 +958,7 @@ main(void)
         T(test_state_walk_raw_stops_on_bytes),
         T(test_state_walk_raw_refuses_oversized_resume_key),
         T(test_put_replicated_applies_newer),
+        T(test_put_replicated_encoded_stores_given_bytes),
         T(test_put_replicated_ignores_older),
         T(test_put_replicated_ignores_same_version),
         T(test_put_replicated_equal_hlc_greater_origin_wins),
