@@ -810,6 +810,28 @@ obsdb_structure_put(obsdb_txn_t *txn, const char *text, size_t len)
                      sizeof(struct_key) - 1, text, len);
 }
 
+/* Limits shared by the raw walks; 0 = no limit. */
+typedef struct {
+    size_t max_entries;
+    size_t max_bytes;
+    size_t entries;
+    size_t bytes;
+} budget_t;
+
+static bool
+budget_spent(const budget_t *b)
+{
+    return (b->max_entries != 0 && b->entries >= b->max_entries) ||
+           (b->max_bytes != 0 && b->bytes >= b->max_bytes);
+}
+
+static void
+budget_take(budget_t *b, size_t rlen)
+{
+    b->entries++;
+    b->bytes += rlen;
+}
+
 /* ---------------------------------------------------------------- outbox */
 
 int
@@ -819,7 +841,7 @@ obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
     store_cursor_t c;
     store_val_t k, v;
     uint8_t from[8];
-    size_t n = 0, bytes = 0;
+    budget_t b = {.max_entries = max_entries, .max_bytes = max_bytes};
 
     if (after == UINT64_MAX)
         return OBS_OK;
@@ -828,15 +850,13 @@ obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
         return rc;
     store_be64_put(from, after + 1);
     rc = store_cursor_seek(&c, from, sizeof(from), &k, &v);
-    while (rc == 0 && (max_entries == 0 || n < max_entries) &&
-           (max_bytes == 0 || bytes < max_bytes)) {
+    while (rc == 0 && !budget_spent(&b)) {
         if (k.len != 8) {
             rc = OBS_ESTORE;
             break;
         }
         rc = cb(store_be64_get(k.ptr), NULL, 0, v.ptr, v.len, arg);
-        n++;
-        bytes += v.len;
+        budget_take(&b, v.len);
         if (rc == 0)
             rc = store_cursor_next(&c, &k, &v);
     }
@@ -919,28 +939,6 @@ write_check(obsdb_txn_t *txn)
     if (!txn->st.write)
         return txn_fail(txn, OBS_EINVAL);
     return OBS_OK;
-}
-
-/* Limits shared by the raw walks; 0 = no limit. */
-typedef struct {
-    size_t max_entries;
-    size_t max_bytes;
-    size_t entries;
-    size_t bytes;
-} budget_t;
-
-static bool
-budget_spent(const budget_t *b)
-{
-    return (b->max_entries != 0 && b->entries >= b->max_entries) ||
-           (b->max_bytes != 0 && b->bytes >= b->max_bytes);
-}
-
-static void
-budget_take(budget_t *b, size_t rlen)
-{
-    b->entries++;
-    b->bytes += rlen;
 }
 
 int
