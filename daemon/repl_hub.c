@@ -85,6 +85,9 @@ typedef struct {
     char node_epoch[OBS_ID_MAX + 1];
     char provider[OBS_ID_MAX + 1]; /* from Hello: what it may write (R12) */
     uint64_t last_seq;             /* origin_seq accepted from this node */
+    uint64_t own_after; /* log_last at Hello: the node's own changes logged
+                           after it were published in this session, so the
+                           node holds them and they are not echoed back */
     char **dfs, **areas;
     size_t n_dfs, n_areas;
     uint8_t snap_key[OBS_KEY_MAX + 1];
@@ -267,11 +270,16 @@ static int
 gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
           size_t rlen, void *arg)
 {
-    (void)hub_seq;
     gather_t *g = arg;
     if (!repl_key_passes(g->hub->env.st, key, klen, g->s->dfs, g->s->n_dfs,
                          g->s->areas, g->s->n_areas))
         return 0;
+    if (hub_seq > g->s->own_after) {
+        obs_version_t v;
+        if (codec_obs_decode_version(rec, rlen, &v) == OBS_OK &&
+            strcmp(v.origin, sess_peer(g->hub, g->s)->node_id) == 0)
+            return 0;
+    }
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 256;
         ProtobufCBinaryData *items = realloc(g->items, cap * sizeof(*items));
@@ -697,6 +705,7 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
         last = 0;
     }
     s->last_seq = last;
+    s->own_after = log_last;
     self->log_first = first;
     self->log_last = log_last;
     peer_t *p = sess_peer(self, s);
@@ -1078,8 +1087,6 @@ static int
 state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
          size_t rlen, void *arg)
 {
-    (void)key;
-    (void)klen;
     state_apply_t *a = arg;
     if (hub_seq != a->expect) { /* never claim entries the log lacks */
         log_errx("hub: log entry %" PRIu64 " is missing; the state stays at "
@@ -1088,25 +1095,22 @@ state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
         return OBS_ESTORE;
     }
     a->expect++;
-    obs_t o;
-    obs_init(&o);
+    obs_version_t v;
     bool applied = false;
-    int rc = codec_obs_decode(rec, rlen, &o);
-    if (rc != OBS_OK || !obsdb_key_fits(&o)) {
+    int rc =
+        obsdb_put_replicated_raw(a->txn, key, klen, rec, rlen, &v, &applied);
+    if (rc == OBS_EINVAL || rc == OBS_EPROTO) {
         /* no store can hold it: skipped here as at every node, rather than
          * stopping the state for good */
         log_warnx("hub: log entry %" PRIu64 " cannot be applied (%s); "
                   "skipped",
-                  hub_seq, rc != OBS_OK ? obs_strerror(rc) : "key too long");
-        obs_fini(&o);
+                  hub_seq, rc == OBS_EPROTO ? obs_strerror(rc) : "bad key");
         return OBS_OK;
     }
-    rc = obsdb_put_replicated_encoded(a->txn, &o, rec, rlen, &applied);
     if (rc == OBS_OK && !applied) /* lost to a newer version of its key */
         for (size_t i = 0; i < a->hub->n_peers; i++)
-            if (strcmp(a->hub->peers[i].node_id, o.ver.origin) == 0)
+            if (strcmp(a->hub->peers[i].node_id, v.origin) == 0)
                 a->superseded[i]++;
-    obs_fini(&o);
     return rc;
 }
 

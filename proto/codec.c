@@ -8,6 +8,9 @@
  * gigabytes (protobuf-c issues #375, #796). Called by the store layer, the
  * daemon's local API and the client library.
  */
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +37,77 @@ budget_free(void *data, void *ptr)
 {
     (void)data;
     free(ptr);
+}
+
+/* A bump allocator for unpacking one stored Observation. protobuf-c makes
+ * some thirty small allocations per message, and their malloc/free was the
+ * largest single cost of applying replicated changes. The first ARENA_INLINE
+ * bytes come from the arena itself (on the caller's stack), the rest from
+ * malloc'd blocks chained for arena_release; free is a no-op, so the
+ * message is never passed to free_unpacked. Same budget rule as budget_t. */
+#define ARENA_INLINE 4096
+#define ARENA_BLOCK  16384
+
+typedef struct arena_block {
+    struct arena_block *next;
+    alignas(max_align_t) unsigned char data[];
+} arena_block_t;
+
+typedef struct {
+    unsigned char *cur, *end;
+    arena_block_t *blocks;
+    size_t used, budget;
+    alignas(max_align_t) unsigned char first[ARENA_INLINE];
+} arena_t;
+
+static void
+arena_init(arena_t *a, size_t budget)
+{
+    a->cur = a->first;
+    a->end = a->first + sizeof(a->first);
+    a->blocks = NULL;
+    a->used = 0;
+    a->budget = budget;
+}
+
+static void *
+arena_alloc(void *data, size_t size)
+{
+    arena_t *a = data;
+    size = (size + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+    if (size > a->budget - a->used)
+        return NULL;
+    if (size > (size_t)(a->end - a->cur)) {
+        size_t cap = size > ARENA_BLOCK ? size : ARENA_BLOCK;
+        arena_block_t *b = malloc(sizeof(*b) + cap);
+        if (b == NULL)
+            return NULL;
+        b->next = a->blocks;
+        a->blocks = b;
+        a->cur = b->data;
+        a->end = b->data + cap;
+    }
+    void *p = a->cur;
+    a->cur += size;
+    a->used += size;
+    return p;
+}
+
+static void
+arena_free(void *data, void *ptr)
+{
+    (void)data;
+    (void)ptr;
+}
+
+static void
+arena_release(arena_t *a)
+{
+    while (a->blocks != NULL) {
+        arena_block_t *next = a->blocks->next;
+        free(a->blocks);
+        a->blocks = next;
+    }
 }
 
 static Obsync__V1__Action
@@ -233,15 +307,98 @@ codec_obs_decode(const uint8_t *buf, size_t len, obs_t *obs)
     obs_fini(obs);
     if (len > CODEC_MAX_RECORD)
         return OBS_EPROTO;
-    budget_t b = {.used = 0, .budget = 32 * len + 1024 * 1024};
-    ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
+    arena_t a;
+    arena_init(&a, 32 * len + 1024 * 1024);
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &a};
     Obsync__V1__Observation *pb =
         obsync__v1__observation__unpack(&alloc, len, buf);
-    if (pb == NULL)
-        return OBS_EPROTO; /* malformed, or over the allocation budget */
-    int rc = codec_obs_from_pb(pb, obs);
-    obsync__v1__observation__free_unpacked(pb, &alloc);
+    /* NULL: malformed, or over the allocation budget */
+    int rc = pb ? codec_obs_from_pb(pb, obs) : OBS_EPROTO;
+    arena_release(&a);
     return rc;
+}
+
+/* Reads a protobuf varint at *p (< end); false when truncated or too long. */
+static bool
+read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Finds the last Observation.version (field 6) in buf by walking the
+ * top-level fields; *ver_len 0 when absent. false when the framing is bad. */
+static bool
+find_version_field(const uint8_t *buf, size_t len, const uint8_t **ver,
+                   size_t *ver_len)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    *ver = NULL;
+    *ver_len = 0;
+    while (p < end) {
+        uint64_t tag, n;
+        if (!read_varint(&p, end, &tag))
+            return false;
+        switch (tag & 7) {
+        case 0: /* varint */
+            if (!read_varint(&p, end, &n))
+                return false;
+            break;
+        case 1: /* 64-bit */
+            if (end - p < 8)
+                return false;
+            p += 8;
+            break;
+        case 5: /* 32-bit */
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        case 2: /* length-delimited */
+            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return false;
+            if (tag >> 3 == 6) {
+                *ver = p;
+                *ver_len = (size_t)n;
+            }
+            p += n;
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+codec_obs_decode_version(const uint8_t *buf, size_t len, obs_version_t *ver)
+{
+    const uint8_t *vp;
+    size_t vlen;
+    memset(ver, 0, sizeof(*ver));
+    if (len > CODEC_MAX_RECORD || !find_version_field(buf, len, &vp, &vlen))
+        return OBS_EPROTO;
+    if (vp == NULL)
+        return OBS_OK; /* no version: all zero, like codec_obs_decode */
+    arena_t a;
+    arena_init(&a, 32 * vlen + 64 * 1024);
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &a};
+    Obsync__V1__Version *pv = obsync__v1__version__unpack(&alloc, vlen, vp);
+    int rc = pv ? version_from_pb(pv, ver) : OBS_EPROTO;
+    arena_release(&a);
+    if (rc != OBS_OK) {
+        memset(ver, 0, sizeof(*ver));
+        return OBS_EPROTO;
+    }
+    return OBS_OK;
 }
 
 int

@@ -30,4 +30,13 @@ int codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len);
  * OBS_ENOMEM. On error obs is left empty. */
 int codec_obs_decode(const uint8_t *buf, size_t len, obs_t *obs);
 
+/** Decodes only the version of a stored Observation into *ver, without
+ * unpacking the rest: several times cheaper than codec_obs_decode where the
+ * winner of two versions is all that matters. Checks the framing of the
+ * top-level fields and the Version message, not the other fields' contents
+ * (the full decoders do that wherever input is untrusted). No version field
+ * gives a zeroed *ver, as codec_obs_decode does. OBS_EPROTO (ver zeroed). */
+int codec_obs_decode_version(const uint8_t *buf, size_t len,
+                             obs_version_t *ver);
+
 #endif

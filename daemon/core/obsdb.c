@@ -397,22 +397,20 @@ supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
         return OBS_ENOMEM;
     memcpy(old_val, v.ptr, v.len);
     size_t old_len = v.len;
-    obs_t old;
-    obs_init(&old);
-    rc = codec_obs_decode(old_val, old_len, &old);
-    if (rc == 0 && old.ver.tombstone != tombstone) {
+    obs_version_t old;
+    rc = codec_obs_decode_version(old_val, old_len, &old);
+    if (rc == 0 && old.tombstone != tombstone) {
         if (tombstone)
             txn->counts[CNT_TOMB]++;
         else
             txn->counts[CNT_TOMB]--;
     }
-    if (rc == 0 && old.ver.hlc != new_hlc) {
+    if (rc == 0 && old.hlc != new_hlc) {
         txn->counts[CNT_HIST]++;
-        store_be64_put(key + klen, old.ver.hlc);
+        store_be64_put(key + klen, old.hlc);
         rc = store_put(&txn->st, STORE_T_HISTORY, key, klen + 8, old_val,
                        old_len);
     }
-    obs_fini(&old);
     free(old_val);
     return rc;
 }
@@ -433,17 +431,16 @@ put_counted(obsdb_txn_t *txn, store_table_t t, const uint8_t *key, size_t klen,
 /* key has room for 8 more bytes (the history suffix). outbox: whether a
  * local change goes to the outbox (never for replicated ones). */
 static int
-put_encoded(obsdb_txn_t *txn, const obs_t *obs, uint8_t *key, size_t klen,
-            const uint8_t *val, size_t vlen, bool outbox)
+put_encoded(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
+            size_t klen, const uint8_t *val, size_t vlen, bool outbox)
 {
     uint8_t seq[8];
-    int rc =
-        supersede_current(txn, key, klen, obs->ver.hlc, obs->ver.tombstone);
+    int rc = supersede_current(txn, key, klen, ver->hlc, ver->tombstone);
 
     if (rc == 0)
         rc = store_put(&txn->st, STORE_T_OBS, key, klen, val, vlen);
-    if (rc == 0 && outbox && strcmp(obs->ver.origin, txn->db->node_id) == 0) {
-        store_be64_put(seq, obs->ver.origin_seq);
+    if (rc == 0 && outbox && strcmp(ver->origin, txn->db->node_id) == 0) {
+        store_be64_put(seq, ver->origin_seq);
         rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, vlen,
                          CNT_OUTBOX);
     }
@@ -475,7 +472,7 @@ obsdb_put(obsdb_txn_t *txn, const obs_t *obs)
     if (rc == 0)
         rc = codec_obs_encode(obs, &val, &vlen);
     if (rc == 0)
-        rc = put_encoded(txn, obs, key, (size_t)klen, val, vlen,
+        rc = put_encoded(txn, &obs->ver, key, (size_t)klen, val, vlen,
                          !txn->db->no_outbox);
     free(val);
     txn->counts_dirty = true;
@@ -950,29 +947,54 @@ obsdb_version_cmp(const obs_version_t *a, const obs_version_t *b)
     return (c > 0) - (c < 0);
 }
 
-/* *wins: obs beats the stored version of key, or key is new. */
+/* *wins: ver beats the stored version of key, or key is new. */
 static int
-replicated_wins(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *key,
+replicated_wins(obsdb_txn_t *txn, const obs_version_t *ver, const uint8_t *key,
                 size_t klen, bool *wins)
 {
     store_val_t v;
-    obs_t cur;
+    obs_version_t cur;
     int rc = store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 
     *wins = rc == OBS_ENOENT;
     if (rc != 0)
         return rc == OBS_ENOENT ? OBS_OK : rc;
-    obs_init(&cur);
-    rc = codec_obs_decode(v.ptr, v.len, &cur);
-    *wins = rc == 0 && obsdb_version_cmp(&obs->ver, &cur.ver) > 0;
-    obs_fini(&cur);
+    rc = codec_obs_decode_version(v.ptr, v.len, &cur);
+    *wins = rc == 0 && obsdb_version_cmp(ver, &cur) > 0;
     return rc;
+}
+
+/* Stores enc under key (room for the history suffix) when ver wins. */
+static int
+put_replicated(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
+               size_t klen, const uint8_t *enc, size_t enc_len, bool *applied)
+{
+    bool wins = false;
+    int rc = counts_load(txn);
+    if (rc == 0)
+        rc = replicated_wins(txn, ver, key, klen, &wins);
+    if (rc == 0 && wins) {
+        rc = put_encoded(txn, ver, key, klen, enc, enc_len, false);
+        txn->counts_dirty = true;
+        *applied = rc == 0;
+    }
+    return rc ? txn_fail(txn, rc) : OBS_OK;
 }
 
 int
 obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied)
 {
-    return obsdb_put_replicated_encoded(txn, obs, NULL, 0, applied);
+    uint8_t *val = NULL;
+    size_t vlen = 0;
+
+    *applied = false;
+    int rc = write_check(txn);
+    if (rc == 0)
+        rc = codec_obs_encode(obs, &val, &vlen);
+    if (rc == 0)
+        rc = obsdb_put_replicated_encoded(txn, obs, val, vlen, applied);
+    free(val);
+    return rc ? txn_fail(txn, rc) : OBS_OK;
 }
 
 int
@@ -980,9 +1002,6 @@ obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
                              const uint8_t *enc, size_t enc_len, bool *applied)
 {
     uint8_t key[HIST_KEY_MAX];
-    uint8_t *val = NULL;
-    size_t vlen = 0;
-    bool wins = false;
 
     *applied = false;
     int rc = write_check(txn);
@@ -991,19 +1010,28 @@ obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
     int klen = obs_key_encode(obs, key, PUT_KEY_MAX);
     if (klen < 0)
         return txn_fail(txn, klen);
-    rc = counts_load(txn);
-    if (rc == 0)
-        rc = replicated_wins(txn, obs, key, (size_t)klen, &wins);
-    if (rc == 0 && wins && enc == NULL)
-        rc = codec_obs_encode(obs, &val, &vlen);
-    if (rc == 0 && wins) {
-        rc = put_encoded(txn, obs, key, (size_t)klen, enc ? enc : val,
-                         enc ? enc_len : vlen, false);
-        txn->counts_dirty = true;
-        *applied = rc == 0;
-    }
-    free(val);
-    return rc ? txn_fail(txn, rc) : OBS_OK;
+    return put_replicated(txn, &obs->ver, key, (size_t)klen, enc, enc_len,
+                          applied);
+}
+
+int
+obsdb_put_replicated_raw(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
+                         const uint8_t *enc, size_t enc_len, obs_version_t *ver,
+                         bool *applied)
+{
+    uint8_t hkey[HIST_KEY_MAX];
+
+    *applied = false;
+    memset(ver, 0, sizeof(*ver));
+    int rc = write_check(txn);
+    if (rc != 0)
+        return rc;
+    if (klen == 0 || klen > PUT_KEY_MAX)
+        return OBS_EINVAL; /* as obsdb_key_fits: no room for history */
+    if (codec_obs_decode_version(enc, enc_len, ver) != OBS_OK)
+        return OBS_EPROTO;
+    memcpy(hkey, key, klen);
+    return put_replicated(txn, ver, hkey, klen, enc, enc_len, applied);
 }
 
 /* --------------------------------------------------------------- hub log */

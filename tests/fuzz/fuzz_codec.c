@@ -1,6 +1,7 @@
 /*
  * fuzz_codec.c - every decoder of proto/codec.c on arbitrary bytes: the
- * Envelope (local API and replication frames) and the stored Observation.
+ * Envelope (local API and replication frames) and the stored Observation
+ * (whole, and its version alone).
  * A decoded observation must encode and decode again to the same content.
  */
 #include <stdint.h>
@@ -30,6 +31,12 @@ check_obs_roundtrip(const obs_t *o)
         strcmp(o->time_period, back.time_period) != 0 ||
         o->n_dims != back.n_dims)
         abort();
+    obs_version_t v; /* the version-only decoder agrees on what we encode */
+    if (codec_obs_decode_version(buf, len, &v) != OBS_OK ||
+        v.hlc != o->ver.hlc || v.origin_seq != o->ver.origin_seq ||
+        strcmp(v.origin, o->ver.origin) != 0 ||
+        memcmp(v.content_hash, o->ver.content_hash, OBS_HASH_LEN) != 0)
+        abort();
     obs_fini(&back);
     free(buf);
 }
@@ -45,6 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(buf);
         codec_envelope_free(&env);
     }
+    obs_version_t v;
+    (void)codec_obs_decode_version(data, size, &v);
     obs_t o;
     obs_init(&o);
     if (codec_obs_decode(data, size, &o) == OBS_OK)

@@ -20,8 +20,8 @@ version metadata, so it must be byte-identical on every daemon.
 compare_versions() additionally compares every observation's replicated
 version (hlc, origin, origin_seq, provider, action, tombstone, batch_id)
 from `export --format jsonl` and ignores `hub_seq`, which is local: the
-originating node keeps hub_seq 0 on its own write (the hub's echo of the
-same version is a no-op there), while the hub and the other nodes hold the
+originating node keeps hub_seq 0 on its own write (the hub does not echo
+it back, and an echo from before a reconnect is a no-op), while the hub and the other nodes hold the
 hub's number.
 """
 

@@ -8,8 +8,9 @@ winner everywhere for concurrent writes (DESIGN.md §2, §3.2).
    resends from its last acknowledged origin_seq. The hub must not double
    count: its log and history grow by exactly M per round, its peer row
    (when printed) counts M accepted per round, and sampled keys have exactly
-   one version per round in `history` at the hub and at COL (the hub's echo
-   of COL's own change is not a second version there either). At least one
+   one version per round in `history` at the hub and at COL (COL's own
+   changes, echoed back when sent before its restart, are not a second
+   version there either). At least one
    round must really have had unacknowledged changes at the kill (COL's
    restart log shows "outbox acked up to A, last local change L" with A < L).
 2. Nodes COL (provider COL) and OIDN (provider OID) write the same keys with

@@ -25,7 +25,9 @@ What is asserted:
   queued the stream for JAM would add ~115 MB.
   Under ASan (slower, and its allocator and shadow memory make RSS say
   little) the comments are 200 characters (~35 MB stream) and the RSS
-  bound is only printed, not asserted; the bytes_out bound still holds.
+  bound is only printed, not asserted; the bytes_out bound still holds;
+* the hub's bytes_out to COL is under a tenth of MEX's: COL's own changes of
+  this session are not echoed back to it (PROTOCOL.md §5.4).
 After SIGCONT, JAM catches up and every store is byte-identical. Durability
 is not under test (no_sync). Run by ctest as integration.repl_stalled."""
 
@@ -143,6 +145,13 @@ def test_stalled_node(env):
         h.check(row1["bytes_out"] - row0["bytes_out"] < BYTES_OUT_MAX,
                 "the hub sent the stalled JAM less than %d MiB (credit "
                 "window), not the stream" % (BYTES_OUT_MAX >> 20))
+        # COL made the whole stream in this session: none of it is echoed
+        col_row = rh.peer_rows(sts[hub.name]).get("COL", {})
+        h.log("  ..   hub's bytes_out to COL (the writer) %d, to MEX %d" %
+              (col_row.get("bytes_out", -1), mex_row.get("bytes_out", -1)))
+        h.check(0 <= col_row.get("bytes_out", -1) <
+                mex_row.get("bytes_out", 0) // 10,
+                "the hub did not echo COL's own changes back to it")
     else:
         h.log("  --   (the CLI does not print the hub's peer rows: no "
               "bytes_out check)")
