@@ -80,9 +80,16 @@ typedef struct chunk {
  * (and copies) one huge array. Packed rows in chunks of PACK_CHUNK. */
 #define OPS_BLOCK  4096
 #define PACK_CHUNK (1u << 20)
+/* Store bytes a staged write may take, to grow the map before a big
+ * transaction instead of redoing it after each MDB_MAP_FULL: a packed row
+ * is stored as current version and outbox entry, with its key, the version
+ * and B-tree slack (~4x its packed size measured on a 1M-row import). */
+#define PACKED_STORE_FACTOR 5
+#define OP_STORE_BYTES      2048
 typedef struct {
     slot_t **blocks;
     size_t n, n_blocks, cap_blocks;
+    uint64_t store_bytes; /* what applying them may write, roughly */
     chunk_t *chunks;
     uint8_t *pack_cur, *pack_end;
 } ops_t;
@@ -214,6 +221,7 @@ ops_push(ops_t *ops)
     }
     obs_init(&op->obs);
     sl->op = op;
+    ops->store_bytes += OP_STORE_BYTES;
     return op;
 }
 
@@ -256,6 +264,7 @@ ops_push_packed(ops_t *ops, const obs_t *obs, obs_action_t action)
     sl->packed_len = (uint32_t)len;
     sl->action = action;
     ops->pack_cur += len;
+    ops->store_bytes += PACKED_STORE_FACTOR * len;
     free(buf);
     return OBS_OK;
 }
@@ -659,6 +668,13 @@ commit_group(engine_t *self, pending_t **group, size_t n, bool dry_run)
         if (rc != OBS_OK)
             return rc;
     }
+    uint64_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += group[i]->ops.store_bytes;
+    if (!obsdb_reserve(self->db, need)) /* MAP_FULL will say it all */
+        log_info("store: no room made ahead for a write of ~%" PRIu64
+                 " MiB (map_max?)",
+                 need >> 20);
     for (;;) {
         uint64_t saved_seq = self->origin_seq;
         obsdb_txn_t *txn = NULL;

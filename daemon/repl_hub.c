@@ -55,7 +55,9 @@
  * appends to the log (sequential: a few hundred bytes per change); a state
  * transaction dirties pages of the obs and history trees, with random keys
  * about 2 pages, 8 KiB, per change at worst. */
-#define HUB_COMMIT_MAX      8000 /* changes accepted per transaction */
+/* Changes accepted per transaction: half a node's window of full Publishes,
+ * so the node refills the window while the hub commits the rest. */
+#define HUB_COMMIT_MAX      4000
 #define HUB_STATE_APPLY_MAX 2000 /* log entries applied to state per txn */
 #define HUB_STATE_TURN_MS   50   /* state applied per loop turn, at most */
 
@@ -274,12 +276,9 @@ gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     if (!repl_key_passes(g->hub->env.st, key, klen, g->s->dfs, g->s->n_dfs,
                          g->s->areas, g->s->n_areas))
         return 0;
-    if (hub_seq > g->s->own_after) {
-        obs_version_t v;
-        if (codec_obs_decode_version(rec, rlen, &v) == OBS_OK &&
-            strcmp(v.origin, sess_peer(g->hub, g->s)->node_id) == 0)
-            return 0;
-    }
+    if (hub_seq > g->s->own_after &&
+        codec_obs_origin_is(rec, rlen, sess_peer(g->hub, g->s)->node_id))
+        return 0;
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 256;
         ProtobufCBinaryData *items = realloc(g->items, cap * sizeof(*items));

@@ -334,15 +334,16 @@ read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
     return false;
 }
 
-/* Finds the last Observation.version (field 6) in buf by walking the
- * top-level fields; *ver_len 0 when absent. false when the framing is bad. */
+/* Finds the last length-delimited field number `field` in the protobuf
+ * message buf by walking its top-level fields (*out NULL when absent).
+ * false when the framing is bad. */
 static bool
-find_version_field(const uint8_t *buf, size_t len, const uint8_t **ver,
-                   size_t *ver_len)
+find_field(const uint8_t *buf, size_t len, uint64_t field, const uint8_t **out,
+           size_t *out_len)
 {
     const uint8_t *p = buf, *end = buf + len;
-    *ver = NULL;
-    *ver_len = 0;
+    *out = NULL;
+    *out_len = 0;
     while (p < end) {
         uint64_t tag, n;
         if (!read_varint(&p, end, &tag))
@@ -353,21 +354,18 @@ find_version_field(const uint8_t *buf, size_t len, const uint8_t **ver,
                 return false;
             break;
         case 1: /* 64-bit */
-            if (end - p < 8)
-                return false;
-            p += 8;
-            break;
         case 5: /* 32-bit */
-            if (end - p < 4)
+            n = (tag & 7) == 1 ? 8 : 4;
+            if (n > (uint64_t)(end - p))
                 return false;
-            p += 4;
+            p += n;
             break;
         case 2: /* length-delimited */
             if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
                 return false;
-            if (tag >> 3 == 6) {
-                *ver = p;
-                *ver_len = (size_t)n;
+            if (tag >> 3 == field) {
+                *out = p;
+                *out_len = (size_t)n;
             }
             p += n;
             break;
@@ -378,13 +376,29 @@ find_version_field(const uint8_t *buf, size_t len, const uint8_t **ver,
     return true;
 }
 
+#define OBSERVATION_VERSION_FIELD 6
+#define VERSION_ORIGIN_FIELD      2
+
+bool
+codec_obs_origin_is(const uint8_t *buf, size_t len, const char *origin)
+{
+    const uint8_t *vp, *op;
+    size_t vlen, olen;
+    if (!find_field(buf, len, OBSERVATION_VERSION_FIELD, &vp, &vlen) ||
+        vp == NULL || !find_field(vp, vlen, VERSION_ORIGIN_FIELD, &op, &olen))
+        return false;
+    return op != NULL && olen == strlen(origin) &&
+           memcmp(op, origin, olen) == 0;
+}
+
 int
 codec_obs_decode_version(const uint8_t *buf, size_t len, obs_version_t *ver)
 {
     const uint8_t *vp;
     size_t vlen;
     memset(ver, 0, sizeof(*ver));
-    if (len > CODEC_MAX_RECORD || !find_version_field(buf, len, &vp, &vlen))
+    if (len > CODEC_MAX_RECORD ||
+        !find_field(buf, len, OBSERVATION_VERSION_FIELD, &vp, &vlen))
         return OBS_EPROTO;
     if (vp == NULL)
         return OBS_OK; /* no version: all zero, like codec_obs_decode */

@@ -12,6 +12,7 @@
 #ifndef CODEC_H
 #define CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,9 @@ int codec_obs_decode(const uint8_t *buf, size_t len, obs_t *obs);
  * gives a zeroed *ver, as codec_obs_decode does. OBS_EPROTO (ver zeroed). */
 int codec_obs_decode_version(const uint8_t *buf, size_t len,
                              obs_version_t *ver);
+
+/** Whether a stored Observation's version.origin is origin, reading only
+ * the framing up to it: no allocation. false for malformed input. */
+bool codec_obs_origin_is(const uint8_t *buf, size_t len, const char *origin);
 
 #endif

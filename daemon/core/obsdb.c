@@ -171,6 +171,20 @@ obsdb_grow(obsdb_t *self)
     return store_grow(self->store) == OBS_OK;
 }
 
+bool
+obsdb_reserve(obsdb_t *self, uint64_t bytes)
+{
+    store_info_t info;
+    while (store_info(self->store, &info) == OBS_OK) {
+        if (info.map_size >= info.map_used &&
+            info.map_size - info.map_used >= bytes)
+            return true;
+        if (store_grow(self->store) != OBS_OK)
+            return false;
+    }
+    return false;
+}
+
 struct store_txn *
 obsdb_txn_store(obsdb_txn_t *txn)
 {

@@ -65,6 +65,13 @@ void obsdb_abort(obsdb_txn_t **txnp);
 /** Grows the map by one step if below map_max. No txn may be open. Returns
  * true if it grew. */
 bool obsdb_grow(obsdb_t *self);
+/** Grows the map (in obsdb_grow's steps, up to map_max) until at least
+ * bytes lie between its last used page and its end, so that a transaction
+ * expected to write that much is not aborted on a full map and redone,
+ * perhaps several times over. No txn may be open. Returns false if the
+ * room could not be made (the write may still fit: pages freed earlier are
+ * reused). */
+bool obsdb_reserve(obsdb_t *self, uint64_t bytes);
 
 struct store_txn;
 /** The store.h transaction under txn, for modules that write their own

@@ -56,6 +56,14 @@ rn_fsm_init(rn_fsm_t *f, uint64_t cursor, uint64_t pub_acked,
     f->dead_ms = dead_ms;
 }
 
+/* Nothing is in flight any more (all acked, a resend, a new session). */
+static void
+rn_inflight_clear(rn_fsm_t *f)
+{
+    f->pub_inflight = 0;
+    f->pub_head = 0;
+}
+
 static void
 rn_disconnect(rn_fsm_t *f, uint64_t now, rn_actions_t *out)
 {
@@ -65,7 +73,7 @@ rn_disconnect(rn_fsm_t *f, uint64_t now, rn_actions_t *out)
     if (f->backoff_ms > REPL_BACKOFF_MAX)
         f->backoff_ms = REPL_BACKOFF_MAX;
     f->next_connect_ms = now + f->backoff_ms;
-    f->pub_inflight = 0;
+    rn_inflight_clear(f);
     f->pub_sent = f->pub_acked;
     f->resyncing = false;
     f->expect = f->cursor; /* batches not yet applied are dropped */
@@ -99,7 +107,7 @@ rn_on_welcome(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
         rn_push(f, out, RN_A_RESTORE_OUTBOX, ev->seq, false, ev->now_ms);
     }
     f->pub_sent = f->pub_acked;
-    f->pub_inflight = 0;
+    rn_inflight_clear(f);
     f->state = ev->snapshot ? RN_SNAPSHOT : RN_STREAMING;
     rn_push(f, out, RN_A_SEND_CREDIT, REPL_WINDOW, false, ev->now_ms);
     rn_try_publish(f, ev->now_ms, out);
@@ -131,7 +139,9 @@ rn_connected_common(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
     case RN_EV_PUBLISHED:
         if (ev->seq > f->pub_sent)
             f->pub_sent = ev->seq;
-        f->pub_inflight++;
+        if (f->pub_inflight < REPL_WINDOW) /* always: TRY_PUBLISH checked */
+            f->pub_ends[(f->pub_head + f->pub_inflight++) % REPL_WINDOW] =
+                ev->seq;
         f->last_send_ms = now;
         rn_try_publish(f, now, out);
         return true;
@@ -143,20 +153,22 @@ rn_connected_common(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
             rn_push(f, out, RN_A_ACK_OUTBOX, ev->seq, false, now);
         }
         /* acked_seq is cumulative: one ack after a group commit may cover
-         * several Publishes, so counting one ack per Publish would leak
-         * window slots for good. Once everything sent is acked, nothing is
-         * in flight. */
+         * several Publishes, and frees every slot it covers, so the window
+         * refills while the hub commits the rest. */
         if (f->pub_acked >= f->pub_sent) {
             f->pub_sent = f->pub_acked;
-            f->pub_inflight = 0;
-        } else if (f->pub_inflight > 0) {
+            rn_inflight_clear(f);
+        }
+        while (f->pub_inflight > 0 &&
+               f->pub_ends[f->pub_head] <= f->pub_acked) {
+            f->pub_head = (f->pub_head + 1) % REPL_WINDOW;
             f->pub_inflight--;
         }
         if (ev->from != 0 && ev->from - 1 < f->pub_sent) {
             /* the hub saw a gap: resend from there, forget what is in flight */
             f->pub_sent =
                 ev->from - 1 > f->pub_acked ? ev->from - 1 : f->pub_acked;
-            f->pub_inflight = 0;
+            rn_inflight_clear(f);
         }
         rn_try_publish(f, now, out);
         return true;

@@ -97,6 +97,8 @@ typedef struct {
     uint64_t pub_acked;    /* highest origin_seq acked (durable at hub) */
     uint64_t outbox_last;  /* highest local origin_seq known */
     unsigned pub_inflight; /* Publish batches not yet acked */
+    unsigned pub_head;     /* pub_ends[pub_head] is the oldest in flight */
+    uint64_t pub_ends[REPL_WINDOW]; /* last origin_seq of each, in order */
     uint64_t last_recv_ms, last_send_ms, next_connect_ms;
     uint64_t backoff_ms;
     uint32_t heartbeat_ms; /* send a heartbeat after this much silence */

@@ -1,7 +1,7 @@
 /*
  * fuzz_codec.c - every decoder of proto/codec.c on arbitrary bytes: the
  * Envelope (local API and replication frames) and the stored Observation
- * (whole, and its version alone).
+ * (whole, its version alone, its origin).
  * A decoded observation must encode and decode again to the same content.
  */
 #include <stdint.h>
@@ -35,7 +35,8 @@ check_obs_roundtrip(const obs_t *o)
     if (codec_obs_decode_version(buf, len, &v) != OBS_OK ||
         v.hlc != o->ver.hlc || v.origin_seq != o->ver.origin_seq ||
         strcmp(v.origin, o->ver.origin) != 0 ||
-        memcmp(v.content_hash, o->ver.content_hash, OBS_HASH_LEN) != 0)
+        memcmp(v.content_hash, o->ver.content_hash, OBS_HASH_LEN) != 0 ||
+        (o->ver.origin[0] && !codec_obs_origin_is(buf, len, o->ver.origin)))
         abort();
     obs_fini(&back);
     free(buf);
@@ -54,6 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     obs_version_t v;
     (void)codec_obs_decode_version(data, size, &v);
+    (void)codec_obs_origin_is(data, size, "COL");
     obs_t o;
     obs_init(&o);
     if (codec_obs_decode(data, size, &o) == OBS_OK)

@@ -1,8 +1,8 @@
 /*
  * test_codec.c - the stored Observation codec: a round trip through the
  * decoder's arena (small records and records past its inline buffer), the
- * version-only decoder agreeing with the full one, and malformed records
- * refused by both.
+ * version-only decoder and the origin check agreeing with the full
+ * decoder, and malformed records refused by all three.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -91,6 +91,12 @@ test_codec_roundtrip_and_version_only(void **state)
     obs_version_t v;
     assert_ok(codec_obs_decode_version(buf, len, &v));
     assert_version_equal(&v, &o.ver);
+
+    assert_true(codec_obs_origin_is(buf, len, "COL"));
+    assert_false(codec_obs_origin_is(buf, len, "CO"));
+    assert_false(codec_obs_origin_is(buf, len, "COLX"));
+    assert_false(codec_obs_origin_is(buf, len, "MEX")); /* base_origin */
+    assert_false(codec_obs_origin_is(buf, len - 1, "COL"));
     free(buf);
     obs_fini(&back);
     obs_fini(&o);
@@ -175,6 +181,7 @@ test_codec_malformed_records_refused(void **state)
     const uint8_t bad_len[] = {0x32, 0x7f, 0x08, 0x01};
     assert_int_equal(codec_obs_decode_version(bad_len, sizeof(bad_len), &v),
                      OBS_EPROTO);
+    assert_false(codec_obs_origin_is(bad_len, sizeof(bad_len), "COL"));
     /* a varint that never ends */
     uint8_t endless[12];
     memset(endless, 0xff, sizeof(endless));

@@ -817,6 +817,36 @@ test_obsdb_map_full_then_grow(void **state)
     assert_true(st.map_size > 256 * KIB);
 }
 
+/* obsdb_reserve grows the map ahead of a big write, in steps, and says
+ * when map_max leaves no room. */
+static void
+test_obsdb_reserve_grows_ahead(void **state)
+{
+    fixture_t *f = *state;
+    obsdb_close(&f->db);
+    test_rm_tree(f->dir);
+    assert_ok(open_db(f, NODE, 256 * KIB, 8192 * KIB, NULL, 0));
+    obsdb_stats_t st;
+    get_stats(f->db, &st);
+    assert_true(st.map_size == 256 * KIB);
+    assert_true(obsdb_reserve(f->db, 64 * KIB)); /* already there */
+    get_stats(f->db, &st);
+    assert_true(st.map_size == 256 * KIB);
+    assert_true(obsdb_reserve(f->db, 3000 * KIB));
+    get_stats(f->db, &st);
+    assert_true(st.map_size - st.map_used >= 3000 * KIB);
+    assert_true(st.map_size <= 8192 * KIB);
+    /* the room is real: ~1.6 MiB of writes need no further growth */
+    uint64_t size = st.map_size;
+    unsigned n = 0;
+    assert_ok(write_big(f->db, 0, 200, &n));
+    get_stats(f->db, &st);
+    assert_true(st.map_size == size);
+    assert_false(obsdb_reserve(f->db, 9000 * KIB)); /* past map_max */
+    get_stats(f->db, &st);
+    assert_true(st.map_size == 8192 * KIB);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -824,6 +854,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_obsdb_put_then_get_returns_copy),
+        T(test_obsdb_reserve_grows_ahead),
         T(test_obsdb_get_missing_is_enoent),
         T(test_obsdb_abort_leaves_nothing),
         T(test_obsdb_failed_put_makes_commit_fail),

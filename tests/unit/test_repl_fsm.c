@@ -442,6 +442,32 @@ test_node_cumulative_pub_ack_frees_the_whole_window(void **state)
     assert_int_equal(f.pub_sent, 2 * REPL_WINDOW);
 }
 
+/* An ack that covers some of the Publishes in flight frees exactly their
+ * slots (the hub commits part of the window while the rest waits), so the
+ * node refills the window while the hub works; a repeated ack frees none. */
+static void
+test_node_partial_pub_ack_frees_the_slots_it_covers(void **state)
+{
+    (void)state;
+    rn_fsm_t f;
+    rn_actions_t out;
+    rn_fsm_init(&f, 0, 0, 100, HB_MS, DEAD_MS);
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
+    node_publish_all(&f, &out, 0); /* sent 1..8, one change each */
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 4});
+    assert_int_equal(f.pub_inflight, REPL_WINDOW - 4);
+    assert_int_equal(node_publish_all(&f, &out, 0), 4);
+    assert_int_equal(f.pub_inflight, REPL_WINDOW);
+    assert_int_equal(f.pub_sent, REPL_WINDOW + 4);
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 4});
+    assert_int_equal(f.pub_inflight, REPL_WINDOW);
+    assert_int_equal(rn_find(&out, RN_A_SEND_PUBLISH), -1);
+    /* the window wraps around its ring: ack 5..10 frees six */
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 10});
+    assert_int_equal(f.pub_inflight, REPL_WINDOW - 6);
+}
+
 static void
 test_node_pub_ack_resend_from_rewinds_pub_sent(void **state)
 {
@@ -1187,6 +1213,7 @@ main(void)
         cmocka_unit_test(test_node_publish_starts_after_pub_sent),
         cmocka_unit_test(test_node_pub_ack_drops_outbox_and_refills_window),
         cmocka_unit_test(test_node_cumulative_pub_ack_frees_the_whole_window),
+        cmocka_unit_test(test_node_partial_pub_ack_frees_the_slots_it_covers),
         cmocka_unit_test(test_node_pub_ack_resend_from_rewinds_pub_sent),
         cmocka_unit_test(test_node_pub_ack_resend_never_rewinds_below_acked),
         cmocka_unit_test(test_node_welcome_last_origin_seq_acks_outbox),
