@@ -87,9 +87,10 @@ typedef struct {
     char node_epoch[OBS_ID_MAX + 1];
     char provider[OBS_ID_MAX + 1]; /* from Hello: what it may write (R12) */
     uint64_t last_seq;             /* origin_seq accepted from this node */
-    uint64_t own_after; /* log_last at Hello: the node's own changes logged
-                           after it were published in this session, so the
-                           node holds them and they are not echoed back */
+    uint64_t own_first; /* hub_seq of the first change accepted from the
+                           node in this session (0: none yet): its changes
+                           logged from there on are in the node's store, so
+                           they are not echoed back to it */
     char **dfs, **areas;
     size_t n_dfs, n_areas;
     uint8_t snap_key[OBS_KEY_MAX + 1];
@@ -276,7 +277,7 @@ gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     if (!repl_key_passes(g->hub->env.st, key, klen, g->s->dfs, g->s->n_dfs,
                          g->s->areas, g->s->n_areas))
         return 0;
-    if (hub_seq > g->s->own_after &&
+    if (g->s->own_first != 0 && hub_seq >= g->s->own_first &&
         codec_obs_origin_is(rec, rlen, sess_peer(g->hub, g->s)->node_id))
         return 0;
     if (g->n == g->cap) {
@@ -704,7 +705,6 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
         last = 0;
     }
     s->last_seq = last;
-    s->own_after = log_last;
     self->log_first = first;
     self->log_last = log_last;
     peer_t *p = sess_peer(self, s);
@@ -930,6 +930,8 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     issue_list_fini(&issues);
     rc = obsdb_log_append(txn, &o);
     if (rc == OBS_OK) {
+        if (s->own_first == 0)
+            s->own_first = o.ver.hub_seq;
         p->accepted++;
         hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
     }
@@ -969,11 +971,12 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
 static int
 commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
 {
-    uint64_t saved[HUB_SESSIONS_MAX];
+    uint64_t saved[HUB_SESSIONS_MAX], saved_own[HUB_SESSIONS_MAX];
     peer_t counts[HUB_SESSIONS_MAX];
     for (int attempt = 0; attempt < 8; attempt++) {
         for (size_t i = 0; i < n; i++) {
             saved[i] = list[i]->last_seq;
+            saved_own[i] = list[i]->own_first;
             counts[i] = *sess_peer(self, list[i]);
             resend[i] = 0;
             issue_list_clear(&list[i]->rejects);
@@ -1001,6 +1004,7 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
         }
         for (size_t i = 0; i < n; i++) {
             list[i]->last_seq = saved[i];
+            list[i]->own_first = saved_own[i];
             *sess_peer(self, list[i]) = counts[i];
         }
         if (rc != OBS_ESTOREFULL || !obsdb_grow(self->env.db))
@@ -1128,7 +1132,8 @@ apply_state(repl_hub_t *self, size_t max)
         memset(a.superseded, 0, self->n_peers * sizeof(uint64_t));
         a.expect = self->state_applied + 1;
         uint64_t last = self->state_applied;
-        rc = obsdb_begin(self->env.db, true, &a.txn);
+        /* lazy: the state is rebuilt from the log if a crash undoes it */
+        rc = obsdb_begin_lazy(self->env.db, &a.txn);
         if (rc == OBS_OK)
             rc = obsdb_log_walk(a.txn, self->state_applied, max, 0, state_cb,
                                 &a, &last);
@@ -1278,7 +1283,7 @@ trim_log(repl_hub_t *self)
         return;
     obsdb_txn_t *txn = NULL;
     size_t deleted = 0;
-    int rc = obsdb_begin(self->env.db, true, &txn);
+    int rc = obsdb_begin_lazy(self->env.db, &txn); /* undone: trimmed again */
     if (rc == OBS_OK)
         rc = obsdb_log_trim(txn, keep, 50000, &deleted);
     if (rc == OBS_OK)

@@ -218,7 +218,9 @@ apply_changes(repl_node_t *self, const change_set_t *sets, size_t n_sets,
 {
     for (int attempt = 0; attempt < 8; attempt++) {
         obsdb_txn_t *txn = NULL;
-        int rc = obsdb_begin(self->env.db, true, &txn);
+        /* lazy: if a crash undoes it, the cursor goes back with the data
+         * and the hub sends the batches again */
+        int rc = obsdb_begin_lazy(self->env.db, &txn);
         uint64_t applied = 0, last_ms = 0;
         for (size_t i = 0; rc == OBS_OK && i < n_sets; i++)
             rc = apply_set(self, txn, &sets[i], &applied, &last_ms);
@@ -256,7 +258,8 @@ ack_outbox(repl_node_t *self, uint64_t upto)
     if (upto <= self->trimmed)
         return;
     obsdb_txn_t *txn = NULL;
-    int rc = obsdb_begin(self->env.db, true, &txn);
+    /* lazy: entries a crash brings back are resent, and the hub drops them */
+    int rc = obsdb_begin_lazy(self->env.db, &txn);
     if (rc == OBS_OK)
         rc = obsdb_outbox_ack(txn, upto);
     if (rc == OBS_OK)

@@ -95,8 +95,22 @@ txn_fail(obsdb_txn_t *txn, int rc)
     return rc;
 }
 
+static int begin(obsdb_t *self, bool write, bool lazy, obsdb_txn_t **out);
+
 int
 obsdb_begin(obsdb_t *self, bool write, obsdb_txn_t **out)
+{
+    return begin(self, write, false, out);
+}
+
+int
+obsdb_begin_lazy(obsdb_t *self, obsdb_txn_t **out)
+{
+    return begin(self, true, true, out);
+}
+
+static int
+begin(obsdb_t *self, bool write, bool lazy, obsdb_txn_t **out)
 {
     *out = NULL;
     if (write && self->write_open)
@@ -105,7 +119,8 @@ obsdb_begin(obsdb_t *self, bool write, obsdb_txn_t **out)
     if (txn == NULL)
         return OBS_ENOMEM;
     txn->db = self;
-    int rc = store_begin(self->store, &txn->st, write);
+    int rc = lazy ? store_begin_lazy(self->store, &txn->st)
+                  : store_begin(self->store, &txn->st, write);
     if (rc != 0) {
         free(txn);
         return rc;

@@ -55,6 +55,11 @@ void obsdb_close(obsdb_t **selfp);
 /** Begins a transaction. OBS_EBUSY if a write txn is already open (write),
  * OBS_ESTORE. Retries once after clearing stale readers (MDB_READERS_FULL). */
 int obsdb_begin(obsdb_t *self, bool write, obsdb_txn_t **out);
+/** Begins a lazy write transaction (store_begin_lazy): a system crash
+ * before the next synced commit may undo it whole. Only for work redone
+ * from elsewhere if lost: the hub's state behind its log, a node's applied
+ * log batches with their cursor, outbox trims. Errors as obsdb_begin. */
+int obsdb_begin_lazy(obsdb_t *self, obsdb_txn_t **out);
 /** Commits (synced unless no_sync) and frees *txnp (set to NULL). Returns
  * the first error any call in the txn hit (sticky): then nothing is
  * committed. OBS_ESTOREFULL when the map is full: call obsdb_grow() and

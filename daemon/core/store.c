@@ -243,31 +243,31 @@ store_grow(store_t *self)
 }
 
 static int
-txn_begin_once(store_t *self, bool write, MDB_txn **txn)
+txn_begin_once(store_t *self, unsigned flags, MDB_txn **txn)
 {
-    int rc = mdb_txn_begin(self->env, NULL, write ? 0 : MDB_RDONLY, txn);
+    int rc = mdb_txn_begin(self->env, NULL, flags, txn);
 
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map: adopt its size, then retry. */
         rc = mdb_env_set_mapsize(self->env, 0);
         if (rc == 0)
-            rc = mdb_txn_begin(self->env, NULL, write ? 0 : MDB_RDONLY, txn);
+            rc = mdb_txn_begin(self->env, NULL, flags, txn);
     }
     return rc;
 }
 
-int
-store_begin(store_t *self, store_txn_t *txn, bool write)
+static int
+begin_flags(store_t *self, store_txn_t *txn, bool write, unsigned flags)
 {
     memset(txn, 0, sizeof(*txn));
     txn->store = self;
     txn->write = write;
-    int rc = txn_begin_once(self, write, &txn->txn);
+    int rc = txn_begin_once(self, flags, &txn->txn);
     if (rc == MDB_READERS_FULL) {
         /* Slots held by dead processes are the usual cause (lmdb.h). */
         int dead = 0;
         mdb_reader_check(self->env, &dead);
-        rc = txn_begin_once(self, write, &txn->txn);
+        rc = txn_begin_once(self, flags, &txn->txn);
     }
     if (rc != 0) {
         txn->txn = NULL;
@@ -276,6 +276,21 @@ store_begin(store_t *self, store_txn_t *txn, bool write)
     }
     self->open_txns++;
     return OBS_OK;
+}
+
+int
+store_begin(store_t *self, store_txn_t *txn, bool write)
+{
+    return begin_flags(self, txn, write, write ? 0 : MDB_RDONLY);
+}
+
+int
+store_begin_lazy(store_t *self, store_txn_t *txn)
+{
+    /* lmdb.h documents MDB_NOMETASYNC for the env; mdb_txn_begin takes it
+     * per transaction too (MDB_TXN_BEGIN_FLAGS), as OpenLDAP's back-mdb
+     * does for its lazy commits. */
+    return begin_flags(self, txn, true, MDB_NOMETASYNC);
 }
 
 static void

@@ -107,6 +107,12 @@ int store_grow(store_t *self);
  * mdb_reader_check on MDB_READERS_FULL. OBS_ESTORE, OBS_ESTOREFULL. On error
  * txn->txn is NULL and store_commit/store_abort are harmless. */
 int store_begin(store_t *self, store_txn_t *txn, bool write);
+/** Begins a lazy write transaction: its commit writes and syncs its pages
+ * but not the meta page that makes it current, so a system crash (not a
+ * process crash) before the next synced commit may undo it, whole
+ * (MDB_NOMETASYNC). For work that is redone from elsewhere if lost. Errors
+ * as store_begin. */
+int store_begin_lazy(store_t *self, store_txn_t *txn);
 /** Commits (aborts instead if txn->rc is set) and ends the txn. Returns the
  * sticky error, else OBS_ESTOREFULL (MDB_MAP_FULL) or OBS_ESTORE. The store
  * stays readable after any failure; nothing of the txn is kept. */
