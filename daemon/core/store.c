@@ -243,8 +243,9 @@ store_grow(store_t *self)
 }
 
 static int
-txn_begin_once(store_t *self, unsigned flags, MDB_txn **txn)
+txn_begin_once(store_t *self, bool write, MDB_txn **txn)
 {
+    unsigned flags = write ? 0 : MDB_RDONLY;
     int rc = mdb_txn_begin(self->env, NULL, flags, txn);
 
     if (rc == MDB_MAP_RESIZED) {
@@ -256,18 +257,18 @@ txn_begin_once(store_t *self, unsigned flags, MDB_txn **txn)
     return rc;
 }
 
-static int
-begin_flags(store_t *self, store_txn_t *txn, bool write, unsigned flags)
+int
+store_begin(store_t *self, store_txn_t *txn, bool write)
 {
     memset(txn, 0, sizeof(*txn));
     txn->store = self;
     txn->write = write;
-    int rc = txn_begin_once(self, flags, &txn->txn);
+    int rc = txn_begin_once(self, write, &txn->txn);
     if (rc == MDB_READERS_FULL) {
         /* Slots held by dead processes are the usual cause (lmdb.h). */
         int dead = 0;
         mdb_reader_check(self->env, &dead);
-        rc = txn_begin_once(self, flags, &txn->txn);
+        rc = txn_begin_once(self, write, &txn->txn);
     }
     if (rc != 0) {
         txn->txn = NULL;
@@ -279,18 +280,11 @@ begin_flags(store_t *self, store_txn_t *txn, bool write, unsigned flags)
 }
 
 int
-store_begin(store_t *self, store_txn_t *txn, bool write)
-{
-    return begin_flags(self, txn, write, write ? 0 : MDB_RDONLY);
-}
-
-int
 store_begin_lazy(store_t *self, store_txn_t *txn)
 {
-    /* lmdb.h documents MDB_NOMETASYNC for the env; mdb_txn_begin takes it
-     * per transaction too (MDB_TXN_BEGIN_FLAGS), as OpenLDAP's back-mdb
-     * does for its lazy commits. */
-    return begin_flags(self, txn, true, MDB_NOMETASYNC);
+    int rc = store_begin(self, txn, true);
+    txn->lazy = rc == 0;
+    return rc;
 }
 
 static void
@@ -318,7 +312,13 @@ store_commit(store_txn_t *txn)
         store_abort(txn);
         return txn->rc;
     }
+    /* LMDB 0.9 takes MDB_NOMETASYNC from the env at commit only; the env
+     * is ours alone (one thread), so it is set around this one commit. */
+    if (txn->lazy)
+        mdb_env_set_flags(txn->store->env, MDB_NOMETASYNC, 1);
     int rc = mdb_txn_commit(txn->txn); /* frees the txn either way */
+    if (txn->lazy)
+        mdb_env_set_flags(txn->store->env, MDB_NOMETASYNC, 0);
     txn_end(txn);
     if (rc != 0)
         txn->rc = map_rc(txn->store, rc, "mdb_txn_commit", "rw");

@@ -69,7 +69,8 @@ typedef struct store_txn {
     store_t *store;      /* borrowed */
     struct MDB_txn *txn; /* NULL once ended */
     bool write;
-    int rc; /* first error, 0 while all is well */
+    bool lazy; /* store_begin_lazy */
+    int rc;    /* first error, 0 while all is well */
 } store_txn_t;
 
 typedef struct {
