@@ -232,14 +232,14 @@ ops_pop(ops_t *ops)
     op_free(ops_at(ops, --ops->n)->op);
 }
 
-/* Appends obs (identity, value, attributes; its version is not kept) as a
- * packed row. OBS_ENOMEM. */
+/* Appends obs (identity, value, attributes; not its version) as a packed
+ * row: codec_obs_encode_body bytes. OBS_ENOMEM. */
 static int
 ops_push_packed(ops_t *ops, const obs_t *obs, obs_action_t action)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = codec_obs_encode(obs, &buf, &len);
+    int rc = codec_obs_encode_body(obs, &buf, &len);
     if (rc != OBS_OK)
         return rc;
     if (len > (size_t)(ops->pack_end - ops->pack_cur)) {
@@ -490,9 +490,12 @@ stamp(engine_t *self, obs_t *o, const obs_t *cur, obs_action_t action,
 /* Stores a local change: at a hub it is also an accepted change of the
  * log (same transaction), at a node obsdb_put adds it to the outbox. */
 static int
-store_local(engine_t *self, obsdb_txn_t *txn, obs_t *o)
+store_local(engine_t *self, obsdb_txn_t *txn, obs_t *o, const uint8_t *body,
+            size_t body_len)
 {
-    return self->hub ? repl_hub_store_local(txn, o) : obsdb_put(txn, o);
+    if (self->hub)
+        return repl_hub_store_local(txn, o);
+    return body ? obsdb_put_body(txn, o, body, body_len) : obsdb_put(txn, o);
 }
 
 /* A tombstone for cur's identity. */
@@ -506,7 +509,7 @@ write_tombstone(engine_t *self, obsdb_txn_t *txn, const obs_t *cur,
                               cur->n_dims, cur->time_period);
     if (rc == OBS_OK) {
         stamp(self, &t, cur, OBS_ACTION_DELETE, batch, NULL);
-        rc = store_local(self, txn, &t);
+        rc = store_local(self, txn, &t, NULL, 0);
     }
     obs_fini(&t);
     if (rc == OBS_OK) {
@@ -530,9 +533,11 @@ merge_attrs(obs_t *o, const obs_t *cur)
     return OBS_OK;
 }
 
+/* body: obs's identity, value and attributes as codec_obs_encode_body
+ * bytes (a packed import row), or NULL. */
 static int
 apply_obs(engine_t *self, obsdb_txn_t *txn, obs_t *obs, obs_action_t action,
-          const char *batch, counts_t *c)
+          const uint8_t *body, size_t body_len, const char *batch, counts_t *c)
 {
     obs_t cur;
     obs_init(&cur);
@@ -549,9 +554,11 @@ apply_obs(engine_t *self, obsdb_txn_t *txn, obs_t *obs, obs_action_t action,
             c->unchanged++;
         goto out;
     }
-    if (live && action == OBS_ACTION_MERGE &&
-        (rc = merge_attrs(obs, &cur)) != OBS_OK)
-        goto out;
+    if (live && action == OBS_ACTION_MERGE) {
+        body = NULL; /* the attributes may change */
+        if ((rc = merge_attrs(obs, &cur)) != OBS_OK)
+            goto out;
+    }
     uint8_t hash[OBS_HASH_LEN];
     obs->ver.tombstone = false;
     obs_content_hash(obs, hash);
@@ -560,7 +567,7 @@ apply_obs(engine_t *self, obsdb_txn_t *txn, obs_t *obs, obs_action_t action,
         goto out;
     }
     stamp(self, obs, found ? &cur : NULL, action, batch, hash);
-    rc = store_local(self, txn, obs);
+    rc = store_local(self, txn, obs, body, body_len);
     if (rc == OBS_OK)
         c->accepted++;
 out:
@@ -642,13 +649,13 @@ apply_pending(engine_t *self, obsdb_txn_t *txn, pending_t *p)
         if (op == NULL) {
             rc = codec_obs_decode(sl->packed, sl->packed_len, &row);
             if (rc == OBS_OK)
-                rc = apply_obs(self, txn, &row, sl->action, p->batch_id,
-                               &p->counts);
+                rc = apply_obs(self, txn, &row, sl->action, sl->packed,
+                               sl->packed_len, p->batch_id, &p->counts);
         } else {
             rc = op->matching
                      ? apply_matching(self, txn, op, p->batch_id, &p->counts)
-                     : apply_obs(self, txn, &op->obs, op->action, p->batch_id,
-                                 &p->counts);
+                     : apply_obs(self, txn, &op->obs, op->action, NULL, 0,
+                                 p->batch_id, &p->counts);
         }
     }
     obs_fini(&row);

@@ -17,6 +17,10 @@
 #include "codec_pb.h"
 #include "obs_err.h"
 
+/* Field numbers of obsync.proto read or written by hand below. */
+#define OBSERVATION_VERSION_FIELD 6
+#define VERSION_ORIGIN_FIELD      2
+
 typedef struct {
     size_t used;
     size_t budget;
@@ -206,6 +210,59 @@ codec_obs_view_init(codec_obs_view_t *v, const obs_t *obs)
 }
 
 int
+codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len)
+{
+    codec_obs_view_t v;
+    int rc = codec_obs_view_init(&v, obs);
+    if (rc != OBS_OK)
+        return rc;
+    v.msg.version = NULL;
+    size_t n = obsync__v1__observation__get_packed_size(&v.msg);
+    uint8_t *out = malloc(n ? n : 1);
+    if (out == NULL) {
+        codec_obs_view_fini(&v);
+        return OBS_ENOMEM;
+    }
+    obsync__v1__observation__pack(&v.msg, out);
+    codec_obs_view_fini(&v);
+    *buf = out;
+    *len = n;
+    return OBS_OK;
+}
+
+int
+codec_obs_encode_with_body(const uint8_t *body, size_t body_len,
+                           const obs_version_t *ver, uint8_t **buf, size_t *len)
+{
+    /* the Version alone, through a view of an obs_t holding only it */
+    obs_t vo;
+    obs_init(&vo);
+    vo.ver = *ver;
+    codec_obs_view_t v;
+    int rc = codec_obs_view_init(&v, &vo);
+    if (rc != OBS_OK)
+        return rc;
+    size_t vlen = obsync__v1__version__get_packed_size(&v.ver);
+    uint8_t head[11]; /* tag, then the length as a varint */
+    size_t h = 0;
+    head[h++] = (OBSERVATION_VERSION_FIELD << 3) | 2;
+    for (size_t x = vlen; h == 1 || x > 0; x >>= 7)
+        head[h++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+    uint8_t *out = malloc(body_len + h + vlen);
+    if (out == NULL) {
+        codec_obs_view_fini(&v);
+        return OBS_ENOMEM;
+    }
+    memcpy(out, body, body_len);
+    memcpy(out + body_len, head, h);
+    obsync__v1__version__pack(&v.ver, out + body_len + h);
+    codec_obs_view_fini(&v);
+    *buf = out;
+    *len = body_len + h + vlen;
+    return OBS_OK;
+}
+
+int
 codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len)
 {
     codec_obs_view_t v;
@@ -375,9 +432,6 @@ find_field(const uint8_t *buf, size_t len, uint64_t field, const uint8_t **out,
     }
     return true;
 }
-
-#define OBSERVATION_VERSION_FIELD 6
-#define VERSION_ORIGIN_FIELD      2
 
 bool
 codec_obs_origin_is(const uint8_t *buf, size_t len, const char *origin)

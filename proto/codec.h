@@ -26,6 +26,17 @@
  * *buf is malloc'd (caller frees). OBS_ENOMEM. */
 int codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len);
 
+/** Encodes obs without its version (an import row waiting to be stamped).
+ * *buf is malloc'd (caller frees). OBS_ENOMEM. */
+int codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len);
+/** The Observation whose identity, value and attributes are body (from
+ * codec_obs_encode_body) and whose version is ver: the same bytes
+ * codec_obs_encode gives, without encoding body again. *buf is malloc'd
+ * (caller frees). OBS_ENOMEM. */
+int codec_obs_encode_with_body(const uint8_t *body, size_t body_len,
+                               const obs_version_t *ver, uint8_t **buf,
+                               size_t *len);
+
 /** Decodes an Observation into obs (initialised; finalised first). Enforces
  * the OBS_* limits of obs.h: OBS_EPROTO for malformed or over-limit input,
  * OBS_ENOMEM. On error obs is left empty. */

@@ -483,8 +483,11 @@ obsdb_key_fits(const obs_t *obs)
     return obs_key_encode(obs, key, PUT_KEY_MAX) > 0;
 }
 
-int
-obsdb_put(obsdb_txn_t *txn, const obs_t *obs)
+/* obsdb_put, with obs's identity, value and attributes already encoded
+ * in body when body is not NULL. */
+static int
+put_local(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
+          size_t body_len)
 {
     uint8_t key[HIST_KEY_MAX];
     uint8_t *val = NULL;
@@ -499,13 +502,28 @@ obsdb_put(obsdb_txn_t *txn, const obs_t *obs)
         return txn_fail(txn, klen);
     int rc = counts_load(txn);
     if (rc == 0)
-        rc = codec_obs_encode(obs, &val, &vlen);
+        rc = body ? codec_obs_encode_with_body(body, body_len, &obs->ver, &val,
+                                               &vlen)
+                  : codec_obs_encode(obs, &val, &vlen);
     if (rc == 0)
         rc = put_encoded(txn, &obs->ver, key, (size_t)klen, val, vlen,
                          !txn->db->no_outbox);
     free(val);
     txn->counts_dirty = true;
     return rc ? txn_fail(txn, rc) : OBS_OK;
+}
+
+int
+obsdb_put(obsdb_txn_t *txn, const obs_t *obs)
+{
+    return put_local(txn, obs, NULL, 0);
+}
+
+int
+obsdb_put_body(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
+               size_t body_len)
+{
+    return put_local(txn, obs, body, body_len);
 }
 
 /* --------------------------------------------------------------- history */

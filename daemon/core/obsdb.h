@@ -94,6 +94,10 @@ int obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out);
  * no_outbox, appends it to the outbox under ver.origin_seq. Sticky on
  * error. */
 int obsdb_put(obsdb_txn_t *txn, const obs_t *obs);
+/** obsdb_put for an obs whose identity, value and attributes are body
+ * (codec_obs_encode_body of exactly them): only its version is encoded. */
+int obsdb_put_body(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
+                   size_t body_len);
 
 /** Whether obs's canonical key is short enough for obsdb_put and
  * obsdb_put_replicated (OBS_KEY_MAX - 8 bytes: room for the history

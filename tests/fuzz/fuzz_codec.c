@@ -38,6 +38,15 @@ check_obs_roundtrip(const obs_t *o)
         memcmp(v.content_hash, o->ver.content_hash, OBS_HASH_LEN) != 0 ||
         (o->ver.origin[0] && !codec_obs_origin_is(buf, len, o->ver.origin)))
         abort();
+    uint8_t *body = NULL, *joined = NULL; /* body + version = the whole */
+    size_t blen = 0, jlen = 0;
+    if (codec_obs_encode_body(o, &body, &blen) == OBS_OK &&
+        codec_obs_encode_with_body(body, blen, &o->ver, &joined, &jlen) ==
+            OBS_OK &&
+        (jlen != len || memcmp(joined, buf, len) != 0))
+        abort();
+    free(body);
+    free(joined);
     obs_fini(&back);
     free(buf);
 }

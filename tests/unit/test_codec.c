@@ -1,6 +1,7 @@
 /*
  * test_codec.c - the stored Observation codec: a round trip through the
- * decoder's arena (small records and records past its inline buffer), the
+ * decoder's arena (small records and records past its inline buffer), a
+ * body encoded once and joined with its version later, the
  * version-only decoder and the origin check agreeing with the full
  * decoder, and malformed records refused by all three.
  */
@@ -137,6 +138,35 @@ test_codec_large_record_past_the_arena(void **state)
     obs_fini(&o);
 }
 
+/* A body plus a version is byte for byte the whole encoding, for versions
+ * of every size (the length prefix is a varint). */
+static void
+test_codec_body_plus_version_is_the_encoding(void **state)
+{
+    (void)state;
+    obs_t o;
+    make_obs(&o);
+    for (int round = 0; round < 3; round++) {
+        if (round == 1)
+            memset(&o.ver, 0, sizeof(o.ver)); /* an empty Version */
+        if (round == 2)                       /* a Version over 127 bytes */
+            memset(o.ver.batch_id, 'b', OBS_ID_MAX);
+        uint8_t *whole = NULL, *body = NULL, *joined = NULL;
+        size_t wlen = 0, blen = 0, jlen = 0;
+        assert_ok(codec_obs_encode(&o, &whole, &wlen));
+        assert_ok(codec_obs_encode_body(&o, &body, &blen));
+        assert_true(blen < wlen);
+        assert_ok(
+            codec_obs_encode_with_body(body, blen, &o.ver, &joined, &jlen));
+        assert_int_equal(jlen, wlen);
+        assert_memory_equal(joined, whole, wlen);
+        free(whole);
+        free(body);
+        free(joined);
+    }
+    obs_fini(&o);
+}
+
 static void
 test_codec_record_without_version(void **state)
 {
@@ -203,6 +233,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_roundtrip_and_version_only),
         cmocka_unit_test(test_codec_large_record_past_the_arena),
+        cmocka_unit_test(test_codec_body_plus_version_is_the_encoding),
         cmocka_unit_test(test_codec_record_without_version),
         cmocka_unit_test(test_codec_malformed_records_refused),
     };
