@@ -483,6 +483,25 @@ obsdb_key_fits(const obs_t *obs)
     return obs_key_encode(obs, key, PUT_KEY_MAX) > 0;
 }
 
+/* Stores a local version under key (room for the history suffix): body
+ * joined with ver when body is not NULL, else obs encoded whole. */
+static int
+put_local_key(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_t *obs,
+              const obs_version_t *ver, const uint8_t *body, size_t body_len)
+{
+    uint8_t *val = NULL;
+    size_t vlen = 0;
+    int rc = counts_load(txn);
+    if (rc == 0)
+        rc = body ? codec_obs_encode_with_body(body, body_len, ver, &val, &vlen)
+                  : codec_obs_encode(obs, &val, &vlen);
+    if (rc == 0)
+        rc = put_encoded(txn, ver, key, klen, val, vlen, !txn->db->no_outbox);
+    free(val);
+    txn->counts_dirty = true;
+    return rc ? txn_fail(txn, rc) : OBS_OK;
+}
+
 /* obsdb_put, with obs's identity, value and attributes already encoded
  * in body when body is not NULL. */
 static int
@@ -490,8 +509,6 @@ put_local(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
           size_t body_len)
 {
     uint8_t key[HIST_KEY_MAX];
-    uint8_t *val = NULL;
-    size_t vlen = 0;
 
     if (txn->st.rc != 0)
         return txn->st.rc;
@@ -500,17 +517,8 @@ put_local(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
     int klen = obs_key_encode(obs, key, PUT_KEY_MAX);
     if (klen < 0)
         return txn_fail(txn, klen);
-    int rc = counts_load(txn);
-    if (rc == 0)
-        rc = body ? codec_obs_encode_with_body(body, body_len, &obs->ver, &val,
-                                               &vlen)
-                  : codec_obs_encode(obs, &val, &vlen);
-    if (rc == 0)
-        rc = put_encoded(txn, &obs->ver, key, (size_t)klen, val, vlen,
-                         !txn->db->no_outbox);
-    free(val);
-    txn->counts_dirty = true;
-    return rc ? txn_fail(txn, rc) : OBS_OK;
+    return put_local_key(txn, key, (size_t)klen, obs, &obs->ver, body,
+                         body_len);
 }
 
 int
@@ -524,6 +532,28 @@ obsdb_put_body(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
                size_t body_len)
 {
     return put_local(txn, obs, body, body_len);
+}
+
+int
+obsdb_put_key_body(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
+                   const obs_version_t *ver, const uint8_t *body,
+                   size_t body_len)
+{
+    uint8_t hkey[HIST_KEY_MAX];
+
+    if (txn->st.rc != 0)
+        return txn->st.rc;
+    if (!txn->st.write || klen == 0 || klen > PUT_KEY_MAX)
+        return txn_fail(txn, OBS_EINVAL);
+    memcpy(hkey, key, klen);
+    return put_local_key(txn, hkey, klen, NULL, ver, body, body_len);
+}
+
+int
+obsdb_exists(obsdb_txn_t *txn, const uint8_t *key, size_t klen)
+{
+    store_val_t v;
+    return store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 }
 
 /* --------------------------------------------------------------- history */

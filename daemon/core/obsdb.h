@@ -98,6 +98,17 @@ int obsdb_put(obsdb_txn_t *txn, const obs_t *obs);
  * (codec_obs_encode_body of exactly them): only its version is encoded. */
 int obsdb_put_body(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
                    size_t body_len);
+/** obsdb_put_body for an observation known by its canonical key (from
+ * obs_key_encode, short enough for obsdb_key_fits), its version ver and its
+ * body. OBS_EINVAL (a read txn, or a key that does not fit); errors as
+ * obsdb_put; all sticky. */
+int obsdb_put_key_body(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
+                       const obs_version_t *ver, const uint8_t *body,
+                       size_t body_len);
+/** OBS_OK when key (canonical) has a current version, tombstones included;
+ * OBS_ENOENT (not sticky) when not; OBS_EINVAL for an empty or oversized
+ * key; store errors (sticky). */
+int obsdb_exists(obsdb_txn_t *txn, const uint8_t *key, size_t klen);
 
 /** Whether obs's canonical key is short enough for obsdb_put and
  * obsdb_put_replicated (OBS_KEY_MAX - 8 bytes: room for the history
