@@ -192,20 +192,21 @@ apply_set(repl_node_t *self, obsdb_txn_t *txn, const change_set_t *set,
 {
     int rc = OBS_OK;
     for (size_t i = 0; rc == OBS_OK && i < set->n; i++) {
-        obs_t o;
-        obs_init(&o);
+        codec_obs_ro_t ro; /* key and version are all it takes */
+        const obs_t *o = &ro.obs;
         bool done = false;
-        rc = codec_obs_decode(set->changes[i].data, set->changes[i].len, &o);
+        rc =
+            codec_obs_decode_ro(set->changes[i].data, set->changes[i].len, &ro);
         if (rc == OBS_OK)
-            rc = obsdb_put_replicated_encoded(txn, &o, set->changes[i].data,
+            rc = obsdb_put_replicated_encoded(txn, o, set->changes[i].data,
                                               set->changes[i].len, &done);
         if (rc == OBS_OK) {
-            if (HLC_MS(o.ver.hlc) <= hlc_wall_ms() + REPL_MAX_SKEW_MS)
-                hlc_observe(self->env.hlc, o.ver.hlc, hlc_wall_ms());
+            if (HLC_MS(o->ver.hlc) <= hlc_wall_ms() + REPL_MAX_SKEW_MS)
+                hlc_observe(self->env.hlc, o->ver.hlc, hlc_wall_ms());
             *applied += done;
-            *last_ms = HLC_MS(o.ver.hlc);
+            *last_ms = HLC_MS(o->ver.hlc);
         }
-        obs_fini(&o);
+        codec_obs_ro_release(&ro);
     }
     return rc;
 }

@@ -43,26 +43,20 @@ budget_free(void *data, void *ptr)
     free(ptr);
 }
 
-/* A bump allocator for unpacking one stored Observation. protobuf-c makes
- * some thirty small allocations per message, and their malloc/free was the
- * largest single cost of applying replicated changes. The first ARENA_INLINE
- * bytes come from the arena itself (on the caller's stack), the rest from
- * malloc'd blocks chained for arena_release; free is a no-op, so the
- * message is never passed to free_unpacked. Same budget rule as budget_t. */
-#define ARENA_INLINE 4096
-#define ARENA_BLOCK  16384
+/* The codec_arena_t of codec.h: protobuf-c makes some thirty small
+ * allocations per Observation, and their malloc/free was the largest single
+ * cost of applying replicated changes. The first CODEC_ARENA_INLINE bytes
+ * come from the arena itself (on the caller's stack), the rest from
+ * malloc'd blocks chained for arena_release; free is a no-op, so a message
+ * is never passed to free_unpacked. Same budget rule as budget_t. */
+#define ARENA_BLOCK 16384
 
-typedef struct arena_block {
-    struct arena_block *next;
+struct codec_arena_block {
+    struct codec_arena_block *next;
     alignas(max_align_t) unsigned char data[];
-} arena_block_t;
-
-typedef struct {
-    unsigned char *cur, *end;
-    arena_block_t *blocks;
-    size_t used, budget;
-    alignas(max_align_t) unsigned char first[ARENA_INLINE];
-} arena_t;
+};
+typedef codec_arena_t arena_t;
+typedef struct codec_arena_block arena_block_t;
 
 static void
 arena_init(arena_t *a, size_t budget)
@@ -356,6 +350,38 @@ codec_obs_from_pb(const Obsync__V1__Observation *pb, obs_t *obs)
     if (rc != OBS_OK)
         obs_fini(obs);
     return rc == OBS_EINVAL || rc == OBS_ETOOBIG ? OBS_EPROTO : rc;
+}
+
+int
+codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
+{
+    memset(&out->obs, 0, sizeof(out->obs));
+    arena_init(&out->arena, 32 * len + 1024 * 1024);
+    if (len > CODEC_MAX_RECORD)
+        return OBS_EPROTO;
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &out->arena};
+    Obsync__V1__Observation *pb =
+        obsync__v1__observation__unpack(&alloc, len, buf);
+    if (pb == NULL || check_limits(pb) != OBS_OK)
+        return OBS_EPROTO;
+    obs_t *o = &out->obs;
+    o->dataflow = pb->dataflow;
+    o->n_dims = pb->n_dims;
+    o->dims = pb->dims;
+    o->time_period = pb->time_period;
+    o->value = pb->value;
+    if (version_from_pb(pb->version, &o->ver) != OBS_OK) {
+        memset(o, 0, sizeof(*o));
+        return OBS_EPROTO;
+    }
+    return OBS_OK;
+}
+
+void
+codec_obs_ro_release(codec_obs_ro_t *v)
+{
+    memset(&v->obs, 0, sizeof(v->obs));
+    arena_release(&v->arena);
 }
 
 int

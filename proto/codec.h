@@ -12,6 +12,7 @@
 #ifndef CODEC_H
 #define CODEC_H
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,32 @@ int codec_obs_encode_with_body(const uint8_t *body, size_t body_len,
  * the OBS_* limits of obs.h: OBS_EPROTO for malformed or over-limit input,
  * OBS_ENOMEM. On error obs is left empty. */
 int codec_obs_decode(const uint8_t *buf, size_t len, obs_t *obs);
+
+/** A bump allocator for one decoded message (fields are private; see
+ * codec.c). CODEC_ARENA_INLINE bytes live in the struct itself. */
+#define CODEC_ARENA_INLINE 4096
+typedef struct {
+    unsigned char *cur, *end;
+    struct codec_arena_block *blocks;
+    size_t used, budget;
+    alignas(max_align_t) unsigned char first[CODEC_ARENA_INLINE];
+} codec_arena_t;
+
+/** A read-only decoded Observation: obs's identity (dataflow, dims,
+ * time_period), value and version point into the arena, with no allocation
+ * per field; it has no attributes (n_attrs 0). For applying a replicated
+ * change, which needs its key and version only. Never obs_fini obs or
+ * change its strings; release with codec_obs_ro_release. */
+typedef struct {
+    obs_t obs;
+    codec_arena_t arena;
+} codec_obs_ro_t;
+
+/** Decodes buf into *out under the limits of codec_obs_decode. OBS_EPROTO
+ * (out->obs zeroed). Release *out either way. */
+int codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out);
+/** Frees what out's arena took beyond its inline bytes. */
+void codec_obs_ro_release(codec_obs_ro_t *out);
 
 /** Decodes only the version of a stored Observation into *ver, without
  * unpacking the rest: several times cheaper than codec_obs_decode where the

@@ -1,7 +1,7 @@
 /*
  * fuzz_codec.c - every decoder of proto/codec.c on arbitrary bytes: the
  * Envelope (local API and replication frames) and the stored Observation
- * (whole, its version alone, its origin).
+ * (whole, as a read-only view, its version alone, its origin).
  * A decoded observation must encode and decode again to the same content.
  */
 #include <stdint.h>
@@ -65,10 +65,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     obs_version_t v;
     (void)codec_obs_decode_version(data, size, &v);
     (void)codec_obs_origin_is(data, size, "COL");
+    codec_obs_ro_t ro;
+    int ro_rc = codec_obs_decode_ro(data, size, &ro);
     obs_t o;
     obs_init(&o);
-    if (codec_obs_decode(data, size, &o) == OBS_OK)
+    if (codec_obs_decode(data, size, &o) == OBS_OK) {
+        /* what the full decoder takes, the view takes the same way */
+        if (ro_rc != OBS_OK || strcmp(ro.obs.dataflow, o.dataflow) != 0 ||
+            ro.obs.n_dims != o.n_dims ||
+            strcmp(ro.obs.time_period, o.time_period) != 0 ||
+            ro.obs.ver.hlc != o.ver.hlc)
+            abort();
         check_obs_roundtrip(&o);
+    }
+    codec_obs_ro_release(&ro);
     obs_fini(&o);
     return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * test_codec.c - the stored Observation codec: a round trip through the
  * decoder's arena (small records and records past its inline buffer), a
- * body encoded once and joined with its version later, the
+ * body encoded once and joined with its version later, the read-only view,
+ * the
  * version-only decoder and the origin check agreeing with the full
  * decoder, and malformed records refused by all three.
  */
@@ -167,6 +168,40 @@ test_codec_body_plus_version_is_the_encoding(void **state)
     obs_fini(&o);
 }
 
+/* The read-only view agrees with the full decoder on identity, value and
+ * version, allocates nothing per field, and refuses what it refuses. */
+static void
+test_codec_read_only_view(void **state)
+{
+    (void)state;
+    obs_t o;
+    make_obs(&o);
+    char text[OBS_TEXT_MAX + 1]; /* past the inline arena, too */
+    memset(text, 'c', OBS_TEXT_MAX);
+    text[OBS_TEXT_MAX] = '\0';
+    assert_ok(obs_set_attr(&o, "COMMENT_OBS", text));
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_ok(codec_obs_encode(&o, &buf, &len));
+    codec_obs_ro_t ro;
+    assert_ok(codec_obs_decode_ro(buf, len, &ro));
+    assert_string_equal(ro.obs.dataflow, o.dataflow);
+    assert_int_equal(ro.obs.n_dims, o.n_dims);
+    for (size_t i = 0; i < o.n_dims; i++)
+        assert_string_equal(ro.obs.dims[i], o.dims[i]);
+    assert_string_equal(ro.obs.time_period, o.time_period);
+    assert_string_equal(ro.obs.value, o.value);
+    assert_int_equal(ro.obs.n_attrs, 0);
+    assert_version_equal(&ro.obs.ver, &o.ver);
+    codec_obs_ro_release(&ro);
+
+    assert_int_equal(codec_obs_decode_ro(buf, len - 1, &ro), OBS_EPROTO);
+    assert_null(ro.obs.dataflow);
+    codec_obs_ro_release(&ro);
+    free(buf);
+    obs_fini(&o);
+}
+
 static void
 test_codec_record_without_version(void **state)
 {
@@ -234,6 +269,7 @@ main(void)
         cmocka_unit_test(test_codec_roundtrip_and_version_only),
         cmocka_unit_test(test_codec_large_record_past_the_arena),
         cmocka_unit_test(test_codec_body_plus_version_is_the_encoding),
+        cmocka_unit_test(test_codec_read_only_view),
         cmocka_unit_test(test_codec_record_without_version),
         cmocka_unit_test(test_codec_malformed_records_refused),
     };
