@@ -686,7 +686,7 @@ apply_new_row(engine_t *self, obsdb_txn_t *txn, const slot_t *sl,
     obs_init(&o);
     stamp(self, &o, NULL, sl->action, batch, slot_hash(sl));
     rc = obsdb_put_key_body(txn, slot_key(sl), sl->klen, &o.ver, slot_body(sl),
-                            sl->packed_len);
+                            sl->packed_len, true);
     if (rc == OBS_OK)
         c->accepted++;
     return rc;

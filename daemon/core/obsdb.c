@@ -404,13 +404,15 @@ obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out)
  * replaced, as its history entry used to be) and keeps the counters right
  * (a new key adds one entry; a live value replaced by a tombstone, or back,
  * moves one between the counts; every new stamp is one more version). key
- * has room for 8 more bytes. */
+ * has room for 8 more bytes. known_new: the caller saw in this txn that key
+ * has no current version, so it is not looked up again. */
 static int
 supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
-                  bool tombstone)
+                  bool tombstone, bool known_new)
 {
     store_val_t v;
-    int rc = store_get(&txn->st, STORE_T_OBS, key, klen, &v);
+    int rc = known_new ? OBS_ENOENT
+                       : store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 
     if (rc == OBS_ENOENT) {
         txn->counts[CNT_OBS]++;
@@ -458,13 +460,16 @@ put_counted(obsdb_txn_t *txn, store_table_t t, const uint8_t *key, size_t klen,
 }
 
 /* key has room for 8 more bytes (the history suffix). outbox: whether a
- * local change goes to the outbox (never for replicated ones). */
+ * local change goes to the outbox (never for replicated ones); known_new as
+ * for supersede_current. */
 static int
 put_encoded(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
-            size_t klen, const uint8_t *val, size_t vlen, bool outbox)
+            size_t klen, const uint8_t *val, size_t vlen, bool outbox,
+            bool known_new)
 {
     uint8_t seq[8];
-    int rc = supersede_current(txn, key, klen, ver->hlc, ver->tombstone);
+    int rc =
+        supersede_current(txn, key, klen, ver->hlc, ver->tombstone, known_new);
 
     if (rc == 0)
         rc = store_put(&txn->st, STORE_T_OBS, key, klen, val, vlen);
@@ -487,7 +492,8 @@ obsdb_key_fits(const obs_t *obs)
  * joined with ver when body is not NULL, else obs encoded whole. */
 static int
 put_local_key(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_t *obs,
-              const obs_version_t *ver, const uint8_t *body, size_t body_len)
+              const obs_version_t *ver, const uint8_t *body, size_t body_len,
+              bool known_new)
 {
     uint8_t *val = NULL;
     size_t vlen = 0;
@@ -496,7 +502,8 @@ put_local_key(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_t *obs,
         rc = body ? codec_obs_encode_with_body(body, body_len, ver, &val, &vlen)
                   : codec_obs_encode(obs, &val, &vlen);
     if (rc == 0)
-        rc = put_encoded(txn, ver, key, klen, val, vlen, !txn->db->no_outbox);
+        rc = put_encoded(txn, ver, key, klen, val, vlen, !txn->db->no_outbox,
+                         known_new);
     free(val);
     txn->counts_dirty = true;
     return rc ? txn_fail(txn, rc) : OBS_OK;
@@ -517,8 +524,8 @@ put_local(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
     int klen = obs_key_encode(obs, key, PUT_KEY_MAX);
     if (klen < 0)
         return txn_fail(txn, klen);
-    return put_local_key(txn, key, (size_t)klen, obs, &obs->ver, body,
-                         body_len);
+    return put_local_key(txn, key, (size_t)klen, obs, &obs->ver, body, body_len,
+                         false);
 }
 
 int
@@ -537,7 +544,7 @@ obsdb_put_body(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
 int
 obsdb_put_key_body(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
                    const obs_version_t *ver, const uint8_t *body,
-                   size_t body_len)
+                   size_t body_len, bool known_new)
 {
     uint8_t hkey[HIST_KEY_MAX];
 
@@ -546,7 +553,7 @@ obsdb_put_key_body(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
     if (!txn->st.write || klen == 0 || klen > PUT_KEY_MAX)
         return txn_fail(txn, OBS_EINVAL);
     memcpy(hkey, key, klen);
-    return put_local_key(txn, hkey, klen, NULL, ver, body, body_len);
+    return put_local_key(txn, hkey, klen, NULL, ver, body, body_len, known_new);
 }
 
 int
@@ -1024,16 +1031,16 @@ obsdb_version_cmp(const obs_version_t *a, const obs_version_t *b)
     return (c > 0) - (c < 0);
 }
 
-/* *wins: ver beats the stored version of key, or key is new. */
+/* *wins: ver beats the stored version of key, or key is new (*is_new). */
 static int
 replicated_wins(obsdb_txn_t *txn, const obs_version_t *ver, const uint8_t *key,
-                size_t klen, bool *wins)
+                size_t klen, bool *wins, bool *is_new)
 {
     store_val_t v;
     obs_version_t cur;
     int rc = store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 
-    *wins = rc == OBS_ENOENT;
+    *wins = *is_new = rc == OBS_ENOENT;
     if (rc != 0)
         return rc == OBS_ENOENT ? OBS_OK : rc;
     rc = codec_obs_decode_version(v.ptr, v.len, &cur);
@@ -1046,12 +1053,12 @@ static int
 put_replicated(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
                size_t klen, const uint8_t *enc, size_t enc_len, bool *applied)
 {
-    bool wins = false;
+    bool wins = false, is_new = false;
     int rc = counts_load(txn);
     if (rc == 0)
-        rc = replicated_wins(txn, ver, key, klen, &wins);
+        rc = replicated_wins(txn, ver, key, klen, &wins, &is_new);
     if (rc == 0 && wins) {
-        rc = put_encoded(txn, ver, key, klen, enc, enc_len, false);
+        rc = put_encoded(txn, ver, key, klen, enc, enc_len, false, is_new);
         txn->counts_dirty = true;
         *applied = rc == 0;
     }

@@ -100,11 +100,13 @@ int obsdb_put_body(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *body,
                    size_t body_len);
 /** obsdb_put_body for an observation known by its canonical key (from
  * obs_key_encode, short enough for obsdb_key_fits), its version ver and its
- * body. OBS_EINVAL (a read txn, or a key that does not fit); errors as
- * obsdb_put; all sticky. */
+ * body. known_new: obsdb_exists said OBS_ENOENT for key in this txn (it is
+ * not looked up again; a wrong true loses the replaced version's history).
+ * OBS_EINVAL (a read txn, or a key that does not fit); errors as obsdb_put;
+ * all sticky. */
 int obsdb_put_key_body(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
                        const obs_version_t *ver, const uint8_t *body,
-                       size_t body_len);
+                       size_t body_len, bool known_new);
 /** OBS_OK when key (canonical) has a current version, tombstones included;
  * OBS_ENOENT (not sticky) when not; OBS_EINVAL for an empty or oversized
  * key; store errors (sticky). */

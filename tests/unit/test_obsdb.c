@@ -857,7 +857,8 @@ test_obsdb_put_key_body_stores_what_put_would(void **state)
     obsdb_txn_t *txn = NULL;
     assert_ok(obsdb_begin(f->db, true, &txn));
     assert_rc(obsdb_exists(txn, key, (size_t)klen), OBS_ENOENT);
-    assert_ok(obsdb_put_key_body(txn, key, (size_t)klen, &o.ver, body, blen));
+    assert_ok(
+        obsdb_put_key_body(txn, key, (size_t)klen, &o.ver, body, blen, true));
     assert_ok(obsdb_exists(txn, key, (size_t)klen));
     assert_ok(obsdb_commit(&txn));
 
@@ -867,6 +868,11 @@ test_obsdb_put_key_body_stores_what_put_would(void **state)
     assert_ok(obsdb_outbox_walk_raw(txn, 0, 10, 0, keep_raw_cb, &r));
     obsdb_abort(&txn);
     assert_string_equal(out.value, "2.5");
+    obsdb_stats_t st; /* counted as a new key, though not looked up twice */
+    get_stats(f->db, &st);
+    assert_int_equal(st.observations, 1);
+    assert_int_equal(st.history, 1);
+    assert_int_equal(st.outbox, 1);
     assert_int_equal(r.len, wlen);
     assert_memory_equal(r.rec, whole, wlen);
 
@@ -874,8 +880,9 @@ test_obsdb_put_key_body_stores_what_put_would(void **state)
     uint8_t big[OBS_KEY_MAX + 1];
     memset(big, 'k', sizeof(big));
     assert_ok(obsdb_begin(f->db, true, &txn));
-    assert_rc(obsdb_put_key_body(txn, big, OBS_KEY_MAX, &o.ver, body, blen),
-              OBS_EINVAL);
+    assert_rc(
+        obsdb_put_key_body(txn, big, OBS_KEY_MAX, &o.ver, body, blen, false),
+        OBS_EINVAL);
     obsdb_abort(&txn);
     free(r.rec);
     free(body);
