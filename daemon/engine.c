@@ -107,6 +107,7 @@ typedef struct chunk {
  * and B-tree slack (~4x its packed size measured on a 1M-row import). */
 #define PACKED_STORE_FACTOR 5
 #define OP_STORE_BYTES      2048
+#define RESERVE_MIN         (16u << 20) /* smaller writes just try */
 typedef struct {
     slot_t **blocks;
     size_t n, n_blocks, cap_blocks;
@@ -737,9 +738,11 @@ commit_group(engine_t *self, pending_t **group, size_t n, bool dry_run)
     uint64_t need = 0;
     for (size_t i = 0; i < n; i++)
         need += group[i]->ops.store_bytes;
-    if (!obsdb_reserve(self->db, need)) /* MAP_FULL will say it all */
+    /* Only for big writes (imports): a dry run would grow the map for
+     * nothing, and near map_max every small write would ask again. */
+    if (!dry_run && need >= RESERVE_MIN && !obsdb_reserve(self->db, need))
         log_info("store: no room made ahead for a write of ~%" PRIu64
-                 " MiB (map_max?)",
+                 " MiB (map_max?); it may still fit",
                  need >> 20);
     for (;;) {
         uint64_t saved_seq = self->origin_seq;

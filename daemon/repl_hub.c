@@ -277,6 +277,8 @@ gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     if (!repl_key_passes(g->hub->env.st, key, klen, g->s->dfs, g->s->n_dfs,
                          g->s->areas, g->s->n_areas))
         return 0;
+    /* no echo (PROTOCOL.md §5.4); snapshot walks pass hub_seq 0, so a
+     * snapshot always holds the node's own changes too */
     if (g->s->own_first != 0 && hub_seq >= g->s->own_first &&
         codec_obs_origin_is(rec, rlen, sess_peer(g->hub, g->s)->node_id))
         return 0;
@@ -656,6 +658,10 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
             strcmp(sess_peer(self, o)->node_id, h->node_id) == 0 &&
             o->fsm.state != RH_DEAD) {
             send_goodbye(self, o, "replaced by a newer connection");
+            /* its queued publishes are not accepted any more: the new
+             * session starts from the origin's last accepted seq, and the
+             * node resends what follows */
+            pubs_free(o);
             o->fsm.state = RH_DEAD;
         }
     }
@@ -1042,7 +1048,7 @@ commit_publishes(repl_hub_t *self)
     size_t start = self->n_sess ? self->rr++ % self->n_sess : 0;
     for (size_t k = 0; k < self->n_sess; k++) {
         sess_t *s = self->sess[(start + k) % self->n_sess];
-        if (s->pubs && s->peer != SIZE_MAX)
+        if (s->pubs && s->peer != SIZE_MAX && s->fsm.state != RH_DEAD)
             list[n++] = s;
     }
     if (n == 0)
@@ -1100,16 +1106,18 @@ state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     a->expect++;
     obs_version_t v;
     bool applied = false;
-    int rc =
-        obsdb_put_replicated_raw(a->txn, key, klen, rec, rlen, &v, &applied);
-    if (rc == OBS_EINVAL || rc == OBS_EPROTO) {
+    bool key_ok = obsdb_key_len_fits(klen);
+    if (!key_ok || codec_obs_decode_version(rec, rlen, &v) != OBS_OK) {
         /* no store can hold it: skipped here as at every node, rather than
          * stopping the state for good */
         log_warnx("hub: log entry %" PRIu64 " cannot be applied (%s); "
                   "skipped",
-                  hub_seq, rc == OBS_EPROTO ? obs_strerror(rc) : "bad key");
+                  hub_seq, key_ok ? "undecodable version" : "bad key");
         return OBS_OK;
     }
+    /* any error now is the store's: the state stops here and says so */
+    int rc =
+        obsdb_put_replicated_raw(a->txn, key, klen, rec, rlen, &v, &applied);
     if (rc == OBS_OK && !applied) /* lost to a newer version of its key */
         for (size_t i = 0; i < a->hub->n_peers; i++)
             if (strcmp(a->hub->peers[i].node_id, v.origin) == 0)
@@ -1118,8 +1126,9 @@ state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
 }
 
 /* Applies up to max log entries after state_applied to the state, with the
- * new state_applied, in one synced transaction (growing the map on
- * MDB_MAP_FULL). On failure nothing moved: the next turn retries. */
+ * new state_applied, in one lazy transaction (a system crash may undo it:
+ * the log is applied again from the state_applied it leaves; growing the
+ * map on MDB_MAP_FULL). On failure nothing moved: the next turn retries. */
 static int
 apply_state(repl_hub_t *self, size_t max)
 {

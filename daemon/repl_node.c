@@ -2,10 +2,13 @@
  * repl_node.c - node end of replication (see repl_node.h, PROTOCOL.md §5).
  *
  * The state machine decides; this file performs. Every change from the hub
- * is applied with obsdb_put_replicated (the greater (hlc, origin) wins, equal
+ * is applied from a read-only view of its bytes (codec_obs_decode_ro) with
+ * obsdb_put_replicated_encoded (the greater (hlc, origin) wins, equal
  * versions are no-ops, so a resent or replayed batch changes nothing), and
  * the new cursor is written in the same transaction, so after a crash the
- * node resumes exactly where its data is. The outbox is trimmed only after
+ * node resumes exactly where its data is. Those transactions are lazy
+ * (obsdb_begin_lazy): a system crash may undo the last one, cursor and data
+ * together, and the hub sends it again. The outbox is trimmed only after
  * the hub acknowledged a durable commit.
  */
 #include "repl_node.h"
@@ -476,7 +479,7 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
     }
     case RN_A_ACK_OUTBOX:
         /* Trimming is lazy (once the window drains, every OUTBOX_TRIM_EVERY
-         * changes, each cron tick, at exit): each trim is a synced commit,
+         * changes, each cron tick, at exit): each trim is a commit (lazy),
          * and an entry trimmed late is only resent and deduplicated. */
         if (self->fsm.pub_inflight == 0 ||
             a->n - self->trimmed >= OUTBOX_TRIM_EVERY)

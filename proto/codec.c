@@ -72,6 +72,8 @@ static void *
 arena_alloc(void *data, size_t size)
 {
     arena_t *a = data;
+    if (size > a->budget - a->used) /* before rounding up, which could wrap */
+        return NULL;
     size = (size + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
     if (size > a->budget - a->used)
         return NULL;
@@ -417,12 +419,15 @@ read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
     return false;
 }
 
-/* Finds the last length-delimited field number `field` in the protobuf
- * message buf by walking its top-level fields (*out NULL when absent).
- * false when the framing is bad. */
+/* Finds the length-delimited field number `field` in the protobuf message
+ * buf by walking its top-level fields (*out NULL when absent; the last one
+ * when it comes twice, as protobuf-c keeps the last string). false when the
+ * framing is bad, when the field comes with another wire type (protobuf-c
+ * refuses the message), or when it is a message (is_msg) that comes twice
+ * (protobuf-c would merge the two). */
 static bool
-find_field(const uint8_t *buf, size_t len, uint64_t field, const uint8_t **out,
-           size_t *out_len)
+find_field(const uint8_t *buf, size_t len, uint64_t field, bool is_msg,
+           const uint8_t **out, size_t *out_len)
 {
     const uint8_t *p = buf, *end = buf + len;
     *out = NULL;
@@ -430,6 +435,8 @@ find_field(const uint8_t *buf, size_t len, uint64_t field, const uint8_t **out,
     while (p < end) {
         uint64_t tag, n;
         if (!read_varint(&p, end, &tag))
+            return false;
+        if (tag >> 3 == field && ((tag & 7) != 2 || (is_msg && *out)))
             return false;
         switch (tag & 7) {
         case 0: /* varint */
@@ -464,11 +471,16 @@ codec_obs_origin_is(const uint8_t *buf, size_t len, const char *origin)
 {
     const uint8_t *vp, *op;
     size_t vlen, olen;
-    if (!find_field(buf, len, OBSERVATION_VERSION_FIELD, &vp, &vlen) ||
-        vp == NULL || !find_field(vp, vlen, VERSION_ORIGIN_FIELD, &op, &olen))
+    if (!find_field(buf, len, OBSERVATION_VERSION_FIELD, true, &vp, &vlen) ||
+        vp == NULL ||
+        !find_field(vp, vlen, VERSION_ORIGIN_FIELD, false, &op, &olen))
         return false;
-    return op != NULL && olen == strlen(origin) &&
-           memcmp(op, origin, olen) == 0;
+    if (op == NULL)
+        return false;
+    const uint8_t *nul = memchr(op, 0, olen); /* a C string ends there */
+    if (nul != NULL)
+        olen = (size_t)(nul - op);
+    return olen == strlen(origin) && memcmp(op, origin, olen) == 0;
 }
 
 int
@@ -478,7 +490,7 @@ codec_obs_decode_version(const uint8_t *buf, size_t len, obs_version_t *ver)
     size_t vlen;
     memset(ver, 0, sizeof(*ver));
     if (len > CODEC_MAX_RECORD ||
-        !find_field(buf, len, OBSERVATION_VERSION_FIELD, &vp, &vlen))
+        !find_field(buf, len, OBSERVATION_VERSION_FIELD, true, &vp, &vlen))
         return OBS_EPROTO;
     if (vp == NULL)
         return OBS_OK; /* no version: all zero, like codec_obs_decode */

@@ -1100,22 +1100,25 @@ obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
 
 int
 obsdb_put_replicated_raw(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
-                         const uint8_t *enc, size_t enc_len, obs_version_t *ver,
-                         bool *applied)
+                         const uint8_t *enc, size_t enc_len,
+                         const obs_version_t *ver, bool *applied)
 {
     uint8_t hkey[HIST_KEY_MAX];
 
     *applied = false;
-    memset(ver, 0, sizeof(*ver));
     int rc = write_check(txn);
     if (rc != 0)
         return rc;
-    if (klen == 0 || klen > PUT_KEY_MAX)
-        return OBS_EINVAL; /* as obsdb_key_fits: no room for history */
-    if (codec_obs_decode_version(enc, enc_len, ver) != OBS_OK)
-        return OBS_EPROTO;
+    if (!obsdb_key_len_fits(klen))
+        return txn_fail(txn, OBS_EINVAL);
     memcpy(hkey, key, klen);
     return put_replicated(txn, ver, hkey, klen, enc, enc_len, applied);
+}
+
+bool
+obsdb_key_len_fits(size_t klen)
+{
+    return klen > 0 && klen <= PUT_KEY_MAX;
 }
 
 /* --------------------------------------------------------------- hub log */

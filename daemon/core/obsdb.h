@@ -204,15 +204,17 @@ int obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied);
 int obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
                                  const uint8_t *enc, size_t enc_len,
                                  bool *applied);
-/** The same for a change known only by its canonical key and its encoded
- * bytes (a hub log entry, whose record was checked when it was accepted):
- * only the version is decoded, into *ver (zeroed on error). Not sticky, and
- * nothing written: OBS_EINVAL when key is empty or too long for
- * obsdb_key_fits, OBS_EPROTO when enc's version does not decode. Other
- * errors as obsdb_put (sticky). */
+/** The same for a change known only by its canonical key, its encoded
+ * bytes and their version ver (a hub log entry, whose record was checked
+ * when it was accepted; the caller decodes the version and checks the key
+ * with obsdb_key_len_fits). Errors as obsdb_put, all sticky (OBS_EINVAL
+ * for a key that does not fit; OBS_EPROTO when the stored version does not
+ * decode). */
 int obsdb_put_replicated_raw(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
                              const uint8_t *enc, size_t enc_len,
-                             obs_version_t *ver, bool *applied);
+                             const obs_version_t *ver, bool *applied);
+/** Whether a canonical key of klen bytes fits obsdb_put (obsdb_key_fits). */
+bool obsdb_key_len_fits(size_t klen);
 
 /** Appends obs to the hub log: sets obs->ver.hub_seq to the newest hub_seq
  * ever assigned + 1 (1 for a new log; numbers are never reused, trimmed or

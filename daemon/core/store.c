@@ -279,6 +279,14 @@ store_begin(store_t *self, store_txn_t *txn, bool write)
     return OBS_OK;
 }
 
+bool
+store_syncs_meta(store_t *self)
+{
+    unsigned flags = 0;
+    return mdb_env_get_flags(self->env, &flags) == 0 &&
+           (flags & MDB_NOMETASYNC) == 0;
+}
+
 int
 store_begin_lazy(store_t *self, store_txn_t *txn)
 {

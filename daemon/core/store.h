@@ -114,6 +114,9 @@ int store_begin(store_t *self, store_txn_t *txn, bool write);
  * (MDB_NOMETASYNC). For work that is redone from elsewhere if lost. Errors
  * as store_begin. */
 int store_begin_lazy(store_t *self, store_txn_t *txn);
+/** Whether commits sync the meta page (MDB_NOMETASYNC unset on the env):
+ * true except inside a lazy commit. For tests. */
+bool store_syncs_meta(store_t *self);
 /** Commits (aborts instead if txn->rc is set) and ends the txn. Returns the
  * sticky error, else OBS_ESTOREFULL (MDB_MAP_FULL) or OBS_ESTORE. The store
  * stays readable after any failure; nothing of the txn is kept. */

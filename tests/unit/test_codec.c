@@ -253,6 +253,29 @@ test_codec_malformed_records_refused(void **state)
     endless[0] = 0x08;
     assert_int_equal(codec_obs_decode_version(endless, sizeof(endless), &v),
                      OBS_EPROTO);
+    /* inside the version, a string given twice: the last one counts, as
+     * for protobuf-c; one with a NUL in it ends there, as a C string */
+    const uint8_t two_origins[] = {0x32, 0x08, 0x12, 0x01, 'T',
+                                   0x12, 0x03, 'C',  'O',  'L'};
+    assert_ok(codec_obs_decode_version(two_origins, sizeof(two_origins), &v));
+    assert_string_equal(v.origin, "COL");
+    assert_true(codec_obs_origin_is(two_origins, sizeof(two_origins), "COL"));
+    assert_false(codec_obs_origin_is(two_origins, sizeof(two_origins), "T"));
+    const uint8_t nul_origin[] = {0x32, 0x05, 0x12, 0x03, 'C', 0x00, 'X'};
+    assert_ok(codec_obs_decode_version(nul_origin, sizeof(nul_origin), &v));
+    assert_string_equal(v.origin, "C");
+    assert_true(codec_obs_origin_is(nul_origin, sizeof(nul_origin), "C"));
+    /* the version message given twice (protobuf-c would merge them), or
+     * with another wire type: refused */
+    const uint8_t two_versions[] = {0x32, 0x02, 0x18, 0x01,
+                                    0x32, 0x02, 0x18, 0x02};
+    assert_int_equal(
+        codec_obs_decode_version(two_versions, sizeof(two_versions), &v),
+        OBS_EPROTO);
+    const uint8_t version_varint[] = {0x30, 0x01};
+    assert_int_equal(
+        codec_obs_decode_version(version_varint, sizeof(version_varint), &v),
+        OBS_EPROTO);
     /* a content hash of the wrong length inside the version */
     const uint8_t bad_hash[] = {0x32, 0x04, 0x52, 0x02, 0xaa, 0xbb};
     assert_int_equal(codec_obs_decode_version(bad_hash, sizeof(bad_hash), &v),

@@ -118,8 +118,15 @@ test_store_lazy_commit_is_a_commit(void **state)
     assert_ok(store_begin_lazy(f->st, &txn));
     assert_true(txn.write && txn.lazy);
     put_str(&txn, STORE_T_META, "lazy", "1");
+    assert_true(store_syncs_meta(f->st));
     assert_ok(store_commit(&txn));
+    assert_true(store_syncs_meta(f->st)); /* only that commit was lazy */
     assert_value(f->st, STORE_T_META, "lazy", "1");
+    /* a lazy txn that fails (sticky error) leaves commits synced too */
+    assert_ok(store_begin_lazy(f->st, &txn));
+    assert_rc(store_put(&txn, STORE_T_META, "", 0, "x", 1), OBS_EINVAL);
+    assert_rc(store_commit(&txn), OBS_EINVAL);
+    assert_true(store_syncs_meta(f->st));
     assert_ok(store_begin(f->st, &txn, true));
     assert_false(txn.lazy);
     put_str(&txn, STORE_T_META, "synced", "2");
