@@ -224,6 +224,59 @@ def test_merge_put_keeps_mandatory_attribute(env):
     a.stop()
 
 
+def write_actions(path, rows):
+    """An SDMX-CSV 2.x DF_VIOLENCE file of (action, area, month, value)."""
+    with open(path, "w") as f:
+        f.write(h.VIOLENCE_HEADER)
+        for action, area, month, value in rows:
+            f.write("dataflow,%s,%s,M,%s,VC_IHR_PSRC,_T,_T,_T,CJ,%s,%s,"
+                    "PER_100000_POP,A\n" %
+                    (h.DF_VIOLENCE, action, area, month, value))
+
+
+def test_import_actions_in_one_file(env):
+    """Import rows take a fast path when their key is new and the full one
+    otherwise; both must count and store alike: a merge onto a live key, an
+    unchanged row, a delete, a key added and deleted in one file, a key
+    written again over its tombstone, and a dry run."""
+    a = env.daemon("x", no_sync=True)
+    a.start()
+    p1, p2, p3 = env.path("a1.csv"), env.path("a2.csv"), env.path("a3.csv")
+    write_actions(p1, [("M", "COL", "2020-01", "1"), ("M", "COL", "2020-02",
+                                                      "2"),
+                       ("M", "COL", "2020-03", "3")])
+    s = a.import_(p1, check=0).summary
+    h.eq((s["accepted"], s["unchanged"], s["deleted"]), (3, 0, 0),
+         "first import: 3 new keys")
+    write_actions(p2, [("M", "COL", "2020-01", "1"),    # unchanged
+                       ("M", "COL", "2020-02", "20"),   # merge onto live
+                       ("D", "COL", "2020-03", ""),     # delete
+                       ("M", "COL", "2020-04", "4"),    # new ...
+                       ("D", "COL", "2020-04", "")])    # ... and deleted
+    dry = a.import_(p2, flags=["--dry-run"], check=0).summary
+    s = a.import_(p2, check=0).summary
+    # a delete is counted as accepted and as deleted
+    h.eq((s["accepted"], s["unchanged"], s["deleted"]), (4, 1, 2),
+         "second import: 4 accepted (2 of them deletes), 1 unchanged")
+    h.eq((dry["accepted"], dry["unchanged"], dry["deleted"]), (4, 1, 2),
+         "its dry run counted the same")
+    key = "M.COL.VC_IHR_PSRC._T._T._T.CJ"
+    h.eq(a.get(h.DF_VIOLENCE, key, "2020-02")["value"], "20", "merged value")
+    for month in ("2020-03", "2020-04"):
+        a.cli("get", h.DF_VIOLENCE, key, month, json=True,
+              check=h.EXIT_NOT_FOUND)
+        h.eq(len(a.history(h.DF_VIOLENCE, key, month)), 2,
+             "%s: a version and its tombstone" % month)
+    write_actions(p3, [("M", "COL", "2020-03", "30")])
+    s = a.import_(p3, check=0).summary
+    h.eq(s["accepted"], 1, "a key written again over its tombstone")
+    o = a.get(h.DF_VIOLENCE, key, "2020-03")
+    h.eq((o["value"], o["attrs"].get("UNIT_MEASURE")),
+         ("30", "PER_100000_POP"), "its new value and attributes")
+    h.eq(a.count(h.DF_VIOLENCE), 3, "three live observations")
+    a.stop()
+
+
 def test_text_summary_line(env):
     """Without --json, import prints the documented summary line."""
     a = env.daemon("t", no_sync=True)
@@ -239,4 +292,5 @@ def test_text_summary_line(env):
 
 if __name__ == "__main__":
     h.main([test_roundtrip, test_get_put_history_delete,
-            test_merge_put_keeps_mandatory_attribute, test_text_summary_line])
+            test_merge_put_keeps_mandatory_attribute,
+            test_import_actions_in_one_file, test_text_summary_line])
