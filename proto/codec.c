@@ -205,14 +205,16 @@ codec_obs_view_init(codec_obs_view_t *v, const obs_t *obs)
     return OBS_OK;
 }
 
-int
-codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len)
+/* codec_obs_encode, with or without the version. */
+static int
+encode_obs(const obs_t *obs, bool with_version, uint8_t **buf, size_t *len)
 {
     codec_obs_view_t v;
     int rc = codec_obs_view_init(&v, obs);
     if (rc != OBS_OK)
         return rc;
-    v.msg.version = NULL;
+    if (!with_version)
+        v.msg.version = NULL;
     size_t n = obsync__v1__observation__get_packed_size(&v.msg);
     uint8_t *out = malloc(n ? n : 1);
     if (out == NULL) {
@@ -224,6 +226,12 @@ codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len)
     *buf = out;
     *len = n;
     return OBS_OK;
+}
+
+int
+codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len)
+{
+    return encode_obs(obs, false, buf, len);
 }
 
 int
@@ -261,21 +269,7 @@ codec_obs_encode_with_body(const uint8_t *body, size_t body_len,
 int
 codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len)
 {
-    codec_obs_view_t v;
-    int rc = codec_obs_view_init(&v, obs);
-    if (rc != OBS_OK)
-        return rc;
-    size_t n = obsync__v1__observation__get_packed_size(&v.msg);
-    uint8_t *out = malloc(n ? n : 1);
-    if (out == NULL) {
-        codec_obs_view_fini(&v);
-        return OBS_ENOMEM;
-    }
-    obsync__v1__observation__pack(&v.msg, out);
-    codec_obs_view_fini(&v);
-    *buf = out;
-    *len = n;
-    return OBS_OK;
+    return encode_obs(obs, true, buf, len);
 }
 
 static int

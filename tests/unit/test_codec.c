@@ -6,27 +6,9 @@
  * version-only decoder and the origin check agreeing with the full
  * decoder, and malformed records refused by all three.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* cmocka.h needs the headers above first. */
-#include <cmocka.h>
-
 #include "codec.h"
 #include "obs.h"
-#include "obs_err.h"
-
-#define assert_ok(expr)                                   \
-    do {                                                  \
-        int rc_ = (expr);                                 \
-        if (rc_ != OBS_OK)                                \
-            fail_msg("%s: %s", #expr, obs_strerror(rc_)); \
-    } while (0)
+#include "test_support.h"
 
 static const char *const col_dims[] = {"A",  "COL", "VC_IHR_PSRC", "_T",
                                        "_T", "_T",  "HARM"};
