@@ -95,6 +95,16 @@ node_publish_all(rn_fsm_t *f, rn_actions_t *out, uint64_t now)
     return sent;
 }
 
+/* A new node (cursor 0, nothing acked, 100 local changes) that connected
+ * and got a Welcome: streaming, free to publish. */
+static void
+node_welcomed(rn_fsm_t *f, rn_actions_t *out)
+{
+    rn_fsm_init(f, 0, 0, 100, HB_MS, DEAD_MS);
+    rn_ev(f, out, (rn_event_t){.type = RN_EV_TICK});
+    rn_ev(f, out, (rn_event_t){.type = RN_EV_WELCOME});
+}
+
 /* A hub session that got a Hello at t=0 from a node at `cursor`, log
  * (log_first, log_last], same epoch. */
 static rh_state_t
@@ -380,9 +390,7 @@ test_node_publish_window_never_exceeds_repl_window(void **state)
     (void)state;
     rn_fsm_t f;
     rn_actions_t out;
-    rn_fsm_init(&f, 0, 0, 100, HB_MS, DEAD_MS);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
+    node_welcomed(&f, &out);
     assert_true(rn_find(&out, RN_A_SEND_PUBLISH) >= 0);
     assert_int_equal(node_publish_all(&f, &out, 0), REPL_WINDOW);
     assert_int_equal(f.pub_inflight, REPL_WINDOW);
@@ -411,9 +419,7 @@ test_node_pub_ack_drops_outbox_and_refills_window(void **state)
     (void)state;
     rn_fsm_t f;
     rn_actions_t out;
-    rn_fsm_init(&f, 0, 0, 100, HB_MS, DEAD_MS);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
+    node_welcomed(&f, &out);
     node_publish_all(&f, &out, 0);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 1});
     assert_int_equal(out.n, 2);
@@ -432,9 +438,7 @@ test_node_cumulative_pub_ack_frees_the_whole_window(void **state)
     (void)state;
     rn_fsm_t f;
     rn_actions_t out;
-    rn_fsm_init(&f, 0, 0, 100, HB_MS, DEAD_MS);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
+    node_welcomed(&f, &out);
     node_publish_all(&f, &out, 0);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = REPL_WINDOW});
     assert_int_equal(f.pub_inflight, 0);
@@ -451,9 +455,7 @@ test_node_partial_pub_ack_frees_the_slots_it_covers(void **state)
     (void)state;
     rn_fsm_t f;
     rn_actions_t out;
-    rn_fsm_init(&f, 0, 0, 100, HB_MS, DEAD_MS);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
+    node_welcomed(&f, &out);
     node_publish_all(&f, &out, 0); /* sent 1..8, one change each */
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 4});
     assert_int_equal(f.pub_inflight, REPL_WINDOW - 4);
@@ -474,9 +476,7 @@ test_node_pub_ack_resend_from_rewinds_pub_sent(void **state)
     (void)state;
     rn_fsm_t f;
     rn_actions_t out;
-    rn_fsm_init(&f, 0, 0, 100, HB_MS, DEAD_MS);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
+    node_welcomed(&f, &out);
     node_publish_all(&f, &out, 0); /* sent 1..8 */
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 2, .from = 4});
     assert_int_equal(f.pub_sent, 3);
@@ -492,9 +492,7 @@ test_node_pub_ack_resend_never_rewinds_below_acked(void **state)
     (void)state;
     rn_fsm_t f;
     rn_actions_t out;
-    rn_fsm_init(&f, 0, 0, 100, HB_MS, DEAD_MS);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
+    node_welcomed(&f, &out);
     node_publish_all(&f, &out, 0);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 5, .from = 2});
     assert_int_equal(f.pub_acked, 5);
@@ -695,9 +693,7 @@ test_node_goodbye_disconnects_and_forgets_inflight(void **state)
     (void)state;
     rn_fsm_t f;
     rn_actions_t out;
-    rn_fsm_init(&f, 0, 0, 100, HB_MS, DEAD_MS);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME});
+    node_welcomed(&f, &out);
     node_publish_all(&f, &out, 0);
     assert_int_equal(
         rn_ev(&f, &out, (rn_event_t){.type = RN_EV_GOODBYE, .now_ms = 20}),
