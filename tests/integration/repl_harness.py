@@ -10,7 +10,7 @@ its endpoint), status fields that the CLI may or may not expose yet
 (repl_state, log_last, lag_changes, peers, snapshots: every helper degrades to
 what the store counters prove), convergence waits, byte-for-byte export
 comparison, generated DF_VIOLENCE rows restricted to one provider's areas,
-per-country real sample files (deploy/sample-data/convert.py --area) and
+per-country real sample files (deploy/sample-data/*.csv, one REF_AREA) and
 VmRSS sampling. What it is not: a test; each t_repl_*.py is one ctest
 `integration.repl_*` that passes iff it exits 0.
 
@@ -25,6 +25,7 @@ it back, and an echo from before a reconnect is a no-op), while the hub and the 
 hub's number.
 """
 
+import csv
 import json
 import os
 import re
@@ -389,18 +390,27 @@ def write_rows(path, area, n, rng, offset=0, comment=0):
 
 
 def country_samples(env, area):
-    """The real sample files restricted to one REF_AREA (convert.py --area
-    AREA --suffix _AREA into the test's temp dir); returns their paths."""
+    """The committed real sample files (deploy/sample-data/*.csv) restricted
+    to one REF_AREA, as FILE_AREA.csv in the test's temp dir, like the demo
+    does; returns their paths. Needs nothing outside the repository."""
     out = env.path("samples_%s" % area)
-    conv = os.path.join(h.SAMPLE_DIR, "convert.py")
-    r = h.run([sys.executable, conv, "--area", area, "--out", out,
-               "--suffix", "_" + area], timeout=120)
-    if r.rc != 0:
-        h.fail("convert.py --area %s failed: %s" % (area, r.describe()))
-    files = sorted(os.path.join(out, f) for f in os.listdir(out)
-                   if f.endswith(".csv"))
+    os.makedirs(out, exist_ok=True)
+    files = []
+    for name in sorted(os.listdir(h.SAMPLE_DIR)):
+        if not name.endswith(".csv"):
+            continue
+        with open(os.path.join(h.SAMPLE_DIR, name), newline="") as src:
+            rows = list(csv.reader(src))
+        col = rows[0].index("REF_AREA")
+        keep = [r for r in rows[1:] if r[col] == area]
+        if not keep:
+            continue
+        path = os.path.join(out, name[:-4] + "_" + area + ".csv")
+        with open(path, "w", newline="") as dst:
+            csv.writer(dst, lineterminator="\n").writerows([rows[0]] + keep)
+        files.append(path)
     if not files:
-        h.fail("convert.py --area %s wrote no file" % area)
+        h.fail("no sample rows for REF_AREA %s in %s" % (area, h.SAMPLE_DIR))
     return files
 
 

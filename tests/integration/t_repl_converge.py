@@ -3,7 +3,7 @@
 each wrote (DESIGN.md §3).
 
 Nodes COL, MEX and JAM (provider = their own code) each import their own
-country's real sample data (deploy/sample-data/convert.py --area X) at the
+country's real sample data (deploy/sample-data/*.csv, its rows) at the
 same time; then COL revises one of its observations with `put` and MEX
 deletes one of its own (a tombstone replicates like any change). Every
 daemon must end with the union: same observation and tombstone counts, each
