@@ -10,7 +10,9 @@
  * then are the replies sent: a reply that says "committed" is durable.
  * Imports are staged in memory (import_t) across ImportRows messages and
  * reach the store only at ImportFinish, so kill -9 at any moment leaves an
- * import wholly present or wholly absent. MDB_MAP_FULL makes the engine grow
+ * import wholly present or wholly absent; an import begun with commit_rows
+ * commits each part of that many rows as it arrives instead (one batch id,
+ * counts summed at the finish). MDB_MAP_FULL makes the engine grow
  * the map and redo the group; past map_max the writers get OBS_ESTOREFULL
  * and the store stays readable.
  */
@@ -120,6 +122,14 @@ typedef struct {
     uint64_t accepted, unchanged, deleted;
 } counts_t;
 
+static void
+counts_add(counts_t *to, const counts_t *c)
+{
+    to->accepted += c->accepted;
+    to->unchanged += c->unchanged;
+    to->deleted += c->deleted;
+}
+
 /* A write waiting for the next group commit. */
 typedef struct pending {
     ctl_peer_t peer;
@@ -130,6 +140,8 @@ typedef struct pending {
     uint64_t rejected;
     char batch_id[OBS_ID_MAX + 1];
     counts_t counts;
+    counts_t prior; /* of an import's parts committed before this one */
+    uint64_t rows_committed_before; /* rows in those parts */
     struct pending *next;
 } pending_t;
 
@@ -139,6 +151,12 @@ typedef struct {
     ops_t ops;
     bool strict, dry_run;
     uint64_t rows_seen, rejected, warnings;
+    /* commit_rows > 0: staged rows are committed in parts of that many, in
+     * transactions of their own, as the file streams in; the counts and the
+     * one batch id carry over to the final summary. */
+    uint64_t commit_rows, rows_committed, parts;
+    counts_t counts;
+    char batch_id[OBS_ID_MAX + 1];
     issue_list_t header_issues;
     char source[128];
     uint64_t last_active_ms; /* monotonic */
@@ -790,8 +808,16 @@ finish_group(engine_t *self, pending_t **group, size_t n, int rc)
     for (size_t i = 0; i < n; i++) {
         pending_t *p = group[i];
         if (rc == OBS_OK) {
+            counts_add(&p->counts, &p->prior);
             reply_summary(self, &p->peer, &p->issues, &p->counts, p->rejected,
                           !p->dry_run, p->batch_id);
+        } else if (p->rows_committed_before > 0) {
+            ctl_reply_error(self->ctl, &p->peer, rc,
+                            "the last part of the import failed (%s); the "
+                            "%" PRIu64 " row(s) of its earlier parts stay "
+                            "committed (batch %s)",
+                            obs_strerror(rc), p->rows_committed_before,
+                            p->batch_id);
         } else if (rc == OBS_ESTOREFULL) {
             ctl_reply_error(self->ctl, &p->peer, rc,
                             "store map is full (map_max = %" PRIu64
@@ -1232,6 +1258,7 @@ reply_progress(engine_t *self, const ctl_peer_t *peer, const import_t *imp,
     pr.import_id = imp->id;
     pr.rows_seen = imp->rows_seen;
     pr.rows_rejected = imp->rejected;
+    pr.rows_committed = imp->rows_committed;
     pr.n_issues = pi.n;
     pr.issues = pi.ptrs;
     codec_env_t env;
@@ -1277,9 +1304,21 @@ on_import_begin(engine_t *self, const ctl_peer_t *peer,
         import_free(imp);
         return;
     }
+    if (r->commit_rows > 0 && r->strict) {
+        ctl_reply_error(self->ctl, peer, OBS_EINVAL,
+                        "a strict import is one transaction: it cannot be "
+                        "committed in parts (commit_rows = %" PRIu64 ")",
+                        r->commit_rows);
+        import_free(imp);
+        return;
+    }
     imp->id = ++self->next_import_id;
     imp->strict = r->strict;
     imp->dry_run = r->dry_run;
+    /* A dry run stages everything: its counts must see its own rows. */
+    imp->commit_rows = r->dry_run ? 0 : r->commit_rows;
+    snprintf(imp->batch_id, sizeof(imp->batch_id), "imp-%" PRIx64 "-%" PRIu64,
+             hlc_wall_ms(), peer->corr_id);
     imp->last_active_ms = hlc_mono_ms();
     snprintf(imp->source, sizeof(imp->source), "%s", r->source_name);
     *slot = imp;
@@ -1310,6 +1349,28 @@ stage_row(import_t *imp, sdmx_row_t *row)
     return OBS_OK;
 }
 
+/* Commits what an import in parts has staged, in a transaction of its own
+ * after every write queued before it (arrival order). The staged ops are
+ * consumed either way. */
+static int
+commit_import_part(engine_t *self, import_t *imp)
+{
+    flush_pending(self);
+    pending_t part = {.is_import = true, .ops = imp->ops};
+    memset(&imp->ops, 0, sizeof(imp->ops));
+    snprintf(part.batch_id, sizeof(part.batch_id), "%s", imp->batch_id);
+    pending_t *group = &part;
+    int rc = commit_group(self, &group, 1, false);
+    size_t rows = part.ops.n;
+    ops_fini(&part.ops);
+    if (rc != OBS_OK)
+        return rc;
+    counts_add(&imp->counts, &part.counts);
+    imp->rows_committed += rows;
+    imp->parts++;
+    return OBS_OK;
+}
+
 static void
 on_import_rows(engine_t *self, const ctl_peer_t *peer,
                const Obsync__V1__ImportRows *r)
@@ -1323,10 +1384,12 @@ on_import_rows(engine_t *self, const ctl_peer_t *peer,
     }
     import_t *imp = *slot;
     imp->last_active_ms = hlc_mono_ms();
-    if (imp->rows_seen + r->n_rows > self->cfg->max_import_rows) {
+    /* Staged rows are held in memory until they commit. */
+    if (imp->ops.n + r->n_rows > self->cfg->max_import_rows) {
         ctl_reply_error(self->ctl, peer, OBS_ETOOBIG,
                         "import exceeds max_import_rows = %" PRIu64
-                        "; split the file",
+                        " rows staged before a commit; split the file or "
+                        "commit it in parts",
                         self->cfg->max_import_rows);
         import_free(imp);
         *slot = NULL;
@@ -1359,9 +1422,20 @@ on_import_rows(engine_t *self, const ctl_peer_t *peer,
     }
     sdmx_row_fini(&row);
     imp->warnings += issues.warnings;
+    uint64_t committed_before = imp->rows_committed;
+    if (rc == OBS_OK && imp->commit_rows > 0 &&
+        imp->ops.n >= imp->commit_rows) {
+        rc = commit_import_part(self, imp);
+        if (rc != OBS_OK)
+            log_warnr(rc, "import %" PRIu64 " of '%s': part %" PRIu64 " failed",
+                      imp->id, imp->source, imp->parts + 1);
+    }
     if (rc != OBS_OK) {
-        ctl_reply_error(self->ctl, peer, rc, "import %" PRIu64 " failed: %s",
-                        imp->id, obs_strerror(rc));
+        ctl_reply_error(self->ctl, peer, rc,
+                        "import %" PRIu64 " failed: %s; %" PRIu64
+                        " row(s) of it were committed before (batch %s)",
+                        imp->id, obs_strerror(rc), committed_before,
+                        imp->batch_id);
         import_free(imp);
         *slot = NULL;
     } else {
@@ -1384,10 +1458,14 @@ on_import_finish(engine_t *self, const ctl_peer_t *peer,
     import_t *imp = *slot;
     *slot = NULL;
     if (r->abort || (imp->strict && imp->rejected > 0)) {
-        log_info("import %" PRIu64 " of '%s' %s", imp->id, imp->source,
+        log_info("import %" PRIu64 " of '%s' %s; %" PRIu64
+                 " row(s) committed in parts before",
+                 imp->id, imp->source,
                  r->abort ? "aborted by the client"
-                          : "not committed: strict and rows rejected");
-        reply_summary(self, peer, NULL, NULL, imp->rejected, false, "");
+                          : "not committed: strict and rows rejected",
+                 imp->rows_committed);
+        reply_summary(self, peer, NULL, &imp->counts, imp->rejected,
+                      imp->parts > 0, imp->parts > 0 ? imp->batch_id : "");
         import_free(imp);
         return;
     }
@@ -1403,9 +1481,13 @@ on_import_finish(engine_t *self, const ctl_peer_t *peer,
     memset(&imp->ops, 0, sizeof(imp->ops));
     p->rejected = imp->rejected;
     p->issues.warnings = imp->warnings;
+    p->prior = imp->counts;
+    p->rows_committed_before = imp->rows_committed;
+    snprintf(p->batch_id, sizeof(p->batch_id), "%s", imp->batch_id);
     log_info("import %" PRIu64 " of '%s': committing %zu row(s), %" PRIu64
-             " rejected",
-             imp->id, imp->source, p->ops.n, imp->rejected);
+             " rejected, after %" PRIu64 " row(s) in %" PRIu64 " part(s)",
+             imp->id, imp->source, p->ops.n, imp->rejected, imp->rows_committed,
+             imp->parts);
     import_free(imp);
     queue_pending(self, p);
 }
@@ -1419,8 +1501,10 @@ expire_imports(engine_t *self)
         if (imp &&
             now - imp->last_active_ms > self->cfg->import_idle_timeout * 1000) {
             log_notice("import %" PRIu64 " of '%s' dropped after %" PRIu64
-                       " s idle; nothing of it was stored",
-                       imp->id, imp->source, self->cfg->import_idle_timeout);
+                       " s idle; %" PRIu64 " row(s) of it were committed in "
+                       "parts before (batch %s), the rest was not stored",
+                       imp->id, imp->source, self->cfg->import_idle_timeout,
+                       imp->rows_committed, imp->batch_id);
             import_free(imp);
             self->imports[i] = NULL;
         }

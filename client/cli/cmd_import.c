@@ -29,6 +29,7 @@ help(void)
          "[--decimal-comma]\n"
          "                     [--ignore-column C]... [--max-issues N] "
          "[--progress]\n"
+         "                     [--commit-every N]\n"
          "Imports SDMX-CSV files (v1 DATAFLOW or v2.x STRUCTURE headers), one "
          "transaction\nper file. Issues go to stderr as FILE:LINE: COLUMN: "
          "RULE: message (warnings\nprefixed 'warning:'), at most N per file "
@@ -37,6 +38,11 @@ help(void)
          "  --dry-run        validate and count, store nothing\n"
          "  --decimal-comma  OBS_VALUE may use ',' as decimal mark\n"
          "  --ignore-column  ignore a column of the file (repeatable)\n"
+         "  --commit-every N commit every N rows as they arrive instead of "
+         "the file as\n"
+         "                   one transaction: replication starts at once; a "
+         "failure keeps\n"
+         "                   the parts already committed (rerun the file)\n"
          "  --progress       show progress even when stderr is not a tty");
 }
 
@@ -169,6 +175,10 @@ parse(int argc, char **argv, obsync_import_opts_t *o, imp_ui_t *ui,
             if (bad || o->n_ignore_columns >= MAX_IGNORE)
                 return cli_usage("import", "bad --ignore-column", v);
             ignore[o->n_ignore_columns++] = v;
+        } else if (cli_opt_val(argc, argv, &i, "--commit-every", &v, &bad)) {
+            if (bad || cli_parse_u64(v, &o->commit_rows) != 0 ||
+                o->commit_rows == 0)
+                return cli_usage("import", "bad --commit-every (rows > 0)", v);
         } else if (cli_opt_val(argc, argv, &i, "--max-issues", &v, &bad)) {
             if (bad || cli_parse_u64(v, &ui->max_issues) != 0)
                 return cli_usage("import", "bad --max-issues", v);
@@ -178,6 +188,11 @@ parse(int argc, char **argv, obsync_import_opts_t *o, imp_ui_t *ui,
             files[(*n)++] = argv[i];
         }
     }
+    if (o->strict && o->commit_rows > 0)
+        return cli_usage("import",
+                         "--strict needs the file as one transaction, "
+                         "not --commit-every",
+                         NULL);
     return *n > 0 ? EXIT_OK : cli_usage("import", "no FILE given", NULL);
 }
 

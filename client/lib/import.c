@@ -239,6 +239,7 @@ begin(imp_t *im, const csv_record_t *hdr, obsync_summary_t *sum)
     ib.decimal_comma = im->o->decimal_comma;
     ib.strict = im->o->strict;
     ib.dry_run = im->o->dry_run;
+    ib.commit_rows = im->o->commit_rows;
     ib.header_line = hdr->line;
     ib.n_ignore_columns = im->o->n_ignore_columns;
     ib.ignore_columns = (char **)(uintptr_t)im->o->ignore_columns;

@@ -338,6 +338,11 @@ typedef struct {
     bool strict;        /* any rejected row aborts the whole import */
     bool dry_run;       /* validate and count, store nothing */
     bool decimal_comma; /* OBS_VALUE may use ',' as decimal mark */
+    /** 0: the file is one transaction. N: the daemon commits every N rows
+     * as they arrive, so replication starts before the file ends; a failure
+     * leaves the parts already committed (a rerun of the file completes
+     * it). Not with strict. */
+    uint64_t commit_rows;
     size_t n_ignore_columns;
     const char *const *ignore_columns;
     obsync_issue_cb on_issue; /* every issue, local and daemon; may be NULL */
@@ -348,7 +353,8 @@ typedef struct {
 } obsync_import_opts_t;
 
 /**
- * Imports one SDMX-CSV file (v1 or v2.x) as one transaction. The library
+ * Imports one SDMX-CSV file (v1 or v2.x) as one transaction (or in parts
+ * of opts->commit_rows rows). The library
  * reads and lexes the file in a bounded buffer and streams chunks of rows;
  * the daemon maps and validates them. A record the CSV reader cannot read is
  * reported as a rejected row (rule "R0-csv") and skipped; under strict it
