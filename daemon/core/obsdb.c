@@ -83,6 +83,7 @@ struct obsdb_txn {
     bool log_loaded;
     bool log_dirty;
     uint64_t log_last; /* meta "log.last", written at commit */
+    unsigned not_last; /* tables where a key did not sort last (try_append) */
 };
 
 /* ------------------------------------------------------------ txn basics */
@@ -405,15 +406,17 @@ obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out)
  * (a new key adds one entry; a live value replaced by a tombstone, or back,
  * moves one between the counts; every new stamp is one more version). key
  * has room for 8 more bytes. known_new: the caller saw in this txn that key
- * has no current version, so it is not looked up again. */
+ * has no current version, so it is not looked up again. *is_new: key had
+ * no current version. */
 static int
 supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
-                  bool tombstone, bool known_new)
+                  bool tombstone, bool known_new, bool *is_new)
 {
     store_val_t v;
     int rc = known_new ? OBS_ENOENT
                        : store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 
+    *is_new = rc == OBS_ENOENT;
     if (rc == OBS_ENOENT) {
         txn->counts[CNT_OBS]++;
         txn->counts[CNT_TOMB] += tombstone;
@@ -446,12 +449,33 @@ supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
     return rc;
 }
 
+/* store_append while the keys of t keep sorting last in this txn: OBS_OK
+ * (appended: a new key), OBS_EEXIST (nothing written: put it normally),
+ * or an error. After one key that is not last, t is not tried again in
+ * this txn (a random-order load would pay a failed try per key). */
+static int
+try_append(obsdb_txn_t *txn, store_table_t t, const uint8_t *key, size_t klen,
+           const uint8_t *val, size_t vlen)
+{
+    if (txn->not_last & (1u << t))
+        return OBS_EEXIST;
+    int rc = store_append(&txn->st, t, key, klen, val, vlen);
+    if (rc == OBS_EEXIST)
+        txn->not_last |= 1u << t;
+    return rc;
+}
+
 /* Puts key -> val in table t, counting it in counts[cnt] when new. */
 static int
 put_counted(obsdb_txn_t *txn, store_table_t t, const uint8_t *key, size_t klen,
             const uint8_t *val, size_t vlen, int cnt)
 {
-    int rc = store_get(&txn->st, t, key, klen, NULL);
+    int rc = try_append(txn, t, key, klen, val, vlen);
+    if (rc != OBS_EEXIST) {
+        txn->counts[cnt] += rc == OBS_OK;
+        return rc;
+    }
+    rc = store_get(&txn->st, t, key, klen, NULL);
     if (rc == OBS_ENOENT)
         txn->counts[cnt]++;
     else if (rc != 0)
@@ -468,10 +492,13 @@ put_encoded(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
             bool known_new)
 {
     uint8_t seq[8];
-    int rc =
-        supersede_current(txn, key, klen, ver->hlc, ver->tombstone, known_new);
+    bool is_new = false;
+    int rc = supersede_current(txn, key, klen, ver->hlc, ver->tombstone,
+                               known_new, &is_new);
 
-    if (rc == 0)
+    if (rc == 0 && is_new)
+        rc = try_append(txn, STORE_T_OBS, key, klen, val, vlen);
+    if (rc == OBS_EEXIST || (rc == 0 && !is_new))
         rc = store_put(&txn->st, STORE_T_OBS, key, klen, val, vlen);
     if (rc == 0 && outbox && strcmp(ver->origin, txn->db->node_id) == 0) {
         store_be64_put(seq, ver->origin_seq);
@@ -1170,7 +1197,10 @@ log_put(obsdb_txn_t *txn, uint64_t hub_seq, const uint8_t *key, size_t klen,
     memcpy(val + 2, key, klen);
     memcpy(val + 2 + klen, rec, rlen);
     store_be64_put(seq, hub_seq);
-    int rc = store_put(&txn->st, STORE_T_LOG, seq, sizeof(seq), val,
+    int rc =
+        try_append(txn, STORE_T_LOG, seq, sizeof(seq), val, 2 + klen + rlen);
+    if (rc == OBS_EEXIST)
+        rc = store_put(&txn->st, STORE_T_LOG, seq, sizeof(seq), val,
                        2 + klen + rlen);
     free(val);
     return rc;

@@ -392,6 +392,26 @@ store_put(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
 }
 
 int
+store_append(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
+             const void *val, size_t vlen)
+{
+    int rc = txn_check(txn, t);
+    if (rc != 0)
+        return txn_fail(txn, rc);
+    if (!txn->write || !key_ok(txn, klen))
+        return txn_fail(txn, OBS_EINVAL);
+    MDB_val k = mval(key, klen), v = mval(val, vlen);
+    rc = mdb_put(txn->txn, txn->store->dbi[t], &k, &v, MDB_APPEND);
+    /* LMDB compares with the last key before it touches anything
+     * (mdb_cursor_put), so MDB_KEYEXIST leaves the txn intact. */
+    if (rc == MDB_KEYEXIST)
+        return OBS_EEXIST;
+    if (rc != 0)
+        return txn_fail(txn, map_rc(txn->store, rc, "mdb_put", table_names[t]));
+    return OBS_OK;
+}
+
+int
 store_del(store_txn_t *txn, store_table_t t, const void *key, size_t klen)
 {
     int rc = txn_check(txn, t);

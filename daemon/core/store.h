@@ -132,6 +132,14 @@ int store_get(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
  * key), OBS_ESTOREFULL, OBS_ESTORE; every error is sticky. */
 int store_put(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
               const void *val, size_t vlen);
+/** Stores key -> val only if key sorts after every key of t (a sequence
+ * number; a sorted load into an empty key range): the last leaf is filled
+ * and a new one started (MDB_APPEND) instead of a full leaf being split in
+ * half, so sorted loads write about half the pages, and the key is known to
+ * be new. OBS_EEXIST (not sticky, nothing written) when key does not sort
+ * last; other errors as store_put. */
+int store_append(store_txn_t *txn, store_table_t t, const void *key,
+                 size_t klen, const void *val, size_t vlen);
 /** Deletes key. OBS_ENOENT (not sticky) when absent; other errors sticky. */
 int store_del(store_txn_t *txn, store_table_t t, const void *key, size_t klen);
 /** Number of entries in table t. OBS_ESTORE. */

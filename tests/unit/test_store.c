@@ -225,6 +225,37 @@ test_store_del_removes_key(void **state)
     assert_absent(f->st, STORE_T_META, "a");
 }
 
+/* store_append writes only a key after every key of its table, and
+ * refusing one (OBS_EEXIST: equal to or before the last) writes nothing
+ * and leaves the txn usable. */
+static void
+test_store_append_only_after_the_last_key(void **state)
+{
+    fixture_t *f = *state;
+    store_txn_t txn;
+    assert_ok(store_begin(f->st, &txn, true));
+    assert_ok(store_append(&txn, STORE_T_LOG, "b", 1, "1", 1)); /* empty */
+    assert_ok(store_append(&txn, STORE_T_LOG, "c", 1, "2", 1));
+    assert_rc(store_append(&txn, STORE_T_LOG, "a", 1, "x", 1), OBS_EEXIST);
+    assert_rc(store_append(&txn, STORE_T_LOG, "c", 1, "x", 1), OBS_EEXIST);
+    put_str(&txn, STORE_T_LOG, "a", "3"); /* the txn goes on */
+    assert_ok(store_commit(&txn));
+    assert_value(f->st, STORE_T_LOG, "a", "3");
+    assert_value(f->st, STORE_T_LOG, "b", "1");
+    assert_value(f->st, STORE_T_LOG, "c", "2");
+    /* a later txn appends after the committed last key */
+    assert_ok(store_begin(f->st, &txn, true));
+    assert_rc(store_append(&txn, STORE_T_LOG, "bb", 2, "x", 1), OBS_EEXIST);
+    assert_ok(store_append(&txn, STORE_T_LOG, "d", 1, "4", 1));
+    assert_ok(store_commit(&txn));
+    assert_absent(f->st, STORE_T_LOG, "bb");
+    assert_value(f->st, STORE_T_LOG, "d", "4");
+    /* a read txn is refused, stickily */
+    assert_ok(store_begin(f->st, &txn, false));
+    assert_rc(store_append(&txn, STORE_T_LOG, "e", 1, "5", 1), OBS_EINVAL);
+    store_abort(&txn);
+}
+
 static void
 assert_key(const store_val_t *k, const char *want)
 {
@@ -437,6 +468,7 @@ main(void)
         T(test_store_get_missing_is_not_sticky),
         T(test_store_oversized_lookup_is_refused_not_sticky),
         T(test_store_del_removes_key),
+        T(test_store_append_only_after_the_last_key),
         T(test_store_cursor_seek_next_prev_last),
         T(test_store_count_counts_entries),
         T(test_store_map_full_keeps_store_readable_and_grows),
