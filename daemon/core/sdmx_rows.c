@@ -43,7 +43,7 @@ typedef struct {
     const sdmx_component_t **attr; /* owned, per column: df's attribute */
 } df_cols_t;
 
-/* One remembered key: bytes in the arena at off. */
+/* One remembered key: bytes in the arena at off (after its rec_t). */
 typedef struct {
     uint64_t hash;
     uint64_t line; /* 0 = free slot */
@@ -63,8 +63,21 @@ struct sdmx_csv {
     size_t n_slots, n_used;
     key_slot_t *slots; /* owned, open addressing, n_slots a power of 2 */
     size_t arena_len, arena_cap;
-    uint8_t *arena; /* owned key bytes */
+    uint8_t *arena; /* owned: each key as a rec_t and its bytes */
+    /* While every key sorted after the one before (a file in key order,
+     * the usual case), none can repeat: keys are only appended to the
+     * arena, and slots are built at the first key out of order. */
+    bool unsorted;
+    size_t last_off, last_len; /* the previous key's bytes in the arena */
 };
+
+/* Header of a key in the arena (unaligned: read with memcpy). */
+typedef struct {
+    uint64_t line;
+    uint16_t len;
+    uint8_t cls;
+} rec_t;
+#define REC_SIZE (8 + 2 + 1)
 
 typedef struct {
     char code[OBS_MAX_DIMS][OBS_CODE_MAX + 1];
@@ -440,12 +453,15 @@ grow_slots(sdmx_csv_t *m)
     return 0;
 }
 
+/* Appends key's record; *off = where its bytes are. */
 static int
-arena_put(sdmx_csv_t *m, const uint8_t *key, size_t len, size_t *off)
+arena_put(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
+          uint64_t line, size_t *off)
 {
-    if (m->arena_len + len > m->arena_cap) {
+    size_t need = REC_SIZE + len;
+    if (m->arena_len + need > m->arena_cap) {
         size_t cap = m->arena_cap ? m->arena_cap : 4096;
-        while (cap < m->arena_len + len)
+        while (cap < m->arena_len + need)
             cap *= 2;
         uint8_t *a = realloc(m->arena, cap);
         if (a == NULL)
@@ -453,10 +469,55 @@ arena_put(sdmx_csv_t *m, const uint8_t *key, size_t len, size_t *off)
         m->arena = a;
         m->arena_cap = cap;
     }
-    memcpy(m->arena + m->arena_len, key, len);
-    *off = m->arena_len;
-    m->arena_len += len;
+    uint8_t *r = m->arena + m->arena_len;
+    uint16_t len16 = (uint16_t)len;
+    memcpy(r, &line, 8);
+    memcpy(r + 8, &len16, 2);
+    r[10] = cls;
+    memcpy(r + REC_SIZE, key, len);
+    *off = m->arena_len + REC_SIZE;
+    m->arena_len += need;
     return 0;
+}
+
+static void
+slot_put(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
+         uint64_t line, size_t off)
+{
+    uint64_t h = fnv1a(key, len, cls);
+    *find_slot(m->slots, m->n_slots, m->arena, h, key, len, cls) = (key_slot_t){
+        .hash = h, .line = line, .off = off, .len = (uint16_t)len, .cls = cls};
+    m->n_used++;
+}
+
+/* The first key out of order: index every key so far (all distinct). */
+static int
+index_arena(sdmx_csv_t *m)
+{
+    m->unsorted = true;
+    for (size_t pos = 0; pos < m->arena_len;) {
+        rec_t r;
+        memcpy(&r.line, m->arena + pos, 8);
+        memcpy(&r.len, m->arena + pos + 8, 2);
+        r.cls = m->arena[pos + 10];
+        if ((m->n_used + 1) * 10 > m->n_slots * 7 && grow_slots(m) != 0)
+            return OBS_ENOMEM;
+        slot_put(m, m->arena + pos + REC_SIZE, r.len, r.cls, r.line,
+                 pos + REC_SIZE);
+        pos += REC_SIZE + r.len;
+    }
+    return 0;
+}
+
+/* Whether key sorts after the previous one (bytes, then length). */
+static bool
+after_last(const sdmx_csv_t *m, const uint8_t *key, size_t len)
+{
+    if (m->arena_len == 0)
+        return true;
+    size_t n = len < m->last_len ? len : m->last_len;
+    int c = memcmp(key, m->arena + m->last_off, n);
+    return c > 0 || (c == 0 && len > m->last_len);
 }
 
 /* Remembers the key at line; *first gets the earlier line of the same key
@@ -466,6 +527,16 @@ remember_key(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
              uint64_t line, uint64_t *first)
 {
     *first = 0;
+    size_t off;
+    if (!m->unsorted && after_last(m, key, len)) {
+        if (arena_put(m, key, len, cls, line, &off) != 0)
+            return OBS_ENOMEM;
+        m->last_off = off;
+        m->last_len = len;
+        return 0;
+    }
+    if (!m->unsorted && index_arena(m) != 0)
+        return OBS_ENOMEM;
     if ((m->n_used + 1) * 10 > m->n_slots * 7 && grow_slots(m) != 0)
         return OBS_ENOMEM;
     uint64_t h = fnv1a(key, len, cls);
@@ -474,8 +545,7 @@ remember_key(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
         *first = s->line;
         return 0;
     }
-    size_t off;
-    if (arena_put(m, key, len, &off) != 0)
+    if (arena_put(m, key, len, cls, line, &off) != 0)
         return OBS_ENOMEM;
     *s = (key_slot_t){
         .hash = h, .line = line, .off = off, .len = (uint16_t)len, .cls = cls};

@@ -623,6 +623,53 @@ test_many_distinct_keys_are_not_duplicates(void **state)
     expect_issue(fx, "R6-duplicate", "same key as line 5998");
 }
 
+/* A file in key order is checked without an index until its first key out
+ * of order; then every earlier key is indexed, with its line. */
+static void
+test_duplicates_found_before_and_after_the_file_leaves_key_order(void **state)
+{
+    fx_t *fx = *state;
+    char line[256];
+    open_ok(fx, DRUG_HEADER);
+    uint64_t ln = 2;
+    for (int y = 1900; y <= 2027; y++, ln++) { /* sorted: same series */
+        snprintf(line, sizeof(line),
+                 "dataflow,OID:DF_DRUG_USE(1.0),M,A,USA,PREV_PY,CANNABIS,_T,"
+                 "%d,1.5,PT,,",
+                 y);
+        if (map(fx, ln, line) != SDMX_ROW_OBS)
+            fail_msg("row for %d rejected", y);
+    }
+    assert_int_equal(fx->issues.n, 0);
+    /* the last key again, while still in order */
+    assert_int_equal(map(fx, 200,
+                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,USA,PREV_PY,"
+                         "CANNABIS,_T,2027,9,PT,,"),
+                     SDMX_ROW_REJECTED);
+    expect_issue(fx, "R6-duplicate", "same key as line 129");
+    /* an early key: out of order, found in the index built now */
+    assert_int_equal(map(fx, 201,
+                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,USA,PREV_PY,"
+                         "CANNABIS,_T,1950,9,PT,,"),
+                     SDMX_ROW_REJECTED);
+    expect_issue(fx, "R6-duplicate", "same key as line 52");
+    /* new keys after that go to the index too */
+    assert_int_equal(map(fx, 202,
+                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,ALB,PREV_PY,"
+                         "CANNABIS,_T,1950,9,PT,,"),
+                     SDMX_ROW_OBS);
+    assert_int_equal(map(fx, 203,
+                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,ALB,PREV_PY,"
+                         "CANNABIS,_T,1950,9,PT,,"),
+                     SDMX_ROW_REJECTED);
+    expect_issue(fx, "R6-duplicate", "same key as line 202");
+    assert_int_equal(map(fx, 204,
+                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,USA,PREV_PY,"
+                         "CANNABIS,_T,1900,9,PT,,"),
+                     SDMX_ROW_REJECTED);
+    expect_issue(fx, "R6-duplicate", "same key as line 2");
+}
+
 static void
 test_latvia_bounds_rejected_in_row(void **state)
 {
@@ -830,6 +877,7 @@ main(void)
         T(test_wdr_duplicate_key_rejected_citing_first_line),
         T(test_delete_then_merge_same_key_is_not_duplicate),
         T(test_many_distinct_keys_are_not_duplicates),
+        T(test_duplicates_found_before_and_after_the_file_leaves_key_order),
         T(test_latvia_bounds_rejected_in_row),
         T(test_latvia_bounds_warned_row_accepted_under_warn),
         T(test_foreign_dataflow_column_must_be_empty),
