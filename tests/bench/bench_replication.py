@@ -275,7 +275,7 @@ class Cluster:
 
 # Rows per transaction of the import committed in parts (obsync import
 # --commit-every): the counterpart of PostgreSQL's 1k-row batches.
-PARTS = 50000
+PARTS = 10000
 
 
 def obsync_end_to_end(bins, root, path, n, timeout, flags=()):
