@@ -1430,12 +1430,17 @@ on_import_rows(engine_t *self, const ctl_peer_t *peer,
             log_warnr(rc, "import %" PRIu64 " of '%s': part %" PRIu64 " failed",
                       imp->id, imp->source, imp->parts + 1);
     }
-    if (rc != OBS_OK) {
+    if (rc != OBS_OK && committed_before > 0) {
         ctl_reply_error(self->ctl, peer, rc,
                         "import %" PRIu64 " failed: %s; %" PRIu64
                         " row(s) of it were committed before (batch %s)",
                         imp->id, obs_strerror(rc), committed_before,
                         imp->batch_id);
+        import_free(imp);
+        *slot = NULL;
+    } else if (rc != OBS_OK) {
+        ctl_reply_error(self->ctl, peer, rc, "import %" PRIu64 " failed: %s",
+                        imp->id, obs_strerror(rc));
         import_free(imp);
         *slot = NULL;
     } else {

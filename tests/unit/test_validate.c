@@ -328,9 +328,11 @@ run_case(void **state)
         assert_int_equal(issues.n, 0);
     } else {
         const issue_t *it = find_issue(&issues, c->rule, c->substr);
-        if (it == NULL)
+        if (it == NULL) {
             fail_msg("%s: no %s issue containing '%s'", c->name, c->rule,
                      c->substr);
+            return;
+        }
         assert_int_equal(it->line, 42);
         assert_int_equal(it->warning, c->warning);
     }
