@@ -375,9 +375,11 @@ store_get(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
     return OBS_OK;
 }
 
-int
-store_put(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
-          const void *val, size_t vlen)
+/* mdb_put with flags; MDB_KEYEXIST (which MDB_APPEND returns before it
+ * touches anything, see mdb_cursor_put) is OBS_EEXIST and not sticky. */
+static int
+put_flags(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
+          const void *val, size_t vlen, unsigned flags)
 {
     int rc = txn_check(txn, t);
     if (rc != 0)
@@ -385,30 +387,26 @@ store_put(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
     if (!txn->write || !key_ok(txn, klen))
         return txn_fail(txn, OBS_EINVAL);
     MDB_val k = mval(key, klen), v = mval(val, vlen);
-    rc = mdb_put(txn->txn, txn->store->dbi[t], &k, &v, 0);
+    rc = mdb_put(txn->txn, txn->store->dbi[t], &k, &v, flags);
+    if (rc == MDB_KEYEXIST)
+        return OBS_EEXIST;
     if (rc != 0)
         return txn_fail(txn, map_rc(txn->store, rc, "mdb_put", table_names[t]));
     return OBS_OK;
 }
 
 int
+store_put(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
+          const void *val, size_t vlen)
+{
+    return put_flags(txn, t, key, klen, val, vlen, 0);
+}
+
+int
 store_append(store_txn_t *txn, store_table_t t, const void *key, size_t klen,
              const void *val, size_t vlen)
 {
-    int rc = txn_check(txn, t);
-    if (rc != 0)
-        return txn_fail(txn, rc);
-    if (!txn->write || !key_ok(txn, klen))
-        return txn_fail(txn, OBS_EINVAL);
-    MDB_val k = mval(key, klen), v = mval(val, vlen);
-    rc = mdb_put(txn->txn, txn->store->dbi[t], &k, &v, MDB_APPEND);
-    /* LMDB compares with the last key before it touches anything
-     * (mdb_cursor_put), so MDB_KEYEXIST leaves the txn intact. */
-    if (rc == MDB_KEYEXIST)
-        return OBS_EEXIST;
-    if (rc != 0)
-        return txn_fail(txn, map_rc(txn->store, rc, "mdb_put", table_names[t]));
-    return OBS_OK;
+    return put_flags(txn, t, key, klen, val, vlen, MDB_APPEND);
 }
 
 int

@@ -632,50 +632,42 @@ test_many_distinct_keys_are_not_duplicates(void **state)
     expect_issue(fx, "R6-duplicate", "same key as line 5998");
 }
 
+/* Maps a DF_DRUG_USE cannabis row of area and year at line; checks the
+ * row kind. */
+static void
+map_cannabis(fx_t *fx, uint64_t line, const char *area, int year,
+             sdmx_row_kind_t want)
+{
+    char row[256];
+    snprintf(row, sizeof(row),
+             "dataflow,OID:DF_DRUG_USE(1.0),M,A,%s,PREV_PY,CANNABIS,_T,%d,1.5,"
+             "PT,,",
+             area, year);
+    if (map(fx, line, row) != want)
+        fail_msg("line %llu (%s %d): not the expected row kind",
+                 (unsigned long long)line, area, year);
+}
+
 /* A file in key order is checked without an index until its first key out
  * of order; then every earlier key is indexed, with its line. */
 static void
 test_duplicates_found_before_and_after_the_file_leaves_key_order(void **state)
 {
     fx_t *fx = *state;
-    char line[256];
     open_ok(fx, DRUG_HEADER);
-    uint64_t ln = 2;
-    for (int y = 1900; y <= 2027; y++, ln++) { /* sorted: same series */
-        snprintf(line, sizeof(line),
-                 "dataflow,OID:DF_DRUG_USE(1.0),M,A,USA,PREV_PY,CANNABIS,_T,"
-                 "%d,1.5,PT,,",
-                 y);
-        if (map(fx, ln, line) != SDMX_ROW_OBS)
-            fail_msg("row for %d rejected", y);
-    }
+    for (int y = 1900; y <= 2027; y++) /* in key order: lines 2..129 */
+        map_cannabis(fx, (uint64_t)(y - 1898), "USA", y, SDMX_ROW_OBS);
     assert_int_equal(fx->issues.n, 0);
-    /* the last key again, while still in order */
-    assert_int_equal(map(fx, 200,
-                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,USA,PREV_PY,"
-                         "CANNABIS,_T,2027,9,PT,,"),
-                     SDMX_ROW_REJECTED);
+    map_cannabis(fx, 200, "USA", 2027, SDMX_ROW_REJECTED); /* still in order */
     expect_issue(fx, "R6-duplicate", "same key as line 129");
     /* an early key: out of order, found in the index built now */
-    assert_int_equal(map(fx, 201,
-                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,USA,PREV_PY,"
-                         "CANNABIS,_T,1950,9,PT,,"),
-                     SDMX_ROW_REJECTED);
+    map_cannabis(fx, 201, "USA", 1950, SDMX_ROW_REJECTED);
     expect_issue(fx, "R6-duplicate", "same key as line 52");
     /* new keys after that go to the index too */
-    assert_int_equal(map(fx, 202,
-                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,ALB,PREV_PY,"
-                         "CANNABIS,_T,1950,9,PT,,"),
-                     SDMX_ROW_OBS);
-    assert_int_equal(map(fx, 203,
-                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,ALB,PREV_PY,"
-                         "CANNABIS,_T,1950,9,PT,,"),
-                     SDMX_ROW_REJECTED);
+    map_cannabis(fx, 202, "ALB", 1950, SDMX_ROW_OBS);
+    map_cannabis(fx, 203, "ALB", 1950, SDMX_ROW_REJECTED);
     expect_issue(fx, "R6-duplicate", "same key as line 202");
-    assert_int_equal(map(fx, 204,
-                         "dataflow,OID:DF_DRUG_USE(1.0),M,A,USA,PREV_PY,"
-                         "CANNABIS,_T,1900,9,PT,,"),
-                     SDMX_ROW_REJECTED);
+    map_cannabis(fx, 204, "USA", 1900, SDMX_ROW_REJECTED);
     expect_issue(fx, "R6-duplicate", "same key as line 2");
 }
 
