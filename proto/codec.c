@@ -348,6 +348,43 @@ codec_obs_from_pb(const Obsync__V1__Observation *pb, obs_t *obs)
     return rc == OBS_EINVAL || rc == OBS_ETOOBIG ? OBS_EPROTO : rc;
 }
 
+/* pb's attributes in o as obs_set_attr would leave them (sorted by id, the
+ * last of a repeated id wins, an empty value removes it), pointing into pb;
+ * the array comes from the arena. OBS_EPROTO for an empty id. */
+static int
+view_attrs(const Obsync__V1__Observation *pb, arena_t *a, obs_t *o)
+{
+    if (pb->n_attrs == 0)
+        return OBS_OK;
+    obs_attr_t *at = arena_alloc(a, pb->n_attrs * sizeof(*at));
+    if (at == NULL)
+        return OBS_EPROTO;
+    size_t n = 0;
+    for (size_t i = 0; i < pb->n_attrs; i++) {
+        char *id = pb->attrs[i]->id, *val = pb->attrs[i]->value;
+        if (id[0] == '\0')
+            return OBS_EPROTO;
+        size_t j = 0;
+        int c = 1;
+        while (j < n && (c = strcmp(at[j].id, id)) < 0)
+            j++;
+        bool found = j < n && c == 0;
+        if (found && val[0] != '\0') {
+            at[j].value = val;
+        } else if (found) {
+            memmove(&at[j], &at[j + 1], (n - j - 1) * sizeof(*at));
+            n--;
+        } else if (val[0] != '\0') {
+            memmove(&at[j + 1], &at[j], (n - j) * sizeof(*at));
+            at[j] = (obs_attr_t){.id = id, .value = val};
+            n++;
+        }
+    }
+    o->attrs = at;
+    o->n_attrs = n;
+    return OBS_OK;
+}
+
 int
 codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
 {
@@ -366,7 +403,8 @@ codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
     o->dims = pb->dims;
     o->time_period = pb->time_period;
     o->value = pb->value;
-    if (version_from_pb(pb->version, &o->ver) != OBS_OK) {
+    if (view_attrs(pb, &out->arena, o) != OBS_OK ||
+        version_from_pb(pb->version, &o->ver) != OBS_OK) {
         memset(o, 0, sizeof(*o));
         return OBS_EPROTO;
     }

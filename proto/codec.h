@@ -54,10 +54,11 @@ typedef struct {
 } codec_arena_t;
 
 /** A read-only decoded Observation: obs's identity (dataflow, dims,
- * time_period), value and version point into the arena, with no allocation
- * per field; it has no attributes (n_attrs 0). For applying a replicated
- * change, which needs its key and version only. Never obs_fini obs or
- * change its strings; release with codec_obs_ro_release. */
+ * time_period), value, attributes (sorted and merged as codec_obs_decode
+ * leaves them) and version point into the arena, with no allocation per
+ * field. For applying or checking a replicated change. Never obs_fini obs
+ * or change its strings or attributes; its version's scalars may be set.
+ * Release with codec_obs_ro_release. */
 typedef struct {
     obs_t obs;
     codec_arena_t arena;

@@ -239,7 +239,7 @@ check_value(const validate_ctx_t *ctx, obs_t *obs, uint64_t line,
     nums->has_value = !isnan(nums->value);
     if (strcmp(out, v) == 0)
         return 0;
-    return obs_set_value(obs, out);
+    return ctx->borrowed ? OBS_EBUSY : obs_set_value(obs, out);
 }
 
 static bool
@@ -290,7 +290,7 @@ check_decimal_attr(const validate_ctx_t *ctx, const sdmx_component_t *c,
     }
     if (strcmp(out, val) == 0)
         return 0;
-    return obs_set_attr(obs, c->id, out);
+    return ctx->borrowed ? OBS_EBUSY : obs_set_attr(obs, c->id, out);
 }
 
 /* Type checks of one given attribute value other than decimals. */

@@ -37,6 +37,9 @@ typedef struct {
     int min_year, max_year; /* rule 3 year bounds: 1900 and current year + 1;
                                both 0 = those defaults from the clock */
     bool decimal_comma;     /* rule 4 locale handling declared */
+    bool borrowed; /* obs's strings are a read-only view (codec_obs_ro_t):
+                      a text that needs normalising is not rewritten, and
+                      validate_obs returns OBS_EBUSY instead */
 } validate_ctx_t;
 
 /** Normalises obs in place (OBS_VALUE and decimal attributes through
@@ -47,7 +50,9 @@ typedef struct {
  * checked for identity only (dims, time, authority), never value or
  * attributes.
  * Returns 0 (acceptable, maybe with warnings), OBS_EREJECTED (at least one
- * error issue was added), OBS_ENOMEM (normalising failed; obs stays valid). */
+ * error issue was added), OBS_ENOMEM (normalising failed; obs stays valid),
+ * OBS_EBUSY (ctx->borrowed and a text needs normalising: validate an owned
+ * copy instead; issues may hold some of this obs's). */
 int validate_obs(const validate_ctx_t *ctx, const sdmx_dataflow_t *df,
                  obs_t *obs, uint64_t line, issue_list_t *issues);
 

@@ -74,8 +74,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ro_rc != OBS_OK || strcmp(ro.obs.dataflow, o.dataflow) != 0 ||
             ro.obs.n_dims != o.n_dims ||
             strcmp(ro.obs.time_period, o.time_period) != 0 ||
-            ro.obs.ver.hlc != o.ver.hlc)
+            ro.obs.ver.hlc != o.ver.hlc || ro.obs.n_attrs != o.n_attrs)
             abort();
+        for (size_t i = 0; i < o.n_attrs; i++)
+            if (strcmp(ro.obs.attrs[i].id, o.attrs[i].id) != 0 ||
+                strcmp(ro.obs.attrs[i].value, o.attrs[i].value) != 0)
+                abort();
         /* the version-only readers never disagree with it (they may refuse
          * what protobuf-c merges: a version field given twice) */
         if (codec_obs_decode_version(data, size, &v) == OBS_OK &&

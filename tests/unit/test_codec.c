@@ -7,6 +7,7 @@
  * decoder, and malformed records refused by all three.
  */
 #include "codec.h"
+#include "codec_pb.h"
 #include "obs.h"
 #include "test_support.h"
 
@@ -173,7 +174,11 @@ test_codec_read_only_view(void **state)
         assert_string_equal(ro.obs.dims[i], o.dims[i]);
     assert_string_equal(ro.obs.time_period, o.time_period);
     assert_string_equal(ro.obs.value, o.value);
-    assert_int_equal(ro.obs.n_attrs, 0);
+    assert_int_equal(ro.obs.n_attrs, o.n_attrs);
+    for (size_t i = 0; i < o.n_attrs; i++) {
+        assert_string_equal(ro.obs.attrs[i].id, o.attrs[i].id);
+        assert_string_equal(ro.obs.attrs[i].value, o.attrs[i].value);
+    }
     assert_version_equal(&ro.obs.ver, &o.ver);
     codec_obs_ro_release(&ro);
 
@@ -181,6 +186,68 @@ test_codec_read_only_view(void **state)
     assert_null(ro.obs.dataflow);
     codec_obs_ro_release(&ro);
     free(buf);
+    obs_fini(&o);
+}
+
+/* Attributes as another encoder may send them (unsorted, an id twice, an
+ * empty value): the view holds what codec_obs_decode makes of them, an
+ * empty id is refused by both. */
+static void
+test_codec_view_merges_attributes_like_decode(void **state)
+{
+    (void)state;
+    Obsync__V1__Attribute a[5];
+    Obsync__V1__Attribute *ap[5];
+    char kv[5][2][16] = {{"UNIT_MEASURE", "PT"},
+                         {"OBS_STATUS", "E"},
+                         {"COMMENT_OBS", "gone"},
+                         {"UNIT_MEASURE", "NUMBER"},
+                         {"COMMENT_OBS", ""}};
+    for (int i = 0; i < 5; i++) {
+        obsync__v1__attribute__init(&a[i]);
+        a[i].id = kv[i][0];
+        a[i].value = kv[i][1];
+        ap[i] = &a[i];
+    }
+    char codes[7][16], *dims[7];
+    for (int i = 0; i < 7; i++) {
+        snprintf(codes[i], sizeof(codes[i]), "%s", col_dims[i]);
+        dims[i] = codes[i];
+    }
+    Obsync__V1__Observation m;
+    obsync__v1__observation__init(&m);
+    m.dataflow = "OID:DF_VIOLENCE(1.0)";
+    m.n_dims = 7;
+    m.dims = dims;
+    m.time_period = "2019";
+    m.value = "1";
+    m.n_attrs = 5;
+    m.attrs = ap;
+    uint8_t buf[1024];
+    size_t len = obsync__v1__observation__pack(&m, buf);
+
+    obs_t o;
+    obs_init(&o);
+    assert_ok(codec_obs_decode(buf, len, &o));
+    codec_obs_ro_t ro;
+    assert_ok(codec_obs_decode_ro(buf, len, &ro));
+    assert_int_equal(o.n_attrs, 2);
+    assert_int_equal(ro.obs.n_attrs, 2);
+    assert_string_equal(ro.obs.attrs[0].id, "OBS_STATUS");
+    assert_string_equal(ro.obs.attrs[0].value, "E");
+    assert_string_equal(ro.obs.attrs[1].id, "UNIT_MEASURE");
+    assert_string_equal(ro.obs.attrs[1].value, "NUMBER");
+    for (size_t i = 0; i < o.n_attrs; i++) {
+        assert_string_equal(ro.obs.attrs[i].id, o.attrs[i].id);
+        assert_string_equal(ro.obs.attrs[i].value, o.attrs[i].value);
+    }
+    codec_obs_ro_release(&ro);
+
+    kv[1][0][0] = '\0';
+    len = obsync__v1__observation__pack(&m, buf);
+    assert_int_equal(codec_obs_decode(buf, len, &o), OBS_EPROTO);
+    assert_int_equal(codec_obs_decode_ro(buf, len, &ro), OBS_EPROTO);
+    codec_obs_ro_release(&ro);
     obs_fini(&o);
 }
 
@@ -275,6 +342,7 @@ main(void)
         cmocka_unit_test(test_codec_large_record_past_the_arena),
         cmocka_unit_test(test_codec_body_plus_version_is_the_encoding),
         cmocka_unit_test(test_codec_read_only_view),
+        cmocka_unit_test(test_codec_view_merges_attributes_like_decode),
         cmocka_unit_test(test_codec_record_without_version),
         cmocka_unit_test(test_codec_malformed_records_refused),
     };

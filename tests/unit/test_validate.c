@@ -402,11 +402,47 @@ test_decimal_bounds_normalised_in_place(void **state)
     issue_list_fini(&issues);
 }
 
+/* A borrowed obs (the hub's view of a replicated change) is never
+ * rewritten: a text to normalise gives OBS_EBUSY, a normal one passes. */
+static void
+test_borrowed_obs_is_not_rewritten(void **state)
+{
+    (void)state;
+    vcase_t c = {.df = DRUG,
+                 .key = "A.MEX.PREV_PY.CANNABIS._T",
+                 .time = "2016",
+                 .value = "2.1",
+                 .attrs = "UNIT_MEASURE=PT;LOWER_BOUND=1,9;UPPER_BOUND=2.3"};
+    validate_ctx_t ctx = {.st = st,
+                          .min_year = 1900,
+                          .max_year = 2027,
+                          .decimal_comma = true,
+                          .borrowed = true};
+    const sdmx_dataflow_t *df = structure_find_dataflow(st, DRUG);
+    obs_t obs;
+    issue_list_t issues;
+    obs_init(&obs);
+    issue_list_init(&issues, 0);
+    build_obs(&c, &obs);
+    assert_int_equal(validate_obs(&ctx, df, &obs, 1, &issues), OBS_EBUSY);
+    assert_string_equal(obs_get_attr(&obs, "LOWER_BOUND"), "1,9");
+    assert_int_equal(obs_set_attr(&obs, "LOWER_BOUND", "1.9"), OBS_OK);
+    assert_int_equal(obs_set_value(&obs, "2,1"), OBS_OK);
+    assert_int_equal(validate_obs(&ctx, df, &obs, 1, &issues), OBS_EBUSY);
+    assert_string_equal(obs.value, "2,1");
+    assert_int_equal(obs_set_value(&obs, "2.1"), OBS_OK);
+    issue_list_clear(&issues);
+    assert_int_equal(validate_obs(&ctx, df, &obs, 1, &issues), 0);
+    assert_int_equal(issues.n, 0);
+    obs_fini(&obs);
+    issue_list_fini(&issues);
+}
+
 int
 main(void)
 {
     size_t nc = sizeof(cases) / sizeof(cases[0]);
-    struct CMUnitTest *tests = calloc(nc + 3, sizeof(*tests));
+    struct CMUnitTest *tests = calloc(nc + 4, sizeof(*tests));
     if (tests == NULL)
         return 1;
     for (size_t i = 0; i < nc; i++) {
@@ -420,7 +456,9 @@ main(void)
         test_default_year_bounds_reject_2106);
     tests[nc + 2] = (struct CMUnitTest)cmocka_unit_test(
         test_decimal_bounds_normalised_in_place);
-    int failed = _cmocka_run_group_tests("validate", tests, nc + 3,
+    tests[nc + 3] =
+        (struct CMUnitTest)cmocka_unit_test(test_borrowed_obs_is_not_rewritten);
+    int failed = _cmocka_run_group_tests("validate", tests, nc + 4,
                                          setup_structure, teardown_structure);
     free(tests);
     return failed;
