@@ -75,7 +75,8 @@ typedef struct {
 typedef struct pub {
     uint64_t first, last;
     size_t n;
-    ProtobufCBinaryData *changes; /* owned copies */
+    codec_env_t *env;                   /* owned: the Publish as received */
+    const ProtobufCBinaryData *changes; /* env's */
     struct pub *next;
 } pub_t;
 
@@ -119,6 +120,7 @@ struct repl_hub {
     uint64_t next_trim_ms, snapshots;
     size_t rr;                       /* round-robin start of the group commit */
     const Obsync__V1__Envelope *cur; /* message being dispatched */
+    bool cur_taken;                  /* ... and kept by queue_publish */
     const char *cur_addr;            /* and its peer's address */
     Obsync__V1__PeerStatus *status_rows, **status_ptrs;
 };
@@ -171,9 +173,7 @@ pubs_drop(sess_t *s, size_t n)
 {
     while (s->pubs && n-- > 0) {
         pub_t *next = s->pubs->next;
-        for (size_t i = 0; i < s->pubs->n; i++)
-            free(s->pubs->changes[i].data);
-        free(s->pubs->changes);
+        codec_envelope_free(&s->pubs->env);
         free(s->pubs);
         s->pubs = next;
     }
@@ -479,25 +479,20 @@ static void
 queue_publish(repl_hub_t *self, sess_t *s)
 {
     const Obsync__V1__Publish *m = self->cur ? self->cur->publish : NULL;
-    if (m == NULL)
+    if (m == NULL || self->cur_taken)
         return;
     pub_t *p = calloc(1, sizeof(*p));
-    if (p == NULL || (p->changes = calloc(m->n_changes ? m->n_changes : 1,
-                                          sizeof(*p->changes))) == NULL) {
-        free(p);
+    if (p == NULL) {
         log_warnx("hub: out of memory queuing a publish; the node resends");
         return;
     }
+    /* the envelope itself is kept until the ack: no copy of its changes */
+    p->env = (codec_env_t *)(uintptr_t)self->cur;
+    self->cur_taken = true;
     p->first = m->first_seq;
     p->last = m->last_seq;
-    for (size_t i = 0; i < m->n_changes; i++) {
-        p->changes[i].data = malloc(m->changes[i].len ? m->changes[i].len : 1);
-        if (p->changes[i].data == NULL)
-            break;
-        memcpy(p->changes[i].data, m->changes[i].data, m->changes[i].len);
-        p->changes[i].len = m->changes[i].len;
-        p->n++;
-    }
+    p->changes = m->changes;
+    p->n = m->n_changes;
     if (s->pubs_tail)
         s->pubs_tail->next = p;
     else
@@ -826,11 +821,13 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
         return;
     }
     self->cur = env;
+    self->cur_taken = false;
     self->cur_addr = addr;
     dispatch(self, s, env);
     self->cur = NULL;
     self->cur_addr = NULL;
-    codec_envelope_free(&env);
+    if (!self->cur_taken)
+        codec_envelope_free(&env);
 }
 
 void
