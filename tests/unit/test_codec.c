@@ -251,6 +251,59 @@ test_codec_view_merges_attributes_like_decode(void **state)
     obs_fini(&o);
 }
 
+/* codec_obs_encode writes protobuf-c's bytes exactly, with and without
+ * the version, for full and for sparse observations (defaults left out). */
+static void
+assert_encoding_is_protobuf_cs(const obs_t *o)
+{
+    codec_obs_view_t v;
+    assert_ok(codec_obs_view_init(&v, o));
+    uint8_t want[4096], *got = NULL;
+    size_t got_len = 0;
+    size_t want_len = obsync__v1__observation__pack(&v.msg, want);
+    assert_ok(codec_obs_encode(o, &got, &got_len));
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got, want, want_len);
+    free(got);
+    v.msg.version = NULL;
+    want_len = obsync__v1__observation__pack(&v.msg, want);
+    assert_ok(codec_obs_encode_body(o, &got, &got_len));
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got, want, want_len);
+    free(got);
+    codec_obs_view_fini(&v);
+}
+
+static void
+test_codec_encoding_is_protobuf_cs(void **state)
+{
+    (void)state;
+    obs_t o;
+    make_obs(&o);
+    assert_encoding_is_protobuf_cs(&o);
+    o.ver.tombstone = false; /* defaults: left out */
+    o.ver.action = OBS_ACTION_MERGE;
+    o.ver.hub_seq = 0;
+    o.ver.base_hlc = 0;
+    o.ver.base_origin[0] = '\0';
+    o.ver.hlc = UINT64_MAX; /* the longest varint */
+    assert_ok(obs_set_value(&o, ""));
+    assert_encoding_is_protobuf_cs(&o);
+    obs_fini(&o);
+    obs_init(&o); /* nothing set at all */
+    assert_encoding_is_protobuf_cs(&o);
+    char code[OBS_CODE_MAX + 1], text[300]; /* two-byte lengths */
+    memset(code, 'X', OBS_CODE_MAX);
+    code[OBS_CODE_MAX] = '\0';
+    memset(text, 't', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    const char *dims[] = {code, "", "B"};
+    assert_ok(obs_set_identity(&o, "OID:DF(1.0)", dims, 3, "2019-Q1"));
+    assert_ok(obs_set_attr(&o, "COMMENT_OBS", text));
+    assert_encoding_is_protobuf_cs(&o);
+    obs_fini(&o);
+}
+
 static void
 test_codec_record_without_version(void **state)
 {
@@ -343,6 +396,7 @@ main(void)
         cmocka_unit_test(test_codec_body_plus_version_is_the_encoding),
         cmocka_unit_test(test_codec_read_only_view),
         cmocka_unit_test(test_codec_view_merges_attributes_like_decode),
+        cmocka_unit_test(test_codec_encoding_is_protobuf_cs),
         cmocka_unit_test(test_codec_record_without_version),
         cmocka_unit_test(test_codec_malformed_records_refused),
     };
