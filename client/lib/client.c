@@ -229,7 +229,7 @@ recv_frame(obsync_client_t *c, int64_t deadline, zmq_msg_t *msg)
 /* Decodes one frame; *env NULL when it must be skipped (stale or extra
  * part). */
 static int
-decode(obsync_client_t *c, zmq_msg_t *msg, env_t **env)
+decode(obsync_client_t *c, zmq_msg_t *msg, uint64_t corr, env_t **env)
 {
     *env = NULL;
     if (zmq_msg_more(msg))
@@ -248,10 +248,10 @@ decode(obsync_client_t *c, zmq_msg_t *msg, env_t **env)
                        OBSYNC_PROTO_VERSION);
     }
     /* corr_id 0 + ErrorReply: the daemon could not decode our request, so
-     * it could not echo the id; only one request is ever outstanding. */
+     * it could not echo the id; it is taken as the reply awaited. */
     bool undecoded =
         e->corr_id == 0 && e->body_case == OBSYNC__V1__ENVELOPE__BODY_ERROR;
-    if (e->corr_id != c->corr_id && !undecoded) {
+    if (e->corr_id != corr && !undecoded) {
         obsync__v1__envelope__free_unpacked(e, NULL); /* stale reply */
         return OBSYNC_OK;
     }
@@ -269,17 +269,22 @@ error_reply(obsync_client_t *c, env_t *e)
 }
 
 int
-cl_call(obsync_client_t *c, env_t *req, env_t **reply)
+cl_send(obsync_client_t *c, env_t *req, uint64_t *corr)
 {
-    *reply = NULL;
     c->err[0] = '\0';
     int rc = connect_once(c);
     if (rc != OBSYNC_OK)
         return rc;
     req->version = OBSYNC_PROTO_VERSION;
-    req->corr_id = ++c->corr_id;
-    if ((rc = send_env(c, req)) != OBSYNC_OK)
-        return rc;
+    req->corr_id = *corr = ++c->corr_id;
+    return send_env(c, req);
+}
+
+int
+cl_recv(obsync_client_t *c, uint64_t corr, env_t **reply)
+{
+    *reply = NULL;
+    int rc = OBSYNC_OK;
     int64_t deadline = now_ms() + c->timeout_ms;
     env_t *e = NULL;
     while (e == NULL) {
@@ -287,7 +292,7 @@ cl_call(obsync_client_t *c, env_t *req, env_t **reply)
         zmq_msg_init(&msg);
         rc = recv_frame(c, deadline, &msg);
         if (rc == OBSYNC_OK)
-            rc = decode(c, &msg, &e);
+            rc = decode(c, &msg, corr, &e);
         zmq_msg_close(&msg);
         if (rc != OBSYNC_OK)
             return rc;
@@ -303,17 +308,34 @@ cl_call(obsync_client_t *c, env_t *req, env_t **reply)
 }
 
 int
-cl_call_expect(obsync_client_t *c, env_t *req, int want, env_t **reply)
+cl_call(obsync_client_t *c, env_t *req, env_t **reply)
 {
-    int rc = cl_call(c, req, reply);
+    uint64_t corr;
+    *reply = NULL;
+    int rc = cl_send(c, req, &corr);
+    return rc == OBSYNC_OK ? cl_recv(c, corr, reply) : rc;
+}
+
+int
+cl_recv_expect(obsync_client_t *c, uint64_t corr, int want, env_t **reply)
+{
+    int rc = cl_recv(c, corr, reply);
     if (rc == OBSYNC_OK && (int)(*reply)->body_case != want) {
         int got = (int)(*reply)->body_case;
         cl_env_free(reply);
         return cl_fail(c, OBSYNC_EPROTO,
-                       "unexpected reply body %d to request %d", got,
-                       (int)req->body_case);
+                       "unexpected reply body %d (expected %d)", got, want);
     }
     return rc;
+}
+
+int
+cl_call_expect(obsync_client_t *c, env_t *req, int want, env_t **reply)
+{
+    uint64_t corr;
+    *reply = NULL;
+    int rc = cl_send(c, req, &corr);
+    return rc == OBSYNC_OK ? cl_recv_expect(c, corr, want, reply) : rc;
 }
 
 void

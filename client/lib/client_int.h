@@ -42,6 +42,12 @@ int cl_fail(obsync_client_t *c, int rc, const char *fmt, ...)
  * with cl_env_free. Errors as listed in obsync.h for every request.
  */
 int cl_call(obsync_client_t *c, env_t *req, env_t **reply);
+/** The two halves of cl_call, for requests pipelined in order (the daemon
+ * answers in order): cl_send sets *corr; cl_recv waits for that reply,
+ * dropping replies to other ids (requests given up on). */
+int cl_send(obsync_client_t *c, env_t *req, uint64_t *corr);
+int cl_recv(obsync_client_t *c, uint64_t corr, env_t **reply);
+int cl_recv_expect(obsync_client_t *c, uint64_t corr, int want, env_t **reply);
 /** cl_call that also requires the reply body to be want (else EPROTO). */
 int cl_call_expect(obsync_client_t *c, env_t *req, int want, env_t **reply);
 void cl_env_free(env_t **e);

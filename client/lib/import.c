@@ -1,7 +1,8 @@
 /*
  * import.c - obsync_import_file: streams one CSV file to the daemon as
- * ImportBegin, ImportRows chunks (<= 2000 rows or <= 4 MiB, each waited for:
- * that is the flow control) and ImportFinish. The CSV lexing is csv.c; the
+ * ImportBegin, ImportRows chunks (<= 2000 rows or <= 4 MiB; at most two
+ * unanswered, so the daemon maps one while the next is read here: that is
+ * the flow control) and ImportFinish. The CSV lexing is csv.c; the
  * mapping to SDMX columns and the validation are the daemon's. A record the
  * reader cannot read becomes a local rejected-row issue (rule R0-csv). Any
  * failure after ImportBegin sends ImportFinish{abort} as a best effort.
@@ -41,6 +42,7 @@ typedef struct {
     uint64_t import_id;
     bool begun;
     uint64_t rows, local_rejected;
+    uint64_t pending; /* corr_id of the ImportRows not answered yet, 0 none */
     chunk_t ch;
 } imp_t;
 
@@ -125,6 +127,27 @@ progress_issues(imp_t *im, const Obsync__V1__ImportProgress *p)
     }
 }
 
+/* Waits for the answer to the ImportRows in flight, if any. */
+static int
+await_chunk(imp_t *im)
+{
+    if (im->pending == 0)
+        return OBSYNC_OK;
+    env_t *rep = NULL;
+    int rc = cl_recv_expect(im->c, im->pending,
+                            OBSYNC__V1__ENVELOPE__BODY_IMPORT_PROGRESS, &rep);
+    im->pending = 0;
+    if (rc == OBSYNC_OK)
+        progress_issues(im, rep->import_progress);
+    cl_env_free(&rep);
+    if (rc == OBSYNC_OK && im->o->on_progress != NULL)
+        im->o->on_progress(im->o->arg, im->rows, csv_bytes_read(im->r),
+                           im->size);
+    return rc;
+}
+
+/* Sends the chunk, then waits for the answer to the one before it: the
+ * daemon has this one queued while the next is read. */
 static int
 send_chunk(imp_t *im)
 {
@@ -142,31 +165,30 @@ send_chunk(imp_t *im)
         rows[i].cells = cells + ch->first[i];
         ptrs[i] = &rows[i];
     }
+    uint64_t corr = 0;
     if (rc == OBSYNC_OK) {
         Obsync__V1__ImportRows ir;
         obsync__v1__import_rows__init(&ir);
         ir.import_id = im->import_id;
         ir.n_rows = ch->n_rows;
         ir.rows = ptrs;
-        env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
+        env_t req = OBSYNC__V1__ENVELOPE__INIT;
         req.body_case = OBSYNC__V1__ENVELOPE__BODY_IMPORT_ROWS;
         req.import_rows = &ir;
-        rc = cl_call_expect(im->c, &req,
-                            OBSYNC__V1__ENVELOPE__BODY_IMPORT_PROGRESS, &rep);
-        if (rc == OBSYNC_OK)
-            progress_issues(im, rep->import_progress);
-        cl_env_free(&rep);
+        rc = cl_send(im->c, &req, &corr);
     } else {
         cl_fail(im->c, rc, "out of memory");
     }
     free(rows);
     free(ptrs);
     free(cells);
-    im->rows += ch->n_rows;
+    size_t n = ch->n_rows;
     ch->n_rows = ch->len = ch->n_offs = 0;
-    if (rc == OBSYNC_OK && im->o->on_progress != NULL)
-        im->o->on_progress(im->o->arg, im->rows, csv_bytes_read(im->r),
-                           im->size);
+    if (rc != OBSYNC_OK)
+        return rc;
+    rc = await_chunk(im);
+    im->rows += n;
+    im->pending = corr;
     return rc;
 }
 
@@ -348,7 +370,8 @@ stream_rows(imp_t *im, bool *abort)
         if (chunk_full(&im->ch) && (rc = send_chunk(im)) != OBSYNC_OK)
             return rc;
     }
-    return im->ch.n_rows > 0 && !*abort ? send_chunk(im) : OBSYNC_OK;
+    int rc = im->ch.n_rows > 0 && !*abort ? send_chunk(im) : OBSYNC_OK;
+    return rc == OBSYNC_OK ? await_chunk(im) : rc;
 }
 
 static int

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -22,7 +23,8 @@
 #include "log.h"
 #include "obs_err.h"
 
-#define CTL_BUDGET 1000 /* requests handled per loop turn */
+#define CTL_BUDGET    1000 /* requests handled per loop turn ... */
+#define CTL_BUDGET_MS 5    /* ... or fewer once this much time has gone */
 
 struct ctl {
     void *sock;
@@ -173,13 +175,25 @@ handle_frame(ctl_t *self, ctl_peer_t *peer, zmq_msg_t *m,
     codec_envelope_free(&env);
 }
 
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 int
 ctl_dispatch(ctl_t *self, ctl_handler_fn handler, void *arg)
 {
     int handled = 0;
-    /* Bounded per loop turn: a client that pipelines requests must not keep
-     * the loop from committing, heartbeating and serving the others. */
+    /* Bounded per loop turn, in count and time: a client that pipelines
+     * requests (import chunks) must not keep the loop from committing,
+     * replicating, heartbeating and serving the others. */
+    uint64_t deadline = mono_ms() + CTL_BUDGET_MS;
     for (int budget = 0; budget < CTL_BUDGET; budget++) {
+        if (handled > 0 && mono_ms() >= deadline)
+            break;
         ctl_peer_t peer;
         if (!recv_identity(self, &peer))
             break;
