@@ -39,8 +39,10 @@ int codec_obs_encode_with_body(const uint8_t *body, size_t body_len,
                                size_t *len);
 
 /** Decodes an Observation into obs (initialised; finalised first). Enforces
- * the OBS_* limits of obs.h: OBS_EPROTO for malformed or over-limit input,
- * OBS_ENOMEM. On error obs is left empty. */
+ * the OBS_* limits of obs.h: OBS_EPROTO for malformed or over-limit input
+ * (also a Version given twice, or a field with another wire type than its
+ * own, which protobuf-c would let through), OBS_ENOMEM. On error obs is
+ * left empty. */
 int codec_obs_decode(const uint8_t *buf, size_t len, obs_t *obs);
 
 /** A bump allocator for one decoded message (fields are private; see

@@ -3,7 +3,8 @@
  * Envelope (local API and replication frames) and the stored Observation
  * (whole, as a read-only view, its version alone, its origin).
  * A decoded observation must encode and decode again to the same content,
- * and its encoding be protobuf-c's byte for byte.
+ * and its encoding be protobuf-c's byte for byte; the hand-written decoder
+ * must take what protobuf-c takes, the same way.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,9 +65,52 @@ check_obs_roundtrip(const obs_t *o)
     free(buf);
 }
 
+/* What the hand decoder takes, protobuf-c (then codec_obs_from_pb) takes
+ * the same way. It is stricter on odd framings protobuf-c lets through (a
+ * Version given twice, which protobuf-c merges; a bool field with another
+ * wire type), but never on a canonical encoding of what protobuf-c took. */
+static void
+check_against_protobuf_c(const uint8_t *data, size_t size)
+{
+    obs_t mine, ref;
+    obs_init(&mine);
+    obs_init(&ref);
+    int my_rc = codec_obs_decode(data, size, &mine);
+    Obsync__V1__Observation *pb =
+        size <= CODEC_MAX_RECORD
+            ? obsync__v1__observation__unpack(NULL, size, data)
+            : NULL;
+    int ref_rc = pb ? codec_obs_from_pb(pb, &ref) : OBS_EPROTO;
+    if (pb)
+        obsync__v1__observation__free_unpacked(pb, NULL);
+    if (my_rc == OBS_OK && ref_rc != OBS_OK)
+        abort();
+    if (my_rc != OBS_OK && ref_rc == OBS_OK) {
+        uint8_t *canon = NULL;
+        size_t clen = 0;
+        if (codec_obs_encode(&ref, &canon, &clen) == OBS_OK &&
+            codec_obs_decode(canon, clen, &mine) != OBS_OK)
+            abort();
+        free(canon);
+    }
+    if (my_rc == OBS_OK) {
+        uint8_t *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        if (codec_obs_encode(&mine, &a, &al) == OBS_OK &&
+            codec_obs_encode(&ref, &b, &bl) == OBS_OK &&
+            (al != bl || memcmp(a, b, al) != 0))
+            abort();
+        free(a);
+        free(b);
+    }
+    obs_fini(&mine);
+    obs_fini(&ref);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_against_protobuf_c(data, size);
     codec_env_t *env = NULL;
     if (codec_envelope_unpack(data, size, 1u << 20, &env) == OBS_OK) {
         uint8_t *buf = NULL;

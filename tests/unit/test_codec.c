@@ -374,6 +374,24 @@ test_codec_malformed_records_refused(void **state)
     assert_int_equal(
         codec_obs_decode_version(two_versions, sizeof(two_versions), &v),
         OBS_EPROTO);
+    assert_int_equal(
+        codec_obs_decode(two_versions, sizeof(two_versions), &back),
+        OBS_EPROTO);
+    /* protobuf-c's framing rules, which the whole decoder keeps: a tag byte
+     * with no field bits is refused, an over-long tag for field 0 is an
+     * unknown field; a length prefix of more than 5 bytes is refused */
+    const uint8_t zero_tag[] = {0x00, 0x00};
+    assert_int_equal(codec_obs_decode(zero_tag, sizeof(zero_tag), &back),
+                     OBS_EPROTO);
+    const uint8_t long_zero_tag[] = {0x82, 0x00, 0x00, 0x1a, 0x01, '7'};
+    assert_ok(codec_obs_decode(long_zero_tag, sizeof(long_zero_tag), &back));
+    assert_string_equal(back.time_period, "7");
+    const uint8_t long_len[] = {0x12, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
+    assert_int_equal(codec_obs_decode(long_len, sizeof(long_len), &back),
+                     OBS_EPROTO);
+    const uint8_t ok_len[] = {0x12, 0x80, 0x80, 0x80, 0x80, 0x00};
+    assert_ok(codec_obs_decode(ok_len, sizeof(ok_len), &back));
+    assert_int_equal(back.n_dims, 1);
     const uint8_t version_varint[] = {0x30, 0x01};
     assert_int_equal(
         codec_obs_decode_version(version_varint, sizeof(version_varint), &v),
