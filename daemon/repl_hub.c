@@ -71,7 +71,7 @@ typedef struct {
     uint64_t bytes_in, bytes_out;
 } peer_t;
 
-/* A Publish copied out of its frame, waiting for the group commit. */
+/* A Publish as received, waiting for the group commit. */
 typedef struct pub {
     uint64_t first, last;
     size_t n;
@@ -81,6 +81,10 @@ typedef struct pub {
 } pub_t;
 
 typedef struct {
+    uint64_t first, last;
+} seq_range_t;
+
+typedef struct {
     uint8_t id[256];
     size_t id_len;
     size_t peer; /* index into hub->peers */
@@ -88,10 +92,11 @@ typedef struct {
     char node_epoch[OBS_ID_MAX + 1];
     char provider[OBS_ID_MAX + 1]; /* from Hello: what it may write (R12) */
     uint64_t last_seq;             /* origin_seq accepted from this node */
-    uint64_t own_first; /* hub_seq of the first change accepted from the
-                           node in this session (0: none yet): its changes
-                           logged from there on are in the node's store, so
-                           they are not echoed back to it */
+    /* hub_seq ranges of the changes accepted from the node in this
+     * session, ascending from own_head: they are in its store, so they are
+     * not echoed back to it. Ranges at or below its cursor are dropped. */
+    seq_range_t *own;
+    size_t own_head, n_own, cap_own;
     char **dfs, **areas;
     size_t n_dfs, n_areas;
     uint8_t snap_key[OBS_KEY_MAX + 1];
@@ -202,6 +207,7 @@ sess_free(sess_t *s)
     if (s == NULL)
         return;
     pubs_free(s);
+    free(s->own);
     repl_list_free(&s->dfs);
     repl_list_free(&s->areas);
     issue_list_fini(&s->rejects);
@@ -269,6 +275,52 @@ typedef struct {
     size_t n, cap;
 } gather_t;
 
+/* Records that hub_seq came from s in this session (indices stay put
+ * during a group commit, which may be redone: only own_has compacts). Out
+ * of memory, the change is simply echoed back later (equal versions: no
+ * effect). */
+static void
+own_add(sess_t *s, uint64_t hub_seq)
+{
+    if (s->n_own > s->own_head && s->own[s->n_own - 1].last + 1 == hub_seq) {
+        s->own[s->n_own - 1].last = hub_seq;
+        return;
+    }
+    if (s->n_own == s->cap_own) {
+        size_t cap = s->cap_own ? s->cap_own * 2 : 16;
+        seq_range_t *r = realloc(s->own, cap * sizeof(*r));
+        if (r == NULL)
+            return;
+        s->own = r;
+        s->cap_own = cap;
+    }
+    s->own[s->n_own++] = (seq_range_t){hub_seq, hub_seq};
+}
+
+/* Whether hub_seq came from s in this session; first drops the ranges the
+ * node has applied past (a resync restarts after its cursor). */
+static bool
+own_has(sess_t *s, uint64_t hub_seq, uint64_t cursor)
+{
+    while (s->own_head < s->n_own && s->own[s->own_head].last <= cursor)
+        s->own_head++;
+    if (s->own_head > 64 && s->own_head * 2 > s->n_own) { /* compact */
+        memmove(s->own, s->own + s->own_head,
+                (s->n_own - s->own_head) * sizeof(*s->own));
+        s->n_own -= s->own_head;
+        s->own_head = 0;
+    }
+    size_t lo = s->own_head, hi = s->n_own;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->own[mid].last < hub_seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_own && s->own[lo].first <= hub_seq;
+}
+
 static int
 gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
           size_t rlen, void *arg)
@@ -279,8 +331,7 @@ gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
         return 0;
     /* no echo (PROTOCOL.md §5.4); snapshot walks pass hub_seq 0, so a
      * snapshot always holds the node's own changes too */
-    if (g->s->own_first != 0 && hub_seq >= g->s->own_first &&
-        codec_obs_origin_is(rec, rlen, sess_peer(g->hub, g->s)->node_id))
+    if (hub_seq != 0 && own_has(g->s, hub_seq, sess_peer(g->hub, g->s)->cursor))
         return 0;
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 256;
@@ -949,8 +1000,7 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     issue_list_fini(&issues);
     rc = obsdb_log_append(txn, o);
     if (rc == OBS_OK) {
-        if (s->own_first == 0)
-            s->own_first = o->ver.hub_seq;
+        own_add(s, o->ver.hub_seq);
         p->accepted++;
         hlc_observe(self->env.hlc, o->ver.hlc, hlc_wall_ms());
     }
@@ -991,12 +1041,15 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
 static int
 commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
 {
-    uint64_t saved[HUB_SESSIONS_MAX], saved_own[HUB_SESSIONS_MAX];
+    uint64_t saved[HUB_SESSIONS_MAX], saved_own_last[HUB_SESSIONS_MAX];
+    size_t saved_n_own[HUB_SESSIONS_MAX];
     peer_t counts[HUB_SESSIONS_MAX];
     for (int attempt = 0; attempt < 8; attempt++) {
         for (size_t i = 0; i < n; i++) {
             saved[i] = list[i]->last_seq;
-            saved_own[i] = list[i]->own_first;
+            saved_n_own[i] = list[i]->n_own;
+            saved_own_last[i] =
+                list[i]->n_own ? list[i]->own[list[i]->n_own - 1].last : 0;
             counts[i] = *sess_peer(self, list[i]);
             resend[i] = 0;
             issue_list_clear(&list[i]->rejects);
@@ -1024,7 +1077,9 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
         }
         for (size_t i = 0; i < n; i++) {
             list[i]->last_seq = saved[i];
-            list[i]->own_first = saved_own[i];
+            list[i]->n_own = saved_n_own[i]; /* ranges of this try */
+            if (saved_n_own[i] > 0)
+                list[i]->own[saved_n_own[i] - 1].last = saved_own_last[i];
             *sess_peer(self, list[i]) = counts[i];
         }
         if (rc != OBS_ESTOREFULL || !obsdb_grow(self->env.db))

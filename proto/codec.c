@@ -20,7 +20,6 @@
 
 /* Field numbers of obsync.proto read or written by hand below. */
 #define OBSERVATION_VERSION_FIELD 6
-#define VERSION_ORIGIN_FIELD      2
 
 /* The codec_arena_t of codec.h: protobuf-c makes some thirty small
  * allocations per Observation, and their malloc/free was the largest single
@@ -503,23 +502,6 @@ find_field(const uint8_t *buf, size_t len, uint64_t field, bool is_msg,
         }
     }
     return true;
-}
-
-bool
-codec_obs_origin_is(const uint8_t *buf, size_t len, const char *origin)
-{
-    const uint8_t *vp, *op;
-    size_t vlen, olen;
-    if (!find_field(buf, len, OBSERVATION_VERSION_FIELD, true, &vp, &vlen) ||
-        vp == NULL ||
-        !find_field(vp, vlen, VERSION_ORIGIN_FIELD, false, &op, &olen))
-        return false;
-    if (op == NULL)
-        return false;
-    const uint8_t *nul = memchr(op, 0, olen); /* a C string ends there */
-    if (nul != NULL)
-        olen = (size_t)(nul - op);
-    return olen == strlen(origin) && memcmp(op, origin, olen) == 0;
 }
 
 /* ---- Observation by hand, the mirror of the encoder above: a view in an

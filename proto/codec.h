@@ -81,8 +81,4 @@ void codec_obs_ro_release(codec_obs_ro_t *out);
 int codec_obs_decode_version(const uint8_t *buf, size_t len,
                              obs_version_t *ver);
 
-/** Whether a stored Observation's version.origin is origin, reading only
- * the framing up to it: no allocation. false for malformed input. */
-bool codec_obs_origin_is(const uint8_t *buf, size_t len, const char *origin);
-
 #endif

@@ -12,7 +12,8 @@ ROWS_FIRST rows while the import is still open.
 * test_parts_replicate_while_loading: a hub and two nodes; node COL imports
   in parts; node MEX holds the first ROWS_FIRST rows before the file ends;
   the rest follows; the summary counts every part; every row carries the
-  import's one batch id; all stores end byte-identical.
+  import's one batch id; all stores end byte-identical; the hub does not
+  stream COL's changes back to it (its bytes out to COL stay small).
 * test_kill9_keeps_parts: one node (synced commits); kill -9 while the
   import is open: after the restart exactly the committed rows (the first
   ROWS_FIRST of the file) are there; importing the file again completes it,
@@ -135,6 +136,11 @@ def test_parts_replicate_while_loading(env):
         h.eq(batch_ids(d), {s["batch_id"]},
              "%s: every row carries the import's one batch id" % d.name)
     rh.compare_exports([hub, col, mex])
+    # no echo: the hub streams COL's own changes to MEX, not back to COL
+    out = {n: r["bytes_out"] for n, r in
+           rh.peer_rows(rh.must_status(hub)).items()}
+    h.check(out["COL"] * 10 < out["MEX"], "the hub sent COL's changes to "
+            "MEX only, not back to COL", "bytes_out %r" % out)
     h.check(rh.log_has(col, r"after %d row\(s\) in %d part\(s\)" %
                        (ROWS - ROWS % PART, ROWS // PART)),
             "COL's log names the parts")
