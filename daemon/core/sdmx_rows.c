@@ -43,11 +43,11 @@ typedef struct {
     const sdmx_component_t **attr; /* owned, per column: df's attribute */
 } df_cols_t;
 
-/* One remembered key: bytes in the arena at off (after its rec_t). */
+/* One remembered key: its bytes in a key block (after its rec_t). */
 typedef struct {
     uint64_t hash;
     uint64_t line; /* 0 = free slot */
-    size_t off;
+    const uint8_t *key;
     uint16_t len;
     uint8_t cls; /* 0 = merge/replace, 1 = delete */
 } key_slot_t;
@@ -62,14 +62,23 @@ struct sdmx_csv {
     df_cols_t *dfs; /* owned */
     size_t n_slots, n_used;
     key_slot_t *slots; /* owned, open addressing, n_slots a power of 2 */
-    size_t arena_len, arena_cap;
-    uint8_t *arena; /* owned: each key as a rec_t and its bytes */
+    /* owned: every key as a rec_t and its bytes, in blocks that never
+     * move (a million keys are ~70 MB: no realloc copies) */
+    struct key_block *first_block, *cur_block;
     /* While every key sorted after the one before (a file in key order,
      * the usual case), none can repeat: keys are only appended to the
-     * arena, and slots are built at the first key out of order. */
+     * blocks, and slots are built at the first key out of order. */
     bool unsorted;
-    size_t last_off, last_len; /* the previous key's bytes in the arena */
+    const uint8_t *last_key; /* the previous key's bytes, NULL at first */
+    size_t last_len;
 };
+
+#define KEY_BLOCK (1u << 20) /* > REC_SIZE + OBS_KEY_MAX */
+typedef struct key_block {
+    struct key_block *next;
+    size_t used;
+    uint8_t data[KEY_BLOCK];
+} key_block_t;
 
 /* Header of a key in the arena (unaligned: read with memcpy). */
 typedef struct {
@@ -351,7 +360,11 @@ sdmx_csv_close(sdmx_csv_t **mp)
     }
     free(m->dfs);
     free(m->slots);
-    free(m->arena);
+    while (m->first_block != NULL) {
+        key_block_t *next = m->first_block->next;
+        free(m->first_block);
+        m->first_block = next;
+    }
     free(m);
     *mp = NULL;
 }
@@ -419,8 +432,8 @@ fnv1a(const uint8_t *p, size_t n, uint8_t cls)
 }
 
 static key_slot_t *
-find_slot(key_slot_t *slots, size_t n_slots, const uint8_t *arena, uint64_t h,
-          const uint8_t *key, size_t len, uint8_t cls)
+find_slot(key_slot_t *slots, size_t n_slots, uint64_t h, const uint8_t *key,
+          size_t len, uint8_t cls)
 {
     size_t mask = n_slots - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
@@ -428,7 +441,7 @@ find_slot(key_slot_t *slots, size_t n_slots, const uint8_t *arena, uint64_t h,
         if (s->line == 0)
             return s;
         if (s->hash == h && s->cls == cls && s->len == len &&
-            memcmp(arena + s->off, key, len) == 0)
+            memcmp(s->key, key, len) == 0)
             return s;
     }
 }
@@ -444,8 +457,7 @@ grow_slots(sdmx_csv_t *m)
         const key_slot_t *s = &m->slots[i];
         if (s->line == 0)
             continue;
-        *find_slot(slots, n, m->arena, s->hash, m->arena + s->off, s->len,
-                   s->cls) = *s;
+        *find_slot(slots, n, s->hash, s->key, s->len, s->cls) = *s;
     }
     free(m->slots);
     m->slots = slots;
@@ -453,59 +465,62 @@ grow_slots(sdmx_csv_t *m)
     return 0;
 }
 
-/* Appends key's record; *off = where its bytes are. */
+/* Appends key's record; *out = where its bytes are. */
 static int
-arena_put(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
-          uint64_t line, size_t *off)
+key_put(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
+        uint64_t line, const uint8_t **out)
 {
     size_t need = REC_SIZE + len;
-    if (m->arena_len + need > m->arena_cap) {
-        size_t cap = m->arena_cap ? m->arena_cap : 4096;
-        while (cap < m->arena_len + need)
-            cap *= 2;
-        uint8_t *a = realloc(m->arena, cap);
-        if (a == NULL)
+    key_block_t *b = m->cur_block;
+    if (b == NULL || b->used + need > KEY_BLOCK) {
+        key_block_t *nb = malloc(sizeof(*nb));
+        if (nb == NULL)
             return OBS_ENOMEM;
-        m->arena = a;
-        m->arena_cap = cap;
+        nb->next = NULL;
+        nb->used = 0;
+        if (b)
+            b->next = nb;
+        else
+            m->first_block = nb;
+        m->cur_block = b = nb;
     }
-    uint8_t *r = m->arena + m->arena_len;
+    uint8_t *r = b->data + b->used;
     uint16_t len16 = (uint16_t)len;
     memcpy(r, &line, 8);
     memcpy(r + 8, &len16, 2);
     r[10] = cls;
     memcpy(r + REC_SIZE, key, len);
-    *off = m->arena_len + REC_SIZE;
-    m->arena_len += need;
+    *out = r + REC_SIZE;
+    b->used += need;
     return 0;
 }
 
 static void
 slot_put(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
-         uint64_t line, size_t off)
+         uint64_t line)
 {
     uint64_t h = fnv1a(key, len, cls);
-    *find_slot(m->slots, m->n_slots, m->arena, h, key, len, cls) = (key_slot_t){
-        .hash = h, .line = line, .off = off, .len = (uint16_t)len, .cls = cls};
+    *find_slot(m->slots, m->n_slots, h, key, len, cls) = (key_slot_t){
+        .hash = h, .line = line, .key = key, .len = (uint16_t)len, .cls = cls};
     m->n_used++;
 }
 
 /* The first key out of order: index every key so far (all distinct). */
 static int
-index_arena(sdmx_csv_t *m)
+index_keys(sdmx_csv_t *m)
 {
     m->unsorted = true;
-    for (size_t pos = 0; pos < m->arena_len;) {
-        rec_t r;
-        memcpy(&r.line, m->arena + pos, 8);
-        memcpy(&r.len, m->arena + pos + 8, 2);
-        r.cls = m->arena[pos + 10];
-        if ((m->n_used + 1) * 10 > m->n_slots * 7 && grow_slots(m) != 0)
-            return OBS_ENOMEM;
-        slot_put(m, m->arena + pos + REC_SIZE, r.len, r.cls, r.line,
-                 pos + REC_SIZE);
-        pos += REC_SIZE + r.len;
-    }
+    for (key_block_t *b = m->first_block; b != NULL; b = b->next)
+        for (size_t pos = 0; pos < b->used;) {
+            rec_t r;
+            memcpy(&r.line, b->data + pos, 8);
+            memcpy(&r.len, b->data + pos + 8, 2);
+            r.cls = b->data[pos + 10];
+            if ((m->n_used + 1) * 10 > m->n_slots * 7 && grow_slots(m) != 0)
+                return OBS_ENOMEM;
+            slot_put(m, b->data + pos + REC_SIZE, r.len, r.cls, r.line);
+            pos += REC_SIZE + r.len;
+        }
     return 0;
 }
 
@@ -513,10 +528,10 @@ index_arena(sdmx_csv_t *m)
 static bool
 after_last(const sdmx_csv_t *m, const uint8_t *key, size_t len)
 {
-    if (m->arena_len == 0)
+    if (m->last_key == NULL)
         return true;
     size_t n = len < m->last_len ? len : m->last_len;
-    int c = memcmp(key, m->arena + m->last_off, n);
+    int c = memcmp(key, m->last_key, n);
     return c > 0 || (c == 0 && len > m->last_len);
 }
 
@@ -527,28 +542,31 @@ remember_key(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
              uint64_t line, uint64_t *first)
 {
     *first = 0;
-    size_t off;
+    const uint8_t *stored;
     if (!m->unsorted && after_last(m, key, len)) {
-        if (arena_put(m, key, len, cls, line, &off) != 0)
+        if (key_put(m, key, len, cls, line, &stored) != 0)
             return OBS_ENOMEM;
-        m->last_off = off;
+        m->last_key = stored;
         m->last_len = len;
         return 0;
     }
-    if (!m->unsorted && index_arena(m) != 0)
+    if (!m->unsorted && index_keys(m) != 0)
         return OBS_ENOMEM;
     if ((m->n_used + 1) * 10 > m->n_slots * 7 && grow_slots(m) != 0)
         return OBS_ENOMEM;
     uint64_t h = fnv1a(key, len, cls);
-    key_slot_t *s = find_slot(m->slots, m->n_slots, m->arena, h, key, len, cls);
+    key_slot_t *s = find_slot(m->slots, m->n_slots, h, key, len, cls);
     if (s->line != 0) {
         *first = s->line;
         return 0;
     }
-    if (arena_put(m, key, len, cls, line, &off) != 0)
+    if (key_put(m, key, len, cls, line, &stored) != 0)
         return OBS_ENOMEM;
-    *s = (key_slot_t){
-        .hash = h, .line = line, .off = off, .len = (uint16_t)len, .cls = cls};
+    *s = (key_slot_t){.hash = h,
+                      .line = line,
+                      .key = stored,
+                      .len = (uint16_t)len,
+                      .cls = cls};
     m->n_used++;
     return 0;
 }
