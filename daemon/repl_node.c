@@ -2,7 +2,7 @@
  * repl_node.c - node end of replication (see repl_node.h, PROTOCOL.md §5).
  *
  * The state machine decides; this file performs. Every change from the hub
- * is applied from a read-only view of its bytes (codec_obs_decode_ro) with
+ * is applied from a read-only view of its bytes (codec_obs_decode_key_ro) with
  * obsdb_put_replicated_encoded (the greater (hlc, origin) wins, equal
  * versions are no-ops, so a resent or replayed batch changes nothing), and
  * the new cursor is written in the same transaction, so after a crash the
@@ -194,18 +194,19 @@ apply_set(repl_node_t *self, obsdb_txn_t *txn, const change_set_t *set,
           uint64_t *applied, uint64_t *last_ms)
 {
     int rc = OBS_OK;
+    uint64_t wall = hlc_wall_ms(); /* one clock read a batch */
     for (size_t i = 0; rc == OBS_OK && i < set->n; i++) {
         codec_obs_ro_t ro; /* key and version are all it takes */
         const obs_t *o = &ro.obs;
         bool done = false;
-        rc =
-            codec_obs_decode_ro(set->changes[i].data, set->changes[i].len, &ro);
+        rc = codec_obs_decode_key_ro(set->changes[i].data, set->changes[i].len,
+                                     &ro);
         if (rc == OBS_OK)
             rc = obsdb_put_replicated_encoded(txn, o, set->changes[i].data,
                                               set->changes[i].len, &done);
         if (rc == OBS_OK) {
-            if (HLC_MS(o->ver.hlc) <= hlc_wall_ms() + REPL_MAX_SKEW_MS)
-                hlc_observe(self->env.hlc, o->ver.hlc, hlc_wall_ms());
+            if (HLC_MS(o->ver.hlc) <= wall + REPL_MAX_SKEW_MS)
+                hlc_observe(self->env.hlc, o->ver.hlc, wall);
             *applied += done;
             *last_ms = HLC_MS(o->ver.hlc);
         }

@@ -748,8 +748,10 @@ merge_attrs(arena_t *a, const span_t *ids, const span_t *vals, size_t n_in,
     return OBS_OK;
 }
 
+/* full: value and attributes too (else value "" and no attributes,
+ * their framing still checked). */
 static int
-parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o)
+parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o, bool full)
 {
     span_t df = {0}, tp = {0}, value = {0}, ver = {0};
     span_t dims[OBS_MAX_DIMS], ids[OBS_MAX_ATTRS], vals[OBS_MAX_ATTRS];
@@ -800,7 +802,7 @@ parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o)
         return OBS_EPROTO;
     o->dataflow = span_str(a, df);
     o->time_period = span_str(a, tp);
-    o->value = span_str(a, value);
+    o->value = span_str(a, full ? value : (span_t){0});
     o->dims = arena_alloc(a, (nd ? nd : 1) * sizeof(char *));
     if (o->dataflow == NULL || o->time_period == NULL || o->value == NULL ||
         o->dims == NULL)
@@ -810,23 +812,35 @@ parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o)
             (o->dims[i] = span_str(a, dims[i])) == NULL)
             return OBS_EPROTO;
     o->n_dims = nd;
-    int rc = merge_attrs(a, ids, vals, na, o);
+    int rc = full ? merge_attrs(a, ids, vals, na, o) : OBS_OK;
     if (rc == OBS_OK && has_ver)
         rc = parse_version(ver.p, ver.n, &o->ver);
     return rc;
 }
 
-int
-codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
+static int
+decode_view(const uint8_t *buf, size_t len, codec_obs_ro_t *out, bool full)
 {
     memset(&out->obs, 0, sizeof(out->obs));
     arena_init(&out->arena, 32 * len + 1024 * 1024);
     if (len > CODEC_MAX_RECORD ||
-        parse_obs(buf, len, &out->arena, &out->obs) != OBS_OK) {
+        parse_obs(buf, len, &out->arena, &out->obs, full) != OBS_OK) {
         memset(&out->obs, 0, sizeof(out->obs));
         return OBS_EPROTO;
     }
     return OBS_OK;
+}
+
+int
+codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
+{
+    return decode_view(buf, len, out, true);
+}
+
+int
+codec_obs_decode_key_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
+{
+    return decode_view(buf, len, out, false);
 }
 
 void

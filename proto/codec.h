@@ -69,6 +69,11 @@ typedef struct {
 /** Decodes buf into *out under the limits of codec_obs_decode. OBS_EPROTO
  * (out->obs zeroed). Release *out either way. */
 int codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out);
+/** codec_obs_decode_ro without the value and the attributes (value "",
+ * n_attrs 0; their framing is still checked): identity and version, for
+ * applying a change stored as received. */
+int codec_obs_decode_key_ro(const uint8_t *buf, size_t len,
+                            codec_obs_ro_t *out);
 /** Frees what out's arena took beyond its inline bytes. */
 void codec_obs_ro_release(codec_obs_ro_t *out);
 

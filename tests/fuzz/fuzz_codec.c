@@ -135,6 +135,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (strcmp(ro.obs.attrs[i].id, o.attrs[i].id) != 0 ||
                 strcmp(ro.obs.attrs[i].value, o.attrs[i].value) != 0)
                 abort();
+        codec_obs_ro_t key; /* and the key-only view: identity, version */
+        if (codec_obs_decode_key_ro(data, size, &key) != OBS_OK ||
+            strcmp(key.obs.dataflow, o.dataflow) != 0 ||
+            key.obs.n_dims != o.n_dims || key.obs.n_attrs != 0 ||
+            strcmp(key.obs.time_period, o.time_period) != 0 ||
+            key.obs.ver.hlc != o.ver.hlc ||
+            strcmp(key.obs.ver.origin, o.ver.origin) != 0)
+            abort();
+        codec_obs_ro_release(&key);
         /* the version-only reader never disagrees with it */
         if (codec_obs_decode_version(data, size, &v) == OBS_OK &&
             (v.hlc != o.ver.hlc || v.origin_seq != o.ver.origin_seq ||

@@ -176,6 +176,14 @@ test_codec_read_only_view(void **state)
     }
     assert_version_equal(&ro.obs.ver, &o.ver);
     codec_obs_ro_release(&ro);
+    assert_ok(codec_obs_decode_key_ro(buf, len, &ro)); /* identity, version */
+    assert_string_equal(ro.obs.dataflow, o.dataflow);
+    assert_string_equal(ro.obs.dims[o.n_dims - 1], o.dims[o.n_dims - 1]);
+    assert_string_equal(ro.obs.time_period, o.time_period);
+    assert_string_equal(ro.obs.value, "");
+    assert_int_equal(ro.obs.n_attrs, 0);
+    assert_version_equal(&ro.obs.ver, &o.ver);
+    codec_obs_ro_release(&ro);
 
     assert_int_equal(codec_obs_decode_ro(buf, len - 1, &ro), OBS_EPROTO);
     assert_null(ro.obs.dataflow);
