@@ -209,6 +209,40 @@ step(csv_reader_t *r, enum csv_state *st, int c, bool *end)
     return OBS_OK;
 }
 
+/* How many bytes from r->pos step() would only append in state st (inside
+ * a field): none is the separator (unquoted), a quote (quoted), CR, LF or
+ * NUL. csv_next copies such a run at once instead of byte by byte. */
+static size_t
+plain_run(const csv_reader_t *r, enum csv_state st)
+{
+    const unsigned char *p = r->buf + r->pos, *q = p, *end = r->buf + r->len;
+    unsigned char stop = st == S_UNQ ? (unsigned char)r->sep : '"';
+    while (q < end && *q != stop && *q != '\n' && *q != '\r' && *q != 0)
+        q++;
+    return (size_t)(q - p);
+}
+
+/* Appends a plain run of n bytes when that cannot reach a limit (then
+ * step() takes them one by one and marks the record at the exact byte). */
+static int
+append_run(csv_reader_t *r, size_t n, bool *done)
+{
+    *done = false;
+    if (r->bad || r->dlen - r->field_start + n >= CSV_FIELD_MAX ||
+        r->dlen + n >= CSV_RECORD_MAX)
+        return OBS_OK;
+    int rc = grow_data(r, n);
+    if (rc != OBS_OK)
+        return rc;
+    memcpy(r->data + r->dlen, r->buf + r->pos, n);
+    r->dlen += n;
+    r->pos += n;
+    r->bytes += n;
+    r->prev_cr = false;
+    *done = true;
+    return OBS_OK;
+}
+
 static void
 reset_record(csv_reader_t *r)
 {
@@ -258,6 +292,15 @@ csv_next(csv_reader_t *r, const csv_record_t **rec)
     bool any = false, end = false;
     for (;;) {
         int rc;
+        size_t run;
+        bool done;
+        if ((st == S_UNQ || st == S_Q) && r->pos < r->len &&
+            (run = plain_run(r, st)) > 1) {
+            if ((rc = append_run(r, run, &done)) != OBS_OK)
+                return rc;
+            if (done)
+                continue;
+        }
         int c = next_byte(r, &rc);
         if (rc != OBS_OK) {
             r->done = true;
