@@ -222,24 +222,33 @@ plain_run(const csv_reader_t *r, enum csv_state st)
     return (size_t)(q - p);
 }
 
-/* Appends a plain run of n bytes when that cannot reach a limit (then
- * step() takes them one by one and marks the record at the exact byte). */
+/* Takes up to n plain bytes at once: appended while no limit can be
+ * reached (step() takes the byte at a limit and marks the record), passed
+ * over once the record is marked (append() drops them then). *taken = how
+ * many. */
 static int
-append_run(csv_reader_t *r, size_t n, bool *done)
+take_run(csv_reader_t *r, size_t n, size_t *taken)
 {
-    *done = false;
-    if (r->bad || r->dlen - r->field_start + n >= CSV_FIELD_MAX ||
-        r->dlen + n >= CSV_RECORD_MAX)
-        return OBS_OK;
-    int rc = grow_data(r, n);
-    if (rc != OBS_OK)
-        return rc;
-    memcpy(r->data + r->dlen, r->buf + r->pos, n);
-    r->dlen += n;
+    if (!r->bad) {
+        size_t field = r->dlen - r->field_start;
+        size_t room = field + 1 < CSV_FIELD_MAX ? CSV_FIELD_MAX - 1 - field : 0;
+        if (r->dlen + 1 >= CSV_RECORD_MAX)
+            room = 0;
+        else if (room > CSV_RECORD_MAX - 1 - r->dlen)
+            room = CSV_RECORD_MAX - 1 - r->dlen;
+        if (n > room)
+            n = room;
+        int rc = grow_data(r, n);
+        if (rc != OBS_OK)
+            return rc;
+        memcpy(r->data + r->dlen, r->buf + r->pos, n);
+        r->dlen += n;
+    }
     r->pos += n;
     r->bytes += n;
-    r->prev_cr = false;
-    *done = true;
+    if (n > 0)
+        r->prev_cr = false;
+    *taken = n;
     return OBS_OK;
 }
 
@@ -292,13 +301,12 @@ csv_next(csv_reader_t *r, const csv_record_t **rec)
     bool any = false, end = false;
     for (;;) {
         int rc;
-        size_t run;
-        bool done;
+        size_t run, taken;
         if ((st == S_UNQ || st == S_Q) && r->pos < r->len &&
             (run = plain_run(r, st)) > 1) {
-            if ((rc = append_run(r, run, &done)) != OBS_OK)
+            if ((rc = take_run(r, run, &taken)) != OBS_OK)
                 return rc;
-            if (done)
+            if (taken > 0)
                 continue;
         }
         int c = next_byte(r, &rc);
