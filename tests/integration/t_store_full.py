@@ -4,10 +4,14 @@ map_size = map_max = 1M imports generated DF_VIOLENCE files until one fails
 with OBS_ESTOREFULL; the CLI exits 6 with a message about the store/map being
 full, nothing of the failed import is stored, the daemon keeps running and
 the data committed before is still queryable. Restarted with map_max = 64M
-the same import succeeds (the map grows). Run by ctest as
+the same import succeeds (the map grows). An import in parts
+(--commit-every) that fills the store keeps the parts committed before the
+failing one, and the error says how many rows they hold; importing the file
+again after the map may grow completes it. Run by ctest as
 integration.store_full."""
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -62,5 +66,30 @@ def test_store_full_then_grow(env):
     d.stop()
 
 
+def test_parts_committed_before_a_full_store_stay(env):
+    # parts commit at the client's 2,000-row chunks: a map that holds a few
+    d = env.daemon("p", no_sync=True, map_size="8M", map_max="8M")
+    d.start()
+    n = 40000  # far more than 8M of map holds
+    p = env.path("big.csv")
+    h.write_violence_csv(p, n, env.rng)
+    r = d.cli("import", p, "--commit-every", "2000", check=h.EXIT_REFUSED)
+    m = re.search(r"(\d+) row\(s\) of it were committed before", r.err)
+    h.check(m is not None and "full" in r.err.lower(), "the error says the "
+            "store is full and how many rows its parts hold", r.err[:300])
+    kept = int(m.group(1))
+    h.check(0 < kept < n, "some parts fit (%d rows)" % kept)
+    h.check(d.running(), "the daemon keeps running")
+    h.eq(d.count(h.DF_VIOLENCE), kept, "exactly the committed parts are "
+         "stored")
+    d.restart(map_max="64M")
+    s = d.import_(p, flags=("--commit-every", "2000"), check=0).summary
+    h.eq((s["accepted"], s["unchanged"]), (n - kept, kept),
+         "importing the file again completes it")
+    h.eq(d.count(h.DF_VIOLENCE), n, "all rows now stored")
+    d.stop()
+
+
 if __name__ == "__main__":
-    h.main([test_store_full_then_grow])
+    h.main([test_store_full_then_grow,
+            test_parts_committed_before_a_full_store_stay])
