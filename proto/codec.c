@@ -615,6 +615,20 @@ wire_type_ok(uint32_t field, unsigned wt, uint32_t known_max,
 
 #define BIT(f) (1u << (f))
 
+/* next_field for a message whose fields 1..known_max are known
+ * (string_fields: the length-delimited ones): false also for a known field
+ * with a foreign wire type. */
+static bool
+read_field(const uint8_t **p, const uint8_t *end, uint32_t known_max,
+           uint32_t string_fields, uint32_t *f, span_t *sp, uint64_t *x)
+{
+    unsigned wt;
+    *sp = (span_t){0};
+    *x = 0;
+    return next_field(p, end, f, &wt, sp, x) &&
+           wire_type_ok(*f, wt, known_max, string_fields);
+}
+
 static int
 parse_version(const uint8_t *b, size_t len, obs_version_t *v)
 {
@@ -624,12 +638,11 @@ parse_version(const uint8_t *b, size_t len, obs_version_t *v)
     const uint8_t *p = b, *end = b + len;
     while (p < end) {
         uint32_t f;
-        unsigned wt;
-        span_t sp = {0};
-        uint64_t x = 0;
-        if (!next_field(&p, end, &f, &wt, &sp, &x) ||
-            !wire_type_ok(f, wt, 12,
-                          BIT(2) | BIT(4) | BIT(6) | BIT(9) | BIT(10)))
+        span_t sp;
+        uint64_t x;
+        if (!read_field(&p, end, 12,
+                        BIT(2) | BIT(4) | BIT(6) | BIT(9) | BIT(10), &f, &sp,
+                        &x))
             return OBS_EPROTO;
         switch (f) {
         case 1:
@@ -693,11 +706,9 @@ parse_attr(span_t m, span_t *id, span_t *value)
     const uint8_t *p = m.p, *end = m.p + m.n;
     while (p < end) {
         uint32_t f;
-        unsigned wt;
-        span_t sp = {0};
+        span_t sp;
         uint64_t x;
-        if (!next_field(&p, end, &f, &wt, &sp, &x) ||
-            !wire_type_ok(f, wt, 2, BIT(1) | BIT(2)))
+        if (!read_field(&p, end, 2, BIT(1) | BIT(2), &f, &sp, &x))
             return false;
         if (f == 1)
             *id = sp;
@@ -760,12 +771,11 @@ parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o, bool full)
     const uint8_t *p = buf, *end = buf + len;
     while (p < end) {
         uint32_t f;
-        unsigned wt;
-        span_t sp = {0};
+        span_t sp;
         uint64_t x;
-        if (!next_field(&p, end, &f, &wt, &sp, &x) ||
-            !wire_type_ok(f, wt, 6,
-                          BIT(1) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6)))
+        if (!read_field(&p, end, 6,
+                        BIT(1) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6), &f,
+                        &sp, &x))
             return OBS_EPROTO;
         switch (f) {
         case 1:
