@@ -58,7 +58,7 @@
 /* Changes accepted per transaction: half a node's window of full Publishes,
  * so the node refills the window while the hub commits the rest. */
 #define HUB_COMMIT_MAX      4000
-#define HUB_STATE_APPLY_MAX 2000 /* log entries applied to state per txn */
+#define HUB_STATE_APPLY_MAX 8000 /* log entries applied to state per txn */
 #define HUB_STATE_TURN_MS   50   /* state applied per loop turn, at most */
 
 typedef struct {

@@ -26,6 +26,7 @@
 #include "sha256.h"
 
 #define OUTBOX_TRIM_EVERY 20000 /* changes acked between outbox trims */
+#define CURSOR_SAVE_MS    1000  /* see repl_node.cursor_unsaved */
 
 struct repl_node {
     repl_env_t env;
@@ -39,6 +40,12 @@ struct repl_node {
     char sub_hash[65]; /* of the subscription, kept beside the cursor */
     uint64_t log_last, last_applied_ms, snapshots, applied, bytes_in;
     uint64_t trimmed; /* outbox removed (and pub_acked stored) up to here */
+    /* Cursor moved by batches with no change for us (all filtered out or
+     * our own) and not stored yet: a commit (an fsync) for nothing but a
+     * cursor would cost an importing node one per batch it is streamed.
+     * Stored at most every CURSOR_SAVE_MS, before a Welcome and at exit; a
+     * crash before that only has the hub send those entries again. */
+    uint64_t cursor_unsaved, cursor_saved_ms;
     const codec_env_t *cur; /* message being dispatched */
     bool cur_taken;         /* ... and kept in batches[] */
     /* LogBatches accepted by the state machine and not yet committed: they
@@ -246,9 +253,12 @@ apply_changes(repl_node_t *self, const change_set_t *sets, size_t n_sets,
             self->applied += applied;
             if (last_ms)
                 self->last_applied_ms = last_ms;
-            if (set_cursor)
+            if (set_cursor) {
                 snprintf(self->hub_epoch, sizeof(self->hub_epoch), "%s",
                          self->next_epoch);
+                self->cursor_unsaved = 0;
+                self->cursor_saved_ms = now_ms();
+            }
             return OBS_OK;
         }
         if (rc != OBS_ESTOREFULL || !obsdb_grow(self->env.db))
@@ -367,7 +377,11 @@ flush_batches(repl_node_t *self)
         if (b->log_last > self->log_last)
             self->log_last = b->log_last;
     }
-    int rc = apply_changes(self, sets, n, true, tos[n - 1]);
+    int rc = OBS_OK;
+    if (total == 0 && strcmp(self->next_epoch, self->hub_epoch) == 0)
+        self->cursor_unsaved = tos[n - 1]; /* nothing to apply */
+    else
+        rc = apply_changes(self, sets, n, true, tos[n - 1]);
     drop_batches(self);
     if (rc != OBS_OK) {
         log_errr(rc, "node: could not apply %zu change(s) from the hub", total);
@@ -380,6 +394,18 @@ flush_batches(repl_node_t *self)
             .type = RN_EV_APPLIED, .now_ms = now_ms(), .to = tos[i]};
         node_step(self, &ev);
     }
+}
+
+/* Stores a cursor that empty batches moved (see cursor_unsaved). */
+static void
+save_cursor(repl_node_t *self)
+{
+    if (self->cursor_unsaved == 0)
+        return;
+    int rc = apply_changes(self, NULL, 0, true, self->cursor_unsaved);
+    if (rc != OBS_OK) /* harmless: the hub sends those entries again */
+        log_warnr(rc, "node: storing cursor %" PRIu64, self->cursor_unsaved);
+    self->cursor_unsaved = 0;
 }
 
 static bool
@@ -559,6 +585,7 @@ dispatch(repl_node_t *self, const codec_env_t *env)
         ev.type = RN_EV_WELCOME;
         ev.snapshot = env->welcome->snapshot;
         ev.seq = env->welcome->last_origin_seq;
+        save_cursor(self); /* under the epoch it refers to */
         snprintf(self->next_epoch, sizeof(self->next_epoch), "%s",
                  env->welcome->hub_epoch);
         self->log_last = env->welcome->log_last;
@@ -662,6 +689,8 @@ repl_node_cron(repl_node_t *self, uint64_t now)
 {
     try_structure(self);
     ack_outbox(self, self->fsm.pub_acked);
+    if (now - self->cursor_saved_ms >= CURSOR_SAVE_MS)
+        save_cursor(self);
     rn_event_t ev = {.type = RN_EV_TICK, .now_ms = now};
     node_step(self, &ev);
 }
@@ -788,6 +817,7 @@ repl_node_destroy(repl_node_t **selfp)
         return;
     repl_node_t *self = *selfp;
     ack_outbox(self, self->fsm.pub_acked);
+    save_cursor(self);
     drop_batches(self);
     disconnect_hub(self);
     repl_list_free(&self->dfs);
