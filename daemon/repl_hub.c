@@ -121,6 +121,8 @@ struct repl_hub {
     uint64_t state_applied;  /* the state holds the log up to here */
     uint64_t state_retry_ms; /* after a failed state apply */
     bool hold_state;         /* test hook: see the top of this file */
+    validate_memo_t vmemo;   /* emptied at each group commit: the
+                                structure cannot change within one */
     bool log_grew;
     uint64_t next_trim_ms, snapshots;
     size_t rr;                       /* round-robin start of the group commit */
@@ -963,8 +965,10 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
                   seq);
         goto out;
     }
-    validate_ctx_t vc = {
-        .st = self->env.st, .provider = s->provider, .borrowed = true};
+    validate_ctx_t vc = {.st = self->env.st,
+                         .memo = &self->vmemo,
+                         .provider = s->provider,
+                         .borrowed = true};
     const sdmx_dataflow_t *df =
         structure_find_dataflow(self->env.st, o->dataflow);
     issue_list_t issues;
@@ -1044,6 +1048,7 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
     uint64_t saved[HUB_SESSIONS_MAX], saved_own_last[HUB_SESSIONS_MAX];
     size_t saved_n_own[HUB_SESSIONS_MAX];
     peer_t counts[HUB_SESSIONS_MAX];
+    self->vmemo.df = NULL;
     for (int attempt = 0; attempt < 8; attempt++) {
         for (size_t i = 0; i < n; i++) {
             saved[i] = list[i]->last_seq;

@@ -54,7 +54,8 @@ typedef struct {
 
 struct sdmx_csv {
     validate_ctx_t vctx;
-    int version; /* 1 or 2 */
+    validate_memo_t memo; /* vctx.memo: the structure is fixed meanwhile */
+    int version;          /* 1 or 2 */
     size_t n_cols;
     column_t *cols; /* owned */
     int ref_col, structure_col, action_col, time_col, value_col;
@@ -334,6 +335,7 @@ sdmx_csv_open(const sdmx_csv_opts_t *opts, const char *const *header, size_t n,
     if (m == NULL)
         return OBS_ENOMEM;
     m->vctx = opts->vctx;
+    m->vctx.memo = &m->memo;
     m->ref_col = m->structure_col = m->action_col = -1;
     m->time_col = m->value_col = -1;
     int rc = read_header(m, opts, header, n, header_line, issues);

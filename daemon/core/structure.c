@@ -985,6 +985,23 @@ add_attribute(parser_t *p, uint64_t ln, const line_t *lt)
     return add_pending(p, REF_ATTR, d, d->n_attrs - 1, o[OPT_CODELIST], ln);
 }
 
+/* The DSD's derived indices (sdmx_dsd_t.attr_by_id, *_dim). */
+static void
+index_dsd(sdmx_dsd_t *d)
+{
+    for (size_t i = 0; i < d->n_attrs; i++) { /* insertion sort: <= 64 */
+        size_t j = i;
+        for (; j > 0 &&
+               strcmp(d->attrs[d->attr_by_id[j - 1]].id, d->attrs[i].id) > 0;
+             j--)
+            d->attr_by_id[j] = d->attr_by_id[j - 1];
+        d->attr_by_id[j] = (uint8_t)i;
+    }
+    d->freq_dim = structure_dim_index(d, "FREQ");
+    d->area_dim = structure_dim_index(d, "REF_AREA");
+    d->indicator_dim = structure_dim_index(d, "INDICATOR");
+}
+
 static int
 close_dsd(parser_t *p)
 {
@@ -993,6 +1010,7 @@ close_dsd(parser_t *p)
         return 0;
     if (d->n_dims == 0)
         perr(p, p->block_line, "dsd %s: no dimensions", d->urn);
+    index_dsd(d);
     int rc = vec_push(&p->stage.dsd, d, p->block_line);
     if (rc != 0)
         dsd_free(d); /* its pending refs are never resolved: rc aborts */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "issue.h"
+#include "obs.h"
 
 typedef struct {
     char *id;     /* owned, e.g. "COL" */
@@ -62,7 +63,12 @@ typedef struct {
     size_t n_dims;
     sdmx_component_t *dims; /* owned, DSD order, excluding TIME_PERIOD */
     size_t n_attrs;
-    sdmx_component_t *attrs; /* owned, DSD order */
+    sdmx_component_t *attrs; /* owned, DSD order, at most OBS_MAX_ATTRS */
+    /* Derived at load for the validator: the attributes' indices in id
+     * order, and the dimension indices of FREQ, REF_AREA and INDICATOR
+     * (-1 = none). */
+    uint8_t attr_by_id[OBS_MAX_ATTRS];
+    int freq_dim, area_dim, indicator_dim;
 } sdmx_dsd_t;
 
 /* Semantic rules (DOMAIN.md §7 rules 7-8) are errors or warnings per

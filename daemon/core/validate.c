@@ -163,10 +163,10 @@ validate_time(const validate_ctx_t *ctx, const char *period, const char *freq,
     return true;
 }
 
+/* The code of dimension index i (a derived sdmx_dsd_t index), or NULL. */
 static const char *
-dim_value(const sdmx_dsd_t *dsd, const obs_t *obs, const char *id)
+dim_value(const obs_t *obs, int i)
 {
-    int i = structure_dim_index(dsd, id);
     return i >= 0 && (size_t)i < obs->n_dims ? obs->dims[i] : NULL;
 }
 
@@ -190,23 +190,70 @@ check_dataflow(const sdmx_dataflow_t *df, const obs_t *obs, uint64_t line,
     return true;
 }
 
+static const char *
+provider_of(const validate_ctx_t *ctx)
+{
+    return ctx->provider != NULL && ctx->st != NULL ? ctx->provider : "";
+}
+
+/* Is obs's series the one the memo last accepted? */
+static bool
+memo_has(const validate_ctx_t *ctx, const sdmx_dataflow_t *df, const obs_t *obs)
+{
+    const validate_memo_t *m = ctx->memo;
+    if (m == NULL || m->df != df || strcmp(m->provider, provider_of(ctx)))
+        return false;
+    for (size_t i = 0; i < obs->n_dims; i++)
+        if (obs->dims[i] == NULL || strcmp(m->dims[i], obs->dims[i]) != 0)
+            return false;
+    return true;
+}
+
+static void
+memo_put(const validate_ctx_t *ctx, const sdmx_dataflow_t *df, const obs_t *obs)
+{
+    validate_memo_t *m = ctx->memo;
+    const char *provider = provider_of(ctx);
+    m->df = NULL;
+    if (strlen(provider) >= sizeof(m->provider))
+        return;
+    for (size_t i = 0; i < obs->n_dims; i++) {
+        if (strlen(obs->dims[i]) >= sizeof(m->dims[i]))
+            return;
+        strcpy(m->dims[i], obs->dims[i]);
+    }
+    strcpy(m->provider, provider);
+    m->df = df;
+}
+
 /* Rules 2, 3 and 12: the identity. */
 static void
 check_identity(const validate_ctx_t *ctx, const sdmx_dataflow_t *df,
                const obs_t *obs, uint64_t line, issue_list_t *issues)
 {
-    for (size_t i = 0; i < obs->n_dims; i++)
+    bool known = memo_has(ctx, df, obs); /* codes and authority checked */
+    size_t before_codes = issues->errors, code_errors = 0;
+    for (size_t i = 0; !known && i < obs->n_dims; i++)
         validate_dim_code(df, i, obs->dims[i] ? obs->dims[i] : "", line,
                           issues);
+    code_errors = issues->errors - before_codes;
     validate_time(ctx, obs->time_period ? obs->time_period : "",
-                  dim_value(df->dsd, obs, "FREQ"), line, issues);
-    if (ctx->provider == NULL || ctx->st == NULL)
+                  dim_value(obs, df->dsd->freq_dim), line, issues);
+    if (known)
         return;
-    const char *area = dim_value(df->dsd, obs, "REF_AREA");
-    if (!structure_may_write(ctx->st, ctx->provider, df, area ? area : ""))
-        issue_add(issues, line, "REF_AREA", "R12-authority", false,
-                  "provider %.64s may not write REF_AREA \"%.64s\" in %s",
-                  ctx->provider, area ? area : "", df->urn);
+    if (ctx->provider != NULL && ctx->st != NULL) {
+        const char *area = dim_value(obs, df->dsd->area_dim);
+        if (!structure_may_write(ctx->st, ctx->provider, df,
+                                 area ? area : "")) {
+            issue_add(issues, line, "REF_AREA", "R12-authority", false,
+                      "provider %.64s may not write REF_AREA \"%.64s\" in "
+                      "%s",
+                      ctx->provider, area ? area : "", df->urn);
+            code_errors++;
+        }
+    }
+    if (ctx->memo != NULL && code_errors == 0)
+        memo_put(ctx, df, obs);
 }
 
 /* Rules 4 and 5 for OBS_VALUE; normalises it in place. */
@@ -341,14 +388,26 @@ check_attrs(const validate_ctx_t *ctx, const sdmx_dataflow_t *df, obs_t *obs,
             uint64_t line, issue_list_t *issues, numbers_t *nums)
 {
     const sdmx_dsd_t *dsd = df->dsd;
-    for (size_t i = 0; i < obs->n_attrs; i++)
-        if (structure_find_attr(dsd, obs->attrs[i].id) == NULL)
+    const char *vals[OBS_MAX_ATTRS] = {0}; /* by DSD index */
+    /* obs's attributes and the DSD's, both in id order: one merge walk */
+    for (size_t i = 0, j = 0; i < obs->n_attrs;) {
+        const sdmx_component_t *c =
+            j < dsd->n_attrs ? &dsd->attrs[dsd->attr_by_id[j]] : NULL;
+        int cmp = c != NULL ? strcmp(obs->attrs[i].id, c->id) : -1;
+        if (cmp == 0) {
+            vals[dsd->attr_by_id[j++]] = obs->attrs[i++].value;
+        } else if (cmp > 0) {
+            j++;
+        } else {
             issue_add(issues, line, obs->attrs[i].id, "R1-component", false,
                       "attribute %.64s is not in %s", obs->attrs[i].id,
                       dsd->urn);
+            i++;
+        }
+    }
     for (size_t i = 0; i < dsd->n_attrs; i++) {
         const sdmx_component_t *c = &dsd->attrs[i];
-        const char *val = obs_get_attr(obs, c->id);
+        const char *val = vals[i];
         if (val == NULL) {
             if (c->mandatory)
                 issue_add(issues, line, c->id, "R1-mandatory", false,
@@ -373,7 +432,7 @@ check_ranges(const sdmx_dataflow_t *df, const obs_t *obs, const numbers_t *nums,
 {
     bool warn = df->semantic == SDMX_POLICY_WARN;
     const char *unit = obs_get_attr(obs, "UNIT_MEASURE");
-    const char *ind = dim_value(df->dsd, obs, "INDICATOR");
+    const char *ind = dim_value(obs, df->dsd->indicator_dim);
     double v = nums->value;
     if (!nums->has_value)
         return;

@@ -31,8 +31,19 @@
 #include "obs.h"
 #include "structure.h"
 
+/* The identity validate_obs last accepted (dataflow, dimension codes,
+ * provider), so the next observation of the same series skips the
+ * code-list and authority lookups. Owned by the caller; zero it before first
+ * use and again whenever the structure changes (df points into it). */
+typedef struct {
+    const sdmx_dataflow_t *df; /* NULL = nothing remembered */
+    char provider[OBS_ID_MAX + 1];
+    char dims[OBS_MAX_DIMS][OBS_CODE_MAX + 1];
+} validate_memo_t;
+
 typedef struct {
     const structure_t *st;  /* borrowed */
+    validate_memo_t *memo;  /* borrowed, may be NULL (then no memory) */
     const char *provider;   /* rule 12 (authority); NULL = not checked */
     int min_year, max_year; /* rule 3 year bounds: 1900 and current year + 1;
                                both 0 = those defaults from the clock */

@@ -177,6 +177,9 @@ static vcase_t cases[] = {
      "1", "UNIT_MEASURE=PER_100000_POP", "COL", false, OBS_ACTION_MERGE,
      OBS_EREJECTED, "R12-authority",
      "provider COL may not write REF_AREA \"MEX\"", false, NULL},
+    {"provider_oid_writing_mex_accepted", VIOL, "A.MEX.VC_IHR_PSRC._T", "2015",
+     "1", "UNIT_MEASURE=PER_100000_POP", "OID", false, OBS_ACTION_MERGE, 0,
+     NULL, NULL, false, NULL},
     {"provider_col_writing_col_accepted", VIOL, "A.COL.VC_IHR_PSRC._T", "2015",
      "1", "UNIT_MEASURE=PER_100000_POP", "COL", false, OBS_ACTION_MERGE, 0,
      NULL, NULL, false, NULL},
@@ -438,11 +441,95 @@ test_borrowed_obs_is_not_rewritten(void **state)
     issue_list_fini(&issues);
 }
 
+/* One case validated from scratch: rc and the issues' text. */
+static int
+validate_case(const vcase_t *c, validate_memo_t *memo, char *out, size_t cap)
+{
+    validate_ctx_t ctx = {.st = st,
+                          .memo = memo,
+                          .provider = c->provider,
+                          .min_year = 1900,
+                          .max_year = 2027,
+                          .decimal_comma = c->decimal_comma};
+    obs_t obs;
+    issue_list_t issues;
+    obs_init(&obs);
+    issue_list_init(&issues, 0);
+    build_obs(c, &obs);
+    int rc = validate_obs(&ctx, structure_find_dataflow(st, c->df), &obs, 9,
+                          &issues);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < issues.n && used < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s %s %s|",
+                                 issues.items[i].column, issues.items[i].rule,
+                                 issues.items[i].message);
+    obs_fini(&obs);
+    issue_list_fini(&issues);
+    return rc;
+}
+
+/* The memo (the series last accepted) changes no verdict: every case,
+ * validated right after every other one (and after itself) through one
+ * memo, gives the same rc and issues as validated alone. A memo that
+ * skipped a code or an authority it had not checked for this series
+ * (another provider, another dataflow, one code different) fails here. */
+static void
+test_memo_changes_no_verdict(void **state)
+{
+    (void)state;
+    size_t nc = sizeof(cases) / sizeof(cases[0]);
+    char alone[2048], after[2048], primer[2048];
+    size_t remembered = 0;
+    for (size_t i = 0; i < nc; i++) {
+        int rc = validate_case(&cases[i], NULL, alone, sizeof(alone));
+        for (size_t j = 0; j < nc; j++) {
+            validate_memo_t memo = {0};
+            validate_case(&cases[j], &memo, primer, sizeof(primer));
+            remembered += memo.df != NULL;
+            int rc2 = validate_case(&cases[i], &memo, after, sizeof(after));
+            if (rc2 != rc || strcmp(after, alone) != 0)
+                fail_msg("%s after %s: %s [%s], alone %s [%s]", cases[i].name,
+                         cases[j].name, obs_strerror(rc2), after,
+                         obs_strerror(rc), alone);
+        }
+    }
+    assert_true(remembered > 0); /* the memo was used at all */
+}
+
+/* Attributes are matched to the DSD's in one merge walk of two id orders:
+ * unknown ids before, between and after the DSD's are each reported, and
+ * the known ones among them are still checked. */
+static void
+test_unknown_attributes_around_known_ones(void **state)
+{
+    (void)state;
+    vcase_t c = {.df = DRUG,
+                 .key = "A.MEX.PREV_PY.CANNABIS._T",
+                 .time = "2016",
+                 .value = "2.1",
+                 .attrs = "AAA=1;UNIT_MEASURE=PT;MMM=2;OBS_STATUS=BOGUS;"
+                          "ZZZ=3;LOWER_BOUND=x"};
+    char out[2048];
+    assert_int_equal(validate_case(&c, NULL, out, sizeof(out)), OBS_EREJECTED);
+    print_message("%s\n", out);
+    assert_non_null(strstr(out, "AAA R1-component"));
+    assert_non_null(strstr(out, "MMM R1-component"));
+    assert_non_null(strstr(out, "ZZZ R1-component"));
+    assert_non_null(strstr(out, "OBS_STATUS R2-code"));
+    assert_non_null(strstr(out, "LOWER_BOUND R4-decimal"));
+    assert_null(strstr(out, "LOWER_BOUND R1-component"));
+    assert_null(strstr(out, "UNIT_MEASURE")); /* present, valid */
+    c.attrs = "AAA=1;OBS_STATUS=A";
+    assert_int_equal(validate_case(&c, NULL, out, sizeof(out)), OBS_EREJECTED);
+    assert_non_null(strstr(out, "UNIT_MEASURE R1-mandatory"));
+}
+
 int
 main(void)
 {
     size_t nc = sizeof(cases) / sizeof(cases[0]);
-    struct CMUnitTest *tests = calloc(nc + 4, sizeof(*tests));
+    struct CMUnitTest *tests = calloc(nc + 6, sizeof(*tests));
     if (tests == NULL)
         return 1;
     for (size_t i = 0; i < nc; i++) {
@@ -458,7 +545,11 @@ main(void)
         test_decimal_bounds_normalised_in_place);
     tests[nc + 3] =
         (struct CMUnitTest)cmocka_unit_test(test_borrowed_obs_is_not_rewritten);
-    int failed = _cmocka_run_group_tests("validate", tests, nc + 4,
+    tests[nc + 4] =
+        (struct CMUnitTest)cmocka_unit_test(test_memo_changes_no_verdict);
+    tests[nc + 5] = (struct CMUnitTest)cmocka_unit_test(
+        test_unknown_attributes_around_known_ones);
+    int failed = _cmocka_run_group_tests("validate", tests, nc + 6,
                                          setup_structure, teardown_structure);
     free(tests);
     return failed;
