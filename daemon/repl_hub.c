@@ -123,6 +123,7 @@ struct repl_hub {
     bool hold_state;         /* test hook: see the top of this file */
     validate_memo_t vmemo;   /* emptied at each group commit: the
                                 structure cannot change within one */
+    validate_texts_t vtexts; /* normalised texts of the change checked */
     bool log_grew;
     uint64_t next_trim_ms, snapshots;
     size_t rr;                       /* round-robin start of the group commit */
@@ -924,8 +925,7 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     peer_t *p = sess_peer(self, s);
     /* a view into the bytes: checked and logged without a copy per field */
     codec_obs_ro_t ro;
-    obs_t *o = &ro.obs, owned;
-    obs_init(&owned);
+    obs_t *o = &ro.obs;
     int rc = codec_obs_decode_ro(bin->data, bin->len, &ro);
     if (rc != OBS_OK) {
         codec_obs_ro_release(&ro);
@@ -968,7 +968,7 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     validate_ctx_t vc = {.st = self->env.st,
                          .memo = &self->vmemo,
                          .provider = s->provider,
-                         .borrowed = true};
+                         .texts = &self->vtexts};
     const sdmx_dataflow_t *df =
         structure_find_dataflow(self->env.st, o->dataflow);
     issue_list_t issues;
@@ -976,17 +976,6 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     bool own = strcmp(o->ver.origin, p->node_id) == 0 &&
                strcmp(o->ver.provider, s->provider) == 0;
     int vrc = own ? validate_obs(&vc, df, o, seq, &issues) : OBS_OK;
-    if (vrc == OBS_EBUSY) {
-        /* a text to normalise (nodes send them normalised): on a copy */
-        issue_list_clear(&issues);
-        if ((rc = obs_copy(&owned, o)) != OBS_OK) {
-            issue_list_fini(&issues);
-            goto out;
-        }
-        o = &owned;
-        vc.borrowed = false;
-        vrc = validate_obs(&vc, df, o, seq, &issues);
-    }
     if (!own || vrc != OBS_OK) {
         p->rejected++;
         if (!own)
@@ -1010,7 +999,6 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     }
 out:
     codec_obs_ro_release(&ro);
-    obs_fini(&owned);
     return rc;
 }
 

@@ -41,7 +41,26 @@ typedef struct {
     int dim_col[OBS_MAX_DIMS];     /* column of each dimension, -1 = none */
     bool *own;                     /* owned, per column: df's component */
     const sdmx_component_t **attr; /* owned, per column: df's attribute */
+    size_t n_attr_cols;
+    int attr_cols[OBS_MAX_ATTRS]; /* df's attribute columns, in id order */
 } df_cols_t;
+
+typedef struct {
+    char code[OBS_MAX_DIMS][OBS_CODE_MAX + 1];
+    char time[OBS_PERIOD_MAX + 1];
+    bool wildcard; /* some dimension or the time is empty */
+} row_ident_t;
+
+/* What a mapped row's obs points into besides the cells and the
+ * dataflow's URN (sdmx_row_t.obs is a view): no allocation per row. */
+typedef struct {
+    row_ident_t id; /* dimension codes and time, trimmed */
+    char *dims[OBS_MAX_DIMS];
+    obs_attr_t attrs[OBS_MAX_ATTRS];
+    char codes[OBS_MAX_ATTRS][OBS_CODE_MAX + 1]; /* coded values, trimmed */
+    char empty[1];
+    validate_texts_t texts; /* normalised decimal texts */
+} row_view_t;
 
 /* One remembered key: its bytes in a key block (after its rec_t). */
 typedef struct {
@@ -72,6 +91,7 @@ struct sdmx_csv {
     bool unsorted;
     const uint8_t *last_key; /* the previous key's bytes, NULL at first */
     size_t last_len;
+    row_view_t view;
 };
 
 #define KEY_BLOCK (1u << 20) /* > REC_SIZE + OBS_KEY_MAX */
@@ -88,12 +108,6 @@ typedef struct {
     uint8_t cls;
 } rec_t;
 #define REC_SIZE (8 + 2 + 1)
-
-typedef struct {
-    char code[OBS_MAX_DIMS][OBS_CODE_MAX + 1];
-    char time[OBS_PERIOD_MAX + 1];
-    bool wildcard; /* some dimension or the time is empty */
-} row_ident_t;
 
 /* ---------------------------------------------------------------- cells */
 
@@ -336,6 +350,7 @@ sdmx_csv_open(const sdmx_csv_opts_t *opts, const char *const *header, size_t n,
         return OBS_ENOMEM;
     m->vctx = opts->vctx;
     m->vctx.memo = &m->memo;
+    m->vctx.texts = &m->view.texts;
     m->ref_col = m->structure_col = m->action_col = -1;
     m->time_col = m->value_col = -1;
     int rc = read_header(m, opts, header, n, header_line, issues);
@@ -373,6 +388,23 @@ sdmx_csv_close(sdmx_csv_t **mp)
 
 /* ------------------------------------------------------- per dataflow */
 
+/* Inserts column c (an attribute of df) into attr_cols, kept in id order
+ * so a row's attributes come out sorted as obs_t keeps them. Each attribute
+ * has one column at most (duplicate columns are refused), so they fit. */
+static void
+add_attr_col(df_cols_t *d, int c)
+{
+    size_t j = d->n_attr_cols;
+    if (j == OBS_MAX_ATTRS)
+        return;
+    for (;
+         j > 0 && strcmp(d->attr[d->attr_cols[j - 1]]->id, d->attr[c]->id) > 0;
+         j--)
+        d->attr_cols[j] = d->attr_cols[j - 1];
+    d->attr_cols[j] = c;
+    d->n_attr_cols++;
+}
+
 static void
 fill_df_cols(const sdmx_csv_t *m, df_cols_t *d)
 {
@@ -388,6 +420,7 @@ fill_df_cols(const sdmx_csv_t *m, df_cols_t *d)
         } else if ((d->attr[c] =
                         structure_find_attr(d->df->dsd, m->cols[c].name))) {
             d->own[c] = true;
+            add_attr_col(d, (int)c);
         }
     }
 }
@@ -606,8 +639,7 @@ sdmx_row_fini(sdmx_row_t *r)
 {
     if (r == NULL)
         return;
-    obs_fini(&r->obs);
-    obs_pattern_fini(&r->pattern);
+    obs_pattern_fini(&r->pattern); /* r->obs is a view: nothing owned */
     sdmx_row_init(r);
 }
 
@@ -802,56 +834,55 @@ map_delete_matching(const sdmx_csv_t *m, const sdmx_dataflow_t *df,
     return 0;
 }
 
-/* Value and attribute cells of df's own columns into obs. */
-static int
-read_content(const sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
-             obs_t *obs, uint64_t line, issue_list_t *issues)
+/* Value and attribute cells of df's own columns into the view obs. */
+static void
+read_content(sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
+             obs_t *obs)
 {
-    const char *v = cell_at(cells, m->value_col);
-    int rc = obs_set_value(obs, cell_blank(v) ? "" : v);
-    for (size_t c = 0; rc == 0 && c < m->n_cols; c++) {
+    row_view_t *v = &m->view;
+    const char *value = cell_at(cells, m->value_col);
+    obs->value = cell_blank(value) ? v->empty : (char *)(uintptr_t)value;
+    size_t n = 0;
+    for (size_t k = 0; k < d->n_attr_cols; k++) {
+        int c = d->attr_cols[k];
         const sdmx_component_t *a = d->attr[c];
-        char code[OBS_CODE_MAX + 1];
-        if (a == NULL || cell_blank(cells[c]))
+        if (cell_blank(cells[c]))
             continue;
-        const char *val = cells[c];
+        char *val = (char *)(uintptr_t)cells[c];
         if (a->type == SDMX_TYPE_CODED &&
-            cell_copy(val, true, code, sizeof(code)))
-            val = code;
-        rc = obs_set_attr(obs, a->id, val);
+            cell_copy(val, true, v->codes[n], sizeof(v->codes[n])))
+            val = v->codes[n];
+        v->attrs[n++] = (obs_attr_t){.id = a->id, .value = val};
     }
-    if (rc == OBS_ETOOBIG) {
-        issue_add(issues, line, "", "R1-component", false,
-                  "row has more than %d attributes", OBS_MAX_ATTRS);
-        rc = 0;
-    }
-    return rc;
+    obs->attrs = v->attrs;
+    obs->n_attrs = n;
 }
 
+/* row->obs as a view of the identity in m->view.id and of the cells. */
 static int
 map_obs(sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
-        const row_ident_t *id, sdmx_row_t *row, uint64_t line,
-        issue_list_t *issues)
+        sdmx_row_t *row, uint64_t line, issue_list_t *issues)
 {
-    const char *dims[OBS_MAX_DIMS];
+    row_view_t *v = &m->view;
+    obs_t *obs = &row->obs;
     size_t nd = d->df->dsd->n_dims;
     for (size_t i = 0; i < nd; i++)
-        dims[i] = id->code[i];
-    int rc = obs_set_identity(&row->obs, d->df->urn, dims, nd, id->time);
-    if (rc != 0)
-        return rc;
-    row->obs.ver.action = row->action;
+        v->dims[i] = v->id.code[i];
+    v->empty[0] = '\0';
+    obs->dataflow = d->df->urn;
+    obs->dims = v->dims;
+    obs->n_dims = nd;
+    obs->time_period = v->id.time;
+    obs->ver.action = row->action;
     if (row->action == OBS_ACTION_DELETE)
-        rc = obs_set_value(&row->obs, ""); /* identity only */
+        obs->value = v->empty; /* identity only */
     else
-        rc = read_content(m, d, cells, &row->obs, line, issues);
-    if (rc != 0)
-        return rc;
-    rc = validate_obs(&m->vctx, d->df, &row->obs, line, issues);
+        read_content(m, d, cells, obs);
+    int rc = validate_obs(&m->vctx, d->df, obs, line, issues);
     if (rc != 0 && rc != OBS_EREJECTED)
         return rc;
     row->kind = SDMX_ROW_OBS;
-    return check_duplicate(m, &row->obs, line, issues);
+    return check_duplicate(m, obs, line, issues);
 }
 
 /* Everything after the shape check; the caller turns errors into
@@ -860,7 +891,7 @@ static int
 map_row(sdmx_csv_t *m, uint64_t line, const char *const *cells, sdmx_row_t *row,
         issue_list_t *issues)
 {
-    row_ident_t id;
+    row_ident_t *id = &m->view.id;
     size_t errors0 = issues->errors;
     row->df = row_dataflow(m, cells, line, issues);
     if (row->df == NULL || !row_action(m, cells, line, &row->action, issues))
@@ -869,12 +900,12 @@ map_row(sdmx_csv_t *m, uint64_t line, const char *const *cells, sdmx_row_t *row,
     if (d == NULL)
         return OBS_ENOMEM;
     check_foreign(m, d, cells, line, issues);
-    read_ident(m, d, cells, row->action, &id, line, issues);
+    read_ident(m, d, cells, row->action, id, line, issues);
     if (issues->errors > errors0)
         return 0;
-    if (row->action == OBS_ACTION_DELETE && id.wildcard)
-        return map_delete_matching(m, row->df, &id, row, line, issues);
-    return map_obs(m, d, cells, &id, row, line, issues);
+    if (row->action == OBS_ACTION_DELETE && id->wildcard)
+        return map_delete_matching(m, row->df, id, row, line, issues);
+    return map_obs(m, d, cells, row, line, issues);
 }
 
 static bool

@@ -41,7 +41,11 @@ typedef struct {
     sdmx_row_kind_t kind;
     obs_action_t action;       /* MERGE, REPLACE, DELETE */
     const sdmx_dataflow_t *df; /* borrowed from the structure */
-    obs_t obs; /* kind OBS: the observation (DELETE: identity only) */
+    /* kind OBS: the observation (DELETE: identity only), as a view: its
+     * strings point into the mapper and into the cells given to
+     * sdmx_csv_map, valid until the next sdmx_csv_map or sdmx_csv_close
+     * and while the cells are (obs_copy it to keep it); never obs_fini it */
+    obs_t obs;
     obs_pattern_t pattern; /* DELETE_MATCHING: dims with wildcards
                               (n = DSD dims); owned */
     char time_period[OBS_PERIOD_MAX + 1]; /* DELETE_MATCHING: "" = every

@@ -256,6 +256,16 @@ check_identity(const validate_ctx_t *ctx, const sdmx_dataflow_t *df,
         memo_put(ctx, df, obs);
 }
 
+/* A normalised text for a view: a copy in ctx->texts (room for the value
+ * and each attribute once: every text is normalised at most once). */
+static char *
+view_text(const validate_ctx_t *ctx, const char *text)
+{
+    char *t = ctx->texts->text[ctx->texts->used++];
+    snprintf(t, sizeof(ctx->texts->text[0]), "%s", text);
+    return t;
+}
+
 /* Rules 4 and 5 for OBS_VALUE; normalises it in place. */
 static int
 check_value(const validate_ctx_t *ctx, obs_t *obs, uint64_t line,
@@ -286,7 +296,10 @@ check_value(const validate_ctx_t *ctx, obs_t *obs, uint64_t line,
     nums->has_value = !isnan(nums->value);
     if (strcmp(out, v) == 0)
         return 0;
-    return ctx->borrowed ? OBS_EBUSY : obs_set_value(obs, out);
+    if (ctx->texts == NULL)
+        return obs_set_value(obs, out);
+    obs->value = view_text(ctx, out);
+    return 0;
 }
 
 static bool
@@ -337,7 +350,12 @@ check_decimal_attr(const validate_ctx_t *ctx, const sdmx_component_t *c,
     }
     if (strcmp(out, val) == 0)
         return 0;
-    return ctx->borrowed ? OBS_EBUSY : obs_set_attr(obs, c->id, out);
+    if (ctx->texts == NULL)
+        return obs_set_attr(obs, c->id, out);
+    for (size_t i = 0; i < obs->n_attrs; i++)
+        if (strcmp(obs->attrs[i].id, c->id) == 0)
+            obs->attrs[i].value = view_text(ctx, out);
+    return 0;
 }
 
 /* Type checks of one given attribute value other than decimals. */
@@ -483,6 +501,8 @@ validate_obs(const validate_ctx_t *ctx, const sdmx_dataflow_t *df, obs_t *obs,
 {
     size_t errors0 = issues->errors;
     numbers_t nums = {0};
+    if (ctx->texts != NULL)
+        ctx->texts->used = 0;
     if (!check_dataflow(df, obs, line, issues))
         return OBS_EREJECTED;
     check_identity(ctx, df, obs, line, issues);

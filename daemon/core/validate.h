@@ -41,6 +41,13 @@ typedef struct {
     char dims[OBS_MAX_DIMS][OBS_CODE_MAX + 1];
 } validate_memo_t;
 
+/* Room for the normalised texts of one view (validate_ctx_t.texts): the
+ * value and every attribute. Reused by each validate_obs call. */
+typedef struct validate_texts {
+    char text[OBS_MAX_ATTRS + 1][OBS_VALUE_MAX + 1];
+    size_t used;
+} validate_texts_t;
+
 typedef struct {
     const structure_t *st;  /* borrowed */
     validate_memo_t *memo;  /* borrowed, may be NULL (then no memory) */
@@ -48,9 +55,10 @@ typedef struct {
     int min_year, max_year; /* rule 3 year bounds: 1900 and current year + 1;
                                both 0 = those defaults from the clock */
     bool decimal_comma;     /* rule 4 locale handling declared */
-    bool borrowed; /* obs's strings are a read-only view (codec_obs_ro_t):
-                      a text that needs normalising is not rewritten, and
-                      validate_obs returns OBS_EBUSY instead */
+    /* Non-NULL: obs is a view (its strings are not its own: a codec view,
+     * or the mapper's view of CSV cells): a text that needs normalising is
+     * written here and pointed at, never freed or rewritten in place. */
+    struct validate_texts *texts;
 } validate_ctx_t;
 
 /** Normalises obs in place (OBS_VALUE and decimal attributes through
@@ -61,9 +69,9 @@ typedef struct {
  * checked for identity only (dims, time, authority), never value or
  * attributes.
  * Returns 0 (acceptable, maybe with warnings), OBS_EREJECTED (at least one
- * error issue was added), OBS_ENOMEM (normalising failed; obs stays valid),
- * OBS_EBUSY (ctx->borrowed and a text needs normalising: validate an owned
- * copy instead; issues may hold some of this obs's). */
+ * error issue was added), OBS_ENOMEM (normalising failed; obs stays
+ * valid). With ctx->texts, normalised texts point into it: obs is valid
+ * only as long as ctx->texts and until the next validate_obs with it. */
 int validate_obs(const validate_ctx_t *ctx, const sdmx_dataflow_t *df,
                  obs_t *obs, uint64_t line, issue_list_t *issues);
 
