@@ -25,8 +25,11 @@
 #include "repl_fsm.h"
 #include "sha256.h"
 
-#define OUTBOX_TRIM_EVERY 20000 /* changes acked between outbox trims */
-#define CURSOR_SAVE_MS    1000  /* see repl_node.cursor_unsaved */
+/* The outbox is trimmed (a commit) when OUTBOX_TRIM_MS passed since the
+ * last trim or OUTBOX_TRIM_EVERY changes were acknowledged since. */
+#define OUTBOX_TRIM_MS    1000
+#define OUTBOX_TRIM_EVERY 100000
+#define CURSOR_SAVE_MS    1000 /* see repl_node.cursor_unsaved */
 
 struct repl_node {
     repl_env_t env;
@@ -40,6 +43,7 @@ struct repl_node {
     char sub_hash[65]; /* of the subscription, kept beside the cursor */
     uint64_t log_last, last_applied_ms, snapshots, applied, bytes_in;
     uint64_t trimmed; /* outbox removed (and pub_acked stored) up to here */
+    uint64_t trimmed_ms;
     /* Cursor moved by batches with no change for us (all filtered out or
      * our own) and not stored yet: a commit (an fsync) for nothing but a
      * cursor would cost an importing node one per batch it is streamed.
@@ -287,6 +291,17 @@ ack_outbox(repl_node_t *self, uint64_t upto)
         log_warnr(rc, "node: trimming the outbox up to %" PRIu64, upto);
     else
         self->trimmed = upto;
+    self->trimmed_ms = now_ms();
+}
+
+/* Trims when it is time (OUTBOX_TRIM_MS, OUTBOX_TRIM_EVERY). */
+static void
+maybe_ack_outbox(repl_node_t *self, uint64_t now)
+{
+    uint64_t acked = self->fsm.pub_acked;
+    if (acked > self->trimmed && (now - self->trimmed_ms >= OUTBOX_TRIM_MS ||
+                                  acked - self->trimmed >= OUTBOX_TRIM_EVERY))
+        ack_outbox(self, acked);
 }
 
 /* The hub holds our changes only up to `after` although it acknowledged
@@ -505,12 +520,9 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
         return true;
     }
     case RN_A_ACK_OUTBOX:
-        /* Trimming is lazy (once the window drains, every OUTBOX_TRIM_EVERY
-         * changes, each cron tick, at exit): each trim is a commit (lazy),
-         * and an entry trimmed late is only resent and deduplicated. */
-        if (self->fsm.pub_inflight == 0 ||
-            a->n - self->trimmed >= OUTBOX_TRIM_EVERY)
-            ack_outbox(self, a->n);
+        /* Trimming is lazy: each trim is a commit (lazy too), and an entry
+         * trimmed late is only resent and deduplicated. */
+        maybe_ack_outbox(self, now_ms());
         self->env.bump_origin_seq(self->env.engine, a->n);
         return false;
     case RN_A_RESTORE_OUTBOX:
@@ -688,7 +700,7 @@ void
 repl_node_cron(repl_node_t *self, uint64_t now)
 {
     try_structure(self);
-    ack_outbox(self, self->fsm.pub_acked);
+    maybe_ack_outbox(self, now);
     if (now - self->cursor_saved_ms >= CURSOR_SAVE_MS)
         save_cursor(self);
     rn_event_t ev = {.type = RN_EV_TICK, .now_ms = now};
@@ -725,6 +737,12 @@ repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr)
             ? now - self->last_applied_ms
             : 0;
     sr->outbox_acked = self->fsm.pub_acked;
+    /* entries acknowledged and not trimmed yet (lazily) are not waiting */
+    uint64_t untrimmed = self->fsm.pub_acked > self->trimmed
+                             ? self->fsm.pub_acked - self->trimmed
+                             : 0;
+    sr->outbox_depth =
+        sr->outbox_depth > untrimmed ? sr->outbox_depth - untrimmed : 0;
     sr->snapshots = self->snapshots;
 }
 
