@@ -31,27 +31,30 @@ repl_structure_hash(const structure_t *st, char hex[65])
 }
 
 int
+repl_send_bytes(void *sock, const uint8_t *id, size_t id_len,
+                const uint8_t *buf, size_t len, uint64_t *bytes)
+{
+    if (id != NULL &&
+        zmq_send(sock, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return zmq_errno() == EAGAIN ? OBS_EBUSY : OBS_ESYS;
+    if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) < 0)
+        return zmq_errno() == EAGAIN ? OBS_EBUSY : OBS_ESYS;
+    if (bytes)
+        *bytes += len;
+    return OBS_OK;
+}
+
+int
 repl_send(void *sock, const uint8_t *id, size_t id_len, codec_env_t *env,
           uint64_t *bytes)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = codec_envelope_pack(env, &buf, &len);
-    if (rc != OBS_OK)
-        return rc;
-    if (id != NULL &&
-        zmq_send(sock, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        free(buf);
-        return zmq_errno() == EAGAIN ? OBS_EBUSY : OBS_ESYS;
-    }
-    if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) < 0) {
-        free(buf);
-        return zmq_errno() == EAGAIN ? OBS_EBUSY : OBS_ESYS;
-    }
+    if (rc == OBS_OK)
+        rc = repl_send_bytes(sock, id, id_len, buf, len, bytes);
     free(buf);
-    if (bytes)
-        *bytes += len;
-    return OBS_OK;
+    return rc;
 }
 
 void

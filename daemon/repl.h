@@ -48,6 +48,9 @@ int repl_structure_hash(const structure_t *st, char hex[65]);
  * NULL) is incremented by the frame size. */
 int repl_send(void *sock, const uint8_t *id, size_t id_len, codec_env_t *env,
               uint64_t *bytes);
+/** repl_send of a frame already packed (buf stays the caller's). */
+int repl_send_bytes(void *sock, const uint8_t *id, size_t id_len,
+                    const uint8_t *buf, size_t len, uint64_t *bytes);
 
 /** Parses a comma/space separated list into a NULL-terminated array of
  * owned strings (*out; free with repl_list_free). NULL or "" = empty. */

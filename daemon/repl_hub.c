@@ -59,8 +59,11 @@
  * so the node refills the window while the hub commits the rest. */
 #define HUB_COMMIT_MAX      4000
 #define HUB_STATE_APPLY_MAX 8000 /* log entries applied to state per txn */
-#define HUB_STATE_TURN_MS   50   /* state applied per loop turn, at most */
-#define HUB_STATE_DELAY_MS  500  /* see state_due */
+/* ... and bytes of them: LMDB holds a write txn's dirty pages in malloc'd
+ * memory and keeps them for reuse, so this bounds the hub's RSS */
+#define HUB_STATE_APPLY_BYTES (2u << 20)
+#define HUB_STATE_TURN_MS     50  /* state applied per loop turn, at most */
+#define HUB_STATE_DELAY_MS    500 /* see state_due */
 
 typedef struct {
     char node_id[OBS_ID_MAX + 1];
@@ -109,6 +112,22 @@ typedef struct {
     bool hello_done;
 } sess_t;
 
+/* LogBatches packed this loop turn, for the next node at the same
+ * position with the same subscription: the same bytes go out again instead
+ * of another log walk and pack (fan-out). A node pumps a whole window of
+ * batches at once, so the last few are kept, oldest dropped first, at most
+ * FANOUT_MAX of them and FANOUT_BYTES in all. Only a batch that left out
+ * none of its node's own changes is kept; all are dropped at the end of
+ * the turn (reap), so built_for is never a freed session. */
+#define FANOUT_MAX   8
+#define FANOUT_BYTES (4u << 20)
+typedef struct {
+    const sess_t *built_for;
+    uint64_t after, to, last;
+    uint8_t *buf;
+    size_t len;
+} fanout_t;
+
 struct repl_hub {
     repl_env_t env;
     void *sock;
@@ -119,14 +138,17 @@ struct repl_hub {
     peer_t *peers;
     size_t n_peers, cap_peers;
     uint64_t log_first, log_last;
-    uint64_t state_applied;  /* the state holds the log up to here */
-    uint64_t state_retry_ms; /* after a failed state apply */
-    uint64_t state_done_ms;  /* when the state last caught up with the log */
-    bool committed;          /* the last turn committed publishes */
-    bool hold_state;         /* test hook: see the top of this file */
-    validate_memo_t vmemo;   /* emptied at each group commit: the
-                                structure cannot change within one */
-    validate_texts_t vtexts; /* normalised texts of the change checked */
+    uint64_t state_applied;   /* the state holds the log up to here */
+    uint64_t state_retry_ms;  /* after a failed state apply */
+    uint64_t state_done_ms;   /* when the state last caught up with the log */
+    bool committed;           /* the last turn committed publishes */
+    bool hold_state;          /* test hook: see the top of this file */
+    validate_memo_t vmemo;    /* emptied at each group commit: the
+                                 structure cannot change within one */
+    validate_texts_t vtexts;  /* normalised texts of the change checked */
+    fanout_t fan[FANOUT_MAX]; /* oldest first */
+    size_t n_fan, fan_bytes;
+    uint64_t batches_shared; /* LogBatches sent from fan */
     bool log_grew;
     uint64_t next_trim_ms, snapshots;
     size_t rr;                       /* round-robin start of the group commit */
@@ -279,6 +301,7 @@ typedef struct {
     sess_t *s;
     ProtobufCBinaryData *items;
     size_t n, cap;
+    bool own_left_out; /* some entry was the node's own */
 } gather_t;
 
 /* Records that hub_seq came from s in this session (indices stay put
@@ -303,10 +326,11 @@ own_add(sess_t *s, uint64_t hub_seq)
     s->own[s->n_own++] = (seq_range_t){hub_seq, hub_seq};
 }
 
-/* Whether hub_seq came from s in this session; first drops the ranges the
- * node has applied past (a resync restarts after its cursor). */
-static bool
-own_has(sess_t *s, uint64_t hub_seq, uint64_t cursor)
+/* Index of the first own range of s ending at or after hub_seq (n_own if
+ * none); first drops the ranges the node has applied past (a resync
+ * restarts after its cursor). */
+static size_t
+own_first(sess_t *s, uint64_t hub_seq, uint64_t cursor)
 {
     while (s->own_head < s->n_own && s->own[s->own_head].last <= cursor)
         s->own_head++;
@@ -324,7 +348,92 @@ own_has(sess_t *s, uint64_t hub_seq, uint64_t cursor)
         else
             hi = mid;
     }
-    return lo < s->n_own && s->own[lo].first <= hub_seq;
+    return lo;
+}
+
+/* Whether hub_seq came from s in this session. */
+static bool
+own_has(sess_t *s, uint64_t hub_seq, uint64_t cursor)
+{
+    size_t i = own_first(s, hub_seq, cursor);
+    return i < s->n_own && s->own[i].first <= hub_seq;
+}
+
+/* Whether any of (after, to] came from s in this session. */
+static bool
+own_overlaps(sess_t *s, uint64_t after, uint64_t to, uint64_t cursor)
+{
+    size_t i = own_first(s, after + 1, cursor);
+    return i < s->n_own && s->own[i].first <= to;
+}
+
+/* The end of the run of s's own changes right after `after` (at most
+ * last), or `after` when after + 1 is not one of them. */
+static uint64_t
+own_run_end(sess_t *s, uint64_t after, uint64_t last, uint64_t cursor)
+{
+    size_t i = own_first(s, after + 1, cursor);
+    if (i == s->n_own || s->own[i].first > after + 1)
+        return after;
+    return s->own[i].last < last ? s->own[i].last : last;
+}
+
+static bool
+same_list(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Drops the cached batches (built_for s only, or all when s is NULL). */
+static void
+fanout_drop(repl_hub_t *self, const sess_t *s)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < self->n_fan; i++) {
+        fanout_t *f = &self->fan[i];
+        if (s == NULL || f->built_for == s) {
+            self->fan_bytes -= f->len;
+            free(f->buf);
+        } else {
+            self->fan[w++] = *f;
+        }
+    }
+    self->n_fan = w;
+}
+
+static void
+fanout_keep(repl_hub_t *self, const fanout_t *f)
+{
+    while (self->n_fan > 0 && (self->n_fan == FANOUT_MAX ||
+                               self->fan_bytes + f->len > FANOUT_BYTES)) {
+        self->fan_bytes -= self->fan[0].len;
+        free(self->fan[0].buf);
+        memmove(&self->fan[0], &self->fan[1],
+                --self->n_fan * sizeof(self->fan[0]));
+    }
+    self->fan[self->n_fan++] = *f;
+    self->fan_bytes += f->len;
+}
+
+/* The cached batch s would be sent after `after`, or NULL. */
+static const fanout_t *
+fanout_find(repl_hub_t *self, sess_t *s, uint64_t after, uint64_t last)
+{
+    for (size_t i = 0; i < self->n_fan; i++) {
+        const fanout_t *f = &self->fan[i];
+        const sess_t *b = f->built_for;
+        if (f->after == after && f->last == last &&
+            same_list(b->dfs, b->n_dfs, s->dfs, s->n_dfs) &&
+            same_list(b->areas, b->n_areas, s->areas, s->n_areas) &&
+            !own_overlaps(s, after, f->to, sess_peer(self, s)->cursor))
+            return f;
+    }
+    return NULL;
 }
 
 static int
@@ -337,8 +446,11 @@ gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
         return 0;
     /* no echo (PROTOCOL.md §5.4); snapshot walks pass hub_seq 0, so a
      * snapshot always holds the node's own changes too */
-    if (hub_seq != 0 && own_has(g->s, hub_seq, sess_peer(g->hub, g->s)->cursor))
+    if (hub_seq != 0 &&
+        own_has(g->s, hub_seq, sess_peer(g->hub, g->s)->cursor)) {
+        g->own_left_out = true;
         return 0;
+    }
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 256;
         ProtobufCBinaryData *items = realloc(g->items, cap * sizeof(*items));
@@ -354,6 +466,45 @@ gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     return 0;
 }
 
+/* Packs and sends LogBatch (after, to] of items; keeps the bytes in
+ * self->fan when they suit any node with s's subscription. */
+static void
+send_log_batch(repl_hub_t *self, sess_t *s, uint64_t after, uint64_t to,
+               uint64_t last, const gather_t *g)
+{
+    Obsync__V1__LogBatch b;
+    obsync__v1__log_batch__init(&b);
+    b.from_seq = after;
+    b.to_seq = to;
+    b.n_changes = g ? g->n : 0;
+    b.changes = g ? g->items : NULL;
+    b.log_last = last;
+    codec_env_t env;
+    obsync__v1__envelope__init(&env);
+    env.body_case = OBSYNC__V1__ENVELOPE__BODY_LOG_BATCH;
+    env.log_batch = &b;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t bytes = 0;
+    int rc = codec_envelope_pack(&env, &buf, &len);
+    if (rc == OBS_OK)
+        rc = repl_send_bytes(self->sock, s->id, s->id_len, buf, len, &bytes);
+    if (rc != OBS_OK)
+        log_debug("hub: frame to a node dropped: %s", obs_strerror(rc));
+    sess_peer(self, s)->bytes_out += bytes;
+    if (g == NULL || g->own_left_out || buf == NULL || len > FANOUT_BYTES) {
+        free(buf);
+        return;
+    }
+    fanout_t f = {.built_for = s,
+                  .after = after,
+                  .to = to,
+                  .last = last,
+                  .buf = buf,
+                  .len = len};
+    fanout_keep(self, &f);
+}
+
 /* Sends the next LogBatch after `after`; returns the new position, or
  * `after` if there was nothing to send. Closes the session when the log no
  * longer reaches back to `after` (the node reconnects for a snapshot). */
@@ -361,8 +512,9 @@ static uint64_t
 send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
 {
     obsdb_txn_t *txn = NULL;
-    gather_t g = {self, s, NULL, 0, 0};
+    gather_t g = {self, s, NULL, 0, 0, false};
     uint64_t first = 0, last = 0, to = after;
+    uint64_t cursor = sess_peer(self, s)->cursor;
     int rc = obsdb_begin(self->env.db, false, &txn);
     if (rc == OBS_OK)
         rc = obsdb_log_bounds(txn, &first, &last);
@@ -377,23 +529,28 @@ send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
         *closed = true;
         return after;
     }
+    if (rc == OBS_OK && (to = own_run_end(s, after, last, cursor)) > after) {
+        /* the node's own changes: nothing to read, an empty batch */
+        obsdb_abort(&txn);
+        send_log_batch(self, s, after, to, last, NULL);
+        return to;
+    }
+    const fanout_t *f = rc == OBS_OK ? fanout_find(self, s, after, last) : NULL;
+    if (f != NULL) {
+        obsdb_abort(&txn);
+        uint64_t bytes = 0;
+        if (repl_send_bytes(self->sock, s->id, s->id_len, f->buf, f->len,
+                            &bytes) != OBS_OK)
+            log_debug("hub: frame to a node dropped");
+        sess_peer(self, s)->bytes_out += bytes;
+        self->batches_shared++;
+        return f->to;
+    }
     if (rc == OBS_OK)
         rc = obsdb_log_walk(txn, after, REPL_BATCH_MAX, REPL_BATCH_BYTES,
                             gather_cb, &g, &to);
-    if (rc == OBS_OK && to > after) {
-        Obsync__V1__LogBatch b;
-        obsync__v1__log_batch__init(&b);
-        b.from_seq = after;
-        b.to_seq = to;
-        b.n_changes = g.n;
-        b.changes = g.items;
-        b.log_last = last;
-        codec_env_t env;
-        obsync__v1__envelope__init(&env);
-        env.body_case = OBSYNC__V1__ENVELOPE__BODY_LOG_BATCH;
-        env.log_batch = &b;
-        send_env(self, s, &env); /* packs while the map pages are valid */
-    }
+    if (rc == OBS_OK && to > after) /* packs while the map pages are valid */
+        send_log_batch(self, s, after, to, last, &g);
     obsdb_abort(&txn);
     free(g.items);
     if (rc != OBS_OK)
@@ -407,7 +564,7 @@ static void
 send_chunk(repl_hub_t *self, sess_t *s, bool *done, bool *failed)
 {
     obsdb_txn_t *txn = NULL;
-    gather_t g = {self, s, NULL, 0, 0};
+    gather_t g = {self, s, NULL, 0, 0, false};
     uint8_t last[OBS_KEY_MAX + 1];
     size_t last_len = 0;
     bool more = false;
@@ -726,6 +883,7 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
     snprintf(s->node_epoch, sizeof(s->node_epoch), "%s", h->node_epoch);
     snprintf(s->provider, sizeof(s->provider), "%s",
              h->provider[0] ? h->provider : h->node_id);
+    fanout_drop(self, s); /* built with the old subscription */
     if (h->subscription) {
         repl_list_free(&s->dfs);
         repl_list_free(&s->areas);
@@ -1210,8 +1368,8 @@ apply_state(repl_hub_t *self, size_t max)
         /* lazy: the state is rebuilt from the log if a crash undoes it */
         rc = obsdb_begin_lazy(self->env.db, &a.txn);
         if (rc == OBS_OK)
-            rc = obsdb_log_walk(a.txn, self->state_applied, max, 0, state_cb,
-                                &a, &last);
+            rc = obsdb_log_walk(a.txn, self->state_applied, max,
+                                HUB_STATE_APPLY_BYTES, state_cb, &a, &last);
         if (rc == OBS_OK)
             rc = obsdb_meta_put_u64(a.txn, STATE_APPLIED, last);
         if (rc == OBS_OK)
@@ -1268,6 +1426,7 @@ repl_hub_catch_up(repl_hub_t *self)
 static void
 reap(repl_hub_t *self)
 {
+    fanout_drop(self, NULL); /* before any session is freed */
     for (size_t i = 0; i < self->n_sess; i++) {
         sess_t *s = self->sess[i];
         if (s->fsm.state != RH_DEAD || s->peer == SIZE_MAX)
@@ -1426,6 +1585,7 @@ repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr)
     sr->log_first = self->log_first;
     sr->log_last = self->log_last;
     sr->state_applied = self->state_applied;
+    sr->batches_shared = self->batches_shared;
     sr->snapshots = self->snapshots;
     sr->hub_endpoint = self->endpoint;
     if (self->status_rows == NULL || self->status_ptrs == NULL)
@@ -1559,6 +1719,7 @@ repl_hub_destroy(repl_hub_t **selfp)
         log_warnx("hub: stopping with the state at hub_seq %" PRIu64
                   " of %" PRIu64 "; it is applied at the next start",
                   self->state_applied, self->log_last);
+    fanout_drop(self, NULL);
     for (size_t i = 0; i < self->n_sess; i++)
         sess_free(self->sess[i]);
     if (self->sock)

@@ -77,6 +77,7 @@ status_json(const obsync_status_t *s)
     json_u64("log_first", s->log_first);
     json_u64("log_last", s->log_last);
     json_u64("state_applied", s->state_applied);
+    json_u64("batches_shared", s->batches_shared);
     json_u64("outbox_acked", s->outbox_acked);
     json_u64("snapshots", s->snapshots);
     fputs(",\"peers\":[", stdout);
@@ -189,13 +190,14 @@ hub_repl_text(const obsync_status_t *s)
            "  log             %llu..%llu\n"
            "  state           applied up to %llu (%llu behind the log)\n"
            "  snapshots       %llu sent\n"
+           "  batches shared  %llu\n"
            "  nodes           %zu known, %zu up\n",
            s->hub_endpoint[0] ? s->hub_endpoint : "-", (ull_t)s->log_first,
            (ull_t)s->log_last, (ull_t)s->state_applied,
            (ull_t)(s->log_last > s->state_applied
                        ? s->log_last - s->state_applied
                        : 0),
-           (ull_t)s->snapshots, s->n_peers, up);
+           (ull_t)s->snapshots, (ull_t)s->batches_shared, s->n_peers, up);
     if (s->n_peers == 0)
         return;
     int wid = col_width(s, "NODE", false), wadr = col_width(s, "ADDRESS", true);

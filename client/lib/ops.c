@@ -79,6 +79,7 @@ copy_repl(const Obsync__V1__StatusReply *r, obsync_status_t *st)
     st->log_first = r->log_first;
     st->log_last = r->log_last;
     st->state_applied = r->state_applied;
+    st->batches_shared = r->batches_shared;
     st->outbox_acked = r->outbox_acked;
     st->snapshots = r->snapshots;
     if (st->hub_endpoint == NULL || st->repl_state == NULL)

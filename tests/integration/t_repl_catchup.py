@@ -12,7 +12,9 @@
    a snapshot (JAM's log says "snapshot complete"; `snapshots` >= 1 when the
    CLI prints it), and so does MEX after being away while 5,000 more
    changes pushed its cursor out of the log. After the snapshots, new
-   changes reach them through the log again. Every store ends identical.
+   changes reach them through the log again, MEX and JAM sharing the
+   LogBatches the hub packs (status batches_shared grows). Every store ends
+   identical.
 Durability is not under test (no_sync). Run by ctest as
 integration.repl_catchup."""
 
@@ -173,6 +175,18 @@ def test_snapshot_bootstrap(env):
     rh.wait_converged(hub, [col, mex, jam], CONVERGE_S)
     got = jam.get(h.DF_VIOLENCE, key, period)
     h.eq(got and got.get("value"), "3.25", "JAM got MEX's later put")
+
+    # fan-out: MEX and JAM stand at the hub's log end with the same
+    # subscription, so each LogBatch of COL's next import is read and packed
+    # once and sent to both (PROTOCOL.md §5.4)
+    shared = rh.must_status(hub)["batches_shared"]
+    p = env.path("col4.csv")
+    rh.write_rows(p, "COL", 3000, env.rng, offset=N // 4 + N2)
+    rh.import_ok(col, p, reply_timeout=REPLY_S)
+    rh.wait_converged(hub, [col, mex, jam], CONVERGE_S)
+    now = rh.must_status(hub)["batches_shared"]
+    h.check(now > shared, "the hub sent MEX and JAM shared LogBatches",
+            "%d before, %d after" % (shared, now))
     rh.compare_exports([hub, col, mex, jam])
     rh.compare_versions([hub, col, mex, jam])
 

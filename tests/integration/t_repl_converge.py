@@ -10,6 +10,8 @@ daemon must end with the union: same observation and tombstone counts, each
 node's outbox drained to 0, each node's hub_cursor equal to the hub's newest
 hub_seq, `export --format csv` byte-identical on all four, and every
 observation's replicated version (hlc, origin, origin_seq, ...) identical.
+The hub's bytes out to each node stay within a tenth of that node's own
+published bytes of what the other two published: nothing is echoed.
 Durability is not under test here, so the daemons run with no_sync. Run by
 ctest as integration.repl_converge."""
 
@@ -91,6 +93,15 @@ def test_three_nodes_converge(env):
     if peers:
         for a in AREAS:
             h.check(peers.get(a, {}).get("up"), "hub sees node %s up" % a)
+        # no echo with three writers at once: what the hub sent a node is
+        # what the other two published (plus framing), not its own too
+        for a in AREAS:
+            own = peers[a]["bytes_in"]
+            others = sum(peers[b]["bytes_in"] for b in AREAS if b != a)
+            out = peers[a]["bytes_out"]
+            h.check(out <= others + own // 10, "hub sent %s what the others "
+                    "published, not %s's own changes" % (a, a),
+                    "out %d, others' in %d, own in %d" % (out, others, own))
     else:
         h.log("  --   (the CLI does not print the hub's peers yet)")
 

@@ -220,7 +220,9 @@ typedef struct {
     size_t n_peers;        /* hub: one row per known node; node: 0 */
     obsync_peer_status_t *peers; /* owned array of n_peers; NULL when 0 */
     /* fields added later go here, after every older one (ABI) */
-    uint64_t state_applied; /* hub: its state holds the log up to here */
+    uint64_t state_applied;  /* hub: its state holds the log up to here */
+    uint64_t batches_shared; /* hub: LogBatches sent as packed for another
+                                node at the same position (fan-out) */
 } obsync_status_t;
 
 /** Asks the daemon for its status; caller owns *out (obsync_status_free,
