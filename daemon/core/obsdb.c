@@ -84,6 +84,11 @@ struct obsdb_txn {
     bool log_dirty;
     uint64_t log_last; /* meta "log.last", written at commit */
     unsigned not_last; /* tables where a key did not sort last (try_append) */
+    /* The obs table's last key in this txn (obs_sorts_last): read once,
+     * then kept up to date by put_encoded, the table's only writer. */
+    enum { LAST_UNREAD, LAST_KNOWN, LAST_UNKNOWN } obs_last_state;
+    size_t obs_last_len; /* 0 with LAST_KNOWN: the table is empty */
+    uint8_t obs_last[OBS_KEY_MAX];
 };
 
 /* ------------------------------------------------------------ txn basics */
@@ -400,6 +405,52 @@ obsdb_get(obsdb_txn_t *txn, const obs_t *identity, obs_t *out)
     return codec_obs_decode(v.ptr, v.len, out);
 }
 
+/* LMDB's default key order. */
+static int
+key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+/* Whether key sorts after every key of the obs table, so it is new, known
+ * without a lookup (a key-ordered load or stream asks this of each key). */
+static bool
+obs_sorts_last(obsdb_txn_t *txn, const uint8_t *key, size_t klen)
+{
+    if (txn->obs_last_state == LAST_UNREAD) {
+        store_cursor_t c;
+        store_val_t k, v;
+        txn->obs_last_state = LAST_UNKNOWN;
+        if (store_cursor_open(&txn->st, STORE_T_OBS, &c) != 0)
+            return false;
+        int rc = store_cursor_last(&c, &k, &v);
+        if (rc == OBS_ENOENT || (rc == 0 && k.len <= sizeof(txn->obs_last))) {
+            txn->obs_last_len = rc == 0 ? k.len : 0;
+            memcpy(txn->obs_last, k.ptr, txn->obs_last_len);
+            txn->obs_last_state = LAST_KNOWN;
+        }
+        store_cursor_close(&c);
+    }
+    return txn->obs_last_state == LAST_KNOWN &&
+           key_cmp(key, klen, txn->obs_last, txn->obs_last_len) > 0;
+}
+
+/* key was just written to the obs table. */
+static void
+obs_wrote(obsdb_txn_t *txn, const uint8_t *key, size_t klen)
+{
+    if (txn->obs_last_state != LAST_KNOWN ||
+        key_cmp(key, klen, txn->obs_last, txn->obs_last_len) <= 0)
+        return;
+    if (klen > sizeof(txn->obs_last)) {
+        txn->obs_last_state = LAST_UNKNOWN;
+        return;
+    }
+    memcpy(txn->obs_last, key, klen);
+    txn->obs_last_len = klen;
+}
+
 /* Before the current version of key is replaced by one stamped new_hlc:
  * moves it to history (unless it has the same stamp: then it is simply
  * replaced, as its history entry used to be) and keeps the counters right
@@ -413,8 +464,9 @@ supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
                   bool tombstone, bool known_new, bool *is_new)
 {
     store_val_t v;
-    int rc = known_new ? OBS_ENOENT
-                       : store_get(&txn->st, STORE_T_OBS, key, klen, &v);
+    int rc = known_new || obs_sorts_last(txn, key, klen)
+                 ? OBS_ENOENT
+                 : store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 
     *is_new = rc == OBS_ENOENT;
     if (rc == OBS_ENOENT) {
@@ -500,6 +552,8 @@ put_encoded(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
         rc = try_append(txn, STORE_T_OBS, key, klen, val, vlen);
     if (rc == OBS_EEXIST || (rc == 0 && !is_new))
         rc = store_put(&txn->st, STORE_T_OBS, key, klen, val, vlen);
+    if (rc == 0)
+        obs_wrote(txn, key, klen);
     if (rc == 0 && outbox && strcmp(ver->origin, txn->db->node_id) == 0) {
         store_be64_put(seq, ver->origin_seq);
         rc = put_counted(txn, STORE_T_OUTBOX, seq, sizeof(seq), val, vlen,
@@ -587,6 +641,8 @@ int
 obsdb_exists(obsdb_txn_t *txn, const uint8_t *key, size_t klen)
 {
     store_val_t v;
+    if (obs_sorts_last(txn, key, klen))
+        return OBS_ENOENT;
     return store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 }
 
@@ -1065,7 +1121,9 @@ replicated_wins(obsdb_txn_t *txn, const obs_version_t *ver, const uint8_t *key,
 {
     store_val_t v;
     obs_version_t cur;
-    int rc = store_get(&txn->st, STORE_T_OBS, key, klen, &v);
+    int rc = obs_sorts_last(txn, key, klen)
+                 ? OBS_ENOENT
+                 : store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 
     *wins = *is_new = rc == OBS_ENOENT;
     if (rc != 0)

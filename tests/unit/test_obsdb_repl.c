@@ -800,6 +800,65 @@ test_put_replicated_encoded_stores_given_bytes(void **state)
     obs_fini(&o);
 }
 
+static bool
+replicate_in(obsdb_txn_t *txn, const row_t *r)
+{
+    obs_t o;
+    bool applied = false;
+    make_obs(&o, r);
+    assert_ok(obsdb_put_replicated(txn, &o, &applied));
+    obs_fini(&o);
+    return applied;
+}
+
+/* A key that sorts after the table's last is new without a lookup; every
+ * other key is looked up: keys in order, then one in the middle, the last
+ * one again, one past it, within one transaction and in the next (which
+ * reads the table's last key), all decide as a lookup would. */
+static void
+test_put_replicated_keys_in_order_and_not(void **state)
+{
+    fixture_t *f = *state;
+    obsdb_stats_t st;
+    obsdb_txn_t *txn = begin(f->db, true);
+    const char *areas[] = {"ARG", "BRA", "COL", "MEX"};
+    for (size_t i = 0; i < 4; i++)
+        assert_true(replicate_in(txn, &(row_t){.area = areas[i],
+                                               .value = "1",
+                                               .ms = 10,
+                                               .origin = OTHER}));
+    /* the middle and the last key, older then newer versions */
+    assert_false(replicate_in(
+        txn, &(row_t){.area = "BRA", .value = "0", .ms = 9, .origin = OTHER}));
+    assert_true(replicate_in(
+        txn, &(row_t){.area = "BRA", .value = "2", .ms = 11, .origin = OTHER}));
+    assert_false(replicate_in(
+        txn, &(row_t){.area = "MEX", .value = "0", .ms = 9, .origin = OTHER}));
+    assert_true(replicate_in(
+        txn, &(row_t){.area = "MEX", .value = "2", .ms = 11, .origin = OTHER}));
+    assert_true(replicate_in(
+        txn, &(row_t){.area = "PER", .value = "1", .ms = 10, .origin = OTHER}));
+    commit(txn);
+    txn = begin(f->db, true); /* reads the last key, PER, from the table */
+    assert_false(replicate_in(
+        txn, &(row_t){.area = "PER", .value = "0", .ms = 9, .origin = OTHER}));
+    assert_true(replicate_in(
+        txn, &(row_t){.area = "PER", .value = "2", .ms = 12, .origin = OTHER}));
+    assert_true(replicate_in(
+        txn, &(row_t){.area = "CHL", .value = "1", .ms = 10, .origin = OTHER}));
+    assert_true(replicate_in(
+        txn, &(row_t){.area = "URY", .value = "1", .ms = 10, .origin = OTHER}));
+    commit(txn);
+    txn = begin(f->db, false);
+    assert_ok(obsdb_stats(txn, &st));
+    obsdb_abort(&txn);
+    assert_int_equal(st.observations, 7); /* ARG BRA CHL COL MEX PER URY */
+    assert_int_equal(st.history, 7 + 3);  /* BRA, MEX, PER revised */
+    char cur[64];
+    current(f->db, cur, sizeof(cur));
+    assert_string_equal(cur, "1@" OTHER);
+}
+
 static void
 test_put_replicated_ignores_older(void **state)
 {
@@ -959,6 +1018,7 @@ main(void)
         T(test_state_walk_raw_refuses_oversized_resume_key),
         T(test_put_replicated_applies_newer),
         T(test_put_replicated_encoded_stores_given_bytes),
+        T(test_put_replicated_keys_in_order_and_not),
         T(test_put_replicated_ignores_older),
         T(test_put_replicated_ignores_same_version),
         T(test_put_replicated_equal_hlc_greater_origin_wins),
