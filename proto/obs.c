@@ -270,16 +270,39 @@ obs_copy(obs_t *dst, const obs_t *src)
 
 /* Feeds one length-prefixed field: 8-byte big-endian length, then bytes, so
  * no two different field lists serialise the same way. */
+/* The hashed bytes are gathered in a buffer and hashed in runs: a few
+ * hundred bytes made of a dozen short fields. */
+typedef struct {
+    sha256_t ctx;
+    size_t used;
+    uint8_t buf[512];
+} hash_buf_t;
+
 static void
-hash_field(sha256_t *ctx, const char *s)
+hash_put(hash_buf_t *h, const void *p, size_t n)
+{
+    if (h->used + n > sizeof(h->buf)) {
+        sha256_update(&h->ctx, h->buf, h->used);
+        h->used = 0;
+    }
+    if (n > sizeof(h->buf)) {
+        sha256_update(&h->ctx, p, n);
+        return;
+    }
+    memcpy(h->buf + h->used, p, n);
+    h->used += n;
+}
+
+/* A field: its length (8 bytes, big-endian), then its bytes. */
+static void
+hash_field(hash_buf_t *h, const char *s)
 {
     size_t n = s != NULL ? strlen(s) : 0;
     uint8_t len[8];
     for (int i = 0; i < 8; i++)
         len[i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
-    sha256_update(ctx, len, sizeof(len));
-    if (n > 0)
-        sha256_update(ctx, s, n);
+    hash_put(h, len, sizeof(len));
+    hash_put(h, s, n);
 }
 
 void
@@ -290,21 +313,23 @@ obs_content_hash(const obs_t *obs, uint8_t out[OBS_HASH_LEN])
      * value hashes as "" (both mean missing). Identity and version metadata
      * are left out on purpose: the hash says whether two versions of the
      * same observation carry the same content. */
-    sha256_t ctx;
-    sha256_init(&ctx);
-    hash_field(&ctx, "obs-content-v1");
-    hash_field(&ctx, obs->value);
+    hash_buf_t h;
+    sha256_init(&h.ctx);
+    h.used = 0;
+    hash_field(&h, "obs-content-v1");
+    hash_field(&h, obs->value);
     uint8_t n[4] = {(uint8_t)(obs->n_attrs >> 24),
                     (uint8_t)(obs->n_attrs >> 16), (uint8_t)(obs->n_attrs >> 8),
                     (uint8_t)obs->n_attrs};
-    sha256_update(&ctx, n, sizeof(n));
+    hash_put(&h, n, sizeof(n));
     for (size_t i = 0; i < obs->n_attrs; i++) {
-        hash_field(&ctx, obs->attrs[i].id);
-        hash_field(&ctx, obs->attrs[i].value);
+        hash_field(&h, obs->attrs[i].id);
+        hash_field(&h, obs->attrs[i].value);
     }
     uint8_t tomb = obs->ver.tombstone ? 1 : 0;
-    sha256_update(&ctx, &tomb, 1);
-    sha256_final(&ctx, out);
+    hash_put(&h, &tomb, 1);
+    sha256_update(&h.ctx, h.buf, h.used);
+    sha256_final(&h.ctx, out);
 }
 
 int

@@ -194,6 +194,11 @@ sha256_update(sha256_t *ctx, const void *data, size_t len)
 {
     const uint8_t *p = data;
     ctx->bytes += len;
+    while (ctx->used == 0 && len >= 64) { /* whole blocks: no copy */
+        compress(ctx->state, p);
+        p += 64;
+        len -= 64;
+    }
     while (len > 0) {
         size_t take = 64 - ctx->used;
         if (take > len)

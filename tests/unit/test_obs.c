@@ -15,6 +15,7 @@
 
 #include "obs.h"
 #include "obs_err.h"
+#include "sha256.h"
 
 #define assert_ok(expr)                                   \
     do {                                                  \
@@ -233,6 +234,51 @@ test_obs_content_hash_sees_value_attrs_and_tombstone(void **state)
     obs_fini(&b);
 }
 
+static size_t
+put_field(uint8_t *p, const char *s)
+{
+    size_t n = strlen(s);
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+    memcpy(p + 8, s, n);
+    return 8 + n;
+}
+
+/* The hash is SHA-256 of the layout obs.h documents, byte for byte (stores
+ * and peers compare stored hashes: it may never change), for short and
+ * long fields (a value past the hasher's 512-byte gathering buffer). */
+static void
+test_obs_content_hash_is_sha256_of_the_layout(void **state)
+{
+    (void)state;
+    static char comment[1500];
+    for (size_t len = 0; len < sizeof(comment); len += 97) {
+        memset(comment, 'c', len);
+        comment[len] = '\0';
+        obs_t o;
+        make_obs(&o);
+        if (len > 0)
+            assert_ok(obs_set_attr(&o, "COMMENT_OBS", comment));
+        static uint8_t lay[4096];
+        size_t n = put_field(lay, "obs-content-v1");
+        n += put_field(lay + n, o.value);
+        lay[n++] = (uint8_t)(o.n_attrs >> 24);
+        lay[n++] = (uint8_t)(o.n_attrs >> 16);
+        lay[n++] = (uint8_t)(o.n_attrs >> 8);
+        lay[n++] = (uint8_t)o.n_attrs;
+        for (size_t i = 0; i < o.n_attrs; i++) {
+            n += put_field(lay + n, o.attrs[i].id);
+            n += put_field(lay + n, o.attrs[i].value);
+        }
+        lay[n++] = 0; /* not a tombstone */
+        uint8_t want[32], got[OBS_HASH_LEN];
+        sha256(lay, n, want);
+        obs_content_hash(&o, got);
+        assert_memory_equal(got, want, 32);
+        obs_fini(&o);
+    }
+}
+
 static void
 test_obs_content_hash_is_unambiguous(void **state)
 {
@@ -307,6 +353,7 @@ main(void)
         cmocka_unit_test(test_obs_fini_reinitialises),
         cmocka_unit_test(test_obs_content_hash_ignores_identity_and_version),
         cmocka_unit_test(test_obs_content_hash_sees_value_attrs_and_tombstone),
+        cmocka_unit_test(test_obs_content_hash_is_sha256_of_the_layout),
         cmocka_unit_test(test_obs_content_hash_is_unambiguous),
         cmocka_unit_test(test_obs_content_hash_null_and_empty_value_agree),
         cmocka_unit_test(test_obs_series_key_joins_dims),
