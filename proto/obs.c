@@ -281,6 +281,8 @@ typedef struct {
 static void
 hash_put(hash_buf_t *h, const void *p, size_t n)
 {
+    if (n == 0)
+        return; /* p may be NULL */
     if (h->used + n > sizeof(h->buf)) {
         sha256_update(&h->ctx, h->buf, h->used);
         h->used = 0;
