@@ -1418,6 +1418,7 @@ repl_hub_catch_up(repl_hub_t *self)
         if (self->state_applied == before)
             return OBS_ESTORE; /* the log ends before log_last: malformed */
     }
+    self->state_done_ms = now_ms();
     return OBS_OK;
 }
 
@@ -1565,6 +1566,7 @@ repl_hub_cron(repl_hub_t *self, uint64_t now)
 void
 repl_hub_structure_changed(repl_hub_t *self)
 {
+    fanout_drop(self, NULL); /* filtered against the old structure */
     if (repl_structure_hash(self->env.st, self->hash) != OBS_OK)
         return;
     for (size_t i = 0; i < self->n_sess; i++)

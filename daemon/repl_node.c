@@ -44,6 +44,11 @@ struct repl_node {
     uint64_t log_last, last_applied_ms, snapshots, applied, bytes_in;
     uint64_t trimmed; /* outbox removed (and pub_acked stored) up to here */
     uint64_t trimmed_ms;
+    /* The outbox was restored (restore_outbox: only current versions come
+     * back, so its origin_seqs have gaps): trimmed at every ack until it
+     * is empty, so status can count what waits as stored - (acked -
+     * trimmed). */
+    bool trim_now;
     /* Cursor moved by batches with no change for us (all filtered out or
      * our own) and not stored yet: a commit (an fsync) for nothing but a
      * cursor would cost an importing node one per batch it is streamed.
@@ -292,6 +297,8 @@ ack_outbox(repl_node_t *self, uint64_t upto)
     else
         self->trimmed = upto;
     self->trimmed_ms = now_ms();
+    if (self->trimmed >= self->fsm.outbox_last)
+        self->trim_now = false;
 }
 
 /* Trims when it is time (OUTBOX_TRIM_MS, OUTBOX_TRIM_EVERY). */
@@ -299,8 +306,9 @@ static void
 maybe_ack_outbox(repl_node_t *self, uint64_t now)
 {
     uint64_t acked = self->fsm.pub_acked;
-    if (acked > self->trimmed && (now - self->trimmed_ms >= OUTBOX_TRIM_MS ||
-                                  acked - self->trimmed >= OUTBOX_TRIM_EVERY))
+    if (acked > self->trimmed &&
+        (self->trim_now || now - self->trimmed_ms >= OUTBOX_TRIM_MS ||
+         acked - self->trimmed >= OUTBOX_TRIM_EVERY))
         ack_outbox(self, acked);
 }
 
@@ -327,6 +335,7 @@ restore_outbox(repl_node_t *self, uint64_t after)
         return;
     }
     self->trimmed = after;
+    self->trim_now = true; /* see trim_now */
     log_warnx("node: the hub holds our changes only up to %" PRIu64
               " (restored from a backup, or wiped?): %zu change(s) put "
               "back in the outbox to publish again",

@@ -11,6 +11,7 @@
  */
 #include "validate.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -261,6 +262,10 @@ check_identity(const validate_ctx_t *ctx, const sdmx_dataflow_t *df,
 static char *
 view_text(const validate_ctx_t *ctx, const char *text)
 {
+    /* one slot for the value and one per DSD attribute (<= OBS_MAX_ATTRS,
+     * the structure parser's cap): each is normalised once at most */
+    assert(ctx->texts->used <
+           sizeof(ctx->texts->text) / sizeof(ctx->texts->text[0]));
     char *t = ctx->texts->text[ctx->texts->used++];
     snprintf(t, sizeof(ctx->texts->text[0]), "%s", text);
     return t;
