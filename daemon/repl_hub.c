@@ -62,6 +62,10 @@
 /* ... and bytes of them: LMDB holds a write txn's dirty pages in malloc'd
  * memory and keeps them for reuse, so this bounds the hub's RSS */
 #define HUB_STATE_APPLY_BYTES (2u << 20)
+/* ... and changes to keys out of order (a random-order load): each dirties
+ * a leaf page or two (obsdb_txn_lookups) */
+#define HUB_STATE_LOOKUPS_MAX 2000
+#define STATE_TXN_FULL        1   /* state_cb: stop before this entry */
 #define HUB_STATE_TURN_MS     50  /* state applied per loop turn, at most */
 #define HUB_STATE_DELAY_MS    500 /* see state_due */
 
@@ -1321,6 +1325,8 @@ state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
          size_t rlen, void *arg)
 {
     state_apply_t *a = arg;
+    if (obsdb_txn_lookups(a->txn) >= HUB_STATE_LOOKUPS_MAX)
+        return STATE_TXN_FULL;  /* the rest in the next transaction */
     if (hub_seq != a->expect) { /* never claim entries the log lacks */
         log_errx("hub: log entry %" PRIu64 " is missing; the state stays at "
                  "%" PRIu64,
@@ -1370,6 +1376,8 @@ apply_state(repl_hub_t *self, size_t max)
         if (rc == OBS_OK)
             rc = obsdb_log_walk(a.txn, self->state_applied, max,
                                 HUB_STATE_APPLY_BYTES, state_cb, &a, &last);
+        if (rc == STATE_TXN_FULL)
+            rc = OBS_OK;
         if (rc == OBS_OK)
             rc = obsdb_meta_put_u64(a.txn, STATE_APPLIED, last);
         if (rc == OBS_OK)

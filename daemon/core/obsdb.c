@@ -89,6 +89,7 @@ struct obsdb_txn {
     enum { LAST_UNREAD, LAST_KNOWN, LAST_UNKNOWN } obs_last_state;
     size_t obs_last_len; /* 0 with LAST_KNOWN: the table is empty */
     uint8_t obs_last[OBS_KEY_MAX];
+    size_t lookups; /* obs-table puts that were not known new */
 };
 
 /* ------------------------------------------------------------ txn basics */
@@ -1121,10 +1122,11 @@ replicated_wins(obsdb_txn_t *txn, const obs_version_t *ver, const uint8_t *key,
 {
     store_val_t v;
     obs_version_t cur;
-    int rc = obs_sorts_last(txn, key, klen)
-                 ? OBS_ENOENT
-                 : store_get(&txn->st, STORE_T_OBS, key, klen, &v);
+    bool last = obs_sorts_last(txn, key, klen);
+    int rc =
+        last ? OBS_ENOENT : store_get(&txn->st, STORE_T_OBS, key, klen, &v);
 
+    txn->lookups += !last;
     *wins = *is_new = rc == OBS_ENOENT;
     if (rc != 0)
         return rc == OBS_ENOENT ? OBS_OK : rc;
@@ -1198,6 +1200,12 @@ obsdb_put_replicated_raw(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
         return txn_fail(txn, OBS_EINVAL);
     memcpy(hkey, key, klen);
     return put_replicated(txn, ver, hkey, klen, enc, enc_len, applied);
+}
+
+size_t
+obsdb_txn_lookups(const obsdb_txn_t *txn)
+{
+    return txn->lookups;
 }
 
 bool

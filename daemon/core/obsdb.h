@@ -204,6 +204,11 @@ int obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied);
 int obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
                                  const uint8_t *enc, size_t enc_len,
                                  bool *applied);
+/** How many obsdb_put_replicated* calls of txn had to look their key up
+ * (it did not sort after every stored key): each writes a B-tree leaf page
+ * of its own, which LMDB holds in memory until the commit. */
+size_t obsdb_txn_lookups(const obsdb_txn_t *txn);
+
 /** The same for a change known only by its canonical key, its encoded
  * bytes and their version ver (a hub log entry, whose record was checked
  * when it was accepted; the caller decodes the version and checks the key

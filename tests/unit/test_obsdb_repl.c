@@ -827,6 +827,7 @@ test_put_replicated_keys_in_order_and_not(void **state)
                                                .value = "1",
                                                .ms = 10,
                                                .origin = OTHER}));
+    assert_int_equal(obsdb_txn_lookups(txn), 0); /* all sorted last */
     /* the middle and the last key, older then newer versions */
     assert_false(replicate_in(
         txn, &(row_t){.area = "BRA", .value = "0", .ms = 9, .origin = OTHER}));
@@ -838,6 +839,7 @@ test_put_replicated_keys_in_order_and_not(void **state)
         txn, &(row_t){.area = "MEX", .value = "2", .ms = 11, .origin = OTHER}));
     assert_true(replicate_in(
         txn, &(row_t){.area = "PER", .value = "1", .ms = 10, .origin = OTHER}));
+    assert_int_equal(obsdb_txn_lookups(txn), 4);
     commit(txn);
     txn = begin(f->db, true); /* reads the last key, PER, from the table */
     assert_false(replicate_in(
@@ -848,6 +850,7 @@ test_put_replicated_keys_in_order_and_not(void **state)
         txn, &(row_t){.area = "CHL", .value = "1", .ms = 10, .origin = OTHER}));
     assert_true(replicate_in(
         txn, &(row_t){.area = "URY", .value = "1", .ms = 10, .origin = OTHER}));
+    assert_int_equal(obsdb_txn_lookups(txn), 3); /* PER twice, CHL */
     commit(txn);
     txn = begin(f->db, false);
     assert_ok(obsdb_stats(txn, &st));
