@@ -39,7 +39,16 @@ year_bounds(const validate_ctx_t *ctx, int *min_year, int *max_year)
     time_t now = time(NULL);
     struct tm tm;
     *min_year = 1900;
+    validate_memo_t *m = ctx->memo;
+    if (m != NULL && m->max_year != 0 && now / 86400 == m->max_year_day) {
+        *max_year = m->max_year; /* gmtime_r once a day, not once a row */
+        return;
+    }
     *max_year = gmtime_r(&now, &tm) ? tm.tm_year + 1900 + 1 : 9999;
+    if (m != NULL) {
+        m->max_year = *max_year;
+        m->max_year_day = now / 86400;
+    }
 }
 
 static bool

@@ -33,12 +33,15 @@
 
 /* The identity validate_obs last accepted (dataflow, dimension codes,
  * provider), so the next observation of the same series skips the
- * code-list and authority lookups. Owned by the caller; zero it before first
- * use and again whenever the structure changes (df points into it). */
+ * code-list and authority lookups, and the default year bound of the day. Owned
+ * by the caller; zero it before first use and again whenever the structure
+ * changes (df points into it). */
 typedef struct {
     const sdmx_dataflow_t *df; /* NULL = nothing remembered */
     char provider[OBS_ID_MAX + 1];
     char dims[OBS_MAX_DIMS][OBS_CODE_MAX + 1];
+    int max_year;      /* rule 3's default upper year (0 = not yet) ... */
+    long max_year_day; /* ... for this day since the epoch (UTC) */
 } validate_memo_t;
 
 /* Room for the normalised texts of one view (validate_ctx_t.texts): the

@@ -283,6 +283,7 @@ def obsync_end_to_end(bins, root, path, n, timeout, flags=()):
     c = Cluster(bins, root)
     try:
         c.start(timeout)
+        os.sync()  # the runs before leave no writeback to compete with
         t0 = time.monotonic()
         c.nodes["N1"].import_(path, timeout, flags)
         c.wait_all(n, timeout)
@@ -316,6 +317,7 @@ def run_obsync(bins, work, files, n, timeout):
         c.nodes["N3"].stop()
         c.nodes["N1"].import_(files["more"], timeout)
         c.wait_all(2 * n, timeout, ["N1", "N2"])
+        os.sync()
         t0 = time.monotonic()
         c.nodes["N3"].start(timeout)
         c.wait_all(2 * n, timeout, ["N3"])

@@ -168,6 +168,7 @@ wait_sql 2 "$ready"
 declare -A SECS LOADS
 measure() { # measure NAME EXPECTED_ROWS LOAD_COMMAND...
     local name=$1 rows=$2 t0; shift 2
+    sync # the steps before leave no writeback to compete with
     t0=$(now)
     "$@"
     LOADS[$name]=$(elapsed "$t0")

@@ -375,6 +375,15 @@ test_default_year_bounds_reject_2106(void **state)
     assert_true(validate_time(&ctx, "2019", "A", 3, &issues));
     assert_false(validate_time(&ctx, "1899", NULL, 3, &issues));
     assert_int_equal(issues.errors, 2);
+    /* the same through a memo, which keeps the day's bound */
+    validate_memo_t memo = {0};
+    ctx.memo = &memo;
+    for (int i = 0; i < 2; i++) {
+        assert_false(validate_time(&ctx, "2106", "A", 3, &issues));
+        assert_true(validate_time(&ctx, "2019", "A", 3, &issues));
+    }
+    assert_true(memo.max_year > 2025 && memo.max_year < 2106);
+    assert_int_equal(issues.errors, 4);
     issue_list_fini(&issues);
 }
 
