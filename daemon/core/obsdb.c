@@ -428,7 +428,8 @@ obs_sorts_last(obsdb_txn_t *txn, const uint8_t *key, size_t klen)
         int rc = store_cursor_last(&c, &k, &v);
         if (rc == OBS_ENOENT || (rc == 0 && k.len <= sizeof(txn->obs_last))) {
             txn->obs_last_len = rc == 0 ? k.len : 0;
-            memcpy(txn->obs_last, k.ptr, txn->obs_last_len);
+            if (txn->obs_last_len > 0) /* k.ptr is NULL for an empty table */
+                memcpy(txn->obs_last, k.ptr, txn->obs_last_len);
             txn->obs_last_state = LAST_KNOWN;
         }
         store_cursor_close(&c);
