@@ -307,22 +307,32 @@ print_issues(const issue_list_t *l)
                       l->items[i].message);
 }
 
-static void
-run_case(void **state)
+/* Builds case c into obs (initialised here) and validates it as line
+ * `line`, through memo (may be NULL), appending to issues. */
+static int
+validate_built(const vcase_t *c, validate_memo_t *memo, uint64_t line,
+               obs_t *obs, issue_list_t *issues)
 {
-    const vcase_t *c = *state;
     validate_ctx_t ctx = {.st = st,
+                          .memo = memo,
                           .provider = c->provider,
                           .min_year = 1900,
                           .max_year = 2027,
                           .decimal_comma = c->decimal_comma};
+    obs_init(obs);
+    build_obs(c, obs);
+    return validate_obs(&ctx, structure_find_dataflow(st, c->df), obs, line,
+                        issues);
+}
+
+static void
+run_case(void **state)
+{
+    const vcase_t *c = *state;
     obs_t obs;
     issue_list_t issues;
-    obs_init(&obs);
     issue_list_init(&issues, 0);
-    build_obs(c, &obs);
-    int rc = validate_obs(&ctx, structure_find_dataflow(st, c->df), &obs, 42,
-                          &issues);
+    int rc = validate_built(c, NULL, 42, &obs, &issues);
     print_issues(&issues);
     if (rc != c->expect_rc)
         fail_msg("%s: validate_obs returned %s, expected %s", c->name,
@@ -464,19 +474,10 @@ test_view_normalised_into_texts(void **state)
 static int
 validate_case(const vcase_t *c, validate_memo_t *memo, char *out, size_t cap)
 {
-    validate_ctx_t ctx = {.st = st,
-                          .memo = memo,
-                          .provider = c->provider,
-                          .min_year = 1900,
-                          .max_year = 2027,
-                          .decimal_comma = c->decimal_comma};
     obs_t obs;
     issue_list_t issues;
-    obs_init(&obs);
     issue_list_init(&issues, 0);
-    build_obs(c, &obs);
-    int rc = validate_obs(&ctx, structure_find_dataflow(st, c->df), &obs, 9,
-                          &issues);
+    int rc = validate_built(c, memo, 9, &obs, &issues);
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < issues.n && used < cap; i++)
