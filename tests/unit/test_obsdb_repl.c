@@ -694,15 +694,22 @@ test_state_walk_raw_refuses_oversized_resume_key(void **state)
 /* ------------------------------------------------------- put_replicated */
 
 static bool
-replicate(obsdb_t *db, const row_t *r)
+replicate_in(obsdb_txn_t *txn, const row_t *r)
 {
     obs_t o;
     bool applied = false;
     make_obs(&o, r);
-    obsdb_txn_t *txn = begin(db, true);
     assert_ok(obsdb_put_replicated(txn, &o, &applied));
-    commit(txn);
     obs_fini(&o);
+    return applied;
+}
+
+static bool
+replicate(obsdb_t *db, const row_t *r)
+{
+    obsdb_txn_t *txn = begin(db, true);
+    bool applied = replicate_in(txn, r);
+    commit(txn);
     return applied;
 }
 
@@ -798,17 +805,6 @@ test_put_replicated_encoded_stores_given_bytes(void **state)
     assert_memory_equal(raw.rec, enc, len);
     free(enc);
     obs_fini(&o);
-}
-
-static bool
-replicate_in(obsdb_txn_t *txn, const row_t *r)
-{
-    obs_t o;
-    bool applied = false;
-    make_obs(&o, r);
-    assert_ok(obsdb_put_replicated(txn, &o, &applied));
-    obs_fini(&o);
-    return applied;
 }
 
 /* A key that sorts after the table's last is new without a lookup; every
