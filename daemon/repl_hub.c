@@ -57,7 +57,7 @@
  * about 2 pages, 8 KiB, per change at worst. */
 /* Changes accepted per transaction: half a node's window of full Publishes,
  * so the node refills the window while the hub commits the rest. */
-#define HUB_COMMIT_MAX      4000
+#define HUB_COMMIT_MAX      8000
 #define HUB_STATE_APPLY_MAX 8000 /* log entries applied to state per txn */
 /* ... and bytes of them: LMDB holds a write txn's dirty pages in malloc'd
  * memory and keeps them for reuse, so this bounds the hub's RSS */
@@ -978,7 +978,7 @@ dispatch(repl_hub_t *self, sess_t *s, const codec_env_t *env)
         case OBSYNC__V1__ENVELOPE__BODY_PUBLISH:
             /* the window and the batch size bound what a node can queue */
             if (env->publish->n_changes > REPL_BATCH_MAX ||
-                pubs_queued(s) >= 2 * REPL_WINDOW) {
+                pubs_queued(s) >= 2 * REPL_PUB_WINDOW) {
                 ev.type = RH_EV_PROTO_ERROR;
                 break;
             }

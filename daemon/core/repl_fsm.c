@@ -84,7 +84,7 @@ static void
 rn_try_publish(rn_fsm_t *f, uint64_t now, rn_actions_t *out)
 {
     if ((f->state == RN_SNAPSHOT || f->state == RN_STREAMING) &&
-        f->pub_inflight < REPL_WINDOW && f->pub_sent < f->outbox_last)
+        f->pub_inflight < REPL_PUB_WINDOW && f->pub_sent < f->outbox_last)
         rn_push(f, out, RN_A_SEND_PUBLISH, f->pub_sent, false, now);
 }
 
@@ -139,8 +139,8 @@ rn_connected_common(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
     case RN_EV_PUBLISHED:
         if (ev->seq > f->pub_sent)
             f->pub_sent = ev->seq;
-        if (f->pub_inflight < REPL_WINDOW) /* always: TRY_PUBLISH checked */
-            f->pub_ends[(f->pub_head + f->pub_inflight++) % REPL_WINDOW] =
+        if (f->pub_inflight < REPL_PUB_WINDOW) /* always: TRY_PUBLISH checked */
+            f->pub_ends[(f->pub_head + f->pub_inflight++) % REPL_PUB_WINDOW] =
                 ev->seq;
         f->last_send_ms = now;
         rn_try_publish(f, now, out);
@@ -161,7 +161,7 @@ rn_connected_common(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
         }
         while (f->pub_inflight > 0 &&
                f->pub_ends[f->pub_head] <= f->pub_acked) {
-            f->pub_head = (f->pub_head + 1) % REPL_WINDOW;
+            f->pub_head = (f->pub_head + 1) % REPL_PUB_WINDOW;
             f->pub_inflight--;
         }
         if (ev->from != 0 && ev->from - 1 < f->pub_sent) {

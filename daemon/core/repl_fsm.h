@@ -18,7 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REPL_WINDOW      8    /* batches in flight, each direction */
+#define REPL_WINDOW 8 /* LogBatch credit a node gives at a time */
+/* Publish batches a node has in flight: twice the hub's commit of 8,000
+ * changes, so the node refills one half while the hub syncs the other. */
+#define REPL_PUB_WINDOW  16
 #define REPL_ACTIONS_MAX 8    /* actions one event can produce */
 #define REPL_BACKOFF_MIN 100  /* ms */
 #define REPL_BACKOFF_MAX 5000 /* ms */
@@ -98,7 +101,7 @@ typedef struct {
     uint64_t outbox_last;  /* highest local origin_seq known */
     unsigned pub_inflight; /* Publish batches not yet acked */
     unsigned pub_head;     /* pub_ends[pub_head] is the oldest in flight */
-    uint64_t pub_ends[REPL_WINDOW]; /* last origin_seq of each, in order */
+    uint64_t pub_ends[REPL_PUB_WINDOW]; /* last origin_seq of each, in order */
     uint64_t last_recv_ms, last_send_ms, next_connect_ms;
     uint64_t backoff_ms;
     uint32_t heartbeat_ms; /* send a heartbeat after this much silence */

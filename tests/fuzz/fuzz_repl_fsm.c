@@ -81,7 +81,7 @@ node_check(const rn_fsm_t *pre, const rn_fsm_t *f, const rn_event_t *ev,
     CHECK(out->n <= REPL_ACTIONS_MAX);
     CHECK(strcmp(rn_state_name(f->state), "?") != 0);
     CHECK(strcmp(rn_event_name(ev->type), "?") != 0);
-    CHECK(f->pub_inflight <= REPL_WINDOW);
+    CHECK(f->pub_inflight <= REPL_PUB_WINDOW);
     CHECK(f->pub_acked >= pre->pub_acked);
     CHECK(f->pub_sent >= f->pub_acked);
     bool finished = false;

@@ -385,16 +385,16 @@ test_node_batch_ending_before_it_starts_is_dropped(void **state)
 /* ------------------------------------------------------- node: publish */
 
 static void
-test_node_publish_window_never_exceeds_repl_window(void **state)
+test_node_publish_window_never_exceeds_repl_pub_window(void **state)
 {
     (void)state;
     rn_fsm_t f;
     rn_actions_t out;
     node_welcomed(&f, &out);
     assert_true(rn_find(&out, RN_A_SEND_PUBLISH) >= 0);
-    assert_int_equal(node_publish_all(&f, &out, 0), REPL_WINDOW);
-    assert_int_equal(f.pub_inflight, REPL_WINDOW);
-    assert_int_equal(f.pub_sent, REPL_WINDOW);
+    assert_int_equal(node_publish_all(&f, &out, 0), REPL_PUB_WINDOW);
+    assert_int_equal(f.pub_inflight, REPL_PUB_WINDOW);
+    assert_int_equal(f.pub_sent, REPL_PUB_WINDOW);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_OUTBOX, .seq = 200});
     assert_int_equal(rn_find(&out, RN_A_SEND_PUBLISH), -1);
     assert_int_equal(f.outbox_last, 200);
@@ -426,7 +426,7 @@ test_node_pub_ack_drops_outbox_and_refills_window(void **state)
     assert_int_equal(out.a[0].type, RN_A_ACK_OUTBOX);
     assert_int_equal(out.a[0].n, 1);
     assert_int_equal(out.a[1].type, RN_A_SEND_PUBLISH);
-    assert_int_equal(out.a[1].n, REPL_WINDOW);
+    assert_int_equal(out.a[1].n, REPL_PUB_WINDOW);
     assert_int_equal(f.pub_acked, 1);
 }
 
@@ -440,10 +440,10 @@ test_node_cumulative_pub_ack_frees_the_whole_window(void **state)
     rn_actions_t out;
     node_welcomed(&f, &out);
     node_publish_all(&f, &out, 0);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = REPL_WINDOW});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = REPL_PUB_WINDOW});
     assert_int_equal(f.pub_inflight, 0);
-    assert_int_equal(node_publish_all(&f, &out, 0), REPL_WINDOW);
-    assert_int_equal(f.pub_sent, 2 * REPL_WINDOW);
+    assert_int_equal(node_publish_all(&f, &out, 0), REPL_PUB_WINDOW);
+    assert_int_equal(f.pub_sent, 2 * REPL_PUB_WINDOW);
 }
 
 /* An ack that covers some of the Publishes in flight frees exactly their
@@ -456,18 +456,18 @@ test_node_partial_pub_ack_frees_the_slots_it_covers(void **state)
     rn_fsm_t f;
     rn_actions_t out;
     node_welcomed(&f, &out);
-    node_publish_all(&f, &out, 0); /* sent 1..8, one change each */
+    node_publish_all(&f, &out, 0); /* sent 1..16, one change each */
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 4});
-    assert_int_equal(f.pub_inflight, REPL_WINDOW - 4);
+    assert_int_equal(f.pub_inflight, REPL_PUB_WINDOW - 4);
     assert_int_equal(node_publish_all(&f, &out, 0), 4);
-    assert_int_equal(f.pub_inflight, REPL_WINDOW);
-    assert_int_equal(f.pub_sent, REPL_WINDOW + 4);
+    assert_int_equal(f.pub_inflight, REPL_PUB_WINDOW);
+    assert_int_equal(f.pub_sent, REPL_PUB_WINDOW + 4);
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 4});
-    assert_int_equal(f.pub_inflight, REPL_WINDOW);
+    assert_int_equal(f.pub_inflight, REPL_PUB_WINDOW);
     assert_int_equal(rn_find(&out, RN_A_SEND_PUBLISH), -1);
     /* the window wraps around its ring: ack 5..10 frees six */
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 10});
-    assert_int_equal(f.pub_inflight, REPL_WINDOW - 6);
+    assert_int_equal(f.pub_inflight, REPL_PUB_WINDOW - 6);
 }
 
 static void
@@ -477,7 +477,7 @@ test_node_pub_ack_resend_from_rewinds_pub_sent(void **state)
     rn_fsm_t f;
     rn_actions_t out;
     node_welcomed(&f, &out);
-    node_publish_all(&f, &out, 0); /* sent 1..8 */
+    node_publish_all(&f, &out, 0); /* sent 1..16 */
     rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 2, .from = 4});
     assert_int_equal(f.pub_sent, 3);
     assert_int_equal(f.pub_inflight, 0);
@@ -1205,7 +1205,7 @@ main(void)
             test_node_stale_batches_while_resyncing_send_no_more_credit),
         cmocka_unit_test(test_node_batch_from_cursor_after_gap_is_applied),
         cmocka_unit_test(test_node_batch_ending_before_it_starts_is_dropped),
-        cmocka_unit_test(test_node_publish_window_never_exceeds_repl_window),
+        cmocka_unit_test(test_node_publish_window_never_exceeds_repl_pub_window),
         cmocka_unit_test(test_node_publish_starts_after_pub_sent),
         cmocka_unit_test(test_node_pub_ack_drops_outbox_and_refills_window),
         cmocka_unit_test(test_node_cumulative_pub_ack_frees_the_whole_window),
