@@ -440,7 +440,8 @@ test_node_cumulative_pub_ack_frees_the_whole_window(void **state)
     rn_actions_t out;
     node_welcomed(&f, &out);
     node_publish_all(&f, &out, 0);
-    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = REPL_PUB_WINDOW});
+    rn_ev(&f, &out,
+          (rn_event_t){.type = RN_EV_PUB_ACK, .seq = REPL_PUB_WINDOW});
     assert_int_equal(f.pub_inflight, 0);
     assert_int_equal(node_publish_all(&f, &out, 0), REPL_PUB_WINDOW);
     assert_int_equal(f.pub_sent, 2 * REPL_PUB_WINDOW);
@@ -1205,7 +1206,8 @@ main(void)
             test_node_stale_batches_while_resyncing_send_no_more_credit),
         cmocka_unit_test(test_node_batch_from_cursor_after_gap_is_applied),
         cmocka_unit_test(test_node_batch_ending_before_it_starts_is_dropped),
-        cmocka_unit_test(test_node_publish_window_never_exceeds_repl_pub_window),
+        cmocka_unit_test(
+            test_node_publish_window_never_exceeds_repl_pub_window),
         cmocka_unit_test(test_node_publish_starts_after_pub_sent),
         cmocka_unit_test(test_node_pub_ack_drops_outbox_and_refills_window),
         cmocka_unit_test(test_node_cumulative_pub_ack_frees_the_whole_window),
