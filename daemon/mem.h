@@ -12,7 +12,9 @@ void mem_tune(void);
 
 /** Asks for transparent huge pages on the part of the heap grown since the
  * last call (a no-op when it did not grow, or where THP is "never"). Cheap;
- * call every loop turn. */
+ * call every loop turn, and every so often inside work that allocates
+ * hundreds of MiB in one turn (a whole import's transaction): memory
+ * touched before it is advised stays in 4 KiB pages. */
 void mem_advise_heap(void);
 
 #endif
