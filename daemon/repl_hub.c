@@ -45,6 +45,7 @@
 #include "obs_err.h"
 #include "obs_key.h"
 #include "repl_fsm.h"
+#include "seq_ranges.h"
 #include "validate.h"
 
 #define HUB_SESSIONS_MAX 1024
@@ -56,8 +57,11 @@
  * transaction dirties pages of the obs and history trees, with random keys
  * about 2 pages, 8 KiB, per change at worst. */
 /* Changes accepted per transaction: half a node's window of full Publishes,
- * so the node refills the window while the hub commits the rest. */
+ * so the node refills the window while the hub commits the rest; and
+ * their bytes, for big records (LMDB keeps a transaction's dirty pages for
+ * reuse: the biggest accept transaction stays in the hub's RSS). */
 #define HUB_COMMIT_MAX      8000
+#define HUB_COMMIT_BYTES    (4u << 20)
 #define HUB_STATE_APPLY_MAX 8000 /* log entries applied to state per txn */
 /* ... and bytes of them: LMDB holds a write txn's dirty pages in malloc'd
  * memory and keeps them for reuse, so this bounds the hub's RSS */
@@ -82,15 +86,11 @@ typedef struct {
 /* A Publish as received, waiting for the group commit. */
 typedef struct pub {
     uint64_t first, last;
-    size_t n;
+    size_t n, bytes;                    /* changes, and their bytes */
     codec_env_t *env;                   /* owned: the Publish as received */
     const ProtobufCBinaryData *changes; /* env's */
     struct pub *next;
 } pub_t;
-
-typedef struct {
-    uint64_t first, last;
-} seq_range_t;
 
 typedef struct {
     uint8_t id[256];
@@ -100,11 +100,10 @@ typedef struct {
     char node_epoch[OBS_ID_MAX + 1];
     char provider[OBS_ID_MAX + 1]; /* from Hello: what it may write (R12) */
     uint64_t last_seq;             /* origin_seq accepted from this node */
-    /* hub_seq ranges of the changes accepted from the node in this
-     * session, ascending from own_head: they are in its store, so they are
-     * not echoed back to it. Ranges at or below its cursor are dropped. */
-    seq_range_t *own;
-    size_t own_head, n_own, cap_own;
+    /* hub_seqs of the changes accepted from the node in this session:
+     * they are in its store, so they are not echoed back to it. Ranges at
+     * or below its cursor are dropped. */
+    seq_ranges_t own;
     char **dfs, **areas;
     size_t n_dfs, n_areas;
     uint8_t snap_key[OBS_KEY_MAX + 1];
@@ -239,7 +238,7 @@ sess_free(sess_t *s)
     if (s == NULL)
         return;
     pubs_free(s);
-    free(s->own);
+    seq_ranges_fini(&s->own);
     repl_list_free(&s->dfs);
     repl_list_free(&s->areas);
     issue_list_fini(&s->rejects);
@@ -308,78 +307,12 @@ typedef struct {
     bool own_left_out; /* some entry was the node's own */
 } gather_t;
 
-/* Records that hub_seq came from s in this session (indices stay put
- * during a group commit, which may be redone: only own_has compacts). Out
- * of memory, the change is simply echoed back later (equal versions: no
- * effect). */
-static void
-own_add(sess_t *s, uint64_t hub_seq)
+/* The node's own changes, as of its cursor (see sess_t.own). */
+static const seq_ranges_t *
+own_of(repl_hub_t *self, sess_t *s)
 {
-    if (s->n_own > s->own_head && s->own[s->n_own - 1].last + 1 == hub_seq) {
-        s->own[s->n_own - 1].last = hub_seq;
-        return;
-    }
-    if (s->n_own == s->cap_own) {
-        size_t cap = s->cap_own ? s->cap_own * 2 : 16;
-        seq_range_t *r = realloc(s->own, cap * sizeof(*r));
-        if (r == NULL)
-            return;
-        s->own = r;
-        s->cap_own = cap;
-    }
-    s->own[s->n_own++] = (seq_range_t){hub_seq, hub_seq};
-}
-
-/* Index of the first own range of s ending at or after hub_seq (n_own if
- * none); first drops the ranges the node has applied past (a resync
- * restarts after its cursor). */
-static size_t
-own_first(sess_t *s, uint64_t hub_seq, uint64_t cursor)
-{
-    while (s->own_head < s->n_own && s->own[s->own_head].last <= cursor)
-        s->own_head++;
-    if (s->own_head > 64 && s->own_head * 2 > s->n_own) { /* compact */
-        memmove(s->own, s->own + s->own_head,
-                (s->n_own - s->own_head) * sizeof(*s->own));
-        s->n_own -= s->own_head;
-        s->own_head = 0;
-    }
-    size_t lo = s->own_head, hi = s->n_own;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->own[mid].last < hub_seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* Whether hub_seq came from s in this session. */
-static bool
-own_has(sess_t *s, uint64_t hub_seq, uint64_t cursor)
-{
-    size_t i = own_first(s, hub_seq, cursor);
-    return i < s->n_own && s->own[i].first <= hub_seq;
-}
-
-/* Whether any of (after, to] came from s in this session. */
-static bool
-own_overlaps(sess_t *s, uint64_t after, uint64_t to, uint64_t cursor)
-{
-    size_t i = own_first(s, after + 1, cursor);
-    return i < s->n_own && s->own[i].first <= to;
-}
-
-/* The end of the run of s's own changes right after `after` (at most
- * last), or `after` when after + 1 is not one of them. */
-static uint64_t
-own_run_end(sess_t *s, uint64_t after, uint64_t last, uint64_t cursor)
-{
-    size_t i = own_first(s, after + 1, cursor);
-    if (i == s->n_own || s->own[i].first > after + 1)
-        return after;
-    return s->own[i].last < last ? s->own[i].last : last;
+    seq_ranges_drop_upto(&s->own, sess_peer(self, s)->cursor);
+    return &s->own;
 }
 
 static bool
@@ -434,7 +367,7 @@ fanout_find(repl_hub_t *self, sess_t *s, uint64_t after, uint64_t last)
         if (f->after == after && f->last == last &&
             same_list(b->dfs, b->n_dfs, s->dfs, s->n_dfs) &&
             same_list(b->areas, b->n_areas, s->areas, s->n_areas) &&
-            !own_overlaps(s, after, f->to, sess_peer(self, s)->cursor))
+            !seq_ranges_overlaps(own_of(self, s), after, f->to))
             return f;
     }
     return NULL;
@@ -450,8 +383,7 @@ gather_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
         return 0;
     /* no echo (PROTOCOL.md §5.4); snapshot walks pass hub_seq 0, so a
      * snapshot always holds the node's own changes too */
-    if (hub_seq != 0 &&
-        own_has(g->s, hub_seq, sess_peer(g->hub, g->s)->cursor)) {
+    if (hub_seq != 0 && seq_ranges_has(own_of(g->hub, g->s), hub_seq)) {
         g->own_left_out = true;
         return 0;
     }
@@ -518,7 +450,6 @@ send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
     obsdb_txn_t *txn = NULL;
     gather_t g = {self, s, NULL, 0, 0, false};
     uint64_t first = 0, last = 0, to = after;
-    uint64_t cursor = sess_peer(self, s)->cursor;
     int rc = obsdb_begin(self->env.db, false, &txn);
     if (rc == OBS_OK)
         rc = obsdb_log_bounds(txn, &first, &last);
@@ -533,7 +464,8 @@ send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
         *closed = true;
         return after;
     }
-    if (rc == OBS_OK && (to = own_run_end(s, after, last, cursor)) > after) {
+    if (rc == OBS_OK &&
+        (to = seq_ranges_run_end(own_of(self, s), after, last)) > after) {
         /* the node's own changes: nothing to read, an empty batch */
         obsdb_abort(&txn);
         send_log_batch(self, s, after, to, last, NULL);
@@ -711,6 +643,8 @@ queue_publish(repl_hub_t *self, sess_t *s)
     p->last = m->last_seq;
     p->changes = m->changes;
     p->n = m->n_changes;
+    for (size_t i = 0; i < p->n; i++)
+        p->bytes += p->changes[i].len;
     if (s->pubs_tail)
         s->pubs_tail->next = p;
     else
@@ -1158,7 +1092,7 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     issue_list_fini(&issues);
     rc = obsdb_log_append(txn, o);
     if (rc == OBS_OK) {
-        own_add(s, o->ver.hub_seq);
+        seq_ranges_add(&s->own, o->ver.hub_seq);
         p->accepted++;
         hlc_observe(self->env.hlc, o->ver.hlc, hlc_wall_ms());
     }
@@ -1172,16 +1106,18 @@ out:
  * dropped too: the node resends from resend_from. */
 static int
 apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
-              uint64_t *resend_from, size_t *budget)
+              uint64_t *resend_from, size_t *budget, size_t *budget_bytes)
 {
     bool stop = false;
     int rc = OBS_OK;
     s->n_applied = 0;
-    for (pub_t *p = s->pubs; p && !stop && rc == OBS_OK && *budget > 0;
+    for (pub_t *p = s->pubs;
+         p && !stop && rc == OBS_OK && *budget > 0 && *budget_bytes > 0;
          p = p->next) {
         for (size_t i = 0; i < p->n && !stop && rc == OBS_OK; i++)
             rc = apply_change(self, txn, s, &p->changes[i], resend_from, &stop);
         *budget = p->n < *budget ? *budget - p->n : 0;
+        *budget_bytes = p->bytes < *budget_bytes ? *budget_bytes - p->bytes : 0;
         s->n_applied++;
     }
     if (stop)
@@ -1198,25 +1134,24 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
 static int
 commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
 {
-    uint64_t saved[HUB_SESSIONS_MAX], saved_own_last[HUB_SESSIONS_MAX];
-    size_t saved_n_own[HUB_SESSIONS_MAX];
+    uint64_t saved[HUB_SESSIONS_MAX];
+    seq_ranges_mark_t saved_own[HUB_SESSIONS_MAX];
     peer_t counts[HUB_SESSIONS_MAX];
     self->vmemo.df = NULL;
     for (int attempt = 0; attempt < 8; attempt++) {
         for (size_t i = 0; i < n; i++) {
             saved[i] = list[i]->last_seq;
-            saved_n_own[i] = list[i]->n_own;
-            saved_own_last[i] =
-                list[i]->n_own ? list[i]->own[list[i]->n_own - 1].last : 0;
+            saved_own[i] = seq_ranges_mark(&list[i]->own);
             counts[i] = *sess_peer(self, list[i]);
             resend[i] = 0;
             issue_list_clear(&list[i]->rejects);
         }
         obsdb_txn_t *txn = NULL;
         int rc = obsdb_begin(self->env.db, true, &txn);
-        size_t budget = HUB_COMMIT_MAX;
+        size_t budget = HUB_COMMIT_MAX, budget_bytes = HUB_COMMIT_BYTES;
         for (size_t i = 0; rc == OBS_OK && i < n; i++)
-            rc = apply_session(self, txn, list[i], &resend[i], &budget);
+            rc = apply_session(self, txn, list[i], &resend[i], &budget,
+                               &budget_bytes);
         uint64_t first = 0, last = 0;
         if (rc == OBS_OK)
             rc = obsdb_log_bounds(txn, &first, &last);
@@ -1235,9 +1170,7 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
         }
         for (size_t i = 0; i < n; i++) {
             list[i]->last_seq = saved[i];
-            list[i]->n_own = saved_n_own[i]; /* ranges of this try */
-            if (saved_n_own[i] > 0)
-                list[i]->own[saved_n_own[i] - 1].last = saved_own_last[i];
+            seq_ranges_rewind(&list[i]->own, saved_own[i]); /* this try's */
             *sess_peer(self, list[i]) = counts[i];
         }
         if (rc != OBS_ESTOREFULL || !obsdb_grow(self->env.db))

@@ -12,17 +12,18 @@ for all of them), each with a 1,000-character COMMENT_OBS so the stream is
 
 What is asserted:
 * the hub's bytes_out to JAM (its peer row in `status`, when the CLI prints
-  it) grows by less than 16 MiB during the stall: at most the window of 8
-  batches of <= 1 MiB, not the stream;
+  it) grows by less than 16 MiB during the stall: at most the credit of 8
+  batches of <= 512 KiB, not the stream;
 * the hub's memory outside the LMDB map (RssAnon of /proc/PID/status,
   sampled every 100 ms) stays under 64 MiB throughout (the issue's bound).
   Not VmRSS: it also counts the resident file pages of the LMDB map, which
   grow with the data whatever replication does (both are printed). The
-  normal working set (a window of 1 MiB batches per session, the queued
-  publishes, the accept and state transactions' dirty pages, what malloc
-  keeps below its trim threshold) is ~40-50 MiB here with or without a
-  stalled node, and does not depend on the stream's length; a hub that
-  queued the stream for JAM would add ~115 MB.
+  normal working set (a credit of 512 KiB batches per session, a window
+  of 16 such publishes queued, the accept and state transactions' dirty
+  pages, what malloc keeps below its trim threshold) is ~35-40 MiB here
+  (~60 MiB with 1 MiB batches and 8 MiB accept transactions) with or
+  without a stalled node, and does not depend on the stream's length; a
+  hub that queued the stream for JAM would add ~115 MB.
   Under ASan (slower, and its allocator and shadow memory make RSS say
   little) the comments are 200 characters (~35 MB stream) and the RSS
   bound is only printed, not asserted; the bytes_out bound still holds;
