@@ -511,6 +511,17 @@ queue_pending(engine_t *self, pending_t *p)
     self->pending_tail = p;
 }
 
+/* snprintf(dst, cap, "%s", src) without the formatting machinery: stamp
+ * runs once per imported row and snprintf cost 4% of an import. */
+static void
+copy_text(char *dst, size_t cap, const char *src)
+{
+    src = src ? src : "";
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* Gives o a new local version replacing cur (NULL = none). hash: o's
  * content hash when the caller has it (NULL = compute it). */
 static void
@@ -522,15 +533,15 @@ stamp(engine_t *self, obs_t *o, const obs_t *cur, obs_action_t action,
         hlc_observe(&self->hlc, cur->ver.hlc, hlc_wall_ms());
     memset(v, 0, sizeof(*v));
     v->hlc = hlc_now(&self->hlc, hlc_wall_ms());
-    snprintf(v->origin, sizeof(v->origin), "%s", self->cfg->node_id);
+    copy_text(v->origin, sizeof(v->origin), self->cfg->node_id);
     v->origin_seq = ++self->origin_seq;
-    snprintf(v->provider, sizeof(v->provider), "%s", self->cfg->provider);
+    copy_text(v->provider, sizeof(v->provider), self->cfg->provider);
     v->action = action;
     v->tombstone = action == OBS_ACTION_DELETE;
-    snprintf(v->batch_id, sizeof(v->batch_id), "%s", batch);
+    copy_text(v->batch_id, sizeof(v->batch_id), batch);
     if (cur) {
         v->base_hlc = cur->ver.hlc;
-        snprintf(v->base_origin, sizeof(v->base_origin), "%s", cur->ver.origin);
+        copy_text(v->base_origin, sizeof(v->base_origin), cur->ver.origin);
         v->base_origin_seq = cur->ver.origin_seq;
     }
     if (hash)

@@ -125,12 +125,9 @@ cell_copy(const char *cell, bool cut_label, char *out, size_t cap)
     const char *s = cell ? cell : "";
     while (is_space(*s))
         s++;
-    size_t n = strlen(s);
-    if (cut_label) {
-        const char *c = strstr(s, ": ");
-        if (c != NULL)
-            n = (size_t)(c - s);
-    }
+    size_t n = 0; /* one pass: cells are short and this runs per cell */
+    while (s[n] != '\0' && !(cut_label && s[n] == ':' && s[n + 1] == ' '))
+        n++;
     while (n > 0 && is_space(s[n - 1]))
         n--;
     if (n >= cap)

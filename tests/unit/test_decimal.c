@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* cmocka.h needs the headers above first. */
@@ -61,6 +62,46 @@ test_decimal_normalises_valid_cells(void **state)
             fail_msg("'%s' -> '%s' %.17g, want '%s' %.17g", c->cell, out, num,
                      c->out, c->num);
     }
+}
+
+/* Plain cells take a fast path (digits as an integer over a power of ten);
+ * its double must be strtod's, bit for bit, at every length and dot place
+ * it covers and just past them. */
+static void
+test_decimal_plain_cells_give_strtods_double(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252u; /* xorshift64: deterministic */
+    for (int k = 0; k < 200000; k++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        char cell[40], out[OBS_VALUE_MAX + 1];
+        size_t digits = 1 + x % 17, dot = (x >> 8) % (digits + 1), n = 0;
+        if ((x >> 16) & 1)
+            cell[n++] = '-';
+        uint64_t d = x >> 20;
+        for (size_t i = 0; i < digits; i++, d /= 10) {
+            if (i == dot && i > 0)
+                cell[n++] = '.';
+            cell[n++] =
+                (char)('0' + (i == 0 && digits > 1 ? 1 + d % 9 : d % 10));
+        }
+        cell[n] = '\0';
+        double num = 0;
+        if (decimal_normalise(cell, false, out, sizeof(out), &num, NULL, 0) !=
+            OBS_OK)
+            fail_msg("'%s' refused", cell);
+        double want = strtod(cell, NULL);
+        if (strcmp(out, cell) != 0 || memcmp(&num, &want, sizeof(num)) != 0)
+            fail_msg("'%s' -> '%s' %.17g, strtod %.17g", cell, out, num, want);
+    }
+    double num = 1;
+    char out[8];
+    assert_int_equal(
+        decimal_normalise("-0", false, out, sizeof(out), &num, NULL, 0),
+        OBS_OK);
+    assert_true(num == 0 && signbit(num));
 }
 
 static void
@@ -197,6 +238,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decimal_normalises_valid_cells),
+        cmocka_unit_test(test_decimal_plain_cells_give_strtods_double),
         cmocka_unit_test(test_decimal_keeps_nan),
         cmocka_unit_test(test_decimal_rejects_bad_cells_with_reason),
         cmocka_unit_test(test_decimal_rejects_cells_longer_than_cap),
