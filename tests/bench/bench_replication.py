@@ -355,10 +355,22 @@ COMPARE = {"bare_append": "obsync_parts", "bare_append-group": "obsync_parts",
            "pg_batch": "obsync_parts", "pg_catchup": "obsync_catchup"}
 
 
-def report(n, secs, notes):
-    rate = {k: n / v for k, v in secs.items() if v > 0}
-    print("\n%-40s %12s  %s" % ("row (%d observations)" % n, "obs/s",
-                                  "obsync / reference"))
+def median(xs):
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def report(n, runs, notes):
+    """runs: {name: [seconds of each round]}; each row's rate is the median
+    round's, with the range of rounds beside it when there were several."""
+    rate = {k: n / median(v) for k, v in runs.items() if v and min(v) > 0}
+    spread = {k: "%.0f-%.0f" % (n / max(v), n / min(v))
+              for k, v in runs.items() if len(v) > 1 and min(v) > 0}
+    rounds = max((len(v) for v in runs.values()), default=1)
+    print("\n%-40s %12s  %s" % ("row (%d observations)" % n,
+                                  "obs/s" if rounds == 1 else
+                                  "median obs/s", "obsync / reference"))
     for key, label in REFERENCES + OBSYNC:
         if key not in rate:
             print("%-40s %12s  %s" % (label, "-", notes.get(key, "not run")))
@@ -367,6 +379,8 @@ def report(n, secs, notes):
         other = COMPARE.get(key)
         if other in rate:
             ratio = "%.2fx (%s)" % (rate[other] / rate[key], other)
+        if key in spread:
+            ratio = "%-28s rounds %s" % (ratio, spread[key])
         print("%-40s %12.0f  %s" % (label, rate[key], ratio))
     for k in ("hub_rss", "obsync"):
         if k in notes:
@@ -388,38 +402,58 @@ def main():
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--no-obsync", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure everything this many times, the rounds "
+                    "interleaved (bare, PostgreSQL, obsync, bare, ...); each "
+                    "row reports its median round and the range")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="obsb-", dir=args.workdir)
-    secs, notes = {}, {}
+    runs, notes, rss = {}, {}, 0
+    files, bins = None, None
+    do_bare, do_pg, do_obsync = (not args.no_bare, not args.no_pg,
+                                 not args.no_obsync)
+
+    def add(res):
+        for k, v in res.items():
+            runs.setdefault(k, []).append(v)
     try:
-        if not args.no_bare:
-            secs.update(run_bare(work, args.n, args.timeout))
-        if not args.no_pg:
-            try:
-                secs.update(run_pg(work, args.n, args.seed, args.timeout))
-            except (Skip, subprocess.SubprocessError) as e:
-                log("PostgreSQL reference: %s" % e)
-                notes.update(dict.fromkeys(("pg_copy", "pg_batch",
-                                            "pg_catchup"), "skipped: %s" % e))
-        if not args.no_obsync:
-            try:
-                bins = find_binaries(args.bin)
-                files = generate(work, args.n, args.seed)
-                res, rss = run_obsync(bins, work, files, args.n, args.timeout,
-                                       args.keep)
-                secs.update(res)
-                notes["hub_rss"] = "obsync hub peak memory outside the LMDB map (RssAnon): %.1f MiB" % (rss / 1024)
-            except Skip as e:
-                log("obsync skipped: %s" % e)
-                notes["obsync"] = "obsync skipped: %s" % e
-                for k, _ in OBSYNC:
-                    notes[k] = "skipped (see below)"
-            except (RuntimeError, subprocess.SubprocessError) as e:
-                log("obsync failed: %s" % e)
-                notes["obsync"] = "obsync FAILED: %s" % e
-                for k, _ in OBSYNC:
-                    notes.setdefault(k, "failed (see below)")
-        report(args.n, secs, notes)
+        for rnd in range(1, max(args.rounds, 1) + 1):
+            if args.rounds > 1:
+                log("round %d of %d" % (rnd, args.rounds))
+            if do_bare:
+                add(run_bare(work, args.n, args.timeout))
+            if do_pg:
+                try:
+                    add(run_pg(work, args.n, args.seed, args.timeout))
+                except (Skip, subprocess.SubprocessError) as e:
+                    log("PostgreSQL reference: %s" % e)
+                    notes.update(dict.fromkeys(
+                        ("pg_copy", "pg_batch", "pg_catchup"),
+                        "skipped: %s" % e))
+                    do_pg = False
+            if do_obsync:
+                try:
+                    if files is None:
+                        bins = find_binaries(args.bin)
+                        files = generate(work, args.n, args.seed)
+                    res, r = run_obsync(bins, work, files, args.n,
+                                        args.timeout, args.keep)
+                    add(res)
+                    rss = max(rss, r)
+                    notes["hub_rss"] = "obsync hub peak memory outside the LMDB map (RssAnon): %.1f MiB" % (rss / 1024)
+                except Skip as e:
+                    log("obsync skipped: %s" % e)
+                    notes["obsync"] = "obsync skipped: %s" % e
+                    for k, _ in OBSYNC:
+                        notes[k] = "skipped (see below)"
+                    do_obsync = False
+                except (RuntimeError, subprocess.SubprocessError) as e:
+                    log("obsync failed: %s" % e)
+                    notes["obsync"] = "obsync FAILED: %s" % e
+                    for k, _ in OBSYNC:
+                        notes.setdefault(k, "failed (see below)")
+                    do_obsync = False
+        report(args.n, runs, notes)
     finally:
         if args.keep:
             log("kept " + work)
