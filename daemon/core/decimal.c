@@ -5,12 +5,15 @@
  * digits untouched, so what was imported is what is exported and
  * "26.379918029999999" vs "26.37991803" stays a visible change. It does not
  * map symbols such as "@" to statuses (the importer does that) and does not
- * allocate. The double is derived with strtod, so the process must keep the
- * "C" LC_NUMERIC locale (obsync never calls setlocale for numbers).
+ * allocate. The double is derived with strtod (or, for a plain cell of up
+ * to 15 digits, an exact division that gives the same double), so the
+ * process must keep the "C" LC_NUMERIC locale (obsync never calls setlocale
+ * for numbers).
  * Called by the importers and validation.
  */
 #include "decimal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -163,6 +166,10 @@ write_out(const char *s, size_t n, char *out, size_t cap, char *why,
 static bool
 normal_fast(const char *cell, char *out, size_t cap, double *num)
 {
+#if FLT_EVAL_METHOD != 0 /* x87: the division could be rounded twice */
+    (void)cell, (void)out, (void)cap, (void)num;
+    return false;
+#endif
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3, 1e4,  1e5,
                                    1e6,  1e7,  1e8,  1e9, 1e10, 1e11,
                                    1e12, 1e13, 1e14, 1e15};

@@ -314,7 +314,8 @@ def run_obsync(bins, work, files, n, timeout, keep=False):
         rss = max(rss, c.rss_max)
         log("obsync end-to-end (%s order %s): %.2f s" % (
             order, " ".join(flags) or "one transaction", secs))
-    c = Cluster(bins, tempfile.mkdtemp(prefix="obs-c-", dir=work))
+    root = tempfile.mkdtemp(prefix="obs-c-", dir=work)
+    c = Cluster(bins, root)
     try:
         c.start(timeout)
         c.nodes["N1"].import_(files["import"], timeout)
@@ -331,6 +332,8 @@ def run_obsync(bins, work, files, n, timeout, keep=False):
             res["obsync_catchup"], c.nodes["N3"].status().get("hub_cursor")))
     finally:
         c.stop()
+        if not keep:  # ~2 GB: the next round's runs must not find it
+            shutil.rmtree(root, ignore_errors=True)
     return res, max(rss, c.rss_max)
 
 # ==================== end of run_obsync =======================================
@@ -416,20 +419,32 @@ def main():
     def add(res):
         for k, v in res.items():
             runs.setdefault(k, []).append(v)
+
+    def drop(keys, why):
+        """A group that failed in any round is reported as failed, not as
+        the median of the rounds before."""
+        for k in keys:
+            runs.pop(k, None)
+            notes[k] = why
     try:
         for rnd in range(1, max(args.rounds, 1) + 1):
             if args.rounds > 1:
                 log("round %d of %d" % (rnd, args.rounds))
             if do_bare:
-                add(run_bare(work, args.n, args.timeout))
+                try:
+                    add(run_bare(work, args.n, args.timeout))
+                except subprocess.SubprocessError as e:
+                    log("bare pipeline: %s" % e)
+                    drop(("bare_append", "bare_append-group", "bare_keyed"),
+                         "failed: %s" % e)
+                    do_bare = False
             if do_pg:
                 try:
                     add(run_pg(work, args.n, args.seed, args.timeout))
                 except (Skip, subprocess.SubprocessError) as e:
                     log("PostgreSQL reference: %s" % e)
-                    notes.update(dict.fromkeys(
-                        ("pg_copy", "pg_batch", "pg_catchup"),
-                        "skipped: %s" % e))
+                    drop(("pg_copy", "pg_batch", "pg_catchup"),
+                         "skipped: %s" % e)
                     do_pg = False
             if do_obsync:
                 try:
@@ -444,14 +459,12 @@ def main():
                 except Skip as e:
                     log("obsync skipped: %s" % e)
                     notes["obsync"] = "obsync skipped: %s" % e
-                    for k, _ in OBSYNC:
-                        notes[k] = "skipped (see below)"
+                    drop([k for k, _ in OBSYNC], "skipped (see below)")
                     do_obsync = False
                 except (RuntimeError, subprocess.SubprocessError) as e:
                     log("obsync failed: %s" % e)
                     notes["obsync"] = "obsync FAILED: %s" % e
-                    for k, _ in OBSYNC:
-                        notes.setdefault(k, "failed (see below)")
+                    drop([k for k, _ in OBSYNC], "failed (see below)")
                     do_obsync = False
         report(args.n, runs, notes)
     finally:

@@ -72,20 +72,22 @@ test_decimal_plain_cells_give_strtods_double(void **state)
 {
     (void)state;
     uint64_t x = 88172645463325252u; /* xorshift64: deterministic */
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17)
     for (int k = 0; k < 200000; k++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
         char cell[40], out[OBS_VALUE_MAX + 1];
-        size_t digits = 1 + x % 17, dot = (x >> 8) % (digits + 1), n = 0;
-        if ((x >> 16) & 1)
+        size_t digits = 1 + NEXT() % 17, dot = (x >> 8) % (digits + 1), n = 0;
+        bool lead_zero = (x >> 16) % 8 == 0; /* "0.x", "007" */
+        if ((x >> 20) & 1)
             cell[n++] = '-';
-        uint64_t d = x >> 20;
-        for (size_t i = 0; i < digits; i++, d /= 10) {
+        for (size_t i = 0; i < digits; i++) {
             if (i == dot && i > 0)
                 cell[n++] = '.';
-            cell[n++] =
-                (char)('0' + (i == 0 && digits > 1 ? 1 + d % 9 : d % 10));
+            /* a fresh draw per digit: every place, the 15th and 16th
+             * included, takes any digit */
+            unsigned dig = (unsigned)(NEXT() % 10);
+            if (i == 0 && digits > 1)
+                dig = lead_zero ? 0 : 1 + dig % 9;
+            cell[n++] = (char)('0' + dig);
         }
         cell[n] = '\0';
         double num = 0;
@@ -96,6 +98,7 @@ test_decimal_plain_cells_give_strtods_double(void **state)
         if (strcmp(out, cell) != 0 || memcmp(&num, &want, sizeof(num)) != 0)
             fail_msg("'%s' -> '%s' %.17g, strtod %.17g", cell, out, num, want);
     }
+#undef NEXT
     double num = 1;
     char out[8];
     assert_int_equal(
