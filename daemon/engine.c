@@ -273,15 +273,12 @@ ops_pop(ops_t *ops)
 }
 
 /* Appends obs (identity, value, attributes; not its version) as a packed
- * row. obs's key fits the store (checked when the row was mapped).
- * OBS_ENOMEM, OBS_EINVAL (no valid key). */
+ * row under its canonical key (klen bytes; it fits the store: checked when
+ * the row was mapped). OBS_ENOMEM. */
 static int
-ops_push_packed(ops_t *ops, const obs_t *obs, obs_action_t action)
+ops_push_packed(ops_t *ops, const obs_t *obs, const uint8_t *key, size_t klen,
+                obs_action_t action)
 {
-    uint8_t key[OBS_KEY_MAX + 1];
-    int klen = obs_key_encode(obs, key, sizeof(key));
-    if (klen < 0)
-        return klen;
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = codec_obs_encode_body(obs, &buf, &len);
@@ -309,7 +306,7 @@ ops_push_packed(ops_t *ops, const obs_t *obs, obs_action_t action)
     memset(p, 0, OBS_HASH_LEN);
     if (action != OBS_ACTION_DELETE)
         obs_content_hash(obs, p); /* of the row as stored: not a tombstone */
-    memcpy(p + OBS_HASH_LEN, key, (size_t)klen);
+    memcpy(p + OBS_HASH_LEN, key, klen);
     memcpy(p + OBS_HASH_LEN + klen, buf, len);
     sl->packed = p;
     sl->packed_len = (uint32_t)len;
@@ -1345,7 +1342,8 @@ static int
 stage_row(import_t *imp, sdmx_row_t *row)
 {
     if (row->kind != SDMX_ROW_DELETE_MATCHING)
-        return ops_push_packed(&imp->ops, &row->obs, row->action);
+        return ops_push_packed(&imp->ops, &row->obs, row->key,
+                               (size_t)row->key_len, row->action);
     op_t *op = ops_push(&imp->ops);
     if (op == NULL)
         return OBS_ENOMEM;
@@ -1420,7 +1418,8 @@ on_import_rows(engine_t *self, const ctl_peer_t *peer,
                           cr->n_cells, &row, &issues);
         if (rc != OBS_OK)
             break;
-        if (row.kind == SDMX_ROW_OBS && !obsdb_key_fits(&row.obs)) {
+        if (row.kind == SDMX_ROW_OBS &&
+            (row.key_len <= 0 || !obsdb_key_len_fits((size_t)row.key_len))) {
             issue_add(&issues, cr->line, "", "R-length", false,
                       "the observation's key is longer than the store allows "
                       "(%d bytes)",

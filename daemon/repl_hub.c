@@ -1057,7 +1057,10 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     /* The node's provider decides which REF_AREA it may write (rule 12).
      * Until CURVE authenticates nodes the hub takes the provider the Hello
      * names; a change must carry that same provider. */
-    if (!obsdb_key_fits(o)) { /* every store would refuse it */
+    uint8_t key[OBS_KEY_MAX];
+    int klen = obs_key_encode(o, key, sizeof(key));
+    if (klen <= 0 || !obsdb_key_len_fits((size_t)klen)) {
+        /* every store would refuse it */
         p->rejected++;
         issue_add(&s->rejects, seq, "", "R-length", false,
                   "change %" PRIu64 " has a key longer than a store allows",
@@ -1090,7 +1093,7 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         goto out;
     }
     issue_list_fini(&issues);
-    rc = obsdb_log_append(txn, o);
+    rc = obsdb_log_append_key(txn, o, key, (size_t)klen);
     if (rc == OBS_OK) {
         seq_ranges_add(&s->own, o->ver.hub_seq);
         p->accepted++;

@@ -1277,8 +1277,6 @@ int
 obsdb_log_append(obsdb_txn_t *txn, obs_t *obs)
 {
     uint8_t key[OBS_KEY_MAX + 1];
-    uint8_t *rec = NULL;
-    size_t rlen = 0;
     int rc = write_check(txn);
 
     if (rc != 0)
@@ -1286,6 +1284,21 @@ obsdb_log_append(obsdb_txn_t *txn, obs_t *obs)
     int klen = obs_key_encode(obs, key, sizeof(key));
     if (klen < 0)
         return txn_fail(txn, klen);
+    return obsdb_log_append_key(txn, obs, key, (size_t)klen);
+}
+
+int
+obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
+                     size_t klen)
+{
+    uint8_t *rec = NULL;
+    size_t rlen = 0;
+    int rc = write_check(txn);
+
+    if (rc != 0)
+        return rc;
+    if (klen == 0 || klen > OBS_KEY_MAX)
+        return txn_fail(txn, OBS_EINVAL);
     rc = log_load(txn);
     if (rc == 0 && txn->log_last == UINT64_MAX)
         rc = OBS_ETOOBIG; /* 2^64 changes: not in this universe */
@@ -1295,7 +1308,7 @@ obsdb_log_append(obsdb_txn_t *txn, obs_t *obs)
     obs->ver.hub_seq = txn->log_last + 1;
     rc = codec_obs_encode(obs, &rec, &rlen);
     if (rc == 0)
-        rc = log_put(txn, obs->ver.hub_seq, key, (size_t)klen, rec, rlen);
+        rc = log_put(txn, obs->ver.hub_seq, key, klen, rec, rlen);
     free(rec);
     if (rc != 0) {
         obs->ver.hub_seq = old;

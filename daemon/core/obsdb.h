@@ -227,6 +227,11 @@ bool obsdb_key_len_fits(size_t klen);
  * Write txn only. OBS_EINVAL, OBS_ETOOBIG (key), OBS_ENOMEM, store errors;
  * all sticky. */
 int obsdb_log_append(obsdb_txn_t *txn, obs_t *obs);
+/** obsdb_log_append of an obs whose canonical key (obs_key_encode, klen
+ * bytes) the caller has already: it is stored as given. OBS_EINVAL for an
+ * empty or oversized key; otherwise as obsdb_log_append. */
+int obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
+                         size_t klen);
 
 /** *first = oldest hub_seq present (*last + 1 when the log is empty or
  * trimmed to nothing), *last = newest ever assigned (0 for a new log).

@@ -603,17 +603,19 @@ remember_key(sdmx_csv_t *m, const uint8_t *key, size_t len, uint8_t cls,
     return 0;
 }
 
+/* Encodes row->obs's key into row->key, and refuses a key the file had
+ * before under the same action class. */
 static int
-check_duplicate(sdmx_csv_t *m, const obs_t *obs, uint64_t line,
+check_duplicate(sdmx_csv_t *m, sdmx_row_t *row, uint64_t line,
                 issue_list_t *issues)
 {
-    uint8_t key[OBS_KEY_MAX + 1];
     uint64_t first;
-    int len = obs_key_encode(obs, key, sizeof(key));
+    int len = row->key_len =
+        obs_key_encode(&row->obs, row->key, sizeof(row->key));
     if (len <= 0)
         return 0; /* identity invalid: the validator says why */
-    uint8_t cls = obs->ver.action == OBS_ACTION_DELETE ? 1 : 0;
-    int rc = remember_key(m, key, (size_t)len, cls, line, &first);
+    uint8_t cls = row->obs.ver.action == OBS_ACTION_DELETE ? 1 : 0;
+    int rc = remember_key(m, row->key, (size_t)len, cls, line, &first);
     if (rc == 0 && first != 0)
         issue_add(issues, line, "", "R6-duplicate", false,
                   "same key as line %llu (a key may appear once per action "
@@ -627,7 +629,8 @@ check_duplicate(sdmx_csv_t *m, const obs_t *obs, uint64_t line,
 void
 sdmx_row_init(sdmx_row_t *r)
 {
-    memset(r, 0, sizeof(*r));
+    /* all but the key bytes, which key_len guards: a row is reset per line */
+    memset(r, 0, offsetof(sdmx_row_t, key));
     obs_init(&r->obs);
 }
 
@@ -879,7 +882,7 @@ map_obs(sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
     if (rc != 0 && rc != OBS_EREJECTED)
         return rc;
     row->kind = SDMX_ROW_OBS;
-    return check_duplicate(m, obs, line, issues);
+    return check_duplicate(m, row, line, issues);
 }
 
 /* Everything after the shape check; the caller turns errors into

@@ -50,6 +50,10 @@ typedef struct {
                               (n = DSD dims); owned */
     char time_period[OBS_PERIOD_MAX + 1]; /* DELETE_MATCHING: "" = every
                                              period */
+    /* kind OBS: obs's canonical key (obs_key_encode), so the caller need
+     * not encode it again; key_len <= 0 when the identity has none */
+    int key_len;
+    uint8_t key[OBS_KEY_MAX];
 } sdmx_row_t;
 
 /** Initialises a row; a row can be passed to sdmx_csv_map many times (each

@@ -121,6 +121,13 @@ map_rows(sdmx_csv_t *m, char *rest, const char **cells, issue_list_t *issues)
         size_t n = split_cells(rest, cells);
         if (sdmx_csv_map(m, line, cells, n, &row, issues) != 0)
             break;
+        if (row.kind == SDMX_ROW_OBS) { /* the key given is obs's own */
+            uint8_t key[OBS_KEY_MAX];
+            int klen = obs_key_encode(&row.obs, key, sizeof(key));
+            if (klen != row.key_len ||
+                (klen > 0 && memcmp(key, row.key, (size_t)klen) != 0))
+                abort();
+        }
         issue_list_clear(issues);
         rest = next;
     }

@@ -485,6 +485,37 @@ test_log_append_in_read_txn_fails_sticky(void **state)
     obs_fini(&o);
 }
 
+/* The caller's key is what the log keeps (seen_cb checks it is obs's own);
+ * an empty or oversized one fails the transaction. */
+static void
+test_log_append_key_stores_given_key(void **state)
+{
+    fixture_t *f = *state;
+    seen_t s = {.n = 0};
+    uint64_t last_seen = 0;
+    uint8_t key[OBS_KEY_MAX + 1];
+    obs_t o;
+    make_obs(&o, &(row_t){.area = "JAM", .value = "3", .ms = 7});
+    int klen = obs_key_encode(&o, key, sizeof(key));
+    assert_true(klen > 0);
+    obsdb_txn_t *txn = begin(f->db, true);
+    assert_ok(obsdb_log_append_key(txn, &o, key, (size_t)klen));
+    assert_int_equal(o.ver.hub_seq, 1);
+    commit(txn);
+    assert_ok(log_walk(f->db, 0, 0, 0, &s, &last_seen));
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.areas[0], "JAM");
+
+    txn = begin(f->db, true);
+    assert_rc(obsdb_log_append_key(txn, &o, key, 0), OBS_EINVAL);
+    assert_rc(obsdb_commit(&txn), OBS_EINVAL);
+    txn = begin(f->db, true);
+    assert_rc(obsdb_log_append_key(txn, &o, key, OBS_KEY_MAX + 1), OBS_EINVAL);
+    assert_rc(obsdb_commit(&txn), OBS_EINVAL);
+    obs_fini(&o);
+    assert_bounds(f->db, 1, 1);
+}
+
 static void
 test_log_append_bad_key_fails_commit(void **state)
 {
@@ -1007,6 +1038,7 @@ main(void)
         T(test_log_trim_deletes_at_most_max_delete),
         T(test_log_seqs_never_reused_after_trim_and_reopen),
         T(test_log_append_in_read_txn_fails_sticky),
+        T(test_log_append_key_stores_given_key),
         T(test_log_append_bad_key_fails_commit),
         T(test_origins_put_get_walk_survive_reopen),
         T(test_origin_get_unknown_is_enoent),

@@ -145,6 +145,13 @@ map_sep(fx_t *fx, uint64_t line, const char *text, char sep)
                       fx->issues.items[i].message);
     if (rc != 0)
         fail_msg("sdmx_csv_map: %s", obs_strerror(rc));
+    if (fx->row.kind == SDMX_ROW_OBS) { /* every mapped row: its key given */
+        uint8_t key[OBS_KEY_MAX];
+        int klen = obs_key_encode(&fx->row.obs, key, sizeof(key));
+        assert_int_equal(fx->row.key_len, klen);
+        if (klen > 0)
+            assert_memory_equal(fx->row.key, key, (size_t)klen);
+    }
     return fx->row.kind;
 }
 
