@@ -2,14 +2,14 @@
  * repl_node.c - node end of replication (see repl_node.h, PROTOCOL.md §5).
  *
  * The state machine decides; this file performs. Every change from the hub
- * is applied from a read-only view of its bytes (codec_obs_decode_key_ro) with
- * obsdb_put_replicated_encoded (the greater (hlc, origin) wins, equal
- * versions are no-ops, so a resent or replayed batch changes nothing), and
- * the new cursor is written in the same transaction, so after a crash the
- * node resumes exactly where its data is. Those transactions are lazy
- * (obsdb_begin_lazy): a system crash may undo the last one, cursor and data
- * together, and the hub sends it again. The outbox is trimmed only after
- * the hub acknowledged a durable commit.
+ * is stored as received, under the key its identity gives (read in place:
+ * codec_obs_decode_id, obs_key_encode_id), by obsdb_put_replicated_raw (the
+ * greater (hlc, origin) wins, equal versions are no-ops, so a resent or
+ * replayed batch changes nothing), and the new cursor is written in the same
+ * transaction, so after a crash the node resumes exactly where its data is.
+ * Those transactions are lazy (obsdb_begin_lazy): a system crash may undo the
+ * last one, cursor and data together, and the hub sends it again. The outbox is
+ * trimmed only after the hub acknowledged a durable commit.
  */
 #include "repl_node.h"
 
@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "obs_err.h"
+#include "obs_key.h"
 #include "repl_fsm.h"
 #include "sha256.h"
 
@@ -212,21 +213,31 @@ apply_set(repl_node_t *self, obsdb_txn_t *txn, const change_set_t *set,
     int rc = OBS_OK;
     uint64_t wall = hlc_wall_ms(); /* one clock read a batch */
     for (size_t i = 0; rc == OBS_OK && i < set->n; i++) {
-        codec_obs_ro_t ro; /* key and version are all it takes */
-        const obs_t *o = &ro.obs;
+        const uint8_t *enc = set->changes[i].data;
+        size_t len = set->changes[i].len;
+        codec_obs_id_t id; /* key and version are all it takes */
+        uint8_t key[OBS_KEY_MAX];
         bool done = false;
-        rc = codec_obs_decode_key_ro(set->changes[i].data, set->changes[i].len,
-                                     &ro);
-        if (rc == OBS_OK)
-            rc = obsdb_put_replicated_encoded(txn, o, set->changes[i].data,
-                                              set->changes[i].len, &done);
+        rc = codec_obs_decode_id(enc, len, &id);
         if (rc == OBS_OK) {
-            if (HLC_MS(o->ver.hlc) <= wall + REPL_MAX_SKEW_MS)
-                hlc_observe(self->env.hlc, o->ver.hlc, wall);
-            *applied += done;
-            *last_ms = HLC_MS(o->ver.hlc);
+            obs_key_id_t kid = {.dataflow = id.dataflow,
+                                .dataflow_len = id.dataflow_len,
+                                .dims = id.dims,
+                                .dim_lens = id.dim_lens,
+                                .n_dims = id.n_dims,
+                                .time_period = id.time_period,
+                                .time_period_len = id.time_period_len};
+            int klen = obs_key_encode_id(&kid, key, sizeof(key));
+            rc = klen < 0 ? klen
+                          : obsdb_put_replicated_raw(txn, key, (size_t)klen,
+                                                     enc, len, &id.ver, &done);
         }
-        codec_obs_ro_release(&ro);
+        if (rc == OBS_OK) {
+            if (HLC_MS(id.ver.hlc) <= wall + REPL_MAX_SKEW_MS)
+                hlc_observe(self->env.hlc, id.ver.hlc, wall);
+            *applied += done;
+            *last_ms = HLC_MS(id.ver.hlc);
+        }
     }
     return rc;
 }

@@ -798,15 +798,22 @@ merge_attrs(arena_t *a, const span_t *ids, const span_t *vals, size_t n_in,
     return OBS_OK;
 }
 
-/* full: value and attributes too (else value "" and no attributes,
- * their framing still checked). */
-static int
-parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o, bool full)
-{
-    span_t df = {0}, tp = {0}, value = {0}, ver = {0};
+/* The top-level fields of an Observation, as spans into its bytes. */
+typedef struct {
+    span_t df, tp, value, ver;
     span_t dims[OBS_MAX_DIMS], ids[OBS_MAX_ATTRS], vals[OBS_MAX_ATTRS];
-    size_t nd = 0, na = 0;
-    bool has_ver = false;
+    size_t nd, na;
+    bool has_ver;
+} obs_spans_t;
+
+/* Walks an Observation: its framing (attributes' too), the counts and the
+ * lengths of dataflow, period, value and dims. */
+static int
+scan_obs(const uint8_t *buf, size_t len, obs_spans_t *s)
+{
+    s->df = s->tp = s->value = s->ver = (span_t){0};
+    s->nd = s->na = 0;
+    s->has_ver = false;
     const uint8_t *p = buf, *end = buf + len;
     while (p < end) {
         uint32_t f;
@@ -818,78 +825,102 @@ parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o, bool full)
             return OBS_EPROTO;
         switch (f) {
         case 1:
-            df = sp;
+            s->df = sp;
             break;
         case 2:
-            if (nd == OBS_MAX_DIMS)
+            if (s->nd == OBS_MAX_DIMS)
                 return OBS_EPROTO;
-            dims[nd++] = sp;
+            s->dims[s->nd++] = sp;
             break;
         case 3:
-            tp = sp;
+            s->tp = sp;
             break;
         case 4:
-            value = sp;
+            s->value = sp;
             break;
         case 5:
-            if (na == OBS_MAX_ATTRS || !parse_attr(sp, &ids[na], &vals[na]))
+            if (s->na == OBS_MAX_ATTRS ||
+                !parse_attr(sp, &s->ids[s->na], &s->vals[s->na]))
                 return OBS_EPROTO;
-            na++;
+            s->na++;
             break;
         case 6:
-            if (has_ver) /* protobuf-c would merge the two */
+            if (s->has_ver) /* protobuf-c would merge the two */
                 return OBS_EPROTO;
-            ver = sp;
-            has_ver = true;
+            s->ver = sp;
+            s->has_ver = true;
             break;
         default:
             break;
         }
     }
-    if (span_strlen(df) > OBS_DATAFLOW_MAX ||
-        span_strlen(tp) > OBS_PERIOD_MAX || span_strlen(value) > OBS_VALUE_MAX)
+    if (span_strlen(s->df) > OBS_DATAFLOW_MAX ||
+        span_strlen(s->tp) > OBS_PERIOD_MAX ||
+        span_strlen(s->value) > OBS_VALUE_MAX)
         return OBS_EPROTO;
-    o->dataflow = span_str(a, df);
-    o->time_period = span_str(a, tp);
-    o->value = span_str(a, full ? value : (span_t){0});
-    o->dims = arena_alloc(a, (nd ? nd : 1) * sizeof(char *));
-    if (o->dataflow == NULL || o->time_period == NULL || o->value == NULL ||
-        o->dims == NULL)
-        return OBS_EPROTO;
-    for (size_t i = 0; i < nd; i++)
-        if (span_strlen(dims[i]) > OBS_CODE_MAX ||
-            (o->dims[i] = span_str(a, dims[i])) == NULL)
+    for (size_t i = 0; i < s->nd; i++)
+        if (span_strlen(s->dims[i]) > OBS_CODE_MAX)
             return OBS_EPROTO;
-    o->n_dims = nd;
-    int rc = full ? merge_attrs(a, ids, vals, na, o) : OBS_OK;
-    if (rc == OBS_OK && has_ver)
-        rc = parse_version(ver.p, ver.n, &o->ver);
-    return rc;
+    return OBS_OK;
 }
 
 static int
-decode_view(const uint8_t *buf, size_t len, codec_obs_ro_t *out, bool full)
+parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o)
 {
-    memset(&out->obs, 0, sizeof(out->obs));
-    arena_init(&out->arena, 32 * len + 1024 * 1024);
-    if (len > CODEC_MAX_RECORD ||
-        parse_obs(buf, len, &out->arena, &out->obs, full) != OBS_OK) {
-        memset(&out->obs, 0, sizeof(out->obs));
+    obs_spans_t s;
+    int rc = scan_obs(buf, len, &s);
+    if (rc != OBS_OK)
+        return rc;
+    o->dataflow = span_str(a, s.df);
+    o->time_period = span_str(a, s.tp);
+    o->value = span_str(a, s.value);
+    o->dims = arena_alloc(a, (s.nd ? s.nd : 1) * sizeof(char *));
+    if (o->dataflow == NULL || o->time_period == NULL || o->value == NULL ||
+        o->dims == NULL)
+        return OBS_EPROTO;
+    for (size_t i = 0; i < s.nd; i++)
+        if ((o->dims[i] = span_str(a, s.dims[i])) == NULL)
+            return OBS_EPROTO;
+    o->n_dims = s.nd;
+    rc = merge_attrs(a, s.ids, s.vals, s.na, o);
+    if (rc == OBS_OK && s.has_ver)
+        rc = parse_version(s.ver.p, s.ver.n, &o->ver);
+    return rc;
+}
+
+int
+codec_obs_decode_id(const uint8_t *buf, size_t len, codec_obs_id_t *out)
+{
+    obs_spans_t s;
+    memset(&out->ver, 0, sizeof(out->ver)); /* a change with no Version */
+    if (len > CODEC_MAX_RECORD || scan_obs(buf, len, &s) != OBS_OK ||
+        (s.has_ver && parse_version(s.ver.p, s.ver.n, &out->ver) != OBS_OK)) {
+        memset(out, 0, sizeof(*out));
         return OBS_EPROTO;
     }
+    out->dataflow = s.df.p ? (const char *)s.df.p : ""; /* absent: "" */
+    out->dataflow_len = span_strlen(s.df);
+    out->time_period = s.tp.p ? (const char *)s.tp.p : "";
+    out->time_period_len = span_strlen(s.tp);
+    for (size_t i = 0; i < s.nd; i++) {
+        out->dims[i] = (const char *)s.dims[i].p;
+        out->dim_lens[i] = span_strlen(s.dims[i]);
+    }
+    out->n_dims = s.nd;
     return OBS_OK;
 }
 
 int
 codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
 {
-    return decode_view(buf, len, out, true);
-}
-
-int
-codec_obs_decode_key_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
-{
-    return decode_view(buf, len, out, false);
+    memset(&out->obs, 0, sizeof(out->obs));
+    arena_init(&out->arena, 32 * len + 1024 * 1024);
+    if (len > CODEC_MAX_RECORD ||
+        parse_obs(buf, len, &out->arena, &out->obs) != OBS_OK) {
+        memset(&out->obs, 0, sizeof(out->obs));
+        return OBS_EPROTO;
+    }
+    return OBS_OK;
 }
 
 void

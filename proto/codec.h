@@ -69,11 +69,28 @@ typedef struct {
 /** Decodes buf into *out under the limits of codec_obs_decode. OBS_EPROTO
  * (out->obs zeroed). Release *out either way. */
 int codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out);
-/** codec_obs_decode_ro without the value and the attributes (value "",
- * n_attrs 0; their framing is still checked): identity and version, for
- * applying a change stored as received. */
-int codec_obs_decode_key_ro(const uint8_t *buf, size_t len,
-                            codec_obs_ro_t *out);
+/** A change's identity as spans of its encoded bytes, and its version: for
+ * applying a change stored as received. The strings point into the buffer
+ * given to codec_obs_decode_id (an absent one is "") and are not NUL-ended;
+ * each length stops at the string's first 0x00, as codec_obs_decode_ro's
+ * copies do. */
+typedef struct {
+    const char *dataflow;
+    size_t dataflow_len;
+    const char *dims[OBS_MAX_DIMS];
+    size_t dim_lens[OBS_MAX_DIMS];
+    size_t n_dims;
+    const char *time_period;
+    size_t time_period_len;
+    obs_version_t ver;
+} codec_obs_id_t;
+
+/** Identity and version of an Observation without copying anything: it
+ * refuses what codec_obs_decode_ro refuses in the framing (attributes'
+ * too), the identity, the value's length and the version; the attributes'
+ * contents (codec_obs_decode_ro's limits on their ids and values) are not
+ * looked at. OBS_EPROTO (*out zeroed). */
+int codec_obs_decode_id(const uint8_t *buf, size_t len, codec_obs_id_t *out);
 /** Frees what out's arena took beyond its inline bytes. */
 void codec_obs_ro_release(codec_obs_ro_t *out);
 

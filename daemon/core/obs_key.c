@@ -37,13 +37,6 @@ put(kbuf_t *k, const void *p, size_t n)
     return true;
 }
 
-static void
-put_str0(kbuf_t *k, const char *s)
-{
-    if (put(k, s, strlen(s)))
-        put(k, "", 1);
-}
-
 /* A dimension code: non-empty, at most OBS_CODE_MAX bytes, no '.'. */
 static bool
 code_ok(const char *s, size_t n)
@@ -64,47 +57,84 @@ key_cap(size_t cap)
     return cap < OBS_KEY_MAX ? cap : OBS_KEY_MAX;
 }
 
-static int
-put_head(kbuf_t *k, const char *dataflow, size_t total_dims,
-         const char *const *dims, size_t n_dims)
+/* A string and its length, then its 0x00 end. */
+static void
+put_str0(kbuf_t *k, const char *s, size_t n)
 {
-    if (dataflow == NULL || !dataflow_ok(strlen(dataflow)) ||
+    if (put(k, s, n))
+        put(k, "", 1);
+}
+
+/* dims[i] has dim_lens[i] bytes, or strlen's when dim_lens is NULL. */
+static int
+put_head(kbuf_t *k, const char *dataflow, size_t dataflow_len,
+         size_t total_dims, const char *const *dims, const size_t *dim_lens,
+         size_t n_dims)
+{
+    if (dataflow == NULL || !dataflow_ok(dataflow_len) ||
         total_dims > OBS_MAX_DIMS || n_dims > total_dims ||
         (dims == NULL && n_dims > 0))
         return OBS_EINVAL;
-    for (size_t i = 0; i < n_dims; i++)
-        if (dims[i] == NULL || !code_ok(dims[i], strlen(dims[i])))
+    size_t lens[OBS_MAX_DIMS];
+    for (size_t i = 0; i < n_dims; i++) {
+        if (dims[i] == NULL)
             return OBS_EINVAL;
+        lens[i] = dim_lens ? dim_lens[i] : strlen(dims[i]);
+        if (!code_ok(dims[i], lens[i]) ||
+            (dim_lens && memchr(dims[i], 0, lens[i]) != NULL))
+            return OBS_EINVAL;
+    }
     uint8_t nd = (uint8_t)total_dims;
-    put_str0(k, dataflow);
+    put_str0(k, dataflow, dataflow_len);
     put(k, &nd, 1);
     for (size_t i = 0; i < n_dims; i++)
-        put_str0(k, dims[i]);
+        put_str0(k, dims[i], lens[i]);
     return k->len > k->cap ? OBS_ETOOBIG : OBS_OK;
 }
 
 /* NOLINTBEGIN(readability-non-const-parameter): buf is written through
  * kbuf_t, which clang-tidy does not follow. */
 int
-obs_key_encode(const obs_t *obs, uint8_t *buf, size_t cap)
+obs_key_encode_id(const obs_key_id_t *id, uint8_t *buf, size_t cap)
 {
-    if (obs == NULL || obs->time_period == NULL)
+    if (id == NULL || id->time_period == NULL ||
+        (id->dataflow != NULL &&
+         memchr(id->dataflow, 0, id->dataflow_len) != NULL))
         return OBS_EINVAL;
     kbuf_t k = {buf, 0, key_cap(cap)};
-    int rc = put_head(&k, obs->dataflow, obs->n_dims,
-                      (const char *const *)obs->dims, obs->n_dims);
+    int rc = put_head(&k, id->dataflow, id->dataflow_len, id->n_dims, id->dims,
+                      id->dim_lens, id->n_dims);
     if (rc != OBS_OK)
         return rc;
-    size_t tlen = strlen(obs->time_period);
+    /* period_parse reads a C string */
+    char text[OBS_PERIOD_MAX + 1];
+    size_t tlen = id->time_period_len;
     period_t p;
-    if (tlen > OBS_PERIOD_MAX ||
-        period_parse(obs->time_period, 0, 9999, &p, NULL, 0) != OBS_OK)
+    if (tlen > OBS_PERIOD_MAX || memchr(id->time_period, 0, tlen) != NULL)
+        return OBS_EINVAL;
+    memcpy(text, id->time_period, tlen);
+    text[tlen] = '\0';
+    if (period_parse(text, 0, 9999, &p, NULL, 0) != OBS_OK)
         return OBS_EINVAL;
     uint8_t sk[SORT_KEY_LEN];
     period_sort_key(&p, sk);
     put(&k, sk, sizeof(sk));
-    put(&k, obs->time_period, tlen);
+    put(&k, text, tlen);
     return k.len > k.cap ? OBS_ETOOBIG : (int)k.len;
+}
+
+int
+obs_key_encode(const obs_t *obs, uint8_t *buf, size_t cap)
+{
+    if (obs == NULL || obs->time_period == NULL || obs->dataflow == NULL)
+        return OBS_EINVAL;
+    obs_key_id_t id = {.dataflow = obs->dataflow,
+                       .dataflow_len = strlen(obs->dataflow),
+                       .dims = (const char *const *)obs->dims,
+                       .n_dims = obs->n_dims,
+                       .time_period = obs->time_period,
+                       .time_period_len = strlen(obs->time_period)};
+    return obs_key_encode_id(&id, buf, cap);
 }
 
 int
@@ -112,7 +142,8 @@ obs_key_prefix(const char *dataflow, size_t total_dims, const char *const *dims,
                size_t n_dims, uint8_t *buf, size_t cap)
 {
     kbuf_t k = {buf, 0, key_cap(cap)};
-    int rc = put_head(&k, dataflow, total_dims, dims, n_dims);
+    int rc = put_head(&k, dataflow, dataflow ? strlen(dataflow) : 0, total_dims,
+                      dims, NULL, n_dims);
     return rc != OBS_OK ? rc : (int)k.len;
 }
 /* NOLINTEND(readability-non-const-parameter) */
