@@ -47,6 +47,7 @@
 #include "repl_fsm.h"
 #include "seq_ranges.h"
 #include "validate.h"
+#include "version_cache.h"
 
 #define HUB_SESSIONS_MAX 1024
 #define HUB_PEERS_MAX    4096 /* node ids remembered for status */
@@ -72,6 +73,9 @@
 #define STATE_TXN_FULL        1   /* state_cb: stop before this entry */
 #define HUB_STATE_TURN_MS     50  /* state applied per loop turn, at most */
 #define HUB_STATE_DELAY_MS    500 /* see state_due */
+/* versions of the newest accepted changes kept for the state apply: twice
+ * what one state transaction takes, ~6 MiB */
+#define HUB_VERSION_CACHE 16384
 
 typedef struct {
     char node_id[OBS_ID_MAX + 1];
@@ -149,6 +153,7 @@ struct repl_hub {
     validate_memo_t vmemo;    /* emptied at each group commit: the
                                  structure cannot change within one */
     validate_texts_t vtexts;  /* normalised texts of the change checked */
+    version_cache_t vcache;   /* versions of the changes accepted last */
     fanout_t fan[FANOUT_MAX]; /* oldest first */
     size_t n_fan, fan_bytes;
     uint64_t batches_shared; /* LogBatches sent from fan */
@@ -1095,6 +1100,7 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     issue_list_fini(&issues);
     rc = obsdb_log_append_key(txn, o, key, (size_t)klen);
     if (rc == OBS_OK) {
+        version_cache_put(&self->vcache, &o->ver);
         seq_ranges_add(&s->own, o->ver.hub_seq);
         p->accepted++;
         hlc_observe(self->env.hlc, o->ver.hlc, hlc_wall_ms());
@@ -1171,6 +1177,8 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
             self->log_last = last;
             return OBS_OK;
         }
+        /* the seqs this try assigned go to other changes next time */
+        version_cache_forget(&self->vcache, self->log_last + 1, UINT64_MAX);
         for (size_t i = 0; i < n; i++) {
             list[i]->last_seq = saved[i];
             seq_ranges_rewind(&list[i]->own, saved_own[i]); /* this try's */
@@ -1273,7 +1281,22 @@ state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     obs_version_t v;
     bool applied = false;
     bool key_ok = obsdb_key_len_fits(klen);
-    if (!key_ok || codec_obs_decode_version(rec, rlen, &v) != OBS_OK) {
+    /* the version as accepted moments ago, else read back from the record */
+    const obs_version_t *ver =
+        key_ok ? version_cache_find(&a->hub->vcache, hub_seq) : NULL;
+#ifndef NDEBUG /* debug builds prove the cache is the record's version */
+    if (ver && (codec_obs_decode_version(rec, rlen, &v) != OBS_OK ||
+                memcmp(&v, ver, sizeof(v)) != 0)) {
+        log_errx("hub: cached version of log entry %" PRIu64
+                 " differs from its record",
+                 hub_seq);
+        abort();
+    }
+#endif
+    if (ver == NULL && key_ok &&
+        codec_obs_decode_version(rec, rlen, &v) == OBS_OK)
+        ver = &v;
+    if (ver == NULL) {
         /* no store can hold it: skipped here as at every node, rather than
          * stopping the state for good */
         log_warnx("hub: log entry %" PRIu64 " cannot be applied (%s); "
@@ -1283,10 +1306,10 @@ state_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     }
     /* any error now is the store's: the state stops here and says so */
     int rc =
-        obsdb_put_replicated_raw(a->txn, key, klen, rec, rlen, &v, &applied);
+        obsdb_put_replicated_raw(a->txn, key, klen, rec, rlen, ver, &applied);
     if (rc == OBS_OK && !applied) /* lost to a newer version of its key */
         for (size_t i = 0; i < a->hub->n_peers; i++)
-            if (strcmp(a->hub->peers[i].node_id, v.origin) == 0)
+            if (strcmp(a->hub->peers[i].node_id, ver->origin) == 0)
                 a->superseded[i]++;
     return rc;
 }
@@ -1587,6 +1610,9 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
         return OBS_ENOMEM;
     self->env = *env;
     self->hold_state = getenv("OBSYNC_TEST_HOLD_STATE") != NULL;
+    if (version_cache_init(&self->vcache, HUB_VERSION_CACHE) != OBS_OK)
+        log_warnx("hub: no memory for the version cache; the state apply "
+                  "reads each version back from the log");
     self->sock = zmq_socket(env->zctx, ZMQ_ROUTER);
     int linger = 0, hwm = 2000, mandatory = 0;
     int64_t maxmsg = (int64_t)env->cfg->max_frame;
@@ -1670,6 +1696,7 @@ repl_hub_destroy(repl_hub_t **selfp)
         sess_free(self->sess[i]);
     if (self->sock)
         zmq_close(self->sock);
+    version_cache_fini(&self->vcache);
     free(self->peers);
     free(self->status_rows);
     free(self->status_ptrs);
