@@ -4,7 +4,9 @@
  * Tables (LMDB named databases, layouts commented in obsdb.c):
  *   obs      canonical key (obs_key.h)          -> current version (codec)
  *   history  canonical key + be64 hlc            -> every earlier version
- *   outbox   be64 origin_seq                     -> local change to publish
+ *   outbox   be64 origin_seq                     -> local change(s) to publish
+ *                                                   (a chunk of a txn's
+ *                                                   consecutive ones)
  *   struct   "text"                              -> structure definitions
  *   meta     name                                -> value (epoch, node id,
  *                                                   hlc, origin_seq, cursors)

@@ -24,6 +24,7 @@
 #include "obs_err.h"
 #include "obsdb.h"
 #include "period.h"
+#include "store.h"
 #include "test_support.h"
 
 #define NODE  "node-col"
@@ -403,6 +404,153 @@ test_obsdb_outbox_only_local_origin_and_ack(void **state)
     obsdb_abort(&txn);
     const char *rest[] = {"ARG/2019=3"};
     assert_items(&c, rest, 1);
+}
+
+/* Walks the outbox: seqs strictly ascending, their count, first and last,
+ * and the value of one of them. */
+typedef struct {
+    uint64_t first, last, n, want_seq;
+    char value[16];
+} seqs_t;
+
+static int
+seqs_cb(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
+        size_t rlen, void *arg)
+{
+    seqs_t *w = arg;
+    obs_t o;
+    (void)key;
+    (void)klen;
+    obs_init(&o);
+    assert_ok(codec_obs_decode(rec, rlen, &o));
+    assert_int_equal(o.ver.origin_seq, seq);
+    if (w->n > 0)
+        assert_int_equal(seq, w->last + 1);
+    else
+        w->first = seq;
+    if (seq == w->want_seq)
+        (void)snprintf(w->value, sizeof(w->value), "%s", o.value);
+    w->last = seq;
+    w->n++;
+    obs_fini(&o);
+    return 0;
+}
+
+static seqs_t
+walk_seqs(obsdb_t *db, uint64_t after, size_t max, uint64_t want_seq)
+{
+    seqs_t w = {.want_seq = want_seq};
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(db, false, &txn));
+    assert_ok(obsdb_outbox_walk_raw(txn, after, max, 0, seqs_cb, &w));
+    obsdb_abort(&txn);
+    return w;
+}
+
+static void
+put_local_range(obsdb_t *db, uint64_t from, uint64_t to, const char *value)
+{
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(db, true, &txn));
+    for (uint64_t seq = from; seq <= to; seq++) {
+        char area[16];
+        (void)snprintf(area, sizeof(area), "C%05llu", (unsigned long long)seq);
+        obs_t o;
+        make_obs(&o,
+                 &(row_t){.area = area, .value = value, .ms = seq, .seq = seq});
+        assert_ok(obsdb_put(txn, &o));
+        obs_fini(&o);
+    }
+    assert_ok(obsdb_commit(&txn));
+}
+
+/* A txn's local changes are stored as chunks (OUTBOX_CHUNK_N = 1024 a
+ * chunk): walks from any seq, at and across chunk edges, ack inside a
+ * chunk (the rest stays, counted exactly), the same seq stored again. */
+static void
+test_obsdb_outbox_chunks_walk_ack_and_put_again(void **state)
+{
+    fixture_t *f = *state;
+    put_local_range(f->db, 1, 2500, "1");
+    const uint64_t afters[] = {0, 1, 1023, 1024, 1025, 2047, 2048, 2493, 2499};
+    for (size_t i = 0; i < sizeof(afters) / sizeof(afters[0]); i++) {
+        seqs_t w = walk_seqs(f->db, afters[i], 7, 0);
+        uint64_t want = 2500 - afters[i] < 7 ? 2500 - afters[i] : 7;
+        assert_int_equal(w.n, want);
+        assert_int_equal(w.first, afters[i] + 1);
+    }
+    seqs_t all = walk_seqs(f->db, 0, 0, 0);
+    assert_int_equal(all.n, 2500);
+    assert_int_equal(all.last, 2500);
+    assert_int_equal(walk_seqs(f->db, 2500, 0, 0).n, 0);
+
+    obsdb_txn_t *txn = NULL;
+    uint64_t last = 0;
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_outbox_ack(txn, 1500)); /* inside the second chunk */
+    assert_ok(obsdb_outbox_last(txn, &last));
+    assert_ok(obsdb_commit(&txn));
+    assert_int_equal(last, 2500);
+    obsdb_stats_t st;
+    get_stats(f->db, &st);
+    assert_int_equal(st.outbox, 1000);
+    all = walk_seqs(f->db, 0, 0, 0);
+    assert_int_equal(all.first, 1501);
+    assert_int_equal(all.n, 1000);
+    assert_int_equal(walk_seqs(f->db, 1400, 3, 0).first, 1501);
+
+    /* seq 2000 again, another value: replaced in its chunk, not added */
+    put_local_range(f->db, 2000, 2000, "7");
+    get_stats(f->db, &st);
+    assert_int_equal(st.outbox, 1000);
+    all = walk_seqs(f->db, 1500, 0, 2000);
+    assert_int_equal(all.n, 1000);
+    assert_string_equal(all.value, "7");
+
+    put_local_range(f->db, 2501, 2502, "1"); /* later txns go on after */
+    assert_int_equal(walk_seqs(f->db, 0, 0, 0).last, 2502);
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_outbox_ack(txn, 2502));
+    assert_ok(obsdb_commit(&txn));
+    get_stats(f->db, &st);
+    assert_int_equal(st.outbox, 0);
+    assert_int_equal(walk_seqs(f->db, 0, 0, 0).n, 0);
+}
+
+/* A chunk whose bytes are damaged is reported, not skipped. */
+static void
+test_obsdb_outbox_damaged_chunk_is_estore(void **state)
+{
+    fixture_t *f = *state;
+    char err[256] = "";
+    put_local_range(f->db, 1, 3, "1");
+    obsdb_close(&f->db);
+    /* chunk 1..3 of 1 change whose length runs past the end */
+    uint8_t key[8], bad[15] = {0};
+    store_be64_put(key, 1);
+    store_be64_put(bad + 1, 3);
+    bad[12] = 1;
+    bad[13] = 1;
+    bad[14] = 0x7f;
+    store_t *store = NULL;
+    store_txn_t st;
+    assert_ok(store_open(&(store_opts_t){.dir = f->dir, .no_sync = true},
+                         &store, err, sizeof(err)));
+    assert_ok(store_begin(store, &st, true));
+    assert_ok(store_put(&st, STORE_T_OUTBOX, key, 8, bad, sizeof(bad)));
+    assert_ok(store_commit(&st));
+    store_close(&store);
+    assert_ok(open_db(f, NODE, 0, 0, err, sizeof(err)));
+
+    seqs_t w = {0};
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_int_equal(obsdb_outbox_walk_raw(txn, 0, 0, 0, seqs_cb, &w),
+                     OBS_ESTORE);
+    obsdb_abort(&txn);
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_int_equal(obsdb_outbox_ack(txn, 2), OBS_ESTORE);
+    obsdb_abort(&txn);
 }
 
 /* A hub that lost acked changes: the local versions after a seq go back
@@ -938,6 +1086,8 @@ main(void)
         T(test_obsdb_counters_follow_tombstones),
         T(test_obsdb_stats_see_own_pending_writes),
         T(test_obsdb_outbox_only_local_origin_and_ack),
+        T(test_obsdb_outbox_chunks_walk_ack_and_put_again),
+        T(test_obsdb_outbox_damaged_chunk_is_estore),
         T(test_obsdb_outbox_restore_from_history_and_current),
         T(test_obsdb_key_fits_matches_put),
         T(test_obsdb_scan_by_dataflow_and_pattern),
