@@ -713,8 +713,8 @@ chunk_seal(uint8_t *buf, uint64_t last, uint32_t n)
         buf[9 + i] = (uint8_t)(n >> (24 - 8 * i));
 }
 
-/* The record holding seq: *found, its key in key[8]; a cursor positioned
- * on it. */
+/* The record that holds seq (*found), else the one just before it, in *r
+ * (pointing into the map: valid until the next write). */
 static int
 outbox_find(store_cursor_t *c, uint64_t seq, bool *found, ob_rec_t *r)
 {
@@ -834,7 +834,7 @@ outbox_add(obsdb_txn_t *txn, uint64_t seq, const uint8_t *val, size_t vlen)
         return rc;
     size_t need = (txn->ob_n ? txn->ob_len : OUTBOX_CHUNK_HEAD) + 20 + vlen;
     if (need > txn->ob_cap) {
-        size_t cap = txn->ob_cap ? txn->ob_cap : OUTBOX_CHUNK_BYTES + 4096;
+        size_t cap = txn->ob_cap ? txn->ob_cap * 2 : 4096; /* one put: small */
         while (cap < need)
             cap *= 2;
         uint8_t *b = realloc(txn->ob_buf, cap);
@@ -1336,10 +1336,12 @@ obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
         ob_rec_t r;
         int prc = rc == 0 ? store_cursor_prev(&c, &k, &v)
                           : store_cursor_last(&c, &k, &v);
-        if (prc != 0 || ob_rec_open(&k, &v, &r) != 0 || r.last <= after)
+        if (prc == 0)
+            prc = ob_rec_open(&k, &v, &r); /* damaged: OBS_ESTORE */
+        if (prc == OBS_ENOENT || (prc == 0 && r.last <= after))
             rc = store_cursor_seek(&c, from, sizeof(from), &k, &v);
         else
-            rc = 0;
+            rc = prc;
     }
     while (rc == 0 && !budget_spent(&b)) {
         ob_rec_t r;

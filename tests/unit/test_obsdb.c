@@ -517,40 +517,62 @@ test_obsdb_outbox_chunks_walk_ack_and_put_again(void **state)
     assert_int_equal(walk_seqs(f->db, 0, 0, 0).n, 0);
 }
 
-/* A chunk whose bytes are damaged is reported, not skipped. */
+/* Replaces the outbox record under key 1 with raw bytes (obsdb closed
+ * and opened again around it). */
+static void
+put_raw_outbox(fixture_t *f, const uint8_t *val, size_t len)
+{
+    char err[256] = "";
+    uint8_t key[8];
+    store_t *store = NULL;
+    store_txn_t st;
+    obsdb_close(&f->db);
+    store_be64_put(key, 1);
+    assert_ok(store_open(&(store_opts_t){.dir = f->dir, .no_sync = true},
+                         &store, err, sizeof(err)));
+    assert_ok(store_begin(store, &st, true));
+    assert_ok(store_put(&st, STORE_T_OUTBOX, key, 8, val, len));
+    assert_ok(store_commit(&st));
+    store_close(&store);
+    assert_ok(open_db(f, NODE, 0, 0, err, sizeof(err)));
+}
+
+static int
+walk_rc(obsdb_t *db, uint64_t after)
+{
+    seqs_t w = {0};
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(db, false, &txn));
+    int rc = obsdb_outbox_walk_raw(txn, after, 0, 0, seqs_cb, &w);
+    obsdb_abort(&txn);
+    return rc;
+}
+
+/* A chunk whose bytes are damaged is reported, not skipped: a change
+ * length past the end, then a header whose last seq is below its key
+ * (found by the walk from the middle of the chunk, and by ack). */
 static void
 test_obsdb_outbox_damaged_chunk_is_estore(void **state)
 {
     fixture_t *f = *state;
-    char err[256] = "";
     put_local_range(f->db, 1, 3, "1");
-    obsdb_close(&f->db);
-    /* chunk 1..3 of 1 change whose length runs past the end */
-    uint8_t key[8], bad[15] = {0};
-    store_be64_put(key, 1);
+    uint8_t bad[15] = {0}; /* chunk 1..3, 1 change, length 0x7f */
     store_be64_put(bad + 1, 3);
     bad[12] = 1;
     bad[13] = 1;
     bad[14] = 0x7f;
-    store_t *store = NULL;
-    store_txn_t st;
-    assert_ok(store_open(&(store_opts_t){.dir = f->dir, .no_sync = true},
-                         &store, err, sizeof(err)));
-    assert_ok(store_begin(store, &st, true));
-    assert_ok(store_put(&st, STORE_T_OUTBOX, key, 8, bad, sizeof(bad)));
-    assert_ok(store_commit(&st));
-    store_close(&store);
-    assert_ok(open_db(f, NODE, 0, 0, err, sizeof(err)));
-
-    seqs_t w = {0};
+    put_raw_outbox(f, bad, sizeof(bad));
+    assert_int_equal(walk_rc(f->db, 0), OBS_ESTORE);
     obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(f->db, false, &txn));
-    assert_int_equal(obsdb_outbox_walk_raw(txn, 0, 0, 0, seqs_cb, &w),
-                     OBS_ESTORE);
-    obsdb_abort(&txn);
     assert_ok(obsdb_begin(f->db, true, &txn));
     assert_int_equal(obsdb_outbox_ack(txn, 2), OBS_ESTORE);
     obsdb_abort(&txn);
+
+    uint8_t head[13] = {0}; /* last 0 < key 1 */
+    head[12] = 1;
+    put_raw_outbox(f, head, sizeof(head));
+    assert_int_equal(walk_rc(f->db, 1), OBS_ESTORE);
+    assert_int_equal(walk_rc(f->db, 0), OBS_ESTORE);
 }
 
 /* A hub that lost acked changes: the local versions after a seq go back
