@@ -220,14 +220,7 @@ apply_set(repl_node_t *self, obsdb_txn_t *txn, const change_set_t *set,
         bool done = false;
         rc = codec_obs_decode_id(enc, len, &id);
         if (rc == OBS_OK) {
-            obs_key_id_t kid = {.dataflow = id.dataflow,
-                                .dataflow_len = id.dataflow_len,
-                                .dims = id.dims,
-                                .dim_lens = id.dim_lens,
-                                .n_dims = id.n_dims,
-                                .time_period = id.time_period,
-                                .time_period_len = id.time_period_len};
-            int klen = obs_key_encode_id(&kid, key, sizeof(key));
+            int klen = obs_key_encode_id(&id.id, key, sizeof(key));
             rc = klen < 0 ? klen
                           : obsdb_put_replicated_raw(txn, key, (size_t)klen,
                                                      enc, len, &id.ver, &done);

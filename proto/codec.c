@@ -203,8 +203,8 @@ varint_size(uint64_t v)
     return n;
 }
 
-static uint8_t *
-put_varint(uint8_t *p, uint64_t v)
+uint8_t *
+codec_varint_put(uint8_t *p, uint64_t v)
 {
     for (; v >= 0x80; v >>= 7)
         *p++ = (uint8_t)(v | 0x80);
@@ -224,7 +224,7 @@ put_u64(uint8_t *p, unsigned field, uint64_t v)
     if (v == 0)
         return p;
     *p++ = (uint8_t)(field << 3 | WT_VARINT);
-    return put_varint(p, v);
+    return codec_varint_put(p, v);
 }
 
 static size_t
@@ -239,7 +239,7 @@ put_bytes(uint8_t *p, unsigned field, const void *b, size_t n, bool always)
     if (n == 0 && !always)
         return p;
     *p++ = (uint8_t)(field << 3 | WT_LEN);
-    p = put_varint(p, n);
+    p = codec_varint_put(p, n);
     memcpy(p, b, n);
     return p + n;
 }
@@ -351,7 +351,7 @@ put_body(uint8_t *p, const obs_t *o, const body_lens_t *l)
     p = put_str(p, 4, o->value, l->value, false);
     for (size_t i = 0; i < o->n_attrs; i++) {
         *p++ = (uint8_t)(5 << 3 | WT_LEN);
-        p = put_varint(p, attr_size(l, i));
+        p = codec_varint_put(p, attr_size(l, i));
         p = put_str(p, 1, o->attrs[i].id, l->ids[i], false);
         p = put_str(p, 2, o->attrs[i].value, l->vals[i], false);
     }
@@ -377,7 +377,7 @@ encode_parts(const obs_t *o, const uint8_t *body, size_t body_len,
         o ? put_body(out, o, &lens) : (uint8_t *)memcpy(out, body, blen) + blen;
     if (ver) {
         *p++ = (uint8_t)(OBSERVATION_VERSION_FIELD << 3 | WT_LEN);
-        p = put_varint(p, vlen);
+        p = codec_varint_put(p, vlen);
         p = put_version(p, ver, &vl);
     }
     *buf = out;
@@ -480,9 +480,8 @@ codec_obs_from_pb(const Obsync__V1__Observation *pb, obs_t *obs)
     return rc == OBS_EINVAL || rc == OBS_ETOOBIG ? OBS_EPROTO : rc;
 }
 
-/* Reads a protobuf varint at *p (< end); false when truncated or too long. */
-static bool
-read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+bool
+codec_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
@@ -511,13 +510,13 @@ find_field(const uint8_t *buf, size_t len, uint64_t field, bool is_msg,
     *out_len = 0;
     while (p < end) {
         uint64_t tag, n;
-        if (!read_varint(&p, end, &tag))
+        if (!codec_varint_get(&p, end, &tag))
             return false;
         if (tag >> 3 == field && ((tag & 7) != 2 || (is_msg && *out)))
             return false;
         switch (tag & 7) {
         case 0: /* varint */
-            if (!read_varint(&p, end, &n))
+            if (!codec_varint_get(&p, end, &n))
                 return false;
             break;
         case 1: /* 64-bit */
@@ -528,7 +527,7 @@ find_field(const uint8_t *buf, size_t len, uint64_t field, bool is_msg,
             p += n;
             break;
         case 2: /* length-delimited */
-            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+            if (!codec_varint_get(&p, end, &n) || n > (uint64_t)(end - p))
                 return false;
             if (tag >> 3 == field) {
                 *out = p;
@@ -580,7 +579,7 @@ next_field(const uint8_t **p, const uint8_t *end, uint32_t *field, unsigned *wt,
     *wt = (unsigned)(tag & 7);
     switch (*wt) {
     case 0:
-        return read_varint(p, end, num);
+        return codec_varint_get(p, end, num);
     case 1:
     case 5:
         n = *wt == 1 ? 8 : 4;
@@ -898,15 +897,16 @@ codec_obs_decode_id(const uint8_t *buf, size_t len, codec_obs_id_t *out)
         memset(out, 0, sizeof(*out));
         return OBS_EPROTO;
     }
-    out->dataflow = s.df.p ? (const char *)s.df.p : ""; /* absent: "" */
-    out->dataflow_len = span_strlen(s.df);
-    out->time_period = s.tp.p ? (const char *)s.tp.p : "";
-    out->time_period_len = span_strlen(s.tp);
+    obs_id_view_t *id = &out->id;
+    id->dataflow = s.df.p ? (const char *)s.df.p : ""; /* absent: "" */
+    id->dataflow_len = span_strlen(s.df);
+    id->time_period = s.tp.p ? (const char *)s.tp.p : "";
+    id->time_period_len = span_strlen(s.tp);
     for (size_t i = 0; i < s.nd; i++) {
-        out->dims[i] = (const char *)s.dims[i].p;
-        out->dim_lens[i] = span_strlen(s.dims[i]);
+        id->dims[i] = (const char *)s.dims[i].p;
+        id->dim_lens[i] = span_strlen(s.dims[i]);
     }
-    out->n_dims = s.nd;
+    id->n_dims = s.nd;
     return OBS_OK;
 }
 

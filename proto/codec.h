@@ -23,6 +23,12 @@
 #define CODEC_MAX_FRAME  (256u * 1024 * 1024) /* hard cap on any frame */
 #define CODEC_MAX_RECORD (1024u * 1024)       /* one stored observation */
 
+/** Writes v as a protobuf varint at p (room for 10 bytes); returns the end. */
+uint8_t *codec_varint_put(uint8_t *p, uint64_t v);
+/** Reads a protobuf varint at *p (before end), moving *p past it; false
+ * when it is cut short or longer than 64 bits' worth. */
+bool codec_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out);
+
 /** Encodes obs (identity, value, attributes, version) as an Observation.
  * *buf is malloc'd (caller frees). OBS_ENOMEM. */
 int codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len);
@@ -75,13 +81,7 @@ int codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out);
  * each length stops at the string's first 0x00, as codec_obs_decode_ro's
  * copies do. */
 typedef struct {
-    const char *dataflow;
-    size_t dataflow_len;
-    const char *dims[OBS_MAX_DIMS];
-    size_t dim_lens[OBS_MAX_DIMS];
-    size_t n_dims;
-    const char *time_period;
-    size_t time_period_len;
+    obs_id_view_t id;
     obs_version_t ver;
 } codec_obs_id_t;
 

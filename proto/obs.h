@@ -62,6 +62,19 @@ typedef struct {
     obs_version_t ver;
 } obs_t;
 
+/* An observation's identity as counted strings, none NUL-ended: a view
+ * into received bytes (codec_obs_decode_id) from which a key is made
+ * without copying (obs_key_encode_id). Borrowed pointers only. */
+typedef struct {
+    const char *dataflow;
+    size_t dataflow_len;
+    const char *dims[OBS_MAX_DIMS];
+    size_t dim_lens[OBS_MAX_DIMS];
+    size_t n_dims;
+    const char *time_period;
+    size_t time_period_len;
+} obs_id_view_t;
+
 void obs_init(obs_t *obs);
 /** Frees everything obs owns and re-initialises it. NULL-safe. */
 void obs_fini(obs_t *obs);

@@ -95,7 +95,7 @@ put_head(kbuf_t *k, const char *dataflow, size_t dataflow_len,
 /* NOLINTBEGIN(readability-non-const-parameter): buf is written through
  * kbuf_t, which clang-tidy does not follow. */
 int
-obs_key_encode_id(const obs_key_id_t *id, uint8_t *buf, size_t cap)
+obs_key_encode_id(const obs_id_view_t *id, uint8_t *buf, size_t cap)
 {
     if (id == NULL || id->time_period == NULL ||
         (id->dataflow != NULL &&
@@ -126,14 +126,20 @@ obs_key_encode_id(const obs_key_id_t *id, uint8_t *buf, size_t cap)
 int
 obs_key_encode(const obs_t *obs, uint8_t *buf, size_t cap)
 {
-    if (obs == NULL || obs->time_period == NULL || obs->dataflow == NULL)
+    if (obs == NULL || obs->time_period == NULL || obs->dataflow == NULL ||
+        obs->n_dims > OBS_MAX_DIMS || (obs->dims == NULL && obs->n_dims > 0))
         return OBS_EINVAL;
-    obs_key_id_t id = {.dataflow = obs->dataflow,
-                       .dataflow_len = strlen(obs->dataflow),
-                       .dims = (const char *const *)obs->dims,
-                       .n_dims = obs->n_dims,
-                       .time_period = obs->time_period,
-                       .time_period_len = strlen(obs->time_period)};
+    obs_id_view_t id = {.dataflow = obs->dataflow,
+                        .dataflow_len = strlen(obs->dataflow),
+                        .n_dims = obs->n_dims,
+                        .time_period = obs->time_period,
+                        .time_period_len = strlen(obs->time_period)};
+    for (size_t i = 0; i < obs->n_dims; i++) {
+        if (obs->dims[i] == NULL)
+            return OBS_EINVAL;
+        id.dims[i] = obs->dims[i];
+        id.dim_lens[i] = strlen(obs->dims[i]);
+    }
     return obs_key_encode_id(&id, buf, cap);
 }
 

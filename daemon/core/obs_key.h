@@ -30,22 +30,10 @@
  * OBS_KEY_MAX). */
 int obs_key_encode(const obs_t *obs, uint8_t *buf, size_t cap);
 
-/** An observation's identity as counted strings (none NUL-ended; dim_lens
- * NULL: each dim is a C string). */
-typedef struct {
-    const char *dataflow;
-    size_t dataflow_len;
-    const char *const *dims;
-    const size_t *dim_lens;
-    size_t n_dims;
-    const char *time_period;
-    size_t time_period_len;
-} obs_key_id_t;
-
 /** obs_key_encode of an identity given as counted strings (a view into
  * received bytes): the same key and errors, also OBS_EINVAL for a string
  * holding 0x00. */
-int obs_key_encode_id(const obs_key_id_t *id, uint8_t *buf, size_t cap);
+int obs_key_encode_id(const obs_id_view_t *id, uint8_t *buf, size_t cap);
 
 /** Encodes the prefix shared by every key of dataflow whose first n_dims
  * dimensions are dims (n_dims may be 0). Returns the length or OBS_ETOOBIG.

@@ -573,33 +573,6 @@ put_counted(obsdb_txn_t *txn, store_table_t t, const uint8_t *key, size_t klen,
 #define OUTBOX_CHUNK_N     1024
 #define OUTBOX_CHUNK_BYTES (256u * 1024)
 
-static size_t
-varint_put(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static bool
-varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
 static void chunk_seal(uint8_t *buf, uint64_t last, uint32_t n);
 
 /* Writes the chunk being built, if any. Sticky on error. */
@@ -676,8 +649,9 @@ ob_rec_next(ob_rec_t *r, uint64_t *seq, const uint8_t **val, size_t *len)
         return OBS_OK;
     }
     uint64_t n;
-    if (!varint_get(&r->p, r->end, seq) || !varint_get(&r->p, r->end, &n) ||
-        n > (uint64_t)(r->end - r->p) || *seq < r->key || *seq > r->last)
+    if (!codec_varint_get(&r->p, r->end, seq) ||
+        !codec_varint_get(&r->p, r->end, &n) || n > (uint64_t)(r->end - r->p) ||
+        *seq < r->key || *seq > r->last)
         return OBS_ESTORE;
     *val = r->p;
     *len = (size_t)n;
@@ -698,10 +672,10 @@ static size_t
 chunk_add(uint8_t *buf, size_t len, uint64_t seq, const uint8_t *val,
           size_t vlen)
 {
-    len += varint_put(buf + len, seq);
-    len += varint_put(buf + len, vlen);
-    memcpy(buf + len, val, vlen);
-    return len + vlen;
+    uint8_t *p = codec_varint_put(buf + len, seq);
+    p = codec_varint_put(p, vlen);
+    memcpy(p, val, vlen);
+    return (size_t)(p - buf) + vlen;
 }
 
 static void

@@ -112,30 +112,24 @@ check_against_protobuf_c(const uint8_t *data, size_t size)
 static void
 check_identity_in_place(const uint8_t *data, size_t size, const obs_t *o)
 {
-    codec_obs_id_t id;
-    if (codec_obs_decode_id(data, size, &id) != OBS_OK ||
-        id.dataflow_len != strlen(o->dataflow) ||
-        memcmp(id.dataflow, o->dataflow, id.dataflow_len) != 0 ||
-        id.n_dims != o->n_dims ||
-        id.time_period_len != strlen(o->time_period) ||
-        memcmp(id.time_period, o->time_period, id.time_period_len) != 0 ||
-        id.ver.hlc != o->ver.hlc || id.ver.hub_seq != o->ver.hub_seq ||
-        id.ver.origin_seq != o->ver.origin_seq ||
-        strcmp(id.ver.origin, o->ver.origin) != 0)
+    codec_obs_id_t d;
+    const obs_id_view_t *id = &d.id;
+    if (codec_obs_decode_id(data, size, &d) != OBS_OK ||
+        id->dataflow_len != strlen(o->dataflow) ||
+        memcmp(id->dataflow, o->dataflow, id->dataflow_len) != 0 ||
+        id->n_dims != o->n_dims ||
+        id->time_period_len != strlen(o->time_period) ||
+        memcmp(id->time_period, o->time_period, id->time_period_len) != 0 ||
+        d.ver.hlc != o->ver.hlc || d.ver.hub_seq != o->ver.hub_seq ||
+        d.ver.origin_seq != o->ver.origin_seq ||
+        strcmp(d.ver.origin, o->ver.origin) != 0)
         abort();
     for (size_t i = 0; i < o->n_dims; i++)
-        if (id.dim_lens[i] != strlen(o->dims[i]) ||
-            memcmp(id.dims[i], o->dims[i], id.dim_lens[i]) != 0)
+        if (id->dim_lens[i] != strlen(o->dims[i]) ||
+            memcmp(id->dims[i], o->dims[i], id->dim_lens[i]) != 0)
             abort();
-    obs_key_id_t kid = {.dataflow = id.dataflow,
-                        .dataflow_len = id.dataflow_len,
-                        .dims = id.dims,
-                        .dim_lens = id.dim_lens,
-                        .n_dims = id.n_dims,
-                        .time_period = id.time_period,
-                        .time_period_len = id.time_period_len};
     uint8_t a[OBS_KEY_MAX], b[OBS_KEY_MAX];
-    int al = obs_key_encode_id(&kid, a, sizeof(a));
+    int al = obs_key_encode_id(id, a, sizeof(a));
     int bl = obs_key_encode(o, b, sizeof(b));
     if (al != bl || (al > 0 && memcmp(a, b, (size_t)al) != 0))
         abort();

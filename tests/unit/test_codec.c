@@ -176,20 +176,21 @@ test_codec_read_only_view(void **state)
     }
     assert_version_equal(&ro.obs.ver, &o.ver);
     codec_obs_ro_release(&ro);
-    codec_obs_id_t id; /* identity in place, version */
-    assert_ok(codec_obs_decode_id(buf, len, &id));
-    assert_int_equal(id.dataflow_len, strlen(o.dataflow));
-    assert_memory_equal(id.dataflow, o.dataflow, id.dataflow_len);
-    assert_int_equal(id.n_dims, o.n_dims);
+    codec_obs_id_t d; /* identity in place, version */
+    const obs_id_view_t *id = &d.id;
+    assert_ok(codec_obs_decode_id(buf, len, &d));
+    assert_int_equal(id->dataflow_len, strlen(o.dataflow));
+    assert_memory_equal(id->dataflow, o.dataflow, id->dataflow_len);
+    assert_int_equal(id->n_dims, o.n_dims);
     for (size_t i = 0; i < o.n_dims; i++) {
-        assert_int_equal(id.dim_lens[i], strlen(o.dims[i]));
-        assert_memory_equal(id.dims[i], o.dims[i], id.dim_lens[i]);
+        assert_int_equal(id->dim_lens[i], strlen(o.dims[i]));
+        assert_memory_equal(id->dims[i], o.dims[i], id->dim_lens[i]);
     }
-    assert_int_equal(id.time_period_len, strlen(o.time_period));
-    assert_memory_equal(id.time_period, o.time_period, id.time_period_len);
-    assert_version_equal(&id.ver, &o.ver);
-    assert_int_equal(codec_obs_decode_id(buf, len - 1, &id), OBS_EPROTO);
-    assert_int_equal(id.n_dims, 0);
+    assert_int_equal(id->time_period_len, strlen(o.time_period));
+    assert_memory_equal(id->time_period, o.time_period, id->time_period_len);
+    assert_version_equal(&d.ver, &o.ver);
+    assert_int_equal(codec_obs_decode_id(buf, len - 1, &d), OBS_EPROTO);
+    assert_int_equal(id->n_dims, 0);
 
     assert_int_equal(codec_obs_decode_ro(buf, len - 1, &ro), OBS_EPROTO);
     assert_null(ro.obs.dataflow);

@@ -191,15 +191,13 @@ test_obs_key_encode_id_matches_encode(void **state)
     const char *text = DF_V "|A|COL|VC_IHR_PSRC|2019-Q1|" DF_D "|2023/24";
     const char *df = text, *a = df + strlen(DF_V) + 1, *col = a + 2;
     const char *ind = col + 4, *tp = ind + 12;
-    const char *dims[] = {a, col, ind};
-    size_t lens[] = {1, 3, 11};
-    obs_key_id_t id = {.dataflow = df,
-                       .dataflow_len = strlen(DF_V),
-                       .dims = dims,
-                       .dim_lens = lens,
-                       .n_dims = 3,
-                       .time_period = tp,
-                       .time_period_len = 7};
+    obs_id_view_t id = {.dataflow = df,
+                        .dataflow_len = strlen(DF_V),
+                        .dims = {a, col, ind},
+                        .dim_lens = {1, 3, 11},
+                        .n_dims = 3,
+                        .time_period = tp,
+                        .time_period_len = 7};
     key_t_ want;
     const char *cs[] = {"A", "COL", "VC_IHR_PSRC"};
     encode(DF_V, cs, 3, "2019-Q1", &want);
@@ -211,16 +209,16 @@ test_obs_key_encode_id_matches_encode(void **state)
     id.time_period = tp + 8 + strlen(DF_D) + 1; /* "2023/24": no period */
     assert_int_equal(obs_key_encode_id(&id, buf, sizeof(buf)), OBS_EINVAL);
     id.time_period = tp;
-    lens[1] = 4; /* exactly the bytes given: "COL|" */
+    id.dim_lens[1] = 4; /* exactly the bytes given: "COL|" */
     const char *cs4[] = {"A", "COL|", "VC_IHR_PSRC"};
     encode(DF_V, cs4, 3, "2019-Q1", &want);
     assert_int_equal(obs_key_encode_id(&id, buf, sizeof(buf)), want.len);
     assert_memory_equal(buf, want.b, (size_t)want.len);
-    lens[1] = 3;
+    id.dim_lens[1] = 3;
     const char nul_code[] = {'C', 0, 'L'};
-    dims[1] = nul_code;
+    id.dims[1] = nul_code;
     assert_int_equal(obs_key_encode_id(&id, buf, sizeof(buf)), OBS_EINVAL);
-    dims[1] = col;
+    id.dims[1] = col;
     id.dataflow_len = 0;
     assert_int_equal(obs_key_encode_id(&id, buf, sizeof(buf)), OBS_EINVAL);
     id.dataflow_len = strlen(DF_V);
