@@ -1502,25 +1502,10 @@ put_replicated(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
     return rc ? txn_fail(txn, rc) : OBS_OK;
 }
 
-int
-obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied)
-{
-    uint8_t *val = NULL;
-    size_t vlen = 0;
-
-    *applied = false;
-    int rc = write_check(txn);
-    if (rc == 0)
-        rc = codec_obs_encode(obs, &val, &vlen);
-    if (rc == 0)
-        rc = obsdb_put_replicated_encoded(txn, obs, val, vlen, applied);
-    free(val);
-    return rc ? txn_fail(txn, rc) : OBS_OK;
-}
-
-int
-obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
-                             const uint8_t *enc, size_t enc_len, bool *applied)
+/* obsdb_put_replicated of obs encoded as enc (stored as given). */
+static int
+put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs, const uint8_t *enc,
+                       size_t enc_len, bool *applied)
 {
     uint8_t key[HIST_KEY_MAX];
 
@@ -1533,6 +1518,22 @@ obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
         return txn_fail(txn, klen);
     return put_replicated(txn, &obs->ver, key, (size_t)klen, enc, enc_len,
                           applied);
+}
+
+int
+obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied)
+{
+    uint8_t *val = NULL;
+    size_t vlen = 0;
+
+    *applied = false;
+    int rc = write_check(txn);
+    if (rc == 0)
+        rc = codec_obs_encode(obs, &val, &vlen);
+    if (rc == 0)
+        rc = put_replicated_encoded(txn, obs, val, vlen, applied);
+    free(val);
+    return rc ? txn_fail(txn, rc) : OBS_OK;
 }
 
 int

@@ -201,20 +201,15 @@ int obsdb_version_cmp(const obs_version_t *a, const obs_version_t *b);
  * only. Errors as obsdb_put (sticky); OBS_EPROTO when the stored value does
  * not decode. */
 int obsdb_put_replicated(obsdb_txn_t *txn, const obs_t *obs, bool *applied);
-/** The same with obs already encoded as it came (enc, enc_len: the bytes obs
- * was decoded from, stored as they are, not encoded again). */
-int obsdb_put_replicated_encoded(obsdb_txn_t *txn, const obs_t *obs,
-                                 const uint8_t *enc, size_t enc_len,
-                                 bool *applied);
 /** How many obsdb_put_replicated* calls of txn had to look their key up
  * (it did not sort after every stored key): each writes a B-tree leaf page
  * of its own, which LMDB holds in memory until the commit. */
 size_t obsdb_txn_lookups(const obsdb_txn_t *txn);
 
-/** The same for a change known only by its canonical key, its encoded
- * bytes and their version ver (a hub log entry, whose record was checked
- * when it was accepted; the caller decodes the version and checks the key
- * with obsdb_key_len_fits). Errors as obsdb_put, all sticky (OBS_EINVAL
+/** obsdb_put_replicated for a change known by its canonical key, its
+ * encoded bytes (stored as given) and their version ver: a hub log entry,
+ * or a change a node received (the caller reads the version and makes the
+ * key; obsdb_key_len_fits). Errors as obsdb_put, all sticky (OBS_EINVAL
  * for a key that does not fit; OBS_EPROTO when the stored version does not
  * decode). */
 int obsdb_put_replicated_raw(obsdb_txn_t *txn, const uint8_t *key, size_t klen,

@@ -801,10 +801,10 @@ raw_cb(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     return 0;
 }
 
-/* The encoded variant stores the bytes it is given (the node and the hub's
+/* The raw variant stores the bytes it is given (the node and the hub's
  * state keep a change as it came) and decides like obsdb_put_replicated. */
 static void
-test_put_replicated_encoded_stores_given_bytes(void **state)
+test_put_replicated_raw_stores_given_bytes(void **state)
 {
     fixture_t *f = *state;
     char cur[64];
@@ -815,10 +815,15 @@ test_put_replicated_encoded_stores_given_bytes(void **state)
     size_t len = 0;
     assert_ok(codec_obs_encode(&o, &enc, &len));
     bool applied = false;
+    uint8_t key[OBS_KEY_MAX];
+    int klen = obs_key_encode(&o, key, sizeof(key));
+    assert_true(klen > 0);
     obsdb_txn_t *txn = begin(f->db, true);
-    assert_ok(obsdb_put_replicated_encoded(txn, &o, enc, len, &applied));
+    assert_ok(obsdb_put_replicated_raw(txn, key, (size_t)klen, enc, len, &o.ver,
+                                       &applied));
     assert_true(applied);
-    assert_ok(obsdb_put_replicated_encoded(txn, &o, enc, len, &applied));
+    assert_ok(obsdb_put_replicated_raw(txn, key, (size_t)klen, enc, len, &o.ver,
+                                       &applied));
     assert_false(applied); /* the same version again: a no-op */
     commit(txn);
     current(f->db, cur, sizeof(cur));
@@ -1048,7 +1053,7 @@ main(void)
         T(test_state_walk_raw_stops_on_bytes),
         T(test_state_walk_raw_refuses_oversized_resume_key),
         T(test_put_replicated_applies_newer),
-        T(test_put_replicated_encoded_stores_given_bytes),
+        T(test_put_replicated_raw_stores_given_bytes),
         T(test_put_replicated_keys_in_order_and_not),
         T(test_put_replicated_ignores_older),
         T(test_put_replicated_ignores_same_version),
