@@ -361,7 +361,7 @@ put_body(uint8_t *p, const obs_t *o, const body_lens_t *l)
 /* body (o's, or given) then, when ver, the version field. */
 static int
 encode_parts(const obs_t *o, const uint8_t *body, size_t body_len,
-             const obs_version_t *ver, uint8_t **buf, size_t *len)
+             const obs_version_t *ver, size_t room, uint8_t **buf, size_t *len)
 {
     body_lens_t lens;
     if (o && !body_lens(o, &lens))
@@ -369,12 +369,12 @@ encode_parts(const obs_t *o, const uint8_t *body, size_t body_len,
     size_t blen = o ? body_size(o, &lens) : body_len;
     version_lens_t vl = ver ? version_lens(ver) : (version_lens_t){0};
     size_t vlen = ver ? version_size(ver, &vl) : 0;
-    size_t n = blen + (ver ? 1 + varint_size(vlen) + vlen : 0);
+    size_t n = room + blen + (ver ? 1 + varint_size(vlen) + vlen : 0);
     uint8_t *out = malloc(n ? n : 1);
     if (out == NULL)
         return OBS_ENOMEM;
-    uint8_t *p =
-        o ? put_body(out, o, &lens) : (uint8_t *)memcpy(out, body, blen) + blen;
+    uint8_t *p = o ? put_body(out + room, o, &lens)
+                   : (uint8_t *)memcpy(out + room, body, blen) + blen;
     if (ver) {
         *p++ = (uint8_t)(OBSERVATION_VERSION_FIELD << 3 | WT_LEN);
         p = codec_varint_put(p, vlen);
@@ -388,20 +388,27 @@ encode_parts(const obs_t *o, const uint8_t *body, size_t body_len,
 int
 codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len)
 {
-    return encode_parts(obs, NULL, 0, NULL, buf, len);
+    return encode_parts(obs, NULL, 0, NULL, 0, buf, len);
 }
 
 int
 codec_obs_encode_with_body(const uint8_t *body, size_t body_len,
                            const obs_version_t *ver, uint8_t **buf, size_t *len)
 {
-    return encode_parts(NULL, body, body_len, ver, buf, len);
+    return encode_parts(NULL, body, body_len, ver, 0, buf, len);
 }
 
 int
 codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len)
 {
-    return encode_parts(obs, NULL, 0, &obs->ver, buf, len);
+    return encode_parts(obs, NULL, 0, &obs->ver, 0, buf, len);
+}
+
+int
+codec_obs_encode_after(const obs_t *obs, size_t room, uint8_t **buf,
+                       size_t *len)
+{
+    return encode_parts(obs, NULL, 0, &obs->ver, room, buf, len);
 }
 
 static int

@@ -33,6 +33,11 @@ bool codec_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out);
  * *buf is malloc'd (caller frees). OBS_ENOMEM. */
 int codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len);
 
+/** codec_obs_encode after room bytes left for the caller's own header:
+ * *buf holds them (unwritten), then the encoding; *len counts both. */
+int codec_obs_encode_after(const obs_t *obs, size_t room, uint8_t **buf,
+                           size_t *len);
+
 /** Encodes obs without its version (an import row waiting to be stamped).
  * *buf is malloc'd (caller frees). OBS_ENOMEM. */
 int codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len);

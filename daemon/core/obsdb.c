@@ -1599,26 +1599,25 @@ log_load(obsdb_txn_t *txn)
     return rc;
 }
 
-/* Writes hub_seq -> be16 klen | key | rec. */
+/* Writes hub_seq -> be16 klen | key | codec_obs_encode(obs), encoded in
+ * place after the key. */
 static int
 log_put(obsdb_txn_t *txn, uint64_t hub_seq, const uint8_t *key, size_t klen,
-        const uint8_t *rec, size_t rlen)
+        const obs_t *obs)
 {
     uint8_t seq[8];
-    uint8_t *val = malloc(2 + klen + rlen);
-
-    if (val == NULL)
-        return OBS_ENOMEM;
+    uint8_t *val = NULL;
+    size_t vlen = 0;
+    int rc = codec_obs_encode_after(obs, 2 + klen, &val, &vlen);
+    if (rc != 0)
+        return rc;
     val[0] = (uint8_t)(klen >> 8);
     val[1] = (uint8_t)(klen & 0xff);
     memcpy(val + 2, key, klen);
-    memcpy(val + 2 + klen, rec, rlen);
     store_be64_put(seq, hub_seq);
-    int rc =
-        try_append(txn, STORE_T_LOG, seq, sizeof(seq), val, 2 + klen + rlen);
+    rc = try_append(txn, STORE_T_LOG, seq, sizeof(seq), val, vlen);
     if (rc == OBS_EEXIST)
-        rc = store_put(&txn->st, STORE_T_LOG, seq, sizeof(seq), val,
-                       2 + klen + rlen);
+        rc = store_put(&txn->st, STORE_T_LOG, seq, sizeof(seq), val, vlen);
     free(val);
     return rc;
 }
@@ -1641,8 +1640,6 @@ int
 obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
                      size_t klen)
 {
-    uint8_t *rec = NULL;
-    size_t rlen = 0;
     int rc = write_check(txn);
 
     if (rc != 0)
@@ -1656,10 +1653,7 @@ obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
         return txn_fail(txn, rc);
     uint64_t old = obs->ver.hub_seq;
     obs->ver.hub_seq = txn->log_last + 1;
-    rc = codec_obs_encode(obs, &rec, &rlen);
-    if (rc == 0)
-        rc = log_put(txn, obs->ver.hub_seq, key, klen, rec, rlen);
-    free(rec);
+    rc = log_put(txn, obs->ver.hub_seq, key, klen, obs);
     if (rc != 0) {
         obs->ver.hub_seq = old;
         return txn_fail(txn, rc);

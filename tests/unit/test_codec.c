@@ -118,7 +118,8 @@ test_codec_large_record_past_the_arena(void **state)
 }
 
 /* A body plus a version is byte for byte the whole encoding, for versions
- * of every size (the length prefix is a varint). */
+ * of every size (the length prefix is a varint); so is an encoding after
+ * room for a header. */
 static void
 test_codec_body_plus_version_is_the_encoding(void **state)
 {
@@ -139,6 +140,12 @@ test_codec_body_plus_version_is_the_encoding(void **state)
             codec_obs_encode_with_body(body, blen, &o.ver, &joined, &jlen));
         assert_int_equal(jlen, wlen);
         assert_memory_equal(joined, whole, wlen);
+        uint8_t *after = NULL; /* and after room left for a header */
+        size_t alen = 0;
+        assert_ok(codec_obs_encode_after(&o, 77, &after, &alen));
+        assert_int_equal(alen, 77 + wlen);
+        assert_memory_equal(after + 77, whole, wlen);
+        free(after);
         free(whole);
         free(body);
         free(joined);
