@@ -1062,7 +1062,8 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     /* The node's provider decides which REF_AREA it may write (rule 12).
      * Until CURVE authenticates nodes the hub takes the provider the Hello
      * names; a change must carry that same provider. */
-    uint8_t key[OBS_KEY_MAX];
+    uint8_t key[OBS_KEY_MAX]; /* logged under: validation normalises
+                                 decimal texts, never the identity */
     int klen = obs_key_encode(o, key, sizeof(key));
     if (klen <= 0 || !obsdb_key_len_fits((size_t)klen)) {
         /* every store would refuse it */
