@@ -65,11 +65,12 @@ put_str0(kbuf_t *k, const char *s, size_t n)
         put(k, "", 1);
 }
 
-/* dims[i] has dim_lens[i] bytes, or strlen's when dim_lens is NULL. */
+/* dims[i] has dim_lens[i] bytes, or strlen's when dim_lens is NULL;
+ * check_nul: refuse a code holding 0x00 (counted strings from a caller). */
 static int
 put_head(kbuf_t *k, const char *dataflow, size_t dataflow_len,
          size_t total_dims, const char *const *dims, const size_t *dim_lens,
-         size_t n_dims)
+         size_t n_dims, bool check_nul)
 {
     if (dataflow == NULL || !dataflow_ok(dataflow_len) ||
         total_dims > OBS_MAX_DIMS || n_dims > total_dims ||
@@ -81,7 +82,7 @@ put_head(kbuf_t *k, const char *dataflow, size_t dataflow_len,
             return OBS_EINVAL;
         lens[i] = dim_lens ? dim_lens[i] : strlen(dims[i]);
         if (!code_ok(dims[i], lens[i]) ||
-            (dim_lens && memchr(dims[i], 0, lens[i]) != NULL))
+            (check_nul && memchr(dims[i], 0, lens[i]) != NULL))
             return OBS_EINVAL;
     }
     uint8_t nd = (uint8_t)total_dims;
@@ -94,23 +95,26 @@ put_head(kbuf_t *k, const char *dataflow, size_t dataflow_len,
 
 /* NOLINTBEGIN(readability-non-const-parameter): buf is written through
  * kbuf_t, which clang-tidy does not follow. */
-int
-obs_key_encode_id(const obs_id_view_t *id, uint8_t *buf, size_t cap)
+/* The key of id; check_nul: its strings are counted ones from a caller,
+ * which must not hold 0x00 (C strings measured by strlen cannot). */
+static int
+encode_view(const obs_id_view_t *id, uint8_t *buf, size_t cap, bool check_nul)
 {
     if (id == NULL || id->time_period == NULL ||
-        (id->dataflow != NULL &&
+        (check_nul && id->dataflow != NULL &&
          memchr(id->dataflow, 0, id->dataflow_len) != NULL))
         return OBS_EINVAL;
     kbuf_t k = {buf, 0, key_cap(cap)};
     int rc = put_head(&k, id->dataflow, id->dataflow_len, id->n_dims, id->dims,
-                      id->dim_lens, id->n_dims);
+                      id->dim_lens, id->n_dims, check_nul);
     if (rc != OBS_OK)
         return rc;
     /* period_parse reads a C string */
     char text[OBS_PERIOD_MAX + 1];
     size_t tlen = id->time_period_len;
     period_t p;
-    if (tlen > OBS_PERIOD_MAX || memchr(id->time_period, 0, tlen) != NULL)
+    if (tlen > OBS_PERIOD_MAX ||
+        (check_nul && memchr(id->time_period, 0, tlen) != NULL))
         return OBS_EINVAL;
     memcpy(text, id->time_period, tlen);
     text[tlen] = '\0';
@@ -121,6 +125,12 @@ obs_key_encode_id(const obs_id_view_t *id, uint8_t *buf, size_t cap)
     put(&k, sk, sizeof(sk));
     put(&k, text, tlen);
     return k.len > k.cap ? OBS_ETOOBIG : (int)k.len;
+}
+
+int
+obs_key_encode_id(const obs_id_view_t *id, uint8_t *buf, size_t cap)
+{
+    return encode_view(id, buf, cap, true);
 }
 
 int
@@ -140,7 +150,7 @@ obs_key_encode(const obs_t *obs, uint8_t *buf, size_t cap)
         id.dims[i] = obs->dims[i];
         id.dim_lens[i] = strlen(obs->dims[i]);
     }
-    return obs_key_encode_id(&id, buf, cap);
+    return encode_view(&id, buf, cap, false);
 }
 
 int
@@ -149,7 +159,7 @@ obs_key_prefix(const char *dataflow, size_t total_dims, const char *const *dims,
 {
     kbuf_t k = {buf, 0, key_cap(cap)};
     int rc = put_head(&k, dataflow, dataflow ? strlen(dataflow) : 0, total_dims,
-                      dims, NULL, n_dims);
+                      dims, NULL, n_dims, false);
     return rc != OBS_OK ? rc : (int)k.len;
 }
 /* NOLINTEND(readability-non-const-parameter) */
