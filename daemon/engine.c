@@ -281,7 +281,7 @@ ops_push_packed(ops_t *ops, const obs_t *obs, const uint8_t *key, size_t klen,
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = codec_obs_encode_body(obs, &buf, &len);
+    int rc = codec_obs_encode_body(obs, 0, &buf, &len);
     if (rc != OBS_OK)
         return rc;
     size_t need = OBS_HASH_LEN + (size_t)klen + len;
@@ -1610,10 +1610,14 @@ on_structure_load(engine_t *self, const ctl_peer_t *peer,
         free(text);
         target = scratch;
     }
+    if (self->hub && !r->dry_run) /* its checking thread reads it */
+        repl_hub_structure_changing(self->hub);
     if (rc == OBS_OK)
         rc = structure_load_text(target, r->text, strlen(r->text),
                                  r->source_name[0] ? r->source_name : "input",
                                  &issues, &loaded);
+    if (self->hub && !r->dry_run)
+        repl_hub_structure_loaded(self->hub, rc == OBS_OK && loaded > 0);
     if (rc == OBS_OK && !r->dry_run && loaded > 0) {
         rc = persist_structure(self);
         if (rc != OBS_OK)
@@ -1621,8 +1625,6 @@ on_structure_load(engine_t *self, const ctl_peer_t *peer,
         else
             log_notice("structure: %zu artefact(s) loaded from '%s'", loaded,
                        r->source_name);
-        if (self->hub)
-            repl_hub_structure_changed(self->hub);
         if (self->node)
             repl_node_structure_changed(self->node);
     }

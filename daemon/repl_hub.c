@@ -41,6 +41,7 @@
 
 #include <zmq.h>
 
+#include "hub_prep.h"
 #include "log.h"
 #include "obs_err.h"
 #include "obs_key.h"
@@ -87,12 +88,17 @@ typedef struct {
     uint64_t bytes_in, bytes_out;
 } peer_t;
 
+/* changes checked ahead by the worker (hub_prep): one group commit's worth,
+ * ~5 MiB of outputs */
+#define HUB_PREP_AHEAD HUB_COMMIT_MAX
+
 /* A Publish as received, waiting for the group commit. */
 typedef struct pub {
     uint64_t first, last;
     size_t n, bytes;                    /* changes, and their bytes */
     codec_env_t *env;                   /* owned: the Publish as received */
     const ProtobufCBinaryData *changes; /* env's */
+    prep_job_t job; /* its changes checked ahead (forgotten before env) */
     struct pub *next;
 } pub_t;
 
@@ -153,6 +159,7 @@ struct repl_hub {
     validate_memo_t vmemo;    /* emptied at each group commit: the
                                  structure cannot change within one */
     validate_texts_t vtexts;  /* normalised texts of the change checked */
+    hub_prep_t *prep;         /* checks queued publishes ahead */
     version_cache_t vcache;   /* versions of the changes accepted last */
     fanout_t fan[FANOUT_MAX]; /* oldest first */
     size_t n_fan, fan_bytes;
@@ -210,10 +217,11 @@ sess_peer(repl_hub_t *self, const sess_t *s)
 
 /* Frees the first n queued publishes (SIZE_MAX: all). */
 static void
-pubs_drop(sess_t *s, size_t n)
+pubs_drop(repl_hub_t *self, sess_t *s, size_t n)
 {
     while (s->pubs && n-- > 0) {
         pub_t *next = s->pubs->next;
+        hub_prep_forget(self->prep, &s->pubs->job); /* it reads env */
         codec_envelope_free(&s->pubs->env);
         free(s->pubs);
         s->pubs = next;
@@ -223,9 +231,9 @@ pubs_drop(sess_t *s, size_t n)
 }
 
 static void
-pubs_free(sess_t *s)
+pubs_free(repl_hub_t *self, sess_t *s)
 {
-    pubs_drop(s, SIZE_MAX);
+    pubs_drop(self, s, SIZE_MAX);
 }
 
 static size_t
@@ -238,11 +246,11 @@ pubs_queued(const sess_t *s)
 }
 
 static void
-sess_free(sess_t *s)
+sess_free(repl_hub_t *self, sess_t *s)
 {
     if (s == NULL)
         return;
-    pubs_free(s);
+    pubs_free(self, s);
     seq_ranges_fini(&s->own);
     repl_list_free(&s->dfs);
     repl_list_free(&s->areas);
@@ -650,6 +658,12 @@ queue_publish(repl_hub_t *self, sess_t *s)
     p->n = m->n_changes;
     for (size_t i = 0; i < p->n; i++)
         p->bytes += p->changes[i].len;
+    p->job.changes = p->changes;
+    p->job.n = p->n;
+    snprintf(p->job.node_id, sizeof(p->job.node_id), "%s",
+             s->peer != SIZE_MAX ? sess_peer(self, s)->node_id : "");
+    snprintf(p->job.provider, sizeof(p->job.provider), "%s", s->provider);
+    hub_prep_submit(self->prep, &p->job);
     if (s->pubs_tail)
         s->pubs_tail->next = p;
     else
@@ -813,7 +827,7 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
             /* its queued publishes are not accepted any more: the new
              * session starts from the origin's last accepted seq, and the
              * node resends what follows */
-            pubs_free(o);
+            pubs_free(self, o);
             o->fsm.state = RH_DEAD;
         }
     }
@@ -1021,16 +1035,45 @@ repl_hub_on_readable(repl_hub_t *self)
 
 /* ------------------------------------------------------- group commit */
 
-/* One change from node s: checks, then reconciliation. */
+/* Logs a change the worker prepared (hub_prep) and found good, when it is
+ * the next of its origin and its clock is sane: true. false leaves it to
+ * apply_change's usual checks, which also word any reject. */
+static bool
+append_prepared(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
+                const prep_change_t *pc, int *rc)
+{
+    if (pc == NULL || pc->verdict != PREP_OK ||
+        pc->ver.origin_seq != s->last_seq + 1 ||
+        HLC_MS(pc->ver.hlc) > hlc_wall_ms() + REPL_MAX_SKEW_MS)
+        return false;
+    obs_version_t ver = pc->ver; /* a retried commit reuses pc */
+    s->last_seq = ver.origin_seq;
+    *rc = obsdb_log_append_body(txn, pc->buf, pc->key_len,
+                                pc->buf + pc->key_len, pc->body_len, &ver);
+    if (*rc == OBS_OK) {
+        version_cache_put(&self->vcache, &ver);
+        seq_ranges_add(&s->own, ver.hub_seq);
+        sess_peer(self, s)->accepted++;
+        hlc_observe(self->env.hlc, ver.hlc, hlc_wall_ms());
+    }
+    return true;
+}
+
+/* One change from node s: checks, then reconciliation; pc is what the
+ * worker prepared of it (NULL: nothing). */
 static int
 apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
-             const ProtobufCBinaryData *bin, uint64_t *resend_from, bool *stop)
+             const ProtobufCBinaryData *bin, const prep_change_t *pc,
+             uint64_t *resend_from, bool *stop)
 {
+    int rc = OBS_OK;
+    if (append_prepared(self, txn, s, pc, &rc))
+        return rc;
     peer_t *p = sess_peer(self, s);
     /* a view into the bytes: checked and logged without a copy per field */
     codec_obs_ro_t ro;
     obs_t *o = &ro.obs;
-    int rc = codec_obs_decode_ro(bin->data, bin->len, &ro);
+    rc = codec_obs_decode_ro(bin->data, bin->len, &ro);
     if (rc != OBS_OK) {
         codec_obs_ro_release(&ro);
         *stop = true; /* cannot even read its seq: make the node resend */
@@ -1124,8 +1167,11 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     for (pub_t *p = s->pubs;
          p && !stop && rc == OBS_OK && *budget > 0 && *budget_bytes > 0;
          p = p->next) {
+        hub_prep_wait(self->prep, &p->job);
         for (size_t i = 0; i < p->n && !stop && rc == OBS_OK; i++)
-            rc = apply_change(self, txn, s, &p->changes[i], resend_from, &stop);
+            rc = apply_change(self, txn, s, &p->changes[i],
+                              p->job.out ? &p->job.out[i] : NULL, resend_from,
+                              &stop);
         *budget = p->n < *budget ? *budget - p->n : 0;
         *budget_bytes = p->bytes < *budget_bytes ? *budget_bytes - p->bytes : 0;
         s->n_applied++;
@@ -1196,7 +1242,7 @@ ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
 {
     if (s->n_applied == 0)
         return; /* nothing of it fitted in this commit: no ack yet */
-    pubs_drop(s, s->n_applied);
+    pubs_drop(self, s, s->n_applied);
     sess_peer(self, s)->last_origin_seq = s->last_seq;
     rh_event_t ev = {.type = RH_EV_COMMITTED,
                      .now_ms = now_ms(),
@@ -1248,7 +1294,7 @@ commit_publishes(repl_hub_t *self)
                   "hub: node %s: publishes not stored; closing its "
                   "session (it will resend)",
                   sess_peer(self, s)->node_id);
-        pubs_free(s);
+        pubs_free(self, s);
         send_goodbye(self, s, "your changes could not be stored; resend");
         s->fsm.state = RH_DEAD;
     }
@@ -1414,7 +1460,7 @@ reap(repl_hub_t *self)
     size_t w = 0;
     for (size_t i = 0; i < self->n_sess; i++) {
         if (self->sess[i]->fsm.state == RH_DEAD)
-            sess_free(self->sess[i]);
+            sess_free(self, self->sess[i]);
         else
             self->sess[w++] = self->sess[i];
     }
@@ -1532,8 +1578,20 @@ repl_hub_cron(repl_hub_t *self, uint64_t now)
 }
 
 void
-repl_hub_structure_changed(repl_hub_t *self)
+repl_hub_structure_changing(repl_hub_t *self)
 {
+    hub_prep_pause(self->prep);
+    for (size_t i = 0; i < self->n_sess; i++) /* checked against the old */
+        for (pub_t *p = self->sess[i]->pubs; p; p = p->next)
+            hub_prep_redo(self->prep, &p->job);
+}
+
+void
+repl_hub_structure_loaded(repl_hub_t *self, bool changed)
+{
+    hub_prep_resume(self->prep);
+    if (!changed)
+        return;
     fanout_drop(self, NULL); /* filtered against the old structure */
     if (repl_structure_hash(self->env.st, self->hash) != OBS_OK)
         return;
@@ -1640,6 +1698,10 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
         rc = repl_structure_hash(env->st, self->hash);
     if (rc == OBS_OK)
         rc = load_state_applied(self);
+    if (rc == OBS_OK && (rc = hub_prep_new(env->st, HUB_PREP_AHEAD, true,
+                                           &self->prep)) != OBS_OK)
+        snprintf(err, cap, "hub: cannot start the checking thread: %s",
+                 obs_strerror(rc));
     if (rc != OBS_OK) {
         repl_hub_destroy(&self);
         return rc;
@@ -1694,7 +1756,15 @@ repl_hub_destroy(repl_hub_t **selfp)
                   self->state_applied, self->log_last);
     fanout_drop(self, NULL);
     for (size_t i = 0; i < self->n_sess; i++)
-        sess_free(self->sess[i]);
+        sess_free(self, self->sess[i]);
+    if (self->prep) { /* how much the checking thread took off the loop */
+        uint64_t ahead = 0, inline_ = 0;
+        hub_prep_counts(self->prep, &ahead, &inline_);
+        log_info("hub: %" PRIu64 " publish(es) checked ahead, %" PRIu64
+                 " at their commit",
+                 ahead, inline_);
+    }
+    hub_prep_destroy(&self->prep); /* after every job is forgotten */
     if (self->sock)
         zmq_close(self->sock);
     version_cache_fini(&self->vcache);

@@ -43,8 +43,13 @@ int repl_hub_store_local(obsdb_txn_t *txn, obs_t *o);
 /** The log (and perhaps meta "state_applied") changed through a local write
  * at the hub. */
 void repl_hub_log_grew(repl_hub_t *self);
-/** The structure changed: every node gets the new text. */
-void repl_hub_structure_changed(repl_hub_t *self);
+/** The structure is about to change in place: the changes checked ahead
+ * against it (on the hub's worker thread) are checked again after, and the
+ * worker leaves it alone until repl_hub_structure_loaded. */
+void repl_hub_structure_changing(repl_hub_t *self);
+/** The structure may be read again; when changed, every node gets the new
+ * text. */
+void repl_hub_structure_loaded(repl_hub_t *self, bool changed);
 /** Fills the hub rows of a StatusReply; the memory stays owned by the hub
  * until the next call. */
 void repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr);

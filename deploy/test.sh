@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, format check, the dev
-# build (gcc, -Werror) with every test, then the asan build (clang, ASan +
-# UBSan) with every test. The last thing printed is ctest's summary.
+# build (gcc, -Werror) with every test, the threaded module's tests under
+# ThreadSanitizer, then the asan build (clang, ASan + UBSan) with every
+# test. The last thing printed is ctest's summary.
 # OBSYNC_CI_SLOW=1 adds a libFuzzer smoke run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,17 @@ if [ "${OBSYNC_CI_SLOW:-0}" = 1 ]; then
         "$f" -max_total_time=30 "build/fuzz/corpus/$n" "tests/fuzz/corpus/$n"
     done
 fi
+
+# Only the hub's checking thread (hub_prep) shares memory between threads;
+# its unit test runs under TSan (the daemons' other thread is libzmq's,
+# which is not instrumented here).
+echo "== tsan build (clang, ThreadSanitizer): unit.hub_prep"
+cmake --preset tsan -DOBSYNC_WERROR=ON >/dev/null
+cmake --build build/tsan -j"$jobs" --target test_hub_prep
+(cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure \
+    -R '^unit\.hub_prep$') > build/tsan-ctest.log 2>&1 || {
+    cat build/tsan-ctest.log; exit 1; }
+tail -n 3 build/tsan-ctest.log
 
 echo "== asan build (clang, ASan + UBSan)"
 cmake --preset asan -DOBSYNC_WERROR=ON >/dev/null

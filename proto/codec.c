@@ -386,16 +386,17 @@ encode_parts(const obs_t *o, const uint8_t *body, size_t body_len,
 }
 
 int
-codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len)
+codec_obs_encode_body(const obs_t *obs, size_t room, uint8_t **buf, size_t *len)
 {
-    return encode_parts(obs, NULL, 0, NULL, 0, buf, len);
+    return encode_parts(obs, NULL, 0, NULL, room, buf, len);
 }
 
 int
 codec_obs_encode_with_body(const uint8_t *body, size_t body_len,
-                           const obs_version_t *ver, uint8_t **buf, size_t *len)
+                           const obs_version_t *ver, size_t room, uint8_t **buf,
+                           size_t *len)
 {
-    return encode_parts(NULL, body, body_len, ver, 0, buf, len);
+    return encode_parts(NULL, body, body_len, ver, room, buf, len);
 }
 
 int

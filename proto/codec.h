@@ -38,16 +38,19 @@ int codec_obs_encode(const obs_t *obs, uint8_t **buf, size_t *len);
 int codec_obs_encode_after(const obs_t *obs, size_t room, uint8_t **buf,
                            size_t *len);
 
-/** Encodes obs without its version (an import row waiting to be stamped).
- * *buf is malloc'd (caller frees). OBS_ENOMEM. */
-int codec_obs_encode_body(const obs_t *obs, uint8_t **buf, size_t *len);
+/** Encodes obs without its version (an import row waiting to be stamped,
+ * a change checked ahead of its hub_seq), after room bytes left for the
+ * caller as in codec_obs_encode_after. *buf is malloc'd (caller frees).
+ * OBS_ENOMEM, OBS_ETOOBIG (more dims or attributes than obs.h allows). */
+int codec_obs_encode_body(const obs_t *obs, size_t room, uint8_t **buf,
+                          size_t *len);
 /** The Observation whose identity, value and attributes are body (from
- * codec_obs_encode_body) and whose version is ver: the same bytes
- * codec_obs_encode gives, without encoding body again. *buf is malloc'd
- * (caller frees). OBS_ENOMEM. */
+ * codec_obs_encode_body) and whose version is ver, after room bytes: the
+ * same bytes codec_obs_encode(_after) gives, without encoding body again.
+ * *buf is malloc'd (caller frees). OBS_ENOMEM. */
 int codec_obs_encode_with_body(const uint8_t *body, size_t body_len,
-                               const obs_version_t *ver, uint8_t **buf,
-                               size_t *len);
+                               const obs_version_t *ver, size_t room,
+                               uint8_t **buf, size_t *len);
 
 /** Decodes an Observation into obs (initialised; finalised first). Enforces
  * the OBS_* limits of obs.h: OBS_EPROTO for malformed or over-limit input

@@ -868,7 +868,8 @@ put_local_key(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_t *obs,
     size_t vlen = 0;
     int rc = counts_load(txn);
     if (rc == 0)
-        rc = body ? codec_obs_encode_with_body(body, body_len, ver, &val, &vlen)
+        rc = body ? codec_obs_encode_with_body(body, body_len, ver, 0, &val,
+                                               &vlen)
                   : codec_obs_encode(obs, &val, &vlen);
     if (rc == 0)
         rc = put_encoded(txn, ver, key, klen, val, vlen, !txn->db->no_outbox,
@@ -1599,16 +1600,19 @@ log_load(obsdb_txn_t *txn)
     return rc;
 }
 
-/* Writes hub_seq -> be16 klen | key | codec_obs_encode(obs), encoded in
- * place after the key. */
+/* Writes hub_seq -> be16 klen | key | the Observation: obs encoded whole,
+ * or body with ver; encoded in place after the key. */
 static int
 log_put(obsdb_txn_t *txn, uint64_t hub_seq, const uint8_t *key, size_t klen,
-        const obs_t *obs)
+        const obs_t *obs, const uint8_t *body, size_t body_len,
+        const obs_version_t *ver)
 {
     uint8_t seq[8];
     uint8_t *val = NULL;
     size_t vlen = 0;
-    int rc = codec_obs_encode_after(obs, 2 + klen, &val, &vlen);
+    int rc = obs ? codec_obs_encode_after(obs, 2 + klen, &val, &vlen)
+                 : codec_obs_encode_with_body(body, body_len, ver, 2 + klen,
+                                              &val, &vlen);
     if (rc != 0)
         return rc;
     val[0] = (uint8_t)(klen >> 8);
@@ -1636,9 +1640,9 @@ obsdb_log_append(obsdb_txn_t *txn, obs_t *obs)
     return obsdb_log_append_key(txn, obs, key, (size_t)klen);
 }
 
-int
-obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
-                     size_t klen)
+/* The next hub_seq, for a key of klen bytes. */
+static int
+log_next(obsdb_txn_t *txn, size_t klen, uint64_t *hub_seq)
 {
     int rc = write_check(txn);
 
@@ -1651,16 +1655,53 @@ obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
         rc = OBS_ETOOBIG; /* 2^64 changes: not in this universe */
     if (rc != 0)
         return txn_fail(txn, rc);
-    uint64_t old = obs->ver.hub_seq;
-    obs->ver.hub_seq = txn->log_last + 1;
-    rc = log_put(txn, obs->ver.hub_seq, key, klen, obs);
-    if (rc != 0) {
-        obs->ver.hub_seq = old;
+    *hub_seq = txn->log_last + 1;
+    return OBS_OK;
+}
+
+/* Counts hub_seq as the log's newest entry once log_put stored it. */
+static int
+log_appended(obsdb_txn_t *txn, uint64_t hub_seq, int rc)
+{
+    if (rc != 0)
         return txn_fail(txn, rc);
-    }
-    txn->log_last = obs->ver.hub_seq;
+    txn->log_last = hub_seq;
     txn->log_dirty = true;
     return OBS_OK;
+}
+
+int
+obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
+                     size_t klen)
+{
+    uint64_t seq = 0;
+    int rc = log_next(txn, klen, &seq);
+
+    if (rc != 0)
+        return rc;
+    uint64_t old = obs->ver.hub_seq;
+    obs->ver.hub_seq = seq;
+    rc = log_put(txn, seq, key, klen, obs, NULL, 0, NULL);
+    if (rc != 0)
+        obs->ver.hub_seq = old;
+    return log_appended(txn, seq, rc);
+}
+
+int
+obsdb_log_append_body(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
+                      const uint8_t *body, size_t body_len, obs_version_t *ver)
+{
+    uint64_t seq = 0;
+    int rc = log_next(txn, klen, &seq);
+
+    if (rc != 0)
+        return rc;
+    uint64_t old = ver->hub_seq;
+    ver->hub_seq = seq;
+    rc = log_put(txn, seq, key, klen, NULL, body, body_len, ver);
+    if (rc != 0)
+        ver->hub_seq = old;
+    return log_appended(txn, seq, rc);
 }
 
 int

@@ -229,6 +229,12 @@ int obsdb_log_append(obsdb_txn_t *txn, obs_t *obs);
  * empty or oversized key; otherwise as obsdb_log_append. */
 int obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
                          size_t klen);
+/** obsdb_log_append_key of an obs given as its body (codec_obs_encode_body)
+ * and its version: sets ver->hub_seq and stores the same bytes, encoding
+ * only the version. Errors as obsdb_log_append_key. */
+int obsdb_log_append_body(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
+                          const uint8_t *body, size_t body_len,
+                          obs_version_t *ver);
 
 /** *first = oldest hub_seq present (*last + 1 when the log is empty or
  * trimmed to nothing), *last = newest ever assigned (0 for a new log).

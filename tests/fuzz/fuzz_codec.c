@@ -42,8 +42,8 @@ check_obs_roundtrip(const obs_t *o)
         abort();
     uint8_t *body = NULL, *joined = NULL; /* body + version = the whole */
     size_t blen = 0, jlen = 0;
-    if (codec_obs_encode_body(o, &body, &blen) == OBS_OK &&
-        codec_obs_encode_with_body(body, blen, &o->ver, &joined, &jlen) ==
+    if (codec_obs_encode_body(o, 0, &body, &blen) == OBS_OK &&
+        codec_obs_encode_with_body(body, blen, &o->ver, 0, &joined, &jlen) ==
             OBS_OK &&
         (jlen != len || memcmp(joined, buf, len) != 0))
         abort();

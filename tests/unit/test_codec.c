@@ -134,10 +134,10 @@ test_codec_body_plus_version_is_the_encoding(void **state)
         uint8_t *whole = NULL, *body = NULL, *joined = NULL;
         size_t wlen = 0, blen = 0, jlen = 0;
         assert_ok(codec_obs_encode(&o, &whole, &wlen));
-        assert_ok(codec_obs_encode_body(&o, &body, &blen));
+        assert_ok(codec_obs_encode_body(&o, 0, &body, &blen));
         assert_true(blen < wlen);
         assert_ok(
-            codec_obs_encode_with_body(body, blen, &o.ver, &joined, &jlen));
+            codec_obs_encode_with_body(body, blen, &o.ver, 0, &joined, &jlen));
         assert_int_equal(jlen, wlen);
         assert_memory_equal(joined, whole, wlen);
         uint8_t *after = NULL; /* and after room left for a header */
@@ -146,6 +146,17 @@ test_codec_body_plus_version_is_the_encoding(void **state)
         assert_int_equal(alen, 77 + wlen);
         assert_memory_equal(after + 77, whole, wlen);
         free(after);
+        uint8_t *body_after = NULL; /* the body after room, then joined */
+        size_t balen = 0;
+        assert_ok(codec_obs_encode_body(&o, 5, &body_after, &balen));
+        assert_int_equal(balen, 5 + blen);
+        assert_memory_equal(body_after + 5, body, blen);
+        assert_ok(codec_obs_encode_with_body(body_after + 5, blen, &o.ver, 9,
+                                             &after, &alen));
+        assert_int_equal(alen, 9 + wlen);
+        assert_memory_equal(after + 9, whole, wlen);
+        free(after);
+        free(body_after);
         free(whole);
         free(body);
         free(joined);
@@ -284,7 +295,7 @@ assert_encoding_is_protobuf_cs(const obs_t *o)
     free(got);
     v.msg.version = NULL;
     want_len = obsync__v1__observation__pack(&v.msg, want);
-    assert_ok(codec_obs_encode_body(o, &got, &got_len));
+    assert_ok(codec_obs_encode_body(o, 0, &got, &got_len));
     assert_int_equal(got_len, want_len);
     assert_memory_equal(got, want, want_len);
     free(got);

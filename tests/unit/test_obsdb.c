@@ -1021,7 +1021,7 @@ test_obsdb_put_key_body_stores_what_put_would(void **state)
     assert_true(klen > 0);
     uint8_t *body = NULL, *whole = NULL;
     size_t blen = 0, wlen = 0;
-    assert_ok(codec_obs_encode_body(&o, &body, &blen));
+    assert_ok(codec_obs_encode_body(&o, 0, &body, &blen));
     assert_ok(codec_obs_encode(&o, &whole, &wlen));
 
     obsdb_txn_t *txn = NULL;

@@ -516,6 +516,72 @@ test_log_append_key_stores_given_key(void **state)
     assert_bounds(f->db, 1, 1);
 }
 
+/* Raw copy of one log entry's key and record. */
+typedef struct {
+    uint8_t key[OBS_KEY_MAX], rec[1024];
+    size_t klen, rlen;
+} raw_entry_t;
+
+static int
+entry_cb(uint64_t hub_seq, const uint8_t *key, size_t klen, const uint8_t *rec,
+         size_t rlen, void *arg)
+{
+    raw_entry_t *e = &((raw_entry_t *)arg)[hub_seq - 1];
+    assert_true(klen <= sizeof(e->key) && rlen <= sizeof(e->rec));
+    memcpy(e->key, key, klen);
+    memcpy(e->rec, rec, rlen);
+    e->klen = klen;
+    e->rlen = rlen;
+    return 0;
+}
+
+/* An obs appended as its body and version (the hub's checks ahead) is
+ * logged as the same bytes as the obs appended whole; errors as for the
+ * key variant. */
+static void
+test_log_append_body_same_bytes(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t key[OBS_KEY_MAX + 1];
+    obs_t o;
+    make_obs(&o, &(row_t){.area = "JAM", .value = "3", .ms = 7});
+    int klen = obs_key_encode(&o, key, sizeof(key));
+    assert_true(klen > 0);
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    assert_ok(codec_obs_encode_body(&o, 0, &body, &blen));
+    obs_version_t ver = o.ver;
+    obsdb_txn_t *txn = begin(f->db, true);
+    assert_ok(obsdb_log_append_key(txn, &o, key, (size_t)klen));
+    assert_ok(obsdb_log_append_body(txn, key, (size_t)klen, body, blen, &ver));
+    assert_int_equal(ver.hub_seq, 2);
+    commit(txn);
+
+    raw_entry_t e[2];
+    uint64_t last = 0;
+    txn = begin(f->db, false);
+    assert_ok(obsdb_log_walk(txn, 0, 0, 0, entry_cb, e, &last));
+    obsdb_abort(&txn);
+    assert_int_equal(last, 2);
+    assert_int_equal(e[1].klen, (size_t)klen);
+    assert_memory_equal(e[1].key, key, (size_t)klen);
+    o.ver.hub_seq = 2; /* the first was logged as 1 */
+    uint8_t *want = NULL;
+    size_t wlen = 0;
+    assert_ok(codec_obs_encode(&o, &want, &wlen));
+    assert_int_equal(e[1].rlen, wlen);
+    assert_memory_equal(e[1].rec, want, wlen);
+    free(want);
+
+    txn = begin(f->db, true);
+    assert_rc(obsdb_log_append_body(txn, key, 0, body, blen, &ver), OBS_EINVAL);
+    assert_rc(obsdb_commit(&txn), OBS_EINVAL);
+    assert_int_equal(ver.hub_seq, 2); /* untouched by the failed append */
+    free(body);
+    obs_fini(&o);
+    assert_bounds(f->db, 1, 2);
+}
+
 static void
 test_log_append_bad_key_fails_commit(void **state)
 {
@@ -1044,6 +1110,7 @@ main(void)
         T(test_log_seqs_never_reused_after_trim_and_reopen),
         T(test_log_append_in_read_txn_fails_sticky),
         T(test_log_append_key_stores_given_key),
+        T(test_log_append_body_same_bytes),
         T(test_log_append_bad_key_fails_commit),
         T(test_origins_put_get_walk_survive_reopen),
         T(test_origin_get_unknown_is_enoent),
