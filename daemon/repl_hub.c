@@ -8,7 +8,11 @@
  * in origin_seq order: a seq at or below the origin's last accepted one is a
  * duplicate (no effect), a seq beyond last + 1 is a gap the node must
  * resend. The log is sequential, so acking costs one append per change, not
- * a random B-tree write per table.
+ * a random B-tree write per table. The checks that need only the change
+ * and the structure (decode, key, validation) run ahead on a second thread
+ * (hub_prep) as Publishes arrive, while this one commits and syncs; this
+ * thread then appends each change it finds prepared, and checks the rest
+ * the usual way.
  *
  * The keyed state (obs, history) is applied behind the log, in its own
  * transactions of at most HUB_STATE_APPLY_MAX changes, with meta

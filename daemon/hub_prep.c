@@ -2,11 +2,15 @@
  * hub_prep.c - checks queued Publishes ahead on a worker thread (see
  * hub_prep.h).
  *
- * One mutex guards the queue, every job's state and the counters; the
- * preparing itself runs unlocked, by the worker on a job it took off the
- * queue, or by the loop thread on one it took off the queue in
- * hub_prep_wait. A job is on the queue only while QUEUED, so the two never
- * prepare the same job.
+ * Threading: the daemon's only thread besides libzmq's, so it lives here
+ * and not in daemon/core (which has no locks). One mutex guards the queue,
+ * every job's state and the counters; the preparing itself runs unlocked,
+ * by the worker on a job it took off the queue, or by the loop thread on
+ * one it took off the queue in hub_prep_wait. A job is on the queue only
+ * while QUEUED, so the two never prepare the same job. Besides its jobs the
+ * worker reads only the structure, which the loop leaves unchanged while
+ * the worker runs (hub_prep_pause), and the pure core functions (codec,
+ * obs_key, validate), which keep no state of their own.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "hub_prep.h"
