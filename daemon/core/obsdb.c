@@ -44,6 +44,7 @@
 #include <sys/random.h>
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,7 +320,39 @@ make_epoch(char out[2 * EPOCH_BYTES + 1])
     return OBS_OK;
 }
 
-/* First open stamps node id and epoch; later opens check the node id. */
+/* The layout of the tables, in meta "format": 1 is a store from before the
+ * marker (one outbox record per change), 2 the outbox in chunks (format 2
+ * still reads format 1's records, and marks the store 2 at its first open:
+ * it may write chunks from then on). A store marked newer than this build
+ * is refused rather than misread. */
+#define OBSDB_FORMAT 2
+
+static int
+format_check(obsdb_txn_t *txn, bool is_new, const char *dir, char *errbuf,
+             size_t errcap)
+{
+    uint64_t format = 1;
+    int rc = obsdb_meta_get_u64(txn, "format", &format);
+    if (rc == OBS_ENOENT)
+        rc = OBS_OK;
+    if (rc != OBS_OK)
+        return rc;
+    if (!is_new && format > OBSDB_FORMAT) {
+        if (errbuf != NULL && errcap > 0)
+            (void)snprintf(errbuf, errcap,
+                           "store in %s has format %" PRIu64
+                           ", written by a newer obsyncd; this one reads "
+                           "formats up to %d",
+                           dir, format, OBSDB_FORMAT);
+        return OBS_EVERSION;
+    }
+    return format == OBSDB_FORMAT && !is_new
+               ? OBS_OK
+               : obsdb_meta_put_u64(txn, "format", OBSDB_FORMAT);
+}
+
+/* First open stamps node id, epoch and format; later opens check the node
+ * id and the format. */
 static int
 meta_init(obsdb_txn_t *txn, const char *dir, char *errbuf, size_t errcap)
 {
@@ -333,8 +366,12 @@ meta_init(obsdb_txn_t *txn, const char *dir, char *errbuf, size_t errcap)
             rc = obsdb_meta_put_str(txn, "node_id", self->node_id);
         if (rc == 0)
             rc = obsdb_meta_put_str(txn, "epoch", self->epoch);
+        if (rc == 0)
+            rc = format_check(txn, true, dir, errbuf, errcap);
         return rc;
     }
+    if (rc == 0)
+        rc = format_check(txn, false, dir, errbuf, errcap);
     if (rc != 0)
         return rc;
     if (strcmp(stored, self->node_id) != 0) {

@@ -47,8 +47,11 @@ typedef struct {
 } obsdb_opts_t;
 
 /** Opens (creating if needed) the store in opts->dir. A new store gets a
- * random epoch (DESIGN.md §3.4). OBS_ESTORE (with errno-ish detail in
- * errbuf when non-NULL), OBS_ENOMEM, OBS_EINVAL. */
+ * random epoch (DESIGN.md §3.4) and this build's table format; an older
+ * store is marked with it. OBS_ESTORE (with errno-ish detail in errbuf
+ * when non-NULL), OBS_ENOMEM, OBS_EINVAL (another node's store),
+ * OBS_EVERSION (a store written by a newer build, in a format this one
+ * does not read; errbuf says which). */
 int obsdb_open(const obsdb_opts_t *opts, obsdb_t **out, char *errbuf,
                size_t errcap);
 /** Closes and sets *selfp NULL. No transaction may be open. NULL-safe. */

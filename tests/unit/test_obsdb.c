@@ -873,6 +873,39 @@ test_obsdb_reopen_with_other_node_refused(void **state)
     assert_non_null(strstr(err, f->dir));
 }
 
+/* A new store is marked with this build's format; a store marked older
+ * (or not at all) is marked at its next open and still read; one marked
+ * newer is refused, saying so, and left as it was. */
+static void
+test_obsdb_format_marked_newer_refused(void **state)
+{
+    fixture_t *f = *state;
+    char err[256] = "";
+    uint64_t format = 0;
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_meta_get_u64(txn, "format", &format));
+    assert_int_equal(format, 2);
+    assert_ok(obsdb_meta_put_u64(txn, "format", 1)); /* an older store */
+    assert_ok(obsdb_commit(&txn));
+    obsdb_close(&f->db);
+    assert_ok(open_db(f, NODE, 0, 0, err, sizeof(err)));
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_meta_get_u64(txn, "format", &format));
+    assert_int_equal(format, 2);
+    assert_ok(obsdb_meta_put_u64(txn, "format", 3)); /* a newer build's */
+    assert_ok(obsdb_commit(&txn));
+    obsdb_close(&f->db);
+    assert_rc(open_db(f, NODE, 0, 0, err, sizeof(err)), OBS_EVERSION);
+    assert_null(f->db);
+    assert_non_null(strstr(err, "format 3"));
+    assert_non_null(strstr(err, "newer obsyncd"));
+    assert_non_null(strstr(err, f->dir));
+    /* still refused: nothing was rewritten (the fixture's teardown needs
+     * no open store) */
+    assert_rc(open_db(f, NODE, 0, 0, err, sizeof(err)), OBS_EVERSION);
+}
+
 static void
 test_obsdb_data_survives_reopen(void **state)
 {
@@ -1121,6 +1154,7 @@ main(void)
         T(test_obsdb_epoch_stable_across_reopen),
         T(test_obsdb_new_stores_get_different_epochs),
         T(test_obsdb_reopen_with_other_node_refused),
+        T(test_obsdb_format_marked_newer_refused),
         T(test_obsdb_data_survives_reopen),
         T(test_obsdb_meta_and_structure_roundtrip),
         T(test_obsdb_map_full_then_grow),
