@@ -138,9 +138,10 @@ def eq(got, want, what):
     log("  ok   %s (%s)" % (what, _short(got)))
 
 
-def wait_until(pred, timeout, what, interval=0.05):
+def wait_until(pred, timeout, what, interval=0.05, max_interval=0.5):
     """Polls pred() until it returns something truthy (returned) or timeout
-    seconds pass (TestFailure naming what was awaited)."""
+    seconds pass (TestFailure naming what was awaited). The pause between
+    polls grows from interval to max_interval."""
     deadline = time.monotonic() + timeout
     delay = interval
     while True:
@@ -151,7 +152,7 @@ def wait_until(pred, timeout, what, interval=0.05):
             raise TestFailure("timed out after %.1f s waiting for %s" %
                               (timeout, what))
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+        delay = min(delay * 1.5, max_interval)
 
 
 # ---------------------------------------------------------------- CLI output
@@ -442,8 +443,11 @@ class Daemon:
             except OSError:
                 return None
 
+        # at most 20 ms late: tests act on a log line at a precise moment
+        # (a kill in the middle of a catch-up that takes a fraction of a
+        # second), and reading a log from an offset is cheap
         return wait_until(seen, timeout, what or "log line /%s/" % pattern,
-                          interval=0.005)
+                          interval=0.005, max_interval=0.02)
 
     def log_size(self):
         try:

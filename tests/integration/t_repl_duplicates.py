@@ -46,7 +46,8 @@ def kill_right_after_import(env, col, path):
     reports the commit (checked: exit 0)."""
     cli = col.cli_bg("import", path, reply_timeout=REPLY_S)
     h.wait_until(lambda: cli.poll() is not None, REPLY_S + 30,
-                 "COL's import to return", interval=0.001)
+                 "COL's import to return", interval=0.001,
+                 max_interval=0.01)
     delay = env.rng.uniform(0.0, 0.05)
     time.sleep(delay)  # a random moment after the commit; not a wait
     col.kill9()

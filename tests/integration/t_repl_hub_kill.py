@@ -45,7 +45,7 @@ def kill_hub_mid_stream(env, hub, mex, cli, base):
         return seen["last"] >= base + share
 
     h.wait_until(reached, REPLY_S, "the hub to accept %d changes" % share,
-                 interval=0.02)
+                 interval=0.02, max_interval=0.05)
     ms = rh.status(mex)
     hub.kill9()
     h.log("  ..   hub killed -9 at log_last %d (target %d, stream %d..%d; "
