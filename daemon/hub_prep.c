@@ -42,7 +42,10 @@ struct hub_prep {
     pthread_cond_t work;     /* the worker waits here: a job, room, or stop */
     pthread_cond_t done;     /* a job left JOB_WORKING, or the worker paused */
     prep_job_t *head, *tail; /* JOB_QUEUED jobs, oldest first */
-    size_t held;             /* changes of WORKING and READY jobs */
+    /* changes prepared or being prepared and not yet waited for: the work
+     * the worker is ahead by (a job waited for is the loop's to commit and
+     * forget, bounded by its group commit, and no longer counts) */
+    size_t held;
     bool paused, stop, busy, has_thread;
     uint64_t by_worker, by_caller;
     pthread_t thread;
@@ -58,7 +61,8 @@ prep_change(const hub_prep_t *self, prep_ctx_t *ctx, const prep_job_t *job,
     pc->verdict = PREP_SLOW;
     if (codec_obs_decode_ro(bin->data, bin->len, &ro) != OBS_OK)
         goto out;
-    pc->ver = o->ver;
+    /* padding too: the hub's debug builds compare versions bytewise */
+    memcpy(&pc->ver, &o->ver, sizeof(pc->ver));
     if (strcmp(o->ver.origin, job->node_id) != 0 ||
         strcmp(o->ver.provider, job->provider) != 0)
         goto out;
@@ -120,6 +124,17 @@ unqueue(hub_prep_t *self, prep_job_t *job)
     job->prev = job->next = NULL;
 }
 
+/* Locked: job's changes no longer count against ahead. */
+static void
+release(hub_prep_t *self, prep_job_t *job)
+{
+    if (!job->counted)
+        return;
+    job->counted = false;
+    self->held -= job->n;
+    pthread_cond_signal(&self->work); /* room for the worker */
+}
+
 static void
 enqueue(hub_prep_t *self, prep_job_t *job)
 {
@@ -147,6 +162,7 @@ worker(void *arg)
         prep_job_t *job = self->head;
         unqueue(self, job);
         job->state = JOB_WORKING;
+        job->counted = true;
         self->held += job->n;
         self->busy = true;
         pthread_mutex_unlock(&self->mu);
@@ -226,6 +242,7 @@ void
 hub_prep_submit(hub_prep_t *self, prep_job_t *job)
 {
     job->out = NULL;
+    job->counted = false;
     pthread_mutex_lock(&self->mu);
     enqueue(self, job);
     pthread_cond_signal(&self->work);
@@ -239,7 +256,6 @@ hub_prep_wait(hub_prep_t *self, prep_job_t *job)
     if (job->state == JOB_QUEUED) {
         unqueue(self, job);
         job->state = JOB_WORKING;
-        self->held += job->n;
         pthread_mutex_unlock(&self->mu);
         prep_job(self, self->caller_ctx, job); /* only this thread is on it */
         pthread_mutex_lock(&self->mu);
@@ -248,6 +264,7 @@ hub_prep_wait(hub_prep_t *self, prep_job_t *job)
     }
     while (job->state == JOB_WORKING)
         pthread_cond_wait(&self->done, &self->mu);
+    release(self, job); /* the loop's now: the worker may go on ahead */
     pthread_mutex_unlock(&self->mu);
 }
 
@@ -261,10 +278,7 @@ hub_prep_forget(hub_prep_t *self, prep_job_t *job)
         unqueue(self, job);
     while (job->state == JOB_WORKING)
         pthread_cond_wait(&self->done, &self->mu);
-    if (job->state == JOB_READY) {
-        self->held -= job->n;
-        pthread_cond_signal(&self->work); /* room for the worker */
-    }
+    release(self, job);
     job->state = JOB_IDLE;
     pthread_mutex_unlock(&self->mu);
     free_outputs(job); /* no thread can reach it now */
@@ -285,7 +299,7 @@ hub_prep_redo(hub_prep_t *self, prep_job_t *job)
 {
     pthread_mutex_lock(&self->mu);
     if (job->state == JOB_READY) {
-        self->held -= job->n;
+        release(self, job);
         free_outputs(job); /* paused: the worker holds no job */
         enqueue(self, job);
     }

@@ -18,7 +18,9 @@
  * using the outputs waits for it (which prepares it on the calling thread
  * if the worker has not started it: the loop never idles behind the
  * worker). The worker prepares jobs in submission order, at most `ahead`
- * changes beyond what the loop has forgotten, so its outputs stay bounded.
+ * changes beyond what the loop has waited for (the loop holds the outputs
+ * of one group commit, the worker those of the next), so the outputs stay
+ * bounded.
  *
  * The structure is read by the worker without a lock: whoever changes it
  * pauses the checker first (hub_prep_pause), throws the outputs prepared
@@ -68,13 +70,14 @@ typedef struct prep_job {
     prep_change_t *out;
     /* private */
     int state;
+    bool counted; /* its changes count against the checker's ahead */
     struct prep_job *prev, *next;
 } prep_job_t;
 
 typedef struct hub_prep hub_prep_t;
 
 /** A checker reading st (borrowed; see the top about changing it), whose
- * worker prepares at most ahead changes beyond the forgotten ones. With
+ * worker prepares at most ahead changes not yet waited for. With
  * threads false there is no worker: hub_prep_wait prepares every job
  * itself (for tests that compare the two). OBS_ENOMEM, OBS_ESYS. */
 int hub_prep_new(const structure_t *st, size_t ahead, bool threads,

@@ -92,8 +92,8 @@ typedef struct {
     uint64_t bytes_in, bytes_out;
 } peer_t;
 
-/* changes checked ahead by the worker (hub_prep): one group commit's worth,
- * ~5 MiB of outputs */
+/* changes checked ahead by the worker (hub_prep) while the loop commits
+ * the group before: one group commit's worth, ~5 MiB of outputs */
 #define HUB_PREP_AHEAD HUB_COMMIT_MAX
 
 /* A Publish as received, waiting for the group commit. */
@@ -1050,7 +1050,8 @@ append_prepared(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         pc->ver.origin_seq != s->last_seq + 1 ||
         HLC_MS(pc->ver.hlc) > hlc_wall_ms() + REPL_MAX_SKEW_MS)
         return false;
-    obs_version_t ver = pc->ver; /* a retried commit reuses pc */
+    obs_version_t ver; /* a copy: a retried commit reuses pc */
+    memcpy(&ver, &pc->ver, sizeof(ver)); /* padding too (version_cache) */
     s->last_seq = ver.origin_seq;
     *rc = obsdb_log_append_body(txn, pc->buf, pc->key_len,
                                 pc->buf + pc->key_len, pc->body_len, &ver);

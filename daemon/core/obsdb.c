@@ -408,13 +408,19 @@ obsdb_open(const obsdb_opts_t *opts, obsdb_t **out, char *errbuf, size_t errcap)
                        .map_step = opts->map_step,
                        .no_sync = opts->no_sync};
     int rc = store_open(&so, &self->store, errbuf, errcap);
-    obsdb_txn_t *txn = NULL;
-    if (rc == 0)
+    /* meta_init may write (a new store, an older format): on a full map
+     * the map grows and it is redone, so a full store still opens */
+    for (int attempt = 0; rc == 0; attempt++) {
+        obsdb_txn_t *txn = NULL;
         rc = obsdb_begin(self, true, &txn);
-    if (rc == 0) {
-        rc = meta_init(txn, opts->dir, errbuf, errcap);
-        txn_fail(txn, rc);
-        rc = obsdb_commit(&txn);
+        if (rc == 0) {
+            rc = meta_init(txn, opts->dir, errbuf, errcap);
+            txn_fail(txn, rc);
+            rc = obsdb_commit(&txn);
+        }
+        if (rc != OBS_ESTOREFULL || attempt == 7 || !obsdb_grow(self))
+            break;
+        rc = 0;
     }
     if (rc != 0) {
         obsdb_close(&self);

@@ -269,6 +269,133 @@ test_hub_prep_ahead_and_redo(void **state)
     free_changes(b, PER);
 }
 
+/* What the worker has prepared stops counting against `ahead` once the
+ * loop waited for it: with one job's worth ahead, it goes on to the next
+ * job only after the first was waited for. */
+static void
+test_hub_prep_wait_makes_room(void **state)
+{
+    (void)state;
+    ProtobufCBinaryData c[3][PER];
+    for (size_t j = 0; j < 3; j++)
+        for (size_t i = 0; i < PER; i++)
+            c[j][i] = change(j * PER + i + 1, "N1", "COL", "4");
+    hub_prep_t *hp = NULL;
+    assert_ok(hub_prep_new(st, PER, true, &hp));
+    prep_job_t jobs[3];
+    for (size_t j = 0; j < 3; j++) {
+        job_init(&jobs[j], c[j], PER);
+        hub_prep_submit(hp, &jobs[j]);
+    }
+    await_worker(hp, 1);
+    hub_prep_wait(hp, &jobs[0]); /* the loop commits it: room */
+    await_worker(hp, 2);
+    hub_prep_wait(hp, &jobs[1]);
+    await_worker(hp, 3);
+    hub_prep_wait(hp, &jobs[2]);
+    uint64_t w = 0, cl = 0;
+    hub_prep_counts(hp, &w, &cl);
+    assert_int_equal(w, 3);
+    assert_int_equal(cl, 0);
+    for (size_t j = 0; j < 3; j++) {
+        assert_int_equal(jobs[j].out[PER - 1].verdict, PREP_OK);
+        hub_prep_forget(hp, &jobs[j]);
+        free_changes(c[j], PER);
+    }
+    hub_prep_destroy(&hp);
+}
+
+/* Once hub_prep_pause returns the worker holds no job: the job it was on
+ * is prepared, one it had not taken is still queued (and waiting for it
+ * prepares it here). The worker finishes a small job and goes straight on
+ * to a big one, so the pause mostly lands in the middle of the big one. */
+static void
+test_hub_prep_pause_waits_for_worker(void **state)
+{
+    (void)state;
+    enum { BIG = 4000 };
+    ProtobufCBinaryData *c = calloc(BIG, sizeof(*c));
+    assert_non_null(c);
+    for (size_t i = 0; i < BIG; i++)
+        c[i] = change(i + 1, "N1", "MEX", "5.5");
+    hub_prep_t *hp = NULL;
+    assert_ok(hub_prep_new(st, 4 * BIG, true, &hp));
+    for (int round = 0; round < 5; round++) {
+        prep_job_t small, big;
+        job_init(&small, c, 1);
+        job_init(&big, c, BIG);
+        uint64_t w0 = 0, c0 = 0, w1 = 0, c1 = 0, w2 = 0, c2 = 0;
+        hub_prep_counts(hp, &w0, &c0);
+        hub_prep_submit(hp, &small);
+        hub_prep_submit(hp, &big);
+        await_worker(hp, w0 + 1);
+        hub_prep_pause(hp);
+        hub_prep_counts(hp, &w1, &c1);
+        hub_prep_wait(hp, &big);
+        hub_prep_counts(hp, &w2, &c2);
+        assert_int_equal(w2, w1); /* paused: the worker finished nothing */
+        assert_int_equal((w2 - w0) + (c2 - c0), 2);
+        assert_int_equal(big.out[BIG - 1].verdict, PREP_OK);
+        hub_prep_resume(hp);
+        hub_prep_forget(hp, &small);
+        hub_prep_forget(hp, &big);
+    }
+    hub_prep_destroy(&hp);
+    free_changes(c, BIG);
+    free(c);
+}
+
+/* A real structure change between pause and resume: a change to a
+ * dataflow the structure did not have is PREP_SLOW, and once the dataflow
+ * is loaded and the job redone, PREP_OK. */
+static void
+test_hub_prep_redo_sees_new_structure(void **state)
+{
+    (void)state;
+    structure_t *own = NULL;
+    assert_ok(test_load_fixture(&own));
+    obs_t o;
+    obs_init(&o);
+    const char *dims[] = {"A", "COL", "VC_IHR_PSRC", "F"};
+    assert_ok(obs_set_identity(&o, "OID:DF_NEW(1.0)", dims, 4, "2020"));
+    assert_ok(obs_set_value(&o, "9"));
+    assert_ok(obs_set_attr(&o, "UNIT_MEASURE", "PER_100000_POP"));
+    o.ver.hlc = (uint64_t)1700000000000 << 16;
+    o.ver.origin_seq = 1;
+    snprintf(o.ver.origin, sizeof(o.ver.origin), "N1");
+    snprintf(o.ver.provider, sizeof(o.ver.provider), "OID");
+    ProtobufCBinaryData c = {0};
+    assert_ok(codec_obs_encode(&o, &c.data, &c.len));
+    obs_fini(&o);
+    hub_prep_t *hp = NULL;
+    assert_ok(hub_prep_new(own, 100, true, &hp));
+    prep_job_t job;
+    job_init(&job, &c, 1);
+    hub_prep_submit(hp, &job);
+    hub_prep_wait(hp, &job);
+    assert_int_equal(job.out[0].verdict, PREP_SLOW); /* no such dataflow */
+    hub_prep_pause(hp);
+    hub_prep_redo(hp, &job);
+    const char *more = "dataflow OID:DF_NEW(1.0) dsd=OID:DSD_VIOLENCE(1.0) "
+                       "semantic=reject \"New\"\n"
+                       "agreement provider=OID dataflow=OID:DF_NEW(1.0) "
+                       "areas=*\n";
+    issue_list_t issues;
+    issue_list_init(&issues, 4);
+    size_t loaded = 0;
+    assert_ok(
+        structure_load_text(own, more, strlen(more), "more", &issues, &loaded));
+    issue_list_fini(&issues);
+    assert_int_equal(loaded, 2);
+    hub_prep_resume(hp);
+    hub_prep_wait(hp, &job);
+    assert_int_equal(job.out[0].verdict, PREP_OK);
+    hub_prep_forget(hp, &job);
+    hub_prep_destroy(&hp);
+    free(c.data);
+    structure_destroy(&own);
+}
+
 int
 main(void)
 {
@@ -276,6 +403,9 @@ main(void)
         cmocka_unit_test(test_hub_prep_verdicts),
         cmocka_unit_test(test_hub_prep_worker_agrees),
         cmocka_unit_test(test_hub_prep_ahead_and_redo),
+        cmocka_unit_test(test_hub_prep_wait_makes_room),
+        cmocka_unit_test(test_hub_prep_pause_waits_for_worker),
+        cmocka_unit_test(test_hub_prep_redo_sees_new_structure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

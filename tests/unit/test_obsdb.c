@@ -18,6 +18,7 @@
 
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "codec.h"
 #include "hlc.h"
@@ -873,6 +874,52 @@ test_obsdb_reopen_with_other_node_refused(void **state)
     assert_non_null(strstr(err, f->dir));
 }
 
+/* Deletes meta "format" with LMDB itself: a store from before the marker. */
+static void
+unmark_format(const char *dir)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val key = {.mv_size = strlen("format"), .mv_data = "format"};
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    assert_int_equal(mdb_del(txn, dbi, &key, NULL), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* A store with no format marker (older than the marker) opens, keeps its
+ * data and is marked. */
+static void
+test_obsdb_format_unmarked_store_marked(void **state)
+{
+    fixture_t *f = *state;
+    char err[256] = "";
+    obs_t o, got;
+    make_obs(&o, &(row_t){.area = "COL", .value = "7", .ms = 5, .seq = 1});
+    obsdb_txn_t *txn = NULL;
+    assert_ok(obsdb_begin(f->db, true, &txn));
+    assert_ok(obsdb_put(txn, &o));
+    assert_ok(obsdb_commit(&txn));
+    obsdb_close(&f->db);
+    unmark_format(f->dir);
+    assert_ok(open_db(f, NODE, 0, 0, err, sizeof(err)));
+    uint64_t format = 0;
+    assert_ok(obsdb_begin(f->db, false, &txn));
+    assert_ok(obsdb_meta_get_u64(txn, "format", &format));
+    obs_init(&got);
+    assert_ok(obsdb_get(txn, &o, &got));
+    obsdb_abort(&txn);
+    assert_int_equal(format, 2);
+    assert_string_equal(got.value, "7");
+    obs_fini(&got);
+    obs_fini(&o);
+}
+
 /* A new store is marked with this build's format; a store marked older
  * (or not at all) is marked at its next open and still read; one marked
  * newer is refused, saying so, and left as it was. */
@@ -1155,6 +1202,7 @@ main(void)
         T(test_obsdb_new_stores_get_different_epochs),
         T(test_obsdb_reopen_with_other_node_refused),
         T(test_obsdb_format_marked_newer_refused),
+        T(test_obsdb_format_unmarked_store_marked),
         T(test_obsdb_data_survives_reopen),
         T(test_obsdb_meta_and_structure_roundtrip),
         T(test_obsdb_map_full_then_grow),
