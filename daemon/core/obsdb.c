@@ -1683,9 +1683,11 @@ obsdb_log_append(obsdb_txn_t *txn, obs_t *obs)
     return obsdb_log_append_key(txn, obs, key, (size_t)klen);
 }
 
-/* The next hub_seq, for a key of klen bytes. */
+/* Appends key | the Observation (obs whole, or body with ver) under the
+ * next hub_seq, which it sets in *ver (obs's own version, or ver). */
 static int
-log_next(obsdb_txn_t *txn, size_t klen, uint64_t *hub_seq)
+log_append(obsdb_txn_t *txn, const uint8_t *key, size_t klen, const obs_t *obs,
+           const uint8_t *body, size_t body_len, obs_version_t *ver)
 {
     int rc = write_check(txn);
 
@@ -1698,17 +1700,14 @@ log_next(obsdb_txn_t *txn, size_t klen, uint64_t *hub_seq)
         rc = OBS_ETOOBIG; /* 2^64 changes: not in this universe */
     if (rc != 0)
         return txn_fail(txn, rc);
-    *hub_seq = txn->log_last + 1;
-    return OBS_OK;
-}
-
-/* Counts hub_seq as the log's newest entry once log_put stored it. */
-static int
-log_appended(obsdb_txn_t *txn, uint64_t hub_seq, int rc)
-{
-    if (rc != 0)
+    uint64_t old = ver->hub_seq;
+    ver->hub_seq = txn->log_last + 1;
+    rc = log_put(txn, ver->hub_seq, key, klen, obs, body, body_len, ver);
+    if (rc != 0) {
+        ver->hub_seq = old;
         return txn_fail(txn, rc);
-    txn->log_last = hub_seq;
+    }
+    txn->log_last = ver->hub_seq;
     txn->log_dirty = true;
     return OBS_OK;
 }
@@ -1717,34 +1716,14 @@ int
 obsdb_log_append_key(obsdb_txn_t *txn, obs_t *obs, const uint8_t *key,
                      size_t klen)
 {
-    uint64_t seq = 0;
-    int rc = log_next(txn, klen, &seq);
-
-    if (rc != 0)
-        return rc;
-    uint64_t old = obs->ver.hub_seq;
-    obs->ver.hub_seq = seq;
-    rc = log_put(txn, seq, key, klen, obs, NULL, 0, NULL);
-    if (rc != 0)
-        obs->ver.hub_seq = old;
-    return log_appended(txn, seq, rc);
+    return log_append(txn, key, klen, obs, NULL, 0, &obs->ver);
 }
 
 int
 obsdb_log_append_body(obsdb_txn_t *txn, const uint8_t *key, size_t klen,
                       const uint8_t *body, size_t body_len, obs_version_t *ver)
 {
-    uint64_t seq = 0;
-    int rc = log_next(txn, klen, &seq);
-
-    if (rc != 0)
-        return rc;
-    uint64_t old = ver->hub_seq;
-    ver->hub_seq = seq;
-    rc = log_put(txn, seq, key, klen, NULL, body, body_len, ver);
-    if (rc != 0)
-        ver->hub_seq = old;
-    return log_appended(txn, seq, rc);
+    return log_append(txn, key, klen, NULL, body, body_len, ver);
 }
 
 int
