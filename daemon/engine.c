@@ -1769,10 +1769,54 @@ on_status(engine_t *self, const ctl_peer_t *peer)
     free(dfs);
 }
 
+/* A node whose clock is further from its hub's than the hub accepts
+ * refuses local writes at once (PROTOCOL.md §5.4 "Clocks"): acknowledged,
+ * they would be refused by the hub. An import open then is dropped (what
+ * it committed in parts stays). True when req was refused. */
+static bool
+refused_for_clock(engine_t *self, const ctl_peer_t *peer,
+                  const codec_env_t *req)
+{
+    char why[256];
+    uint64_t import_id = 0;
+    switch (req->body_case) {
+    case OBSYNC__V1__ENVELOPE__BODY_IMPORT_ROWS:
+        import_id = req->import_rows->import_id;
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_IMPORT_FINISH:
+        if (req->import_finish->abort)
+            return false;
+        import_id = req->import_finish->import_id;
+        break;
+    case OBSYNC__V1__ENVELOPE__BODY_PUT:
+    case OBSYNC__V1__ENVELOPE__BODY_DELETE:
+    case OBSYNC__V1__ENVELOPE__BODY_IMPORT_BEGIN:
+        break;
+    default:
+        return false;
+    }
+    if (self->node == NULL ||
+        repl_node_clock_check(self->node, why, sizeof(why)) == OBS_OK)
+        return false;
+    import_t **slot = import_id ? import_slot(self, import_id) : NULL;
+    if (slot != NULL) {
+        log_warnx("import %" PRIu64 " of '%s' dropped: %s", (*slot)->id,
+                  (*slot)->source, why);
+        import_free(*slot);
+        *slot = NULL;
+    } else {
+        log_warnx("local write refused: %s", why);
+    }
+    ctl_reply_error(self->ctl, peer, OBS_ECLOCK, "%s", why);
+    return true;
+}
+
 static void
 on_request(void *arg, const ctl_peer_t *peer, const codec_env_t *req)
 {
     engine_t *self = arg;
+    if (refused_for_clock(self, peer, req))
+        return;
     switch (req->body_case) {
     case OBSYNC__V1__ENVELOPE__BODY_PUT:
         on_put(self, peer, req->put);
@@ -1865,20 +1909,6 @@ load_structure(engine_t *self, char *err, size_t cap)
     return rc;
 }
 
-static void
-bump_origin_seq(void *arg, uint64_t seq)
-{
-    engine_t *self = arg;
-    if (seq <= self->origin_seq)
-        return;
-    log_errx("node: the hub holds changes of ours up to %" PRIu64
-             " but this store made only %" PRIu64
-             ": it was restored from an older backup; new changes are "
-             "numbered after the hub's",
-             seq, self->origin_seq);
-    self->origin_seq = seq; /* persisted with the next local write */
-}
-
 /* Structure text from the hub: merged like `obsync structure load`, but
  * only between imports (their mappers point into the structure). */
 static int
@@ -1935,7 +1965,7 @@ engine_new(const cfg_t *cfg, engine_t **out, char *err, size_t cap)
                               .hlc = &self->hlc,
                               .zctx = self->zctx,
                               .load_structure = load_replicated_structure,
-                              .bump_origin_seq = bump_origin_seq,
+                              .origin_seq = &self->origin_seq,
                               .engine = self};
     if (rc == OBS_OK && cfg->role == CFG_ROLE_HUB)
         rc = repl_hub_new(&self->renv, &self->hub, err, cap);

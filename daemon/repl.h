@@ -29,9 +29,9 @@ typedef struct {
     /* Loads replicated structure text (node); returns OBS_EBUSY while imports
      * are open (the text is then retried later by the caller). */
     int (*load_structure)(void *engine, const char *text, size_t len);
-    /* Makes the next local change's origin_seq greater than seq (a node
-     * restored from an older backup: the hub holds later changes of ours). */
-    void (*bump_origin_seq)(void *engine, uint64_t seq);
+    /* The engine's highest local origin_seq made (node): node_rebase
+     * raises it when it renumbers changes after the hub's. */
+    uint64_t *origin_seq;
     void *engine;
 } repl_env_t;
 

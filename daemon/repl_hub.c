@@ -89,6 +89,7 @@ typedef struct {
     bool up;
     uint64_t last_seen_ms, cursor, last_origin_seq;
     uint64_t accepted, rejected, duplicates, superseded;
+    uint64_t clock_refused; /* changes stamped too far ahead (not consumed) */
     uint64_t bytes_in, bytes_out;
 } peer_t;
 
@@ -114,6 +115,10 @@ typedef struct {
     char node_epoch[OBS_ID_MAX + 1];
     char provider[OBS_ID_MAX + 1]; /* from Hello: what it may write (R12) */
     uint64_t last_seq;             /* origin_seq accepted from this node */
+    uint64_t last_hlc;             /* ... and that change's hlc */
+    /* origin_seq of a change refused in this commit for its clock (0:
+     * none): the session ends after the ack (the node re-stamps it) */
+    uint64_t clock_refused;
     /* hub_seqs of the changes accepted from the node in this session:
      * they are in its store, so they are not echoed back to it. Ranges at
      * or below its cursor are dropped. */
@@ -567,6 +572,8 @@ send_welcome(repl_hub_t *self, sess_t *s, bool snapshot)
     w.log_last = self->log_last;
     w.snapshot = snapshot;
     w.heartbeat_ms = (uint32_t)self->env.cfg->heartbeat_ms;
+    w.last_origin_hlc = s->last_hlc;
+    w.now_ms = hlc_wall_ms();
     codec_env_t env;
     obsync__v1__envelope__init(&env);
     env.body_case = OBSYNC__V1__ENVELOPE__BODY_WELCOME;
@@ -862,11 +869,12 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
                 return OBS_ENOMEM;
     }
     char epoch[OBS_ID_MAX + 1] = "";
-    uint64_t last = 0, first = 0, log_last = 0;
+    uint64_t last = 0, last_hlc = 0, first = 0, log_last = 0;
     obsdb_txn_t *txn = NULL;
     int rc = obsdb_begin(self->env.db, false, &txn);
     if (rc == OBS_OK) {
-        rc = obsdb_origin_get(txn, h->node_id, epoch, sizeof(epoch), &last);
+        rc = obsdb_origin_get(txn, h->node_id, epoch, sizeof(epoch), &last,
+                              &last_hlc);
         if (rc == OBS_ENOENT)
             rc = OBS_OK;
     }
@@ -880,8 +888,10 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
                    "change numbers start again",
                    h->node_id, h->node_epoch, epoch);
         last = 0;
+        last_hlc = 0;
     }
     s->last_seq = last;
+    s->last_hlc = last_hlc;
     self->log_first = first;
     self->log_last = log_last;
     peer_t *p = sess_peer(self, s);
@@ -1053,6 +1063,7 @@ append_prepared(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     obs_version_t ver; /* a copy: a retried commit reuses pc */
     memcpy(&ver, &pc->ver, sizeof(ver)); /* padding too (version_cache) */
     s->last_seq = ver.origin_seq;
+    s->last_hlc = ver.hlc;
     *rc = obsdb_log_append_body(txn, pc->buf, pc->key_len,
                                 pc->buf + pc->key_len, pc->body_len, &ver);
     if (*rc == OBS_OK) {
@@ -1096,17 +1107,22 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         *stop = true;
         goto out;
     }
-    s->last_seq = seq;
     if (HLC_MS(o->ver.hlc) > hlc_wall_ms() + REPL_MAX_SKEW_MS) {
         /* One stamp from a clock far ahead would drag every clock of the
-         * federation with it; such a change is refused, not observed. */
-        p->rejected++;
+         * federation with it; such a change is refused, not observed. Nor
+         * is its number consumed: the node keeps it, re-stamps it from the
+         * clock the next Welcome tells, and sends it again. */
+        p->clock_refused++;
+        s->clock_refused = seq;
+        *stop = true;
         issue_add(&s->rejects, seq, "", "R-clock", false,
                   "change %" PRIu64 " is stamped %" PRIu64
                   " ms ahead of the hub's clock",
                   seq, HLC_MS(o->ver.hlc) - hlc_wall_ms());
         goto out;
     }
+    s->last_seq = seq;
+    s->last_hlc = o->ver.hlc;
     /* The node's provider decides which REF_AREA it may write (rule 12).
      * Until CURVE authenticates nodes the hub takes the provider the Hello
      * names; a change must carry that same provider. */
@@ -1185,7 +1201,7 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         s->n_applied = pubs_queued(s);
     if (rc == OBS_OK)
         rc = obsdb_origin_put(txn, sess_peer(self, s)->node_id, s->node_epoch,
-                              s->last_seq);
+                              s->last_seq, s->last_hlc);
     return rc;
 }
 
@@ -1195,13 +1211,15 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
 static int
 commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
 {
-    uint64_t saved[HUB_SESSIONS_MAX];
+    uint64_t saved[HUB_SESSIONS_MAX], saved_hlc[HUB_SESSIONS_MAX];
     seq_ranges_mark_t saved_own[HUB_SESSIONS_MAX];
     peer_t counts[HUB_SESSIONS_MAX];
     self->vmemo.df = NULL;
     for (int attempt = 0; attempt < 8; attempt++) {
         for (size_t i = 0; i < n; i++) {
             saved[i] = list[i]->last_seq;
+            saved_hlc[i] = list[i]->last_hlc;
+            list[i]->clock_refused = 0;
             saved_own[i] = seq_ranges_mark(&list[i]->own);
             counts[i] = *sess_peer(self, list[i]);
             resend[i] = 0;
@@ -1233,6 +1251,7 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
         version_cache_forget(&self->vcache, self->log_last + 1, UINT64_MAX);
         for (size_t i = 0; i < n; i++) {
             list[i]->last_seq = saved[i];
+            list[i]->last_hlc = saved_hlc[i];
             seq_ranges_rewind(&list[i]->own, saved_own[i]); /* this try's */
             *sess_peer(self, list[i]) = counts[i];
         }
@@ -1254,6 +1273,17 @@ ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
                      .seq = s->last_seq,
                      .first = resend};
     hub_step(self, s, &ev);
+    if (s->clock_refused != 0 && s->fsm.state != RH_DEAD) {
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "change %" PRIu64 " is stamped too far ahead of the hub's "
+                 "clock: reconnect, re-stamp it and send it again",
+                 s->clock_refused);
+        log_warnx("hub: node %s: %s", sess_peer(self, s)->node_id, why);
+        send_goodbye(self, s, why);
+        pubs_free(self, s);
+        s->fsm.state = RH_DEAD;
+    }
 }
 
 /* Group commit of every queued publish. If the shared transaction fails for
@@ -1642,6 +1672,7 @@ repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr)
         r->bytes_out = p->bytes_out;
         r->state = p->state;
         r->last_origin_seq = p->last_origin_seq;
+        r->clock_refused = p->clock_refused;
         self->status_ptrs[i] = r;
     }
     sr->n_peers = n;

@@ -21,6 +21,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "node_rebase.h"
 #include "obs_err.h"
 #include "obs_key.h"
 #include "repl_fsm.h"
@@ -66,6 +67,11 @@ struct repl_node {
     uint64_t snap_received;  /* changes of the snapshot being received */
     char *pending_structure; /* deferred while imports are open */
     size_t pending_len;
+    hlc_ref_t hub_clock; /* from Welcome and Heartbeat: see clock_check */
+    uint64_t restamped, renumbered; /* by node_rebase, this run */
+    /* outbox changes the hub refused for their clock (R-clock), from the
+     * first refused to the end: re-stamped at the next Welcome */
+    uint64_t pending_rejects;
 };
 
 static uint64_t
@@ -346,6 +352,74 @@ restore_outbox(repl_node_t *self, uint64_t after)
               after, n);
 }
 
+/* Before the state machine sees a Welcome: takes the hub's clock, and
+ * renumbers (this store is an older copy of itself) or re-stamps (stamped
+ * too far ahead of the hub's clock) the changes not acknowledged yet, so
+ * that none is dropped or refused (node_rebase.h). ev->to gets the outbox's
+ * new last origin_seq when it changed. False when the rewrite failed: the
+ * session is then closed before anything is published, and the next
+ * Welcome tries again. */
+static bool
+rebase_on_welcome(repl_node_t *self, const Obsync__V1__Welcome *w,
+                  rn_event_t *ev)
+{
+    hlc_ref_sample(&self->hub_clock, w->now_ms, now_ms());
+    uint64_t last = w->last_origin_seq, acked = self->fsm.pub_acked;
+    uint64_t made = *self->env.origin_seq;
+    bool older = false;
+    int rc = node_rebase_is_older_copy(self->env.db, last, w->last_origin_hlc,
+                                       made, acked, &older);
+    if (rc != OBS_OK)
+        log_warnr(rc, "node: reading the outbox to compare with the hub's");
+    rebase_plan_t plan = {.after = last > acked ? last : acked,
+                          .stamp_limit = UINT64_MAX,
+                          .floor_hlc = w->last_origin_hlc};
+    uint64_t hub_now = hlc_ref_now(&self->hub_clock, now_ms());
+    if (hub_now != 0 && last >= acked) {
+        plan.hub_now_ms = hub_now;
+        plan.stamp_limit =
+            HLC_MAKE(hub_now + REPL_MAX_SKEW_MS - REBASE_MARGIN_MS, 0xffff);
+    }
+    if (older) {
+        plan.after = acked;
+        plan.renumber_after = last;
+    }
+    if (!older && self->env.hlc->last <= plan.stamp_limit)
+        return true; /* nothing of ours is stamped past the hub's bound */
+    rebase_result_t res;
+    rc = node_rebase_run(self->env.db, &plan, self->env.hlc,
+                         self->env.origin_seq, &res);
+    if (rc != OBS_OK) {
+        log_errr(rc, "node: could not renumber or re-stamp the outbox");
+        return false;
+    }
+    self->restamped += res.restamped;
+    self->renumbered += res.renumbered;
+    self->pending_rejects = 0;
+    if (older) {
+        self->trimmed = last; /* stored with the rewrite */
+        ev->to = res.last_seq;
+        log_warnx("node: this store is an older copy of itself (restored "
+                  "from a backup?): the hub holds our changes up to %" PRIu64
+                  " and this copy made %" PRIu64 "; %zu change(s) not "
+                  "acknowledged are renumbered %" PRIu64 "..%" PRIu64
+                  " and published, the hub's come back through the log",
+                  last, made, res.renumbered, last + 1, res.last_seq);
+    }
+    if (plan.stamp_limit != UINT64_MAX && res.restamped > 0)
+        log_warnx(
+            "node: %zu change(s) stamped more than %d s ahead of the "
+            "hub's clock (this clock is %+.1f s off) re-stamped from "
+            "the hub's clock",
+            res.restamped, (REPL_MAX_SKEW_MS - REBASE_MARGIN_MS) / 1000,
+            (double)hlc_ref_skew(&self->hub_clock, hlc_wall_ms(), now_ms()) /
+                1000.0);
+    else if (!older)
+        log_warnx("node: this node's clock stamp ran past the hub's bound; "
+                  "brought back to the hub's clock");
+    return true;
+}
+
 /* A snapshot chunk is applied at once (the cursor does not move). */
 static bool
 apply_chunk(repl_node_t *self, rn_event_t *next)
@@ -536,7 +610,6 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
         /* Trimming is lazy: each trim is a commit (lazy too), and an entry
          * trimmed late is only resent and deduplicated. */
         maybe_ack_outbox(self, now_ms());
-        self->env.bump_origin_seq(self->env.engine, a->n);
         return false;
     case RN_A_RESTORE_OUTBOX:
         restore_outbox(self, a->n);
@@ -614,6 +687,8 @@ dispatch(repl_node_t *self, const codec_env_t *env)
         snprintf(self->next_epoch, sizeof(self->next_epoch), "%s",
                  env->welcome->hub_epoch);
         self->log_last = env->welcome->log_last;
+        if (!rebase_on_welcome(self, env->welcome, &ev))
+            ev.type = RN_EV_PROTO_ERROR; /* not published: try again */
         break;
     case OBSYNC__V1__ENVELOPE__BODY_LOG_BATCH:
         ev.type = RN_EV_LOG_BATCH;
@@ -642,14 +717,21 @@ dispatch(repl_node_t *self, const codec_env_t *env)
         ev.type = RN_EV_PUB_ACK;
         ev.seq = env->publish_ack->acked_seq;
         ev.from = env->publish_ack->resend_from;
-        for (size_t i = 0; i < env->publish_ack->n_rejects && i < 5; i++)
-            log_warnx("node: hub rejected change %" PRIu64 ": %s: %s",
-                      env->publish_ack->rejects[i]->line,
-                      env->publish_ack->rejects[i]->rule,
-                      env->publish_ack->rejects[i]->message);
+        for (size_t i = 0; i < env->publish_ack->n_rejects; i++) {
+            const Obsync__V1__RowIssue *r = env->publish_ack->rejects[i];
+            if (strcmp(r->rule, "R-clock") == 0 && r->line > 0 &&
+                self->fsm.outbox_last >= r->line)
+                self->pending_rejects = self->fsm.outbox_last - r->line + 1;
+            if (i < 5)
+                log_warnx("node: hub %s change %" PRIu64 ": %s: %s",
+                          strcmp(r->rule, "R-clock") == 0 ? "refused"
+                                                          : "rejected",
+                          r->line, r->rule, r->message);
+        }
         break;
     case OBSYNC__V1__ENVELOPE__BODY_HEARTBEAT:
         ev.type = RN_EV_HEARTBEAT;
+        hlc_ref_sample(&self->hub_clock, env->heartbeat->now_ms, now_ms());
         if (env->heartbeat->cursor > self->log_last)
             self->log_last = env->heartbeat->cursor;
         break;
@@ -757,6 +839,27 @@ repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr)
     sr->outbox_depth =
         sr->outbox_depth > untrimmed ? sr->outbox_depth - untrimmed : 0;
     sr->snapshots = self->snapshots;
+    sr->clock_known = self->hub_clock.known;
+    sr->clock_skew_ms = hlc_ref_skew(&self->hub_clock, now, now_ms());
+    sr->restamped = self->restamped;
+    sr->renumbered = self->renumbered;
+    sr->pending_rejects = self->pending_rejects;
+}
+
+int
+repl_node_clock_check(repl_node_t *self, char *why, size_t cap)
+{
+    if (!self->hub_clock.known)
+        return OBS_OK; /* no sample yet: a rebase puts things right later */
+    int64_t skew = hlc_ref_skew(&self->hub_clock, hlc_wall_ms(), now_ms());
+    if (skew <= REPL_MAX_SKEW_MS && skew >= -REPL_MAX_SKEW_MS)
+        return OBS_OK;
+    snprintf(why, cap,
+             "this node's clock is %.1f s %s the hub's (the bound is %d s): "
+             "local writes are refused until the clock is fixed (NTP)",
+             (double)(skew < 0 ? -skew : skew) / 1000.0,
+             skew < 0 ? "behind" : "ahead of", REPL_MAX_SKEW_MS / 1000);
+    return OBS_ECLOCK;
 }
 
 /* ---------------------------------------------------------- lifecycle */

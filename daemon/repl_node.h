@@ -26,6 +26,11 @@ void repl_node_cron(repl_node_t *self, uint64_t now_ms);
 void repl_node_outbox_grew(repl_node_t *self, uint64_t origin_seq);
 /** Fills the node rows of a StatusReply. */
 void repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr);
+/** Whether local writes may be stamped now: OBS_ECLOCK (why says by how
+ * much, for the writer) while this node's clock is further from the hub's
+ * than the hub accepts (PROTOCOL.md §5.4 "Clocks"); OBS_OK otherwise, also
+ * before the first Welcome or Heartbeat of this run. */
+int repl_node_clock_check(repl_node_t *self, char *why, size_t cap);
 /** The local structure changed (its hash goes in the next Hello). */
 void repl_node_structure_changed(repl_node_t *self);
 

@@ -26,7 +26,8 @@
     X(OBS_EEXIST, -15, "already exists")                    \
     X(OBS_EBUSY, -16, "resource busy")                      \
     X(OBS_ESTRUCT, -17, "invalid structure definition")     \
-    X(OBS_EFORMAT, -18, "malformed input file")
+    X(OBS_EFORMAT, -18, "malformed input file")             \
+    X(OBS_ECLOCK, -19, "clock too far from the hub's")
 
 enum obs_err {
 #define OBS_ERR_ENUM(name, num, text) name = num,

@@ -13,6 +13,10 @@
 
 typedef unsigned long long ull_t;
 
+/* The bound on clock skew (PROTOCOL.md §5.4 "Clocks"): past it a node
+ * refuses local writes. */
+#define CLOCK_LIMIT_MS (5 * 60 * 1000)
+
 /* ---------------------------------------------------------------- json */
 
 static void
@@ -47,6 +51,7 @@ peer_json(const obsync_peer_status_t *p)
     json_str("state", p->state);
     json_u64("duplicates", p->duplicates);
     json_u64("last_origin_seq", p->last_origin_seq);
+    json_u64("clock_refused", p->clock_refused);
     fputc('}', stdout);
 }
 
@@ -80,6 +85,11 @@ status_json(const obsync_status_t *s)
     json_u64("batches_shared", s->batches_shared);
     json_u64("outbox_acked", s->outbox_acked);
     json_u64("snapshots", s->snapshots);
+    printf(",\"clock_known\":%s,\"clock_skew_ms\":%lld",
+           s->clock_known ? "true" : "false", (long long)s->clock_skew_ms);
+    json_u64("restamped", s->restamped);
+    json_u64("renumbered", s->renumbered);
+    json_u64("pending_rejects", s->pending_rejects);
     fputs(",\"peers\":[", stdout);
     for (size_t i = 0; i < s->n_peers; i++) {
         if (i > 0)
@@ -138,6 +148,20 @@ node_repl_text(const obsync_status_t *s)
            (ull_t)s->hub_cursor, (ull_t)s->log_last, (ull_t)s->lag_changes,
            (double)s->lag_ms / 1000.0, (ull_t)s->outbox_depth,
            (ull_t)s->outbox_acked, (ull_t)s->snapshots);
+    if (s->clock_known)
+        printf("  clock           %+.1f s against the hub's%s\n",
+               (double)s->clock_skew_ms / 1000.0,
+               s->clock_skew_ms > CLOCK_LIMIT_MS ||
+                       s->clock_skew_ms < -CLOCK_LIMIT_MS
+                   ? " (local writes refused: fix the clock)"
+                   : "");
+    else
+        printf("  clock           not compared with the hub's yet\n");
+    if (s->restamped || s->renumbered || s->pending_rejects)
+        printf("  recovered       %llu re-stamped, %llu renumbered, %llu "
+               "refused by the hub for their clock and waiting\n",
+               (ull_t)s->restamped, (ull_t)s->renumbered,
+               (ull_t)s->pending_rejects);
 }
 
 static uint64_t

@@ -23,6 +23,7 @@
 
 /* The public codes must be the wire codes. */
 _Static_assert((int)OBSYNC_EFORMAT == (int)OBS_EFORMAT, "codes drift");
+_Static_assert((int)OBSYNC_ECLOCK == (int)OBS_ECLOCK, "codes drift");
 _Static_assert((int)OBSYNC_EUNREACH == (int)OBS_EUNREACH, "codes drift");
 _Static_assert((int)OBSYNC_ENOENT == (int)OBS_ENOENT, "codes drift");
 

@@ -66,6 +66,7 @@ copy_peer(const Obsync__V1__PeerStatus *r, obsync_peer_status_t *p)
     p->bytes_in = r->bytes_in;
     p->bytes_out = r->bytes_out;
     p->last_origin_seq = r->last_origin_seq;
+    p->clock_refused = r->clock_refused;
     return p->node_id && p->address && p->state ? OBSYNC_OK : OBSYNC_ENOMEM;
 }
 
@@ -80,6 +81,11 @@ copy_repl(const Obsync__V1__StatusReply *r, obsync_status_t *st)
     st->log_last = r->log_last;
     st->state_applied = r->state_applied;
     st->batches_shared = r->batches_shared;
+    st->clock_known = r->clock_known;
+    st->clock_skew_ms = r->clock_skew_ms;
+    st->restamped = r->restamped;
+    st->renumbered = r->renumbered;
+    st->pending_rejects = r->pending_rejects;
     st->outbox_acked = r->outbox_acked;
     st->snapshots = r->snapshots;
     if (st->hub_endpoint == NULL || st->repl_state == NULL)

@@ -49,6 +49,32 @@ hlc_observe(hlc_t *h, uint64_t remote, uint64_t wall_ms)
     return advance(h, remote > h->last ? remote : h->last, wall_ms);
 }
 
+void
+hlc_ref_sample(hlc_ref_t *r, uint64_t ref_ms, uint64_t mono_ms)
+{
+    if (ref_ms == 0)
+        return;
+    r->known = true;
+    r->ref_ms = ref_ms;
+    r->mono_ms = mono_ms;
+}
+
+uint64_t
+hlc_ref_now(const hlc_ref_t *r, uint64_t mono_ms)
+{
+    if (!r->known)
+        return 0;
+    return r->ref_ms + (mono_ms > r->mono_ms ? mono_ms - r->mono_ms : 0);
+}
+
+int64_t
+hlc_ref_skew(const hlc_ref_t *r, uint64_t wall_ms, uint64_t mono_ms)
+{
+    if (!r->known)
+        return 0;
+    return (int64_t)wall_ms - (int64_t)hlc_ref_now(r, mono_ms);
+}
+
 uint64_t
 hlc_wall_ms(void)
 {

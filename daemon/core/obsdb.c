@@ -9,7 +9,8 @@
  *
  * Layout (table -> key -> value), as back-mdb's id2entry.c writes it down:
  *   obs      canonical key (obs_key_encode)   -> codec_obs_encode(current)
- *   history  canonical key | be64 hlc          -> codec_obs_encode(version),
+ *   history  canonical key | be64 hlc | origin | 0x00 | origin length
+ *                                              -> codec_obs_encode(version),
  *                                                 for versions no longer
  *                                                 current: a put moves the
  *                                                 current one here, so a
@@ -35,9 +36,14 @@
  *                                                 codec_obs_encode(change),
  *                                                 ver.hub_seq set (hub)
  *   origins  origin node id (no NUL)           -> be64 highest accepted
- *                                                 origin_seq | epoch text
+ *                                                 origin_seq | epoch text |
+ *                                                 0x00 | be64 its hlc
  * A canonical key may be at most OBS_KEY_MAX - 8 bytes so its history key
- * fits LMDB's key limit; obsdb_put returns OBS_ETOOBIG beyond that.
+ * fits LMDB's key limit; obsdb_put returns OBS_ETOOBIG beyond that. History
+ * keys carry the origin so that two versions of one key with the same HLC
+ * from two origins are two entries (hist_key_make); a key too long for that
+ * suffix, and every entry of a store written before it, has the short form
+ * canonical key | be64 hlc, which readers take too (hist_is_entry).
  */
 #include "obsdb.h"
 
@@ -510,18 +516,67 @@ obs_wrote(obsdb_txn_t *txn, const uint8_t *key, size_t klen)
     txn->obs_last_len = klen;
 }
 
-/* Before the current version of key is replaced by one stamped new_hlc:
- * moves it to history (unless it has the same stamp: then it is simply
- * replaced, as its history entry used to be) and keeps the counters right
+/* Before the current version of key is replaced by ver: moves it to
+ * history (unless it is the same version, (hlc, origin): then it is simply
+ * replaced) and keeps the counters right
  * (a new key adds one entry; a live value replaced by a tombstone, or back,
  * moves one between the counts; every new stamp is one more version). key
  * has room for 8 more bytes. known_new: the caller saw in this txn that key
  * has no current version, so it is not looked up again. *is_new: key had
  * no current version. */
-static int
-supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
-                  bool tombstone, bool known_new, bool *is_new)
+/* History key suffix: be64 hlc | origin | 0x00 | origin length. The 0x00
+ * makes byte order (hlc, origin) order, as obsdb_version_cmp; the length
+ * byte at the end tells where the canonical key ends. */
+#define HIST_SUFFIX_SHORT 8
+
+/* Writes the history suffix of version (hlc, origin) after the canonical
+ * key in key[0, klen) (room: HIST_KEY_MAX); returns the history key's
+ * length. The short form (hlc only) when the long one would not fit. */
+static size_t
+hist_key_make(uint8_t *key, size_t klen, uint64_t hlc, const char *origin)
 {
+    size_t olen = strlen(origin);
+    store_be64_put(key + klen, hlc);
+    if (olen == 0 || olen > OBS_ID_MAX ||
+        klen + HIST_SUFFIX_SHORT + olen + 2 > OBS_KEY_MAX)
+        return klen + HIST_SUFFIX_SHORT;
+    memcpy(key + klen + HIST_SUFFIX_SHORT, origin, olen);
+    key[klen + HIST_SUFFIX_SHORT + olen] = 0x00;
+    key[klen + HIST_SUFFIX_SHORT + olen + 1] = (uint8_t)olen;
+    return klen + HIST_SUFFIX_SHORT + olen + 2;
+}
+
+/* Whether history entry k (which starts with a canonical key of klen
+ * bytes) is a version of exactly that key, not of a longer key sharing
+ * its start: the suffix must have one of the two shapes, and the hlc in
+ * it must be the stored version's. */
+static bool
+hist_is_entry(const store_val_t *k, const store_val_t *v, size_t klen)
+{
+    bool shape = k->len == klen + HIST_SUFFIX_SHORT;
+    if (!shape && k->len >= klen + HIST_SUFFIX_SHORT + 3) {
+        size_t olen = k->ptr[k->len - 1];
+        shape = olen >= 1 && olen <= OBS_ID_MAX &&
+                k->len == klen + HIST_SUFFIX_SHORT + olen + 2 &&
+                k->ptr[k->len - 2] == 0x00 &&
+                memchr(k->ptr + klen + HIST_SUFFIX_SHORT, 0, olen) == NULL;
+    }
+    obs_version_t ver;
+    return shape && codec_obs_decode_version(v->ptr, v->len, &ver) == 0 &&
+           ver.hlc == store_be64_get(k->ptr + klen);
+}
+
+static bool
+same_version(const obs_version_t *a, const obs_version_t *b)
+{
+    return a->hlc == b->hlc && strcmp(a->origin, b->origin) == 0;
+}
+
+static int
+supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen,
+                  const obs_version_t *ver, bool known_new, bool *is_new)
+{
+    bool tombstone = ver->tombstone;
     store_val_t v;
     int rc = known_new || obs_sorts_last(txn, key, klen)
                  ? OBS_ENOENT
@@ -550,11 +605,10 @@ supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen, uint64_t new_hlc,
         else
             txn->counts[CNT_TOMB]--;
     }
-    if (rc == 0 && old.hlc != new_hlc) {
+    if (rc == 0 && !same_version(&old, ver)) {
         txn->counts[CNT_HIST]++;
-        store_be64_put(key + klen, old.hlc);
-        rc = store_put(&txn->st, STORE_T_HISTORY, key, klen + 8, old_val,
-                       old_len);
+        size_t hlen = hist_key_make(key, klen, old.hlc, old.origin);
+        rc = store_put(&txn->st, STORE_T_HISTORY, key, hlen, old_val, old_len);
     }
     free(old_val);
     return rc;
@@ -879,8 +933,7 @@ put_encoded(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
             bool known_new)
 {
     bool is_new = false;
-    int rc = supersede_current(txn, key, klen, ver->hlc, ver->tombstone,
-                               known_new, &is_new);
+    int rc = supersede_current(txn, key, klen, ver, known_new, &is_new);
 
     if (rc == 0 && is_new)
         rc = try_append(txn, STORE_T_OBS, key, klen, val, vlen);
@@ -996,7 +1049,7 @@ hist_settle(store_cursor_t *c, const uint8_t *key, size_t klen, store_val_t *k,
     while (rc == 0) {
         if (!has_prefix(k, key, klen))
             return OBS_ENOENT;
-        if (k->len == klen + 8)
+        if (hist_is_entry(k, v, klen))
             return OBS_OK;
         rc = store_cursor_prev(c, k, v);
     }
@@ -1010,23 +1063,26 @@ hist_seek_newest(store_cursor_t *c, const uint8_t *key, size_t klen,
 {
     uint8_t target[HIST_KEY_MAX];
 
-    if (klen + 8 > sizeof(target))
+    if (klen + HIST_SUFFIX_SHORT + 1 > sizeof(target))
         return OBS_ENOENT;
+    /* key | max_hlc | 0xff sorts after every entry stamped max_hlc or
+     * earlier (origins are text) and equals none: the entry before the
+     * one found is the newest wanted */
     memcpy(target, key, klen);
     store_be64_put(target + klen, max_hlc);
-    int rc = store_cursor_seek(c, target, klen + 8, k, v);
+    target[klen + HIST_SUFFIX_SHORT] = 0xff;
+    int rc = store_cursor_seek(c, target, klen + HIST_SUFFIX_SHORT + 1, k, v);
     if (rc == OBS_ENOENT)
         rc = store_cursor_last(c, k, v);
-    else if (rc == 0 &&
-             (k->len != klen + 8 || memcmp(k->ptr, target, klen + 8) != 0))
-        rc = store_cursor_prev(c, k, v); /* landed after: step back */
+    else if (rc == 0)
+        rc = store_cursor_prev(c, k, v);
     return hist_settle(c, key, klen, k, v, rc);
 }
 
 /* Calls cb for key's versions newest first: those in history, and cur
- * (NULL = none) at its place by hlc. A history entry stamped like cur is
- * skipped: stores written before history held only earlier versions kept
- * the current one there too. */
+ * (NULL = none) at its place by (hlc, origin). A history entry of the same
+ * version as cur is skipped: stores written before history held only
+ * earlier versions kept the current one there too. */
 static int
 history_walk(store_cursor_t *c, const uint8_t *key, size_t klen,
              const obs_t *cur, obs_t *obs, obsdb_obs_cb cb, void *arg)
@@ -1035,16 +1091,15 @@ history_walk(store_cursor_t *c, const uint8_t *key, size_t klen,
     bool cur_done = cur == NULL;
     int rc = hist_seek_newest(c, key, klen, UINT64_MAX, &k, &v);
     while (rc == 0) {
-        uint64_t hlc = store_be64_get(k.ptr + klen);
-        if (!cur_done && cur->ver.hlc >= hlc) {
+        rc = codec_obs_decode(v.ptr, v.len, obs);
+        int order =
+            cur && rc == 0 ? obsdb_version_cmp(&cur->ver, &obs->ver) : -1;
+        if (rc == 0 && !cur_done && order >= 0) {
             cur_done = true;
             rc = cb(cur, arg);
         }
-        if (rc == 0 && (cur == NULL || hlc != cur->ver.hlc)) {
-            rc = codec_obs_decode(v.ptr, v.len, obs);
-            if (rc == 0)
-                rc = cb(obs, arg);
-        }
+        if (rc == 0 && order != 0)
+            rc = cb(obs, arg);
         if (rc == 0)
             rc =
                 hist_settle(c, key, klen, &k, &v, store_cursor_prev(c, &k, &v));
@@ -1193,7 +1248,9 @@ scan_one(scan_t *s, const store_val_t *k, store_val_t v)
             return cur_ok ? scan_emit(s, k) : OBS_OK; /* not written then */
         if (rc != 0)
             return rc;
-        if (!cur_ok || store_be64_get(hk.ptr + k->len) > s->obs.ver.hlc)
+        obs_version_t hver;
+        rc = codec_obs_decode_version(hv.ptr, hv.len, &hver);
+        if (rc == 0 && (!cur_ok || obsdb_version_cmp(&hver, &s->obs.ver) > 0))
             rc = codec_obs_decode(hv.ptr, hv.len, &s->obs);
     }
     if (rc != 0)
@@ -1486,6 +1543,182 @@ obsdb_outbox_last(obsdb_txn_t *txn, uint64_t *last)
     return rc ? rc : outbox_stored_last(txn, last);
 }
 
+/* The outbox changes a rewrite holds while it empties the outbox. */
+typedef struct {
+    uint8_t *buf; /* each change as be32 length | bytes */
+    size_t len, cap;
+} held_t;
+
+static int
+hold_one(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
+         size_t rlen, void *arg)
+{
+    (void)seq;
+    (void)key;
+    (void)klen;
+    held_t *h = arg;
+    if (rlen > UINT32_MAX)
+        return OBS_ESTORE;
+    if (h->len + 4 + rlen > h->cap) {
+        size_t cap = h->cap ? h->cap : 64 * 1024;
+        while (cap < h->len + 4 + rlen)
+            cap *= 2;
+        uint8_t *b = realloc(h->buf, cap);
+        if (b == NULL)
+            return OBS_ENOMEM;
+        h->buf = b;
+        h->cap = cap;
+    }
+    for (int i = 0; i < 4; i++)
+        h->buf[h->len + (size_t)i] = (uint8_t)(rlen >> (24 - 8 * i));
+    memcpy(h->buf + h->len + 4, rec, rlen);
+    h->len += 4 + rlen;
+    return OBS_OK;
+}
+
+/* Puts version o->ver (encoded whole in enc) where the store holds the
+ * same observation's version old: in place when old is current; else old
+ * leaves history and the new one goes there, or becomes current when it
+ * beats the current one. Nothing when the store does not hold old. */
+static int
+version_replace(obsdb_txn_t *txn, const obs_t *o, const obs_version_t *old,
+                const uint8_t *enc, size_t enc_len)
+{
+    uint8_t key[HIST_KEY_MAX];
+    store_val_t v;
+    obs_version_t cur;
+    int klen = obs_key_encode(o, key, PUT_KEY_MAX);
+    if (klen < 0)
+        return klen;
+    int rc = store_get(&txn->st, STORE_T_OBS, key, (size_t)klen, &v);
+    bool have_cur = rc == 0;
+    if (rc == 0)
+        rc = codec_obs_decode_version(v.ptr, v.len, &cur);
+    if (rc != 0)
+        return rc == OBS_ENOENT ? OBS_OK : rc;
+    if (same_version(&cur, old))
+        return store_put(&txn->st, STORE_T_OBS, key, (size_t)klen, enc,
+                         enc_len);
+    size_t hlen = hist_key_make(key, (size_t)klen, old->hlc, old->origin);
+    rc = store_get(&txn->st, STORE_T_HISTORY, key, hlen, &v);
+    if (rc == OBS_ENOENT && hlen != (size_t)klen + HIST_SUFFIX_SHORT) {
+        hlen = (size_t)klen + HIST_SUFFIX_SHORT; /* an older store's entry */
+        rc = store_get(&txn->st, STORE_T_HISTORY, key, hlen, &v);
+    }
+    obs_version_t hist;
+    if (rc == 0)
+        rc = codec_obs_decode_version(v.ptr, v.len, &hist);
+    if (rc == 0 && !same_version(&hist, old))
+        rc = OBS_ENOENT; /* another origin's version under the short key */
+    if (rc == 0)
+        rc = store_del(&txn->st, STORE_T_HISTORY, key, hlen);
+    if (rc != 0)
+        return rc == OBS_ENOENT ? OBS_OK : rc;
+    if (have_cur && obsdb_version_cmp(&o->ver, &cur) > 0) {
+        bool is_new = false; /* cur moves to history: one in, one out */
+        rc = supersede_current(txn, key, (size_t)klen, &o->ver, false, &is_new);
+        txn->counts[CNT_HIST]--;
+        if (rc == 0)
+            rc = store_put(&txn->st, STORE_T_OBS, key, (size_t)klen, enc,
+                           enc_len);
+        return rc;
+    }
+    hlen = hist_key_make(key, (size_t)klen, o->ver.hlc, o->ver.origin);
+    return store_put(&txn->st, STORE_T_HISTORY, key, hlen, enc, enc_len);
+}
+
+/* One held change: cb, then stored again under its new version. */
+static int
+rewrite_one(obsdb_txn_t *txn, const uint8_t *rec, size_t rlen,
+            obsdb_rewrite_cb cb, void *arg, uint64_t *last_seq)
+{
+    obs_t o;
+    obs_init(&o);
+    uint8_t *enc = NULL;
+    size_t enc_len = 0;
+    int rc = codec_obs_decode(rec, rlen, &o);
+    obs_version_t old = o.ver;
+    if (rc == 0)
+        rc = cb(&o, arg);
+    if (rc == 0 && o.ver.origin_seq <= *last_seq)
+        rc = OBS_EINVAL; /* the new numbers must increase */
+    if (rc == 0)
+        rc = codec_obs_encode(&o, &enc, &enc_len);
+    if (rc == 0)
+        rc = version_replace(txn, &o, &old, enc, enc_len);
+    if (rc == 0)
+        rc = outbox_add(txn, o.ver.origin_seq, enc, enc_len);
+    if (rc == 0)
+        *last_seq = o.ver.origin_seq;
+    free(enc);
+    obs_fini(&o);
+    return rc;
+}
+
+int
+obsdb_outbox_rewrite(obsdb_txn_t *txn, uint64_t after, obsdb_rewrite_cb cb,
+                     void *arg, size_t *n)
+{
+    held_t held = {0};
+    size_t done = 0;
+    uint64_t last_seq = 0;
+    if (n != NULL)
+        *n = 0;
+    int rc = txn->st.rc;
+    if (rc == 0 && !txn->st.write)
+        return txn_fail(txn, OBS_EINVAL);
+    if (rc == 0)
+        rc = obsdb_outbox_ack(txn, after);
+    if (rc == 0)
+        rc = obsdb_outbox_walk_raw(txn, after, 0, 0, hold_one, &held);
+    if (rc == 0) /* everything left is held: the outbox starts empty */
+        rc = obsdb_outbox_ack(txn, UINT64_MAX);
+    txn->ob_max_known = false;
+    for (size_t at = 0; rc == 0 && at < held.len; done++) {
+        size_t len = 0;
+        for (int i = 0; i < 4; i++)
+            len = (len << 8) | held.buf[at + (size_t)i];
+        rc = rewrite_one(txn, held.buf + at + 4, len, cb, arg, &last_seq);
+        at += 4 + len;
+    }
+    if (rc == 0)
+        rc = outbox_flush(txn);
+    free(held.buf);
+    txn->counts_dirty = true;
+    if (n != NULL)
+        *n = done;
+    return rc == 0 ? OBS_OK : txn_fail(txn, rc);
+}
+
+static int
+first_hlc(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
+          size_t rlen, void *arg)
+{
+    (void)key;
+    (void)klen;
+    uint64_t *io = arg; /* in: the seq wanted; out: its hlc */
+    obs_version_t ver;
+    if (seq != io[0])
+        return OBS_ENOENT;
+    int rc = codec_obs_decode_version(rec, rlen, &ver);
+    io[1] = ver.hlc;
+    return rc == 0 ? 1 : rc; /* 1: found, stop */
+}
+
+int
+obsdb_outbox_hlc(obsdb_txn_t *txn, uint64_t seq, uint64_t *hlc)
+{
+    uint64_t io[2] = {seq, 0};
+    if (seq == 0)
+        return OBS_ENOENT;
+    int rc = obsdb_outbox_walk_raw(txn, seq - 1, 1, 0, first_hlc, io);
+    if (rc == 1) {
+        *hlc = io[1];
+        return OBS_OK;
+    }
+    return rc == 0 ? OBS_ENOENT : rc;
+}
+
 /* ----------------------------------------------------------- replication */
 
 /* Gate for the replication writers: sticky error first, then a read txn is
@@ -1509,10 +1742,11 @@ obsdb_version_cmp(const obs_version_t *a, const obs_version_t *b)
     return (c > 0) - (c < 0);
 }
 
-/* *wins: ver beats the stored version of key, or key is new (*is_new). */
+/* *wins: ver beats the stored version of key, or key is new (*is_new).
+ * *older: ver is an older version than the stored one (not the same). */
 static int
 replicated_wins(obsdb_txn_t *txn, const obs_version_t *ver, const uint8_t *key,
-                size_t klen, bool *wins, bool *is_new)
+                size_t klen, bool *wins, bool *is_new, bool *older)
 {
     store_val_t v;
     obs_version_t cur;
@@ -1525,8 +1759,32 @@ replicated_wins(obsdb_txn_t *txn, const obs_version_t *ver, const uint8_t *key,
     if (rc != 0)
         return rc == OBS_ENOENT ? OBS_OK : rc;
     rc = codec_obs_decode_version(v.ptr, v.len, &cur);
-    *wins = rc == 0 && obsdb_version_cmp(ver, &cur) > 0;
+    int order = rc == 0 ? obsdb_version_cmp(ver, &cur) : 0;
+    *wins = order > 0;
+    *older = order < 0;
     return rc;
+}
+
+/* A version older than the current one that arrives late (a concurrent
+ * write that lost, a restored node's change coming back) still goes into
+ * history, once: every store keeps every accepted version. */
+static int
+history_keep(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
+             size_t klen, const uint8_t *enc, size_t enc_len)
+{
+    store_val_t v;
+    obs_version_t had;
+    int rc = store_get(&txn->st, STORE_T_HISTORY, key,
+                       hist_key_make(key, klen, ver->hlc, ""), &v);
+    if (rc == 0 && codec_obs_decode_version(v.ptr, v.len, &had) == 0 &&
+        same_version(&had, ver))
+        return OBS_OK; /* kept by an older build, under the short key */
+    size_t hlen = hist_key_make(key, klen, ver->hlc, ver->origin);
+    rc = store_get(&txn->st, STORE_T_HISTORY, key, hlen, &v);
+    if (rc != OBS_ENOENT)
+        return rc;
+    txn->counts[CNT_HIST]++;
+    return store_put(&txn->st, STORE_T_HISTORY, key, hlen, enc, enc_len);
 }
 
 /* Stores enc under key (room for the history suffix) when ver wins. */
@@ -1534,14 +1792,17 @@ static int
 put_replicated(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
                size_t klen, const uint8_t *enc, size_t enc_len, bool *applied)
 {
-    bool wins = false, is_new = false;
+    bool wins = false, is_new = false, older = false;
     int rc = counts_load(txn);
     if (rc == 0)
-        rc = replicated_wins(txn, ver, key, klen, &wins, &is_new);
+        rc = replicated_wins(txn, ver, key, klen, &wins, &is_new, &older);
     if (rc == 0 && wins) {
         rc = put_encoded(txn, ver, key, klen, enc, enc_len, false, is_new);
         txn->counts_dirty = true;
         *applied = rc == 0;
+    } else if (rc == 0 && older) {
+        rc = history_keep(txn, ver, key, klen, enc, enc_len);
+        txn->counts_dirty = true;
     }
     return rc ? txn_fail(txn, rc) : OBS_OK;
 }
@@ -1857,7 +2118,9 @@ obsdb_log_trim(obsdb_txn_t *txn, uint64_t keep_last_n, size_t max_delete,
 
 /* --------------------------------------------------------------- origins */
 
-#define ORIGIN_VAL_MAX (8 + OBS_ID_MAX)
+/* be64 last_seq | epoch text [| 0x00 | be64 hlc of that change]: records
+ * written before the hlc was kept end with the epoch. */
+#define ORIGIN_VAL_MAX (8 + OBS_ID_MAX + 1 + 8)
 
 static bool
 origin_ok(const char *origin)
@@ -1865,33 +2128,55 @@ origin_ok(const char *origin)
     return origin != NULL && origin[0] != '\0' && strlen(origin) <= OBS_ID_MAX;
 }
 
+/* Splits an origins value: *elen = the epoch's length, *hlc = the last
+ * change's hlc (0 in an older record). */
+static int
+origin_split(const store_val_t *v, size_t *elen, uint64_t *hlc)
+{
+    if (v->len < 8 || v->len > ORIGIN_VAL_MAX)
+        return OBS_ESTORE;
+    const uint8_t *nul = memchr(v->ptr + 8, 0, v->len - 8);
+    *elen = nul ? (size_t)(nul - (v->ptr + 8)) : v->len - 8;
+    *hlc = 0;
+    if (nul == NULL)
+        return *elen <= OBS_ID_MAX ? OBS_OK : OBS_ESTORE;
+    if (v->len != 8 + *elen + 1 + 8)
+        return OBS_ESTORE;
+    *hlc = store_be64_get(nul + 1);
+    return OBS_OK;
+}
+
 int
 obsdb_origin_get(obsdb_txn_t *txn, const char *origin, char *epoch,
-                 size_t epoch_cap, uint64_t *last_seq)
+                 size_t epoch_cap, uint64_t *last_seq, uint64_t *last_hlc)
 {
     store_val_t v;
+    size_t elen;
+    uint64_t hlc;
 
     if (!origin_ok(origin))
         return OBS_EINVAL;
     int rc = store_get(&txn->st, STORE_T_ORIGINS, origin, strlen(origin), &v);
+    if (rc == 0)
+        rc = origin_split(&v, &elen, &hlc);
     if (rc != 0)
         return rc;
-    if (v.len < 8 || v.len > ORIGIN_VAL_MAX)
-        return OBS_ESTORE;
     if (epoch != NULL) {
-        if (v.len - 8 + 1 > epoch_cap)
+        if (elen + 1 > epoch_cap)
             return OBS_ETOOBIG;
-        memcpy(epoch, v.ptr + 8, v.len - 8);
-        epoch[v.len - 8] = '\0';
+        memcpy(epoch, v.ptr + 8, elen);
+        epoch[elen] = '\0';
     }
     if (last_seq != NULL)
         *last_seq = store_be64_get(v.ptr);
+    if (last_hlc != NULL)
+        *last_hlc = hlc;
     return OBS_OK;
 }
 
 int
 obsdb_origin_put(obsdb_txn_t *txn, const char *origin, const char *epoch,
-                 uint64_t last_seq)
+                 uint64_t last_seq, uint64_t last_hlc)
 {
     uint8_t val[ORIGIN_VAL_MAX];
     size_t elen = epoch != NULL ? strlen(epoch) : 0;
@@ -1904,8 +2189,10 @@ obsdb_origin_put(obsdb_txn_t *txn, const char *origin, const char *epoch,
     store_be64_put(val, last_seq);
     if (elen > 0)
         memcpy(val + 8, epoch, elen);
+    val[8 + elen] = 0x00;
+    store_be64_put(val + 8 + elen + 1, last_hlc);
     return store_put(&txn->st, STORE_T_ORIGINS, origin, strlen(origin), val,
-                     8 + elen);
+                     8 + elen + 1 + 8);
 }
 
 /* Copies one origins entry into NUL-terminated strings and calls cb. */
@@ -1915,13 +2202,15 @@ origin_emit(const store_val_t *k, const store_val_t *v, obsdb_origin_cb cb,
 {
     char origin[OBS_ID_MAX + 1];
     char epoch[OBS_ID_MAX + 1];
+    size_t elen;
+    uint64_t hlc;
 
-    if (k->len > OBS_ID_MAX || v->len < 8 || v->len > ORIGIN_VAL_MAX)
+    if (k->len > OBS_ID_MAX || origin_split(v, &elen, &hlc) != 0)
         return OBS_ESTORE;
     memcpy(origin, k->ptr, k->len);
     origin[k->len] = '\0';
-    memcpy(epoch, v->ptr + 8, v->len - 8);
-    epoch[v->len - 8] = '\0';
+    memcpy(epoch, v->ptr + 8, elen);
+    epoch[elen] = '\0';
     return cb(origin, epoch, store_be64_get(v->ptr), arg);
 }
 

@@ -183,6 +183,23 @@ int obsdb_outbox_ack(obsdb_txn_t *txn, uint64_t upto);
  * outbox did not hold yet. Write txn; sticky errors. */
 int obsdb_outbox_restore(obsdb_txn_t *txn, uint64_t after, uint64_t upto,
                          size_t *restored);
+/** Rewrites the outbox changes with origin_seq > after (those the hub has
+ * not acknowledged; the ones <= after are removed), oldest first: cb gets
+ * each decoded and may change its version in place (origin_seq, hlc, base;
+ * the new origin_seqs must increase). Each is stored again under its new
+ * version: in the outbox under its new origin_seq, and where the store
+ * holds the old version (current, or in history) the new one takes its
+ * place (it becomes current if it beats the current one). cb returns 0 or
+ * an OBS_E* code, which stops and fails the rewrite. *n (may be NULL) gets
+ * the number of changes rewritten. Holds those changes in memory at once:
+ * a recovery path (a store restored from a backup, a clock far ahead),
+ * never the hot one. Write txn; sticky errors. */
+typedef int (*obsdb_rewrite_cb)(obs_t *obs, void *arg);
+int obsdb_outbox_rewrite(obsdb_txn_t *txn, uint64_t after, obsdb_rewrite_cb cb,
+                         void *arg, size_t *n);
+/** The hlc of outbox change origin_seq seq into *hlc: OBS_ENOENT when the
+ * outbox does not hold it. */
+int obsdb_outbox_hlc(obsdb_txn_t *txn, uint64_t seq, uint64_t *hlc);
 /** Highest origin_seq in the outbox into *last, 0 when it is empty. */
 int obsdb_outbox_last(obsdb_txn_t *txn, uint64_t *last);
 
@@ -267,15 +284,17 @@ int obsdb_log_trim(obsdb_txn_t *txn, uint64_t keep_last_n, size_t max_delete,
                    size_t *deleted);
 
 /** The hub's record of an origin node: its store epoch (copied to epoch,
- * NUL-terminated) and the highest origin_seq accepted from it. OBS_ENOENT
- * when unknown, OBS_ETOOBIG when epoch_cap is too small, OBS_EINVAL for an
- * empty or over-OBS_ID_MAX origin, OBS_ESTORE for a malformed record. */
+ * NUL-terminated), the highest origin_seq it took from it (accepted or
+ * rejected) and that change's hlc (0 in a record from an older build).
+ * Any out pointer may be NULL. OBS_ENOENT when unknown, OBS_ETOOBIG when
+ * epoch_cap is too small, OBS_EINVAL for an empty or over-OBS_ID_MAX
+ * origin, OBS_ESTORE for a malformed record. */
 int obsdb_origin_get(obsdb_txn_t *txn, const char *origin, char *epoch,
-                     size_t epoch_cap, uint64_t *last_seq);
+                     size_t epoch_cap, uint64_t *last_seq, uint64_t *last_hlc);
 /** Creates or replaces origin's record. origin: 1..OBS_ID_MAX chars; epoch:
  * at most OBS_ID_MAX chars. Write txn only; OBS_EINVAL; sticky errors. */
 int obsdb_origin_put(obsdb_txn_t *txn, const char *origin, const char *epoch,
-                     uint64_t last_seq);
+                     uint64_t last_seq, uint64_t last_hlc);
 /** Calls cb for every origin in id order; strings are borrowed for the
  * call. cb returns 0 to go on; anything else stops and is returned. */
 typedef int (*obsdb_origin_cb)(const char *origin, const char *epoch,

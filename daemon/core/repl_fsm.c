@@ -95,9 +95,13 @@ rn_on_welcome(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
     f->expect = f->cursor;
     /* The hub holds our changes up to ev->seq: drop them from the outbox and
      * publish from there on. */
+    /* ev->to: the glue renumbered our unacknowledged changes after the
+     * hub's (this store is an older copy of itself); they end there */
+    if (ev->to > f->outbox_last)
+        f->outbox_last = ev->to;
     if (ev->seq > f->pub_acked) {
         f->pub_acked = ev->seq;
-        if (ev->seq > f->outbox_last) /* we are older than the hub's copy */
+        if (ev->seq > f->outbox_last)
             f->outbox_last = ev->seq;
         rn_push(f, out, RN_A_ACK_OUTBOX, ev->seq, false, ev->now_ms);
     } else if (ev->seq < f->pub_acked) {

@@ -37,7 +37,9 @@ typedef enum {
 
 typedef enum {
     RN_EV_TICK = 0,    /* time passed (cron, 10 Hz) */
-    RN_EV_WELCOME,     /* a.snapshot, a.seq = hub's last origin_seq of ours */
+    RN_EV_WELCOME,     /* a.snapshot, a.seq = hub's last origin_seq of ours,
+                          a.to = our last origin_seq when the glue renumbered
+                          the outbox after it (0: unchanged) */
     RN_EV_SNAP_BEGIN,  /* a.seq = fence */
     RN_EV_SNAP_CHUNK,  /* a chunk arrived (the glue applies it) */
     RN_EV_SNAP_END,    /* a.seq = fence */

@@ -622,16 +622,21 @@ test_origins_put_get_walk_survive_reopen(void **state)
     char epoch[64];
     uint64_t seq = 0;
     obsdb_txn_t *txn = begin(f->db, true);
-    assert_ok(obsdb_origin_put(txn, OTHER, "e2", 7));
-    assert_ok(obsdb_origin_put(txn, NODE, EPOCH, 3));
-    assert_ok(obsdb_origin_put(txn, NODE, EPOCH, 12)); /* replaces */
+    assert_ok(obsdb_origin_put(txn, OTHER, "e2", 7, 0));
+    assert_ok(obsdb_origin_put(txn, NODE, EPOCH, 3, 0x30000));
+    assert_ok(obsdb_origin_put(txn, NODE, EPOCH, 12, 0x120005)); /* replaces */
     commit(txn);
     reopen(f, HUB, true);
 
     txn = begin(f->db, false);
-    assert_ok(obsdb_origin_get(txn, NODE, epoch, sizeof(epoch), &seq));
+    uint64_t hlc = 0;
+    assert_ok(obsdb_origin_get(txn, NODE, epoch, sizeof(epoch), &seq, &hlc));
     assert_string_equal(epoch, EPOCH);
     assert_int_equal(seq, 12);
+    assert_int_equal(hlc, 0x120005); /* the hlc of change 12, kept */
+    assert_ok(obsdb_origin_get(txn, OTHER, epoch, sizeof(epoch), &seq, &hlc));
+    assert_string_equal(epoch, "e2");
+    assert_int_equal(hlc, 0);
     origins_t all = {0};
     assert_ok(obsdb_origin_walk(txn, origin_cb, &all));
     obsdb_abort(&txn);
@@ -647,7 +652,7 @@ test_origin_get_unknown_is_enoent(void **state)
     char epoch[64];
     uint64_t seq;
     obsdb_txn_t *txn = begin(f->db, false);
-    assert_rc(obsdb_origin_get(txn, "nobody", epoch, sizeof(epoch), &seq),
+    assert_rc(obsdb_origin_get(txn, "nobody", epoch, sizeof(epoch), &seq, NULL),
               OBS_ENOENT);
     obsdb_abort(&txn);
 }
@@ -659,8 +664,8 @@ test_origin_get_small_buffer_is_etoobig(void **state)
     char epoch[8];
     uint64_t seq;
     obsdb_txn_t *txn = begin(f->db, true);
-    assert_ok(obsdb_origin_put(txn, NODE, EPOCH, 1));
-    assert_rc(obsdb_origin_get(txn, NODE, epoch, sizeof(epoch), &seq),
+    assert_ok(obsdb_origin_put(txn, NODE, EPOCH, 1, 0));
+    assert_rc(obsdb_origin_get(txn, NODE, epoch, sizeof(epoch), &seq, NULL),
               OBS_ETOOBIG);
     commit(txn); /* a short buffer is not a failed txn */
 }
@@ -673,13 +678,13 @@ test_origin_put_refuses_bad_ids(void **state)
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     obsdb_txn_t *txn = begin(f->db, true);
-    assert_rc(obsdb_origin_put(txn, "", EPOCH, 1), OBS_EINVAL);
+    assert_rc(obsdb_origin_put(txn, "", EPOCH, 1, 0), OBS_EINVAL);
     assert_rc(obsdb_commit(&txn), OBS_EINVAL);
     txn = begin(f->db, true);
-    assert_rc(obsdb_origin_put(txn, big, EPOCH, 1), OBS_EINVAL);
+    assert_rc(obsdb_origin_put(txn, big, EPOCH, 1, 0), OBS_EINVAL);
     obsdb_abort(&txn);
     txn = begin(f->db, true);
-    assert_rc(obsdb_origin_put(txn, NODE, big, 1), OBS_EINVAL);
+    assert_rc(obsdb_origin_put(txn, NODE, big, 1, 0), OBS_EINVAL);
     obsdb_abort(&txn);
 }
 
@@ -954,7 +959,9 @@ test_put_replicated_keys_in_order_and_not(void **state)
     assert_ok(obsdb_stats(txn, &st));
     obsdb_abort(&txn);
     assert_int_equal(st.observations, 7); /* ARG BRA CHL COL MEX PER URY */
-    assert_int_equal(st.history, 7 + 3);  /* BRA, MEX, PER revised */
+    /* BRA, MEX, PER revised, and their older versions that came late are
+     * kept in history too */
+    assert_int_equal(st.history, 7 + 3 + 3);
     char cur[64];
     current(f->db, cur, sizeof(cur));
     assert_string_equal(cur, "1@" OTHER);

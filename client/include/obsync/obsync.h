@@ -62,6 +62,7 @@ enum obsync_err {
     OBSYNC_EBUSY = -16,     /* resource busy */
     OBSYNC_ESTRUCT = -17,   /* invalid structure definition */
     OBSYNC_EFORMAT = -18,   /* malformed input file */
+    OBSYNC_ECLOCK = -19,    /* the node's clock is too far from the hub's */
 };
 
 /** Sentence for an OBSYNC_E* code; never NULL ("unknown error"). */
@@ -198,6 +199,9 @@ typedef struct {
     uint64_t duplicates;             /* its changes the hub already held */
     uint64_t bytes_in, bytes_out;
     uint64_t last_origin_seq; /* highest origin_seq of it the hub holds */
+    /* fields added later go here, after every older one (ABI) */
+    uint64_t clock_refused; /* changes refused for a clock far ahead (kept
+                               by the node, re-stamped, sent again) */
 } obsync_peer_status_t;
 
 typedef struct {
@@ -223,6 +227,15 @@ typedef struct {
     uint64_t state_applied;  /* hub: its state holds the log up to here */
     uint64_t batches_shared; /* hub: LogBatches sent as packed for another
                                 node at the same position (fan-out) */
+    /* node: its clock against the hub's (clock_known false: no sample yet
+     * this run; local writes are then accepted) */
+    bool clock_known;
+    int64_t clock_skew_ms;    /* this node's clock minus the hub's */
+    uint64_t restamped;       /* local changes re-stamped this run */
+    uint64_t renumbered;      /* local changes renumbered this run (the
+                                 store was an older copy of itself) */
+    uint64_t pending_rejects; /* outbox changes the hub refused for their
+                                 clock, waiting to be re-stamped */
 } obsync_status_t;
 
 /** Asks the daemon for its status; caller owns *out (obsync_status_free,
