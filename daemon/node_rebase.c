@@ -22,6 +22,8 @@ typedef struct {
     uint64_t next_seq; /* 0: numbers kept */
     hlc_t clock;       /* new stamps */
     bool restamping;
+    bool stuck; /* no stamp both above what a change must beat and within
+                   the hub's bound: it and the rest keep theirs */
     moved_t *moved;
     size_t n_moved, cap_moved;
     rebase_result_t *res;
@@ -76,15 +78,24 @@ rebase_one(obs_t *o, void *arg)
         v->origin_seq = r->next_seq++;
     /* A new stamp is above the version this change replaced, so it still
      * wins over it, and above every stamp of ours the hub holds. */
-    if (v->base_hlc > r->clock.last && v->base_hlc <= r->plan->stamp_limit)
+    if (v->base_hlc > r->clock.last)
         r->clock.last = v->base_hlc;
-    if (r->restamping || v->hlc > r->plan->stamp_limit) {
+    if (!r->stuck && (r->restamping || v->hlc > r->plan->stamp_limit)) {
         r->restamping = true;
-        v->hlc = hlc_now(&r->clock, r->plan->hub_now_ms);
-        r->res->restamped++;
-    } else if (v->hlc > r->clock.last) {
-        r->clock.last = v->hlc;
+        hlc_t next = r->clock;
+        uint64_t stamp = hlc_now(&next, r->plan->hub_now_ms);
+        if (stamp <= r->plan->stamp_limit) {
+            r->clock = next;
+            v->hlc = stamp;
+            r->res->restamped++;
+        } else {
+            r->stuck = true; /* the hub's clock is behind what it took */
+        }
     }
+    if (r->stuck)
+        r->res->held++;
+    if (v->hlc > r->clock.last)
+        r->clock.last = v->hlc;
     r->res->renumbered += v->origin_seq != old_seq;
     r->res->last_seq = v->origin_seq;
     r->res->rewritten++;

@@ -46,6 +46,12 @@ typedef struct {
 
 typedef struct {
     size_t rewritten, renumbered, restamped;
+    /* changes past the limit that could not be re-stamped: a new stamp must
+     * beat the version the change replaced and our stamps the hub holds,
+     * and those are already past the hub's bound (its clock went back).
+     * They keep their stamps and wait (the node publishes nothing stamped
+     * past the bound) until the hub's clock has caught up. */
+    size_t held;
     uint64_t last_seq; /* highest origin_seq in the outbox after it */
 } rebase_result_t;
 

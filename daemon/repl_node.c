@@ -152,6 +152,8 @@ typedef struct {
     ProtobufCBinaryData *items;
     size_t n;
     uint64_t first, last;
+    uint64_t stamp_limit; /* changes stamped past it wait (UINT64_MAX: none) */
+    bool held;            /* ... and one did */
 } outbatch_t;
 
 static int
@@ -161,6 +163,13 @@ outbox_cb(uint64_t origin_seq, const uint8_t *key, size_t klen,
     (void)key;
     (void)klen;
     outbatch_t *b = arg;
+    obs_version_t ver;
+    if (b->stamp_limit != UINT64_MAX &&
+        (codec_obs_decode_version(rec, rlen, &ver) != OBS_OK ||
+         ver.hlc > b->stamp_limit)) {
+        b->held = true; /* the hub would refuse it: see publish_limit */
+        return 1;
+    }
     /* zero copy: the outbox holds each change encoded as it goes out */
     b->items[b->n].data = (uint8_t *)(uintptr_t)rec;
     b->items[b->n].len = rlen;
@@ -171,13 +180,30 @@ outbox_cb(uint64_t origin_seq, const uint8_t *key, size_t klen,
     return 0;
 }
 
+/* The stamp past which the hub would refuse a change of ours now (our
+ * estimate of its clock + its bound - a margin: node_rebase.h), or
+ * UINT64_MAX when nothing of ours can be stamped past it (every local stamp
+ * is at most our HLC) or the hub's clock is unknown. */
+static uint64_t
+publish_limit(repl_node_t *self)
+{
+    uint64_t hub_now = hlc_ref_now(&self->hub_clock, now_ms());
+    if (hub_now == 0)
+        return UINT64_MAX;
+    uint64_t limit =
+        HLC_MAKE(hub_now + REPL_MAX_SKEW_MS - REBASE_MARGIN_MS, 0xffff);
+    return self->env.hlc->last > limit ? limit : UINT64_MAX;
+}
+
 /* Sends the next Publish after origin_seq `after`; returns its last seq or
- * 0 if the outbox had nothing after it. */
+ * 0 if the outbox had nothing after it, or only changes stamped past what
+ * the hub accepts now (they wait: pending_rejects). */
 static uint64_t
 send_publish(repl_node_t *self, uint64_t after)
 {
-    outbatch_t b = {calloc(REPL_BATCH_MAX, sizeof(ProtobufCBinaryData)), 0, 0,
-                    0};
+    outbatch_t b = {.items =
+                        calloc(REPL_BATCH_MAX, sizeof(ProtobufCBinaryData)),
+                    .stamp_limit = publish_limit(self)};
     if (b.items == NULL)
         return 0;
     obsdb_txn_t *txn = NULL;
@@ -185,6 +211,18 @@ send_publish(repl_node_t *self, uint64_t after)
     if (rc == OBS_OK)
         rc = obsdb_outbox_walk_raw(txn, after, REPL_BATCH_MAX, REPL_BATCH_BYTES,
                                    outbox_cb, &b);
+    if (rc == 1) /* stopped before a change stamped too far ahead */
+        rc = OBS_OK;
+    if (b.held && b.n == 0 && self->pending_rejects == 0) {
+        self->pending_rejects = self->fsm.outbox_last - after;
+        log_warnx("node: %" PRIu64 " change(s) from origin_seq %" PRIu64
+                  " are stamped further ahead of the hub's clock than it "
+                  "accepts and cannot be re-stamped (they must stay above "
+                  "versions the hub holds): they wait for the hub's clock",
+                  self->pending_rejects, after + 1);
+    } else if (b.n > 0) {
+        self->pending_rejects = 0;
+    }
     if (rc == OBS_OK && b.n > 0) {
         Obsync__V1__Publish p;
         obsync__v1__publish__init(&p);
@@ -395,7 +433,7 @@ rebase_on_welcome(repl_node_t *self, const Obsync__V1__Welcome *w,
     }
     self->restamped += res.restamped;
     self->renumbered += res.renumbered;
-    self->pending_rejects = 0;
+    self->pending_rejects = res.held;
     if (older) {
         self->trimmed = last; /* stored with the rewrite */
         ev->to = res.last_seq;
@@ -414,7 +452,14 @@ rebase_on_welcome(repl_node_t *self, const Obsync__V1__Welcome *w,
             res.restamped, (REPL_MAX_SKEW_MS - REBASE_MARGIN_MS) / 1000,
             (double)hlc_ref_skew(&self->hub_clock, hlc_wall_ms(), now_ms()) /
                 1000.0);
-    else if (!older)
+    if (res.held > 0)
+        log_warnx("node: %zu change(s) stamped further ahead of the hub's "
+                  "clock than it accepts cannot be re-stamped (a new stamp "
+                  "must stay above what the hub holds of ours, and that is "
+                  "past its bound too: its clock went back?): they wait in "
+                  "the outbox for the hub's clock",
+                  res.held);
+    else if (!older && res.restamped == 0)
         log_warnx("node: this node's clock stamp ran past the hub's bound; "
                   "brought back to the hub's clock");
     return true;
@@ -800,6 +845,11 @@ repl_node_cron(repl_node_t *self, uint64_t now)
         save_cursor(self);
     rn_event_t ev = {.type = RN_EV_TICK, .now_ms = now};
     node_step(self, &ev);
+    if (self->pending_rejects > 0) { /* has the hub's clock caught up? */
+        rn_event_t more = {
+            .type = RN_EV_OUTBOX, .now_ms = now, .seq = self->fsm.outbox_last};
+        node_step(self, &more);
+    }
 }
 
 void

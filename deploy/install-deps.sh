@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config python3 clang clang-format
       libclang-rt-14-dev libzmq3-dev libczmq-dev libprotobuf-c-dev
       protobuf-c-compiler liblmdb-dev lmdb-utils libcmocka-dev
-      libmicrohttpd-dev iso-codes)
+      libmicrohttpd-dev iso-codes faketime)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

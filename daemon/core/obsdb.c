@@ -327,11 +327,13 @@ make_epoch(char out[2 * EPOCH_BYTES + 1])
 }
 
 /* The layout of the tables, in meta "format": 1 is a store from before the
- * marker (one outbox record per change), 2 the outbox in chunks (format 2
- * still reads format 1's records, and marks the store 2 at its first open:
- * it may write chunks from then on). A store marked newer than this build
- * is refused rather than misread. */
-#define OBSDB_FORMAT 2
+ * marker (one outbox record per change), 2 the outbox in chunks, 3 history
+ * keys with the origin and origins records with the hlc of the last change.
+ * Each reads the records of the formats before it, and marks an older store
+ * with its own at the first open (it may write its records from then on). A
+ * store marked newer than this build is refused rather than misread: a
+ * format-2 build would skip every history entry a format-3 one wrote. */
+#define OBSDB_FORMAT 3
 
 static int
 format_check(obsdb_txn_t *txn, bool is_new, const char *dir, char *errbuf,
@@ -572,6 +574,43 @@ same_version(const obs_version_t *a, const obs_version_t *b)
     return a->hlc == b->hlc && strcmp(a->origin, b->origin) == 0;
 }
 
+/* Stores version ver (encoded in enc) in the history of the canonical key
+ * in key[0, klen). An older store's entry under the short key with the same
+ * hlc first moves to its long key (or goes, when it is this version), so
+ * that the versions of one hlc sort by origin. */
+static int
+hist_put(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_version_t *ver,
+         const uint8_t *enc, size_t enc_len)
+{
+    store_val_t v;
+    obs_version_t had;
+    size_t hlen = hist_key_make(key, klen, ver->hlc, ver->origin);
+    int rc = hlen == klen + HIST_SUFFIX_SHORT
+                 ? OBS_ENOENT
+                 : store_get(&txn->st, STORE_T_HISTORY, key,
+                             klen + HIST_SUFFIX_SHORT, &v);
+    if (rc == 0)
+        rc = codec_obs_decode_version(v.ptr, v.len, &had);
+    if (rc == 0) {
+        uint8_t *was = malloc(v.len ? v.len : 1); /* v: the map's */
+        size_t was_len = v.len;
+        if (was == NULL)
+            return OBS_ENOMEM;
+        memcpy(was, v.ptr, v.len);
+        rc =
+            store_del(&txn->st, STORE_T_HISTORY, key, klen + HIST_SUFFIX_SHORT);
+        if (rc == 0 && !same_version(&had, ver))
+            rc = store_put(&txn->st, STORE_T_HISTORY, key,
+                           hist_key_make(key, klen, had.hlc, had.origin), was,
+                           was_len);
+        free(was);
+        hlen = hist_key_make(key, klen, ver->hlc, ver->origin);
+    }
+    if (rc != 0 && rc != OBS_ENOENT)
+        return rc;
+    return store_put(&txn->st, STORE_T_HISTORY, key, hlen, enc, enc_len);
+}
+
 static int
 supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen,
                   const obs_version_t *ver, bool known_new, bool *is_new)
@@ -607,8 +646,7 @@ supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen,
     }
     if (rc == 0 && !same_version(&old, ver)) {
         txn->counts[CNT_HIST]++;
-        size_t hlen = hist_key_make(key, klen, old.hlc, old.origin);
-        rc = store_put(&txn->st, STORE_T_HISTORY, key, hlen, old_val, old_len);
+        rc = hist_put(txn, key, klen, &old, old_val, old_len);
     }
     free(old_val);
     return rc;
@@ -1576,6 +1614,50 @@ hold_one(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     return OBS_OK;
 }
 
+/* Replaces key's current version by o (encoded in enc), the same change
+ * with another version: when the newest version in history beats it now
+ * (re-stamped lower), that one becomes current and o goes to history. */
+static int
+current_replace(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_t *o,
+                const uint8_t *enc, size_t enc_len)
+{
+    store_cursor_t c;
+    store_val_t k, v;
+    obs_version_t newest;
+    int rc = store_cursor_open(&txn->st, STORE_T_HISTORY, &c);
+    if (rc != 0)
+        return rc;
+    rc = hist_seek_newest(&c, key, klen, UINT64_MAX, &k, &v);
+    if (rc == 0)
+        rc = codec_obs_decode_version(v.ptr, v.len, &newest);
+    if (rc != 0 || obsdb_version_cmp(&newest, &o->ver) <= 0) {
+        store_cursor_close(&c);
+        if (rc != 0 && rc != OBS_ENOENT)
+            return rc;
+        return store_put(&txn->st, STORE_T_OBS, key, klen, enc, enc_len);
+    }
+    /* v points into the map: copy it before the writes */
+    uint8_t *was = malloc(v.len ? v.len : 1);
+    size_t was_len = v.len;
+    if (was == NULL) {
+        store_cursor_close(&c);
+        return OBS_ENOMEM;
+    }
+    memcpy(was, v.ptr, v.len);
+    rc = store_cursor_del(&c);
+    store_cursor_close(&c);
+    if (rc == 0 && newest.tombstone != o->ver.tombstone) {
+        if (newest.tombstone)
+            txn->counts[CNT_TOMB]++;
+        else
+            txn->counts[CNT_TOMB]--;
+    }
+    if (rc == 0)
+        rc = store_put(&txn->st, STORE_T_OBS, key, klen, was, was_len);
+    free(was);
+    return rc ? rc : hist_put(txn, key, klen, &o->ver, enc, enc_len);
+}
+
 /* Puts version o->ver (encoded whole in enc) where the store holds the
  * same observation's version old: in place when old is current; else old
  * leaves history and the new one goes there, or becomes current when it
@@ -1597,8 +1679,7 @@ version_replace(obsdb_txn_t *txn, const obs_t *o, const obs_version_t *old,
     if (rc != 0)
         return rc == OBS_ENOENT ? OBS_OK : rc;
     if (same_version(&cur, old))
-        return store_put(&txn->st, STORE_T_OBS, key, (size_t)klen, enc,
-                         enc_len);
+        return current_replace(txn, key, (size_t)klen, o, enc, enc_len);
     size_t hlen = hist_key_make(key, (size_t)klen, old->hlc, old->origin);
     rc = store_get(&txn->st, STORE_T_HISTORY, key, hlen, &v);
     if (rc == OBS_ENOENT && hlen != (size_t)klen + HIST_SUFFIX_SHORT) {
@@ -1623,8 +1704,7 @@ version_replace(obsdb_txn_t *txn, const obs_t *o, const obs_version_t *old,
                            enc_len);
         return rc;
     }
-    hlen = hist_key_make(key, (size_t)klen, o->ver.hlc, o->ver.origin);
-    return store_put(&txn->st, STORE_T_HISTORY, key, hlen, enc, enc_len);
+    return hist_put(txn, key, (size_t)klen, &o->ver, enc, enc_len);
 }
 
 /* One held change: cb, then stored again under its new version. */
@@ -1784,7 +1864,7 @@ history_keep(obsdb_txn_t *txn, const obs_version_t *ver, uint8_t *key,
     if (rc != OBS_ENOENT)
         return rc;
     txn->counts[CNT_HIST]++;
-    return store_put(&txn->st, STORE_T_HISTORY, key, hlen, enc, enc_len);
+    return hist_put(txn, key, klen, ver, enc, enc_len);
 }
 
 /* Stores enc under key (room for the history suffix) when ver wins. */

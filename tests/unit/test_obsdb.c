@@ -914,7 +914,7 @@ test_obsdb_format_unmarked_store_marked(void **state)
     obs_init(&got);
     assert_ok(obsdb_get(txn, &o, &got));
     obsdb_abort(&txn);
-    assert_int_equal(format, 2);
+    assert_int_equal(format, 3);
     assert_string_equal(got.value, "7");
     obs_fini(&got);
     obs_fini(&o);
@@ -932,20 +932,20 @@ test_obsdb_format_marked_newer_refused(void **state)
     obsdb_txn_t *txn = NULL;
     assert_ok(obsdb_begin(f->db, true, &txn));
     assert_ok(obsdb_meta_get_u64(txn, "format", &format));
-    assert_int_equal(format, 2);
-    assert_ok(obsdb_meta_put_u64(txn, "format", 1)); /* an older store */
+    assert_int_equal(format, 3);
+    assert_ok(obsdb_meta_put_u64(txn, "format", 2)); /* an older store */
     assert_ok(obsdb_commit(&txn));
     obsdb_close(&f->db);
     assert_ok(open_db(f, NODE, 0, 0, err, sizeof(err)));
     assert_ok(obsdb_begin(f->db, true, &txn));
     assert_ok(obsdb_meta_get_u64(txn, "format", &format));
-    assert_int_equal(format, 2);
-    assert_ok(obsdb_meta_put_u64(txn, "format", 3)); /* a newer build's */
+    assert_int_equal(format, 3);
+    assert_ok(obsdb_meta_put_u64(txn, "format", 4)); /* a newer build's */
     assert_ok(obsdb_commit(&txn));
     obsdb_close(&f->db);
     assert_rc(open_db(f, NODE, 0, 0, err, sizeof(err)), OBS_EVERSION);
     assert_null(f->db);
-    assert_non_null(strstr(err, "format 3"));
+    assert_non_null(strstr(err, "format 4"));
     assert_non_null(strstr(err, "newer obsyncd"));
     assert_non_null(strstr(err, f->dir));
     /* still refused: nothing was rewritten (the fixture's teardown needs

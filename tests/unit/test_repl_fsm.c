@@ -558,6 +558,29 @@ test_node_welcome_ahead_of_outbox_moves_numbering_on(void **state)
     assert_int_equal(rn_find(&out, RN_A_SEND_PUBLISH), -1);
 }
 
+/* An older copy of the store whose unacknowledged changes 4..5 the glue
+ * renumbered 10..11 (a.to) after the hub's 9: they are published, from
+ * after 9, and nothing of them is acked away. */
+static void
+test_node_welcome_renumbered_outbox_is_published_after_hubs(void **state)
+{
+    (void)state;
+    rn_fsm_t f;
+    rn_actions_t out;
+    rn_fsm_init(&f, 0, 3, 5, HB_MS, DEAD_MS);
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_TICK});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_WELCOME, .seq = 9, .to = 11});
+    assert_int_equal(f.pub_acked, 9);
+    assert_int_equal(f.outbox_last, 11);
+    int i = rn_find(&out, RN_A_SEND_PUBLISH);
+    assert_true(i >= 0);
+    assert_int_equal(out.a[i].n, 9); /* 10 and 11 go out */
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUBLISHED, .seq = 11});
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_PUB_ACK, .seq = 10});
+    assert_int_equal(f.pub_acked, 10); /* 11 stays until acked */
+    assert_int_equal(f.outbox_last, 11);
+}
+
 /* ---------------------------------------------------- node: liveness */
 
 static void
@@ -1218,6 +1241,8 @@ main(void)
         cmocka_unit_test(
             test_node_welcome_behind_acked_restores_and_republishes),
         cmocka_unit_test(test_node_welcome_ahead_of_outbox_moves_numbering_on),
+        cmocka_unit_test(
+            test_node_welcome_renumbered_outbox_is_published_after_hubs),
         cmocka_unit_test(test_node_heartbeat_after_heartbeat_ms_of_silence),
         cmocka_unit_test(test_node_disconnects_after_dead_ms_without_input),
         cmocka_unit_test(test_node_input_postpones_dead_timeout),
