@@ -67,10 +67,13 @@ struct repl_node {
     uint64_t snap_received;  /* changes of the snapshot being received */
     char *pending_structure; /* deferred while imports are open */
     size_t pending_len;
-    hlc_ref_t hub_clock; /* from Welcome and Heartbeat: see clock_check */
+    /* the hub's clock, from Welcome and Heartbeat: repl_node_clock_check,
+     * publish_limit */
+    hlc_ref_t hub_clock;
     uint64_t restamped, renumbered; /* by node_rebase, this run */
-    /* outbox changes the hub refused for their clock (R-clock), from the
-     * first refused to the end: re-stamped at the next Welcome */
+    /* outbox changes stamped past what the hub accepts (it refused one:
+     * R-clock), from the first to the end: re-stamped at the next Welcome,
+     * or held there until the hub's clock catches up (node_rebase.h) */
     uint64_t pending_rejects;
 };
 
@@ -217,8 +220,7 @@ send_publish(repl_node_t *self, uint64_t after)
         self->pending_rejects = self->fsm.outbox_last - after;
         log_warnx("node: %" PRIu64 " change(s) from origin_seq %" PRIu64
                   " are stamped further ahead of the hub's clock than it "
-                  "accepts and cannot be re-stamped (they must stay above "
-                  "versions the hub holds): they wait for the hub's clock",
+                  "accepts: they wait in the outbox",
                   self->pending_rejects, after + 1);
     } else if (b.n > 0) {
         self->pending_rejects = 0;

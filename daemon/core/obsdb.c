@@ -518,14 +518,6 @@ obs_wrote(obsdb_txn_t *txn, const uint8_t *key, size_t klen)
     txn->obs_last_len = klen;
 }
 
-/* Before the current version of key is replaced by ver: moves it to
- * history (unless it is the same version, (hlc, origin): then it is simply
- * replaced) and keeps the counters right
- * (a new key adds one entry; a live value replaced by a tombstone, or back,
- * moves one between the counts; every new stamp is one more version). key
- * has room for 8 more bytes. known_new: the caller saw in this txn that key
- * has no current version, so it is not looked up again. *is_new: key had
- * no current version. */
 /* History key suffix: be64 hlc | origin | 0x00 | origin length. The 0x00
  * makes byte order (hlc, origin) order, as obsdb_version_cmp; the length
  * byte at the end tells where the canonical key ends. */
@@ -611,6 +603,14 @@ hist_put(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_version_t *ver,
     return store_put(&txn->st, STORE_T_HISTORY, key, hlen, enc, enc_len);
 }
 
+/* Before the current version of key is replaced by ver: moves it to
+ * history (unless it is the same version, (hlc, origin): then it is simply
+ * replaced) and keeps the counters right
+ * (a new key adds one entry; a live value replaced by a tombstone, or back,
+ * moves one between the counts; every new stamp is one more version). key
+ * has room for the history suffix (HIST_KEY_MAX). known_new: the caller saw in
+ * this txn that key has no current version, so it is not looked up again.
+ * *is_new: key had no current version. */
 static int
 supersede_current(obsdb_txn_t *txn, uint8_t *key, size_t klen,
                   const obs_version_t *ver, bool known_new, bool *is_new)

@@ -98,6 +98,27 @@ def _find_binaries():
 OBSYNCD, OBSYNC = _find_binaries()
 
 
+# ctest's SKIP_RETURN_CODE for integration tests (cmake/obsync_test.cmake)
+EXIT_SKIPPED = 77
+
+
+def faketime_lib():
+    """Path of Debian's libfaketime, for tests that run a daemon with another
+    clock (LD_PRELOAD, FAKETIME=...; deploy/install-deps.sh installs it).
+    In a sanitizer build (OBSYNC_SANITIZED=1) the test file is skipped (exit
+    77): ASan's start-up calls clock_gettime before libfaketime is ready and
+    the daemon hangs; the dev build runs these tests. Call it before
+    main()."""
+    if os.environ.get("OBSYNC_SANITIZED") == "1":
+        log("skipped: libfaketime does not run under the sanitizers")
+        sys.exit(EXIT_SKIPPED)
+    libs = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    if not libs:
+        fail("libfaketime not found (/usr/lib/*/faketime/libfaketime.so.1): "
+             "install the faketime package (deploy/install-deps.sh)")
+    return libs[0]
+
+
 def sample(name):
     """Path of a file under deploy/sample-data/."""
     return os.path.join(SAMPLE_DIR, name)
