@@ -132,6 +132,34 @@ test_hlc_wall_ms_is_plausible(void **state)
     assert_true(ms < (UINT64_C(1) << 48));
 }
 
+/* The hub's clock known from one sample, carried on the monotonic clock:
+ * our skew is our wall clock minus it, and a step of our wall clock shows
+ * at once, with no new sample. */
+static void
+test_hlc_ref_carries_the_sample_forward(void **state)
+{
+    (void)state;
+    hlc_ref_t r = {0};
+    assert_false(r.known);
+    assert_int_equal(hlc_ref_now(&r, 500), 0);
+    assert_int_equal(hlc_ref_skew(&r, 123456, 500), 0);
+    hlc_ref_sample(&r, 0, 500); /* not a sample (an older hub sends 0) */
+    assert_false(r.known);
+
+    hlc_ref_sample(&r, 1000000, 500); /* hub read 1,000,000 at mono 500 */
+    assert_true(r.known);
+    assert_int_equal(hlc_ref_now(&r, 500), 1000000);
+    assert_int_equal(hlc_ref_now(&r, 2500), 1002000);
+    /* our wall clock an hour ahead, then fixed: the skew follows */
+    assert_int_equal(hlc_ref_skew(&r, 1002000 + 3600000, 2500), 3600000);
+    assert_int_equal(hlc_ref_skew(&r, 1002000, 2500), 0);
+    assert_int_equal(hlc_ref_skew(&r, 1002000 - 86400000, 2500), -86400000);
+    /* a monotonic reading from before the sample does not go back */
+    assert_int_equal(hlc_ref_now(&r, 100), 1000000);
+    hlc_ref_sample(&r, 5000, 3000); /* the hub's clock went back */
+    assert_int_equal(hlc_ref_now(&r, 4000), 6000);
+}
+
 int
 main(void)
 {
@@ -146,6 +174,7 @@ main(void)
         cmocka_unit_test(test_hlc_observe_with_wall_ahead_of_both),
         cmocka_unit_test(test_hlc_never_wraps_at_maximum),
         cmocka_unit_test(test_hlc_wall_ms_is_plausible),
+        cmocka_unit_test(test_hlc_ref_carries_the_sample_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
