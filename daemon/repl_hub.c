@@ -46,6 +46,7 @@
 #include <zmq.h>
 
 #include "hub_prep.h"
+#include "link.h"
 #include "log.h"
 #include "obs_err.h"
 #include "obs_key.h"
@@ -91,6 +92,14 @@ typedef struct {
     uint64_t accepted, rejected, duplicates, superseded;
     uint64_t clock_refused; /* changes stamped too far ahead (not consumed) */
     uint64_t bytes_in, bytes_out;
+    /* the stream to the node: its rate outlives a session; bytes_out counts
+     * a LogBatch or snapshot chunk when the node's credit confirms it, so
+     * a batch sent again after a reconnect is not counted twice */
+    link_t down;
+    uint64_t rate_in_bps; /* of its Publishes (their acks) */
+    uint64_t reconnects;  /* sessions after the first */
+    uint64_t sessions;
+    unsigned stalled; /* sessions in a row that ended without progress */
 } peer_t;
 
 /* changes checked ahead by the worker (hub_prep) while the loop commits
@@ -132,6 +141,9 @@ typedef struct {
     size_t n_applied;     /* queued publishes the current commit covers */
     issue_list_t rejects; /* of the current group commit */
     bool hello_done;
+    bool progress; /* a credit confirmed a batch, or a publish was acked */
+    uint64_t started_ms, in_bytes, in_start_ms;
+    uint64_t told_last, told_ms; /* log_last the node was last told, when */
 } sess_t;
 
 /* LogBatches packed this loop turn, for the next node at the same
@@ -302,7 +314,11 @@ send_env(repl_hub_t *self, sess_t *s, codec_env_t *env)
     int rc = repl_send(self->sock, s->id, s->id_len, env, &bytes);
     if (rc != OBS_OK)
         log_debug("hub: frame to a node dropped: %s", obs_strerror(rc));
-    if (s->peer != SIZE_MAX)
+    if (s->peer == SIZE_MAX)
+        return;
+    if (env->body_case == OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_CHUNK)
+        link_sent(&sess_peer(self, s)->down, bytes, 0, now_ms());
+    else /* stream messages count when confirmed (peer_t.down) */
         sess_peer(self, s)->bytes_out += bytes;
 }
 
@@ -449,7 +465,7 @@ send_log_batch(repl_hub_t *self, sess_t *s, uint64_t after, uint64_t to,
         rc = repl_send_bytes(self->sock, s->id, s->id_len, buf, len, &bytes);
     if (rc != OBS_OK)
         log_debug("hub: frame to a node dropped: %s", obs_strerror(rc));
-    sess_peer(self, s)->bytes_out += bytes;
+    link_sent(&sess_peer(self, s)->down, bytes, to, now_ms());
     if (g == NULL || g->own_left_out || buf == NULL || len > FANOUT_BYTES) {
         free(buf);
         return;
@@ -493,20 +509,21 @@ send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
         send_log_batch(self, s, after, to, last, NULL);
         return to;
     }
+    size_t max_bytes = link_batch_bytes(&sess_peer(self, s)->down);
     const fanout_t *f = rc == OBS_OK ? fanout_find(self, s, after, last) : NULL;
-    if (f != NULL) {
+    if (f != NULL && f->len <= max_bytes + max_bytes / 2) {
         obsdb_abort(&txn);
         uint64_t bytes = 0;
         if (repl_send_bytes(self->sock, s->id, s->id_len, f->buf, f->len,
                             &bytes) != OBS_OK)
             log_debug("hub: frame to a node dropped");
-        sess_peer(self, s)->bytes_out += bytes;
+        link_sent(&sess_peer(self, s)->down, bytes, f->to, now_ms());
         self->batches_shared++;
         return f->to;
     }
-    if (rc == OBS_OK)
-        rc = obsdb_log_walk(txn, after, REPL_BATCH_MAX, REPL_BATCH_BYTES,
-                            gather_cb, &g, &to);
+    if (rc == OBS_OK) /* sized for the node's link (link.h) */
+        rc = obsdb_log_walk(txn, after, REPL_BATCH_MAX, max_bytes, gather_cb,
+                            &g, &to);
     if (rc == OBS_OK && to > after) /* packs while the map pages are valid */
         send_log_batch(self, s, after, to, last, &g);
     obsdb_abort(&txn);
@@ -529,7 +546,8 @@ send_chunk(repl_hub_t *self, sess_t *s, bool *done, bool *failed)
     int rc = obsdb_begin(self->env.db, false, &txn);
     if (rc == OBS_OK)
         rc = obsdb_state_walk_raw(txn, s->snap_len ? s->snap_key : NULL,
-                                  s->snap_len, REPL_BATCH_MAX, REPL_BATCH_BYTES,
+                                  s->snap_len, REPL_BATCH_MAX,
+                                  link_batch_bytes(&sess_peer(self, s)->down),
                                   gather_cb, &g, last, &last_len, &more);
     if (rc == OBS_OK) {
         s->snap_sent += g.n;
@@ -574,6 +592,8 @@ send_welcome(repl_hub_t *self, sess_t *s, bool snapshot)
     w.heartbeat_ms = (uint32_t)self->env.cfg->heartbeat_ms;
     w.last_origin_hlc = s->last_hlc;
     w.now_ms = hlc_wall_ms();
+    s->told_last = self->log_last;
+    s->told_ms = now_ms();
     codec_env_t env;
     obsync__v1__envelope__init(&env);
     env.body_case = OBSYNC__V1__ENVELOPE__BODY_WELCOME;
@@ -647,6 +667,22 @@ send_heartbeat(repl_hub_t *self, sess_t *s)
     env.body_case = OBSYNC__V1__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &h;
     send_env(self, s, &env);
+    s->told_last = self->log_last;
+    s->told_ms = now_ms();
+}
+
+/* A busy stream sends no heartbeats: a node is told where the log ends
+ * (a Heartbeat, ahead of the batches it will get) when the log grew, at
+ * most every heartbeat_ms, so its lag counts against the hub's end and
+ * not the last batch that crossed its line. */
+static void
+tell_log_last(repl_hub_t *self, sess_t *s, uint64_t now)
+{
+    if (s->fsm.state != RH_DEAD && s->hello_done &&
+        self->log_last > s->told_last &&
+        (now - s->told_ms >= self->env.cfg->heartbeat_ms ||
+         sess_peer(self, s)->down.n == 0)) /* ahead of the stream */
+        send_heartbeat(self, s);
 }
 
 static void
@@ -745,6 +781,8 @@ do_action(repl_hub_t *self, sess_t *s, const rh_action_t *a, rh_event_t *next)
         start_snapshot(self, s, a->n);
         return false;
     case RH_A_SEND_CHUNK:
+        if (!link_may_send(&sess_peer(self, s)->down))
+            return false; /* the node's link is full: its next credit */
         send_chunk(self, s, &done, &closed);
         if (closed) { /* an incomplete snapshot must never look complete */
             send_goodbye(self, s, "snapshot failed; reconnect to retry");
@@ -758,6 +796,8 @@ do_action(repl_hub_t *self, sess_t *s, const rh_action_t *a, rh_event_t *next)
         snap_end(self, s, a->n);
         return false;
     case RH_A_SEND_BATCH: {
+        if (!link_may_send(&sess_peer(self, s)->down))
+            return false; /* the node's link is full: its next credit */
         uint64_t to = send_batch(self, s, a->n, &closed);
         if (closed) {
             next->type = RH_EV_GOODBYE;
@@ -819,6 +859,46 @@ hub_step(repl_hub_t *self, sess_t *s, rh_event_t *ev)
 }
 
 /* ---------------------------------------------------------- receiving */
+
+/* The rate the node's messages arrive at, over spans of a second or more
+ * (what its Publishes use of its link). */
+static void
+rate_in(sess_t *s, peer_t *p, size_t bytes)
+{
+    uint64_t now = now_ms();
+    if (s->in_start_ms == 0)
+        s->in_start_ms = now;
+    s->in_bytes += bytes;
+    if (now - s->in_start_ms >= 1000) {
+        p->rate_in_bps = s->in_bytes * 1000 / (now - s->in_start_ms);
+        s->in_bytes = 0;
+        s->in_start_ms = now;
+    }
+}
+
+/* A Credit returns one credit per batch or chunk the node applied, in the
+ * order they were sent (the first one of a session, and a resync, give a
+ * fresh window instead): those are confirmed, which measures the node's
+ * link and moves its confirmed position. */
+static void
+on_credit(repl_hub_t *self, sess_t *s, const Obsync__V1__Credit *c)
+{
+    peer_t *p = sess_peer(self, s);
+    uint64_t mark = 0;
+    if (c->resync) {
+        link_reset(&p->down);
+    } else {
+        uint64_t bytes = link_confirm_n(&p->down, c->batches, now_ms(), &mark);
+        p->bytes_out += bytes;
+        if (bytes > 0) {
+            s->progress = true;
+            p->stalled = 0;
+        }
+    }
+    uint64_t cursor = c->cursor > mark ? c->cursor : mark;
+    if (cursor > p->cursor)
+        p->cursor = cursor;
+}
 
 static int
 on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
@@ -897,6 +977,10 @@ on_hello(repl_hub_t *self, sess_t *s, const Obsync__V1__Hello *h)
     peer_t *p = sess_peer(self, s);
     p->up = true;
     p->cursor = h->cursor;
+    link_reset(&p->down); /* what was in flight went with the old session */
+    p->reconnects += p->sessions > 0;
+    p->sessions++;
+    s->started_ms = now_ms();
     p->last_seen_ms = hlc_wall_ms();
     if (self->cur_addr)
         snprintf(p->address, sizeof(p->address), "%s", self->cur_addr);
@@ -940,7 +1024,7 @@ dispatch(repl_hub_t *self, sess_t *s, const codec_env_t *env)
             ev.cursor = env->credit->cursor;
             ev.n = env->credit->batches;
             ev.resync = env->credit->resync;
-            sess_peer(self, s)->cursor = env->credit->cursor;
+            on_credit(self, s, env->credit);
             break;
         case OBSYNC__V1__ENVELOPE__BODY_PUBLISH:
             /* the window and the batch size bound what a node can queue */
@@ -998,6 +1082,7 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
     if (s->peer != SIZE_MAX) {
         peer_t *p = sess_peer(self, s);
         p->bytes_in += zmq_msg_size(body);
+        rate_in(s, p, zmq_msg_size(body));
         p->last_seen_ms = hlc_wall_ms();
     }
     if (rc != OBS_OK) {
@@ -1268,6 +1353,8 @@ ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
         return; /* nothing of it fitted in this commit: no ack yet */
     pubs_drop(self, s, s->n_applied);
     sess_peer(self, s)->last_origin_seq = s->last_seq;
+    s->progress = true;
+    sess_peer(self, s)->stalled = 0;
     rh_event_t ev = {.type = RH_EV_COMMITTED,
                      .now_ms = now_ms(),
                      .seq = s->last_seq,
@@ -1471,6 +1558,32 @@ repl_hub_catch_up(repl_hub_t *self)
     return OBS_OK;
 }
 
+/* A session of p ended: one that moved nothing (no batch confirmed, no
+ * publish acked) counts toward "no progress"; the third in a row says so,
+ * with the likely cause and the setting involved. */
+static void
+session_ended(repl_hub_t *self, sess_t *s, peer_t *p)
+{
+    (void)self;
+    if (!s->hello_done)
+        return;
+    if (s->progress) {
+        p->stalled = 0;
+        return;
+    }
+    if (++p->stalled % 3 != 0)
+        return;
+    uint64_t rate = p->down.rate_bps ? p->down.rate_bps : p->rate_in_bps;
+    log_warnx("hub: node %s: %u sessions in a row ended without progress "
+              "(the last after %.1f s; link measured at %" PRIu64
+              " B/s): the link is too slow or stalls for longer than "
+              "peer_timeout_ms (%u ms); check the link, or raise "
+              "peer_timeout_ms at both ends",
+              p->node_id, p->stalled,
+              (double)(now_ms() - s->started_ms) / 1000.0, rate,
+              (unsigned)s->fsm.dead_ms);
+}
+
 /* Frees dead sessions. Two passes: peers are marked down while every
  * session is still allocated, then the dead ones are freed. */
 static void
@@ -1491,6 +1604,7 @@ reap(repl_hub_t *self)
             snprintf(p->state, sizeof(p->state), "down");
             log_notice("hub: node %s is down", p->node_id);
         }
+        session_ended(self, s, p);
     }
     size_t w = 0;
     for (size_t i = 0; i < self->n_sess; i++) {
@@ -1524,10 +1638,12 @@ repl_hub_before_sleep(repl_hub_t *self)
     if (self->log_grew) {
         self->log_grew = false;
         for (size_t i = 0; i < self->n_sess; i++) {
+            sess_t *s = self->sess[i];
             rh_event_t ev = {.type = RH_EV_LOG_GREW,
                              .now_ms = now_ms(),
                              .log_last = self->log_last};
-            hub_step(self, self->sess[i], &ev);
+            tell_log_last(self, s, ev.now_ms);
+            hub_step(self, s, &ev);
         }
     }
     /* Acks and streams go first; then the state follows the log, for at
@@ -1602,8 +1718,10 @@ void
 repl_hub_cron(repl_hub_t *self, uint64_t now)
 {
     for (size_t i = 0; i < self->n_sess; i++) {
+        sess_t *s = self->sess[i];
         rh_event_t ev = {.type = RH_EV_TICK, .now_ms = now};
-        hub_step(self, self->sess[i], &ev);
+        hub_step(self, s, &ev);
+        tell_log_last(self, s, now);
     }
     if (now >= self->next_trim_ms) {
         trim_log(self);
@@ -1673,6 +1791,16 @@ repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr)
         r->state = p->state;
         r->last_origin_seq = p->last_origin_seq;
         r->clock_refused = p->clock_refused;
+        r->link = (char *)(uintptr_t)(p->stalled >= 3 ? "no progress"
+                                      : link_is_slow(&p->down) ||
+                                              (p->rate_in_bps != 0 &&
+                                               p->rate_in_bps < LINK_SLOW_BPS &&
+                                               p->down.rate_bps == 0)
+                                          ? "slow link"
+                                          : "ok");
+        r->rate_out_bps = p->down.rate_bps;
+        r->rate_in_bps = p->rate_in_bps;
+        r->reconnects = p->reconnects;
         self->status_ptrs[i] = r;
     }
     sr->n_peers = n;

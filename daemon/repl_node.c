@@ -20,6 +20,7 @@
 
 #include <zmq.h>
 
+#include "link.h"
 #include "log.h"
 #include "node_rebase.h"
 #include "obs_err.h"
@@ -75,6 +76,15 @@ struct repl_node {
      * R-clock), from the first to the end: re-stamped at the next Welcome,
      * or held there until the hub's clock catches up (node_rebase.h) */
     uint64_t pending_rejects;
+    /* the link (link.h): Publishes sized and windowed by what the acks
+     * confirm; the hub's stream measured as it arrives */
+    link_t up;
+    uint64_t in_bytes, in_start_ms, rate_in_bps;
+    uint64_t applied_from, applied_start_ms, apply_rate; /* entries/s */
+    uint64_t sessions, reconnects;
+    bool progress;    /* this session moved something */
+    unsigned stalled; /* sessions in a row that ended without progress */
+    uint64_t session_ms;
 };
 
 static uint64_t
@@ -87,14 +97,17 @@ static void node_step(repl_node_t *self, rn_event_t *ev);
 
 /* ----------------------------------------------------------- sending */
 
-static void
+/* Sends env; returns its size (0 when not sent). */
+static uint64_t
 send_env(repl_node_t *self, codec_env_t *env)
 {
+    uint64_t bytes = 0;
     if (self->sock == NULL)
-        return;
-    int rc = repl_send(self->sock, NULL, 0, env, NULL);
+        return 0;
+    int rc = repl_send(self->sock, NULL, 0, env, &bytes);
     if (rc != OBS_OK)
         log_debug("node: frame to the hub dropped: %s", obs_strerror(rc));
+    return rc == OBS_OK ? bytes : 0;
 }
 
 static void
@@ -204,6 +217,8 @@ publish_limit(repl_node_t *self)
 static uint64_t
 send_publish(repl_node_t *self, uint64_t after)
 {
+    if (!link_may_send(&self->up))
+        return 0; /* the link is full: the next ack sends it */
     outbatch_t b = {.items =
                         calloc(REPL_BATCH_MAX, sizeof(ProtobufCBinaryData)),
                     .stamp_limit = publish_limit(self)};
@@ -211,9 +226,9 @@ send_publish(repl_node_t *self, uint64_t after)
         return 0;
     obsdb_txn_t *txn = NULL;
     int rc = obsdb_begin(self->env.db, false, &txn);
-    if (rc == OBS_OK)
-        rc = obsdb_outbox_walk_raw(txn, after, REPL_BATCH_MAX, REPL_BATCH_BYTES,
-                                   outbox_cb, &b);
+    if (rc == OBS_OK) /* sized for the link (link.h) */
+        rc = obsdb_outbox_walk_raw(txn, after, REPL_BATCH_MAX,
+                                   link_batch_bytes(&self->up), outbox_cb, &b);
     if (rc == 1) /* stopped before a change stamped too far ahead */
         rc = OBS_OK;
     if (b.held && b.n == 0 && self->pending_rejects == 0) {
@@ -236,7 +251,8 @@ send_publish(repl_node_t *self, uint64_t after)
         obsync__v1__envelope__init(&env);
         env.body_case = OBSYNC__V1__ENVELOPE__BODY_PUBLISH;
         env.publish = &p;
-        send_env(self, &env); /* packs while the map pages are valid */
+        /* packs while the map pages are valid */
+        link_sent(&self->up, send_env(self, &env), b.last, now_ms());
     } else if (rc != OBS_OK) {
         log_warnr(rc, "node: reading the outbox");
     }
@@ -246,6 +262,26 @@ send_publish(repl_node_t *self, uint64_t after)
 }
 
 /* ----------------------------------------------------------- applying */
+
+/* The hub's log was applied up to cursor: measures entries per second
+ * (for the time left in status) over spans of a second or more. */
+static void
+note_applied(repl_node_t *self, uint64_t before, uint64_t cursor)
+{
+    uint64_t now = now_ms();
+    self->progress = true;
+    if (self->applied_start_ms == 0) {
+        self->applied_start_ms = now;
+        self->applied_from = before;
+    }
+    if (now - self->applied_start_ms >= 1000 && cursor > self->applied_from) {
+        uint64_t r = (cursor - self->applied_from) * 1000 /
+                     (now - self->applied_start_ms);
+        self->apply_rate = self->apply_rate ? (self->apply_rate + r) / 2 : r;
+        self->applied_start_ms = now;
+        self->applied_from = cursor;
+    }
+}
 
 typedef struct {
     ProtobufCBinaryData *changes;
@@ -482,6 +518,7 @@ apply_chunk(repl_node_t *self, rn_event_t *next)
         next->type = RN_EV_PROTO_ERROR; /* reconnect: the snapshot restarts */
         return true;
     }
+    self->progress = true;
     next->type = RN_EV_APPLIED;
     next->to = 0;
     return true;
@@ -527,10 +564,13 @@ flush_batches(repl_node_t *self)
             self->log_last = b->log_last;
     }
     int rc = OBS_OK;
+    uint64_t before = self->fsm.cursor;
     if (total == 0 && strcmp(self->next_epoch, self->hub_epoch) == 0)
         self->cursor_unsaved = tos[n - 1]; /* nothing to apply */
     else
         rc = apply_changes(self, sets, n, true, tos[n - 1]);
+    if (rc == OBS_OK && tos[n - 1] > before)
+        note_applied(self, before, tos[n - 1]);
     drop_batches(self);
     if (rc != OBS_OK) {
         log_errr(rc, "node: could not apply %zu change(s) from the hub", total);
@@ -606,6 +646,41 @@ disconnect_hub(repl_node_t *self)
     self->sock = NULL;
 }
 
+static void
+session_started(repl_node_t *self)
+{
+    self->reconnects += self->sessions > 0;
+    self->sessions++;
+    self->progress = false;
+    self->session_ms = now_ms();
+    self->in_start_ms = 0;
+    self->applied_start_ms = 0;
+    link_reset(&self->up);
+}
+
+/* A session that moved nothing (no batch or chunk applied, no publish
+ * acked) counts toward "no progress"; every third in a row says so, with
+ * the likely cause and the setting involved. */
+static void
+session_ended(repl_node_t *self)
+{
+    link_reset(&self->up);
+    if (self->progress) {
+        self->stalled = 0;
+        return;
+    }
+    if (++self->stalled % 3 != 0)
+        return;
+    uint64_t rate = self->up.rate_bps ? self->up.rate_bps : self->rate_in_bps;
+    log_warnx("node: %u sessions with the hub in a row ended without "
+              "progress (the last after %.1f s; link measured at %" PRIu64
+              " B/s): the link is too slow or stalls for longer than "
+              "peer_timeout_ms (%u ms); check the link, or raise "
+              "peer_timeout_ms at both ends",
+              self->stalled, (double)(now_ms() - self->session_ms) / 1000.0,
+              rate, (unsigned)self->fsm.dead_ms);
+}
+
 /* Performs one action; may produce a follow-up event (*next). */
 static bool
 do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
@@ -615,10 +690,12 @@ do_action(repl_node_t *self, const rn_action_t *a, rn_event_t *next)
     switch (a->type) {
     case RN_A_CONNECT:
         connect_hub(self);
+        session_started(self);
         return false;
     case RN_A_DISCONNECT:
         drop_batches(self); /* not applied: they come again from the cursor */
         disconnect_hub(self);
+        session_ended(self);
         return false;
     case RN_A_SEND_HELLO:
         send_hello(self);
@@ -734,6 +811,7 @@ dispatch(repl_node_t *self, const codec_env_t *env)
         snprintf(self->next_epoch, sizeof(self->next_epoch), "%s",
                  env->welcome->hub_epoch);
         self->log_last = env->welcome->log_last;
+        link_reset(&self->up); /* nothing of ours is in flight */
         if (!rebase_on_welcome(self, env->welcome, &ev))
             ev.type = RN_EV_PROTO_ERROR; /* not published: try again */
         break;
@@ -764,6 +842,10 @@ dispatch(repl_node_t *self, const codec_env_t *env)
         ev.type = RN_EV_PUB_ACK;
         ev.seq = env->publish_ack->acked_seq;
         ev.from = env->publish_ack->resend_from;
+        if (link_confirm_upto(&self->up, ev.seq, now_ms()) > 0)
+            self->progress = true;
+        if (ev.from != 0) /* a resend: what was in flight is forgotten */
+            link_reset(&self->up);
         for (size_t i = 0; i < env->publish_ack->n_rejects; i++) {
             const Obsync__V1__RowIssue *r = env->publish_ack->rejects[i];
             if (strcmp(r->rule, "R-clock") == 0 && r->line > 0 &&
@@ -800,6 +882,21 @@ dispatch(repl_node_t *self, const codec_env_t *env)
     self->cur = NULL;
 }
 
+/* The rate the hub's messages arrive at, over spans of a second or more. */
+static void
+rate_in(repl_node_t *self, size_t bytes)
+{
+    uint64_t now = now_ms();
+    if (self->in_start_ms == 0)
+        self->in_start_ms = now;
+    self->in_bytes += bytes;
+    if (now - self->in_start_ms >= 1000) {
+        self->rate_in_bps = self->in_bytes * 1000 / (now - self->in_start_ms);
+        self->in_bytes = 0;
+        self->in_start_ms = now;
+    }
+}
+
 void
 repl_node_on_readable(repl_node_t *self)
 {
@@ -811,6 +908,7 @@ repl_node_on_readable(repl_node_t *self)
             break;
         }
         self->bytes_in += zmq_msg_size(&m);
+        rate_in(self, zmq_msg_size(&m));
         codec_env_t *env = NULL;
         int rc = zmq_msg_more(&m)
                      ? OBS_EPROTO
@@ -896,6 +994,22 @@ repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr)
     sr->restamped = self->restamped;
     sr->renumbered = self->renumbered;
     sr->pending_rejects = self->pending_rejects;
+    sr->link = (char *)(uintptr_t)(self->stalled >= 3 && !self->progress
+                                       ? "no progress"
+                                   : link_is_slow(&self->up) ||
+                                           (self->rate_in_bps != 0 &&
+                                            self->rate_in_bps < LINK_SLOW_BPS &&
+                                            sr->lag_changes > 0)
+                                       ? "slow link"
+                                       : "ok");
+    sr->rate_in_bps = self->rate_in_bps;
+    sr->rate_out_bps = self->up.rate_bps;
+    sr->reconnects = self->reconnects;
+    sr->apply_rate = self->apply_rate;
+    sr->eta_s =
+        sr->lag_changes && self->apply_rate
+            ? (sr->lag_changes + self->apply_rate - 1) / self->apply_rate
+            : 0;
 }
 
 int

@@ -53,5 +53,6 @@ export OBSYNC_KILL9_ROWS=${OBSYNC_KILL9_ROWS:-40000}
 export OBSYNC_SANITIZED=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Without the tests that move a daemon's clock with libfaketime (label
-# faketime): it hangs at an ASan binary's start; the dev run above ran them.
-ctest --output-on-failure -j"$jobs" -LE faketime
+# faketime: it hangs at an ASan binary's start) and those whose time is a
+# slow line's (label slowlink): the dev run above ran them.
+ctest --output-on-failure -j"$jobs" -LE "faketime|slowlink"

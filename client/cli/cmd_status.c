@@ -52,6 +52,10 @@ peer_json(const obsync_peer_status_t *p)
     json_u64("duplicates", p->duplicates);
     json_u64("last_origin_seq", p->last_origin_seq);
     json_u64("clock_refused", p->clock_refused);
+    json_str("link", p->link);
+    json_u64("rate_out_bps", p->rate_out_bps);
+    json_u64("rate_in_bps", p->rate_in_bps);
+    json_u64("reconnects", p->reconnects);
     fputc('}', stdout);
 }
 
@@ -90,6 +94,12 @@ status_json(const obsync_status_t *s)
     json_u64("restamped", s->restamped);
     json_u64("renumbered", s->renumbered);
     json_u64("pending_rejects", s->pending_rejects);
+    json_str("link", s->link);
+    json_u64("rate_in_bps", s->rate_in_bps);
+    json_u64("rate_out_bps", s->rate_out_bps);
+    json_u64("reconnects", s->reconnects);
+    json_u64("apply_rate", s->apply_rate);
+    json_u64("eta_s", s->eta_s);
     fputs(",\"peers\":[", stdout);
     for (size_t i = 0; i < s->n_peers; i++) {
         if (i > 0)
@@ -134,6 +144,22 @@ counts_text(const obsync_status_t *s)
         printf("  %s\n", s->dataflows[i]);
 }
 
+/* A byte rate for people: "-" (not measured), "850B/s", "20.4kB/s",
+ * "3.1MB/s". */
+static const char *
+rate_text(uint64_t bps, char *buf, size_t cap)
+{
+    if (bps == 0)
+        snprintf(buf, cap, "-");
+    else if (bps < 1000)
+        snprintf(buf, cap, "%lluB/s", (ull_t)bps);
+    else if (bps < 1000000)
+        snprintf(buf, cap, "%.1fkB/s", (double)bps / 1e3);
+    else
+        snprintf(buf, cap, "%.1fMB/s", (double)bps / 1e6);
+    return buf;
+}
+
 static void
 node_repl_text(const obsync_status_t *s)
 {
@@ -148,6 +174,15 @@ node_repl_text(const obsync_status_t *s)
            (ull_t)s->hub_cursor, (ull_t)s->log_last, (ull_t)s->lag_changes,
            (double)s->lag_ms / 1000.0, (ull_t)s->outbox_depth,
            (ull_t)s->outbox_acked, (ull_t)s->snapshots);
+    char in[32], out[32];
+    printf("  link            %s: in %s, out %s, %llu reconnect(s)\n",
+           s->link[0] ? s->link : "?",
+           rate_text(s->rate_in_bps, in, sizeof(in)),
+           rate_text(s->rate_out_bps, out, sizeof(out)), (ull_t)s->reconnects);
+    if (s->eta_s)
+        printf("  catching up     %llu entries/s, about %llum %02llus left\n",
+               (ull_t)s->apply_rate, (ull_t)(s->eta_s / 60),
+               (ull_t)(s->eta_s % 60));
     if (s->clock_known)
         printf("  clock           %+.1f s against the hub's%s\n",
                (double)s->clock_skew_ms / 1000.0,
@@ -189,18 +224,22 @@ col_width(const obsync_status_t *s, const char *head, bool address)
 static void
 peer_row(const obsync_peer_status_t *p, int wid, int wadr, uint64_t now)
 {
-    char seen[32] = "-";
+    char seen[32] = "-", rate[32], state[64];
     if (p->last_seen_ms != 0)
         snprintf(seen, sizeof(seen), "%llus",
                  (ull_t)(now > p->last_seen_ms ? now - p->last_seen_ms : 0) /
                      1000u);
+    snprintf(state, sizeof(state), "%s%s%s", p->state[0] ? p->state : "-",
+             p->link[0] && strcmp(p->link, "ok") != 0 ? ", " : "",
+             p->link[0] && strcmp(p->link, "ok") != 0 ? p->link : "");
     printf("%-*s %-4s %9s %-*s %8llu %8llu %9llu %9llu %10llu %9llu %10llu "
-           "%10llu %s\n",
+           "%10llu %10s %6llu %s\n",
            wid, p->node_id, p->up ? "UP" : "DOWN", seen, wadr,
            p->address[0] ? p->address : "-", (ull_t)p->cursor,
            (ull_t)p->lag_changes, (ull_t)p->accepted, (ull_t)p->rejected,
            (ull_t)p->duplicates, (ull_t)p->conflicts, (ull_t)p->bytes_in,
-           (ull_t)p->bytes_out, p->state[0] ? p->state : "-");
+           (ull_t)p->bytes_out, rate_text(p->rate_out_bps, rate, sizeof(rate)),
+           (ull_t)p->reconnects, state);
 }
 
 static void
@@ -225,10 +264,11 @@ hub_repl_text(const obsync_status_t *s)
     if (s->n_peers == 0)
         return;
     int wid = col_width(s, "NODE", false), wadr = col_width(s, "ADDRESS", true);
-    printf("\n%-*s %-4s %9s %-*s %8s %8s %9s %9s %10s %9s %10s %10s %s\n", wid,
-           "NODE", "UP", "LAST SEEN", wadr, "ADDRESS", "CURSOR", "LAG",
+    printf("\n%-*s %-4s %9s %-*s %8s %8s %9s %9s %10s %9s %10s %10s %10s %6s "
+           "%s\n",
+           wid, "NODE", "UP", "LAST SEEN", wadr, "ADDRESS", "CURSOR", "LAG",
            "ACCEPTED", "REJECTED", "DUPLICATES", "CONFLICTS", "BYTES IN",
-           "BYTES OUT", "STATE");
+           "BYTES OUT", "RATE OUT", "RECONN", "STATE");
     uint64_t now = wall_ms();
     for (size_t i = 0; i < s->n_peers; i++)
         peer_row(&s->peers[i], wid, wadr, now);

@@ -36,10 +36,12 @@ obsync_status_free(obsync_status_t **stp)
     free(st->dataflows);
     free(st->hub_endpoint);
     free(st->repl_state);
+    free(st->link);
     for (size_t i = 0; i < st->n_peers; i++) {
         free(st->peers[i].node_id);
         free(st->peers[i].address);
         free(st->peers[i].state);
+        free(st->peers[i].link);
     }
     free(st->peers);
     free(st);
@@ -54,6 +56,7 @@ copy_peer(const Obsync__V1__PeerStatus *r, obsync_peer_status_t *p)
     p->node_id = dup_or_empty(r->node_id);
     p->address = dup_or_empty(r->address);
     p->state = dup_or_empty(r->state);
+    p->link = dup_or_empty(r->link);
     p->up = r->up;
     p->last_seen_ms = r->last_seen_ms;
     p->cursor = r->cursor;
@@ -67,7 +70,11 @@ copy_peer(const Obsync__V1__PeerStatus *r, obsync_peer_status_t *p)
     p->bytes_out = r->bytes_out;
     p->last_origin_seq = r->last_origin_seq;
     p->clock_refused = r->clock_refused;
-    return p->node_id && p->address && p->state ? OBSYNC_OK : OBSYNC_ENOMEM;
+    p->rate_out_bps = r->rate_out_bps;
+    p->rate_in_bps = r->rate_in_bps;
+    p->reconnects = r->reconnects;
+    return p->node_id && p->address && p->state && p->link ? OBSYNC_OK
+                                                           : OBSYNC_ENOMEM;
 }
 
 static int
@@ -86,9 +93,15 @@ copy_repl(const Obsync__V1__StatusReply *r, obsync_status_t *st)
     st->restamped = r->restamped;
     st->renumbered = r->renumbered;
     st->pending_rejects = r->pending_rejects;
+    st->link = dup_or_empty(r->link);
+    st->rate_in_bps = r->rate_in_bps;
+    st->rate_out_bps = r->rate_out_bps;
+    st->reconnects = r->reconnects;
+    st->apply_rate = r->apply_rate;
+    st->eta_s = r->eta_s;
     st->outbox_acked = r->outbox_acked;
     st->snapshots = r->snapshots;
-    if (st->hub_endpoint == NULL || st->repl_state == NULL)
+    if (st->hub_endpoint == NULL || st->repl_state == NULL || st->link == NULL)
         return OBSYNC_ENOMEM;
     if (r->n_peers == 0)
         return OBSYNC_OK;

@@ -95,8 +95,10 @@ static const opt_t OPTS[] = {
      "node: REF_AREA codes to receive, comma separated; unset = all"},
     {"heartbeat_ms", T_UINT, OFF(heartbeat_ms), "1000", 50, 60000, false,
      "replication: send a heartbeat after this much silence"},
-    {"peer_timeout_ms", T_UINT, OFF(peer_timeout_ms), "5000", 200, 600000,
-     false, "replication: a peer silent this long is down"},
+    {"peer_timeout_ms", T_UINT, OFF(peer_timeout_ms), "30000", 200, 600000,
+     false,
+     "replication: a peer silent this long is down (above the longest stall "
+     "the link may have: PROTOCOL.md 5.4)"},
     {"log_keep", T_UINT, OFF(log_keep), "10000000", 1, 1000000000000ull, false,
      "hub: changes kept in the replication log; nodes further behind get a "
      "snapshot (entries the hub's state has not applied are kept too)"},

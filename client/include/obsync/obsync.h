@@ -202,6 +202,11 @@ typedef struct {
     /* fields added later go here, after every older one (ABI) */
     uint64_t clock_refused; /* changes refused for a clock far ahead (kept
                                by the node, re-stamped, sent again) */
+    char *link;             /* owned, never NULL: "ok", "slow link",
+                               "no progress" ("" from an older hub) */
+    uint64_t rate_out_bps;  /* the stream to it, confirmed by its credits */
+    uint64_t rate_in_bps;   /* what arrives from it */
+    uint64_t reconnects;    /* its sessions after the first */
 } obsync_peer_status_t;
 
 typedef struct {
@@ -236,6 +241,14 @@ typedef struct {
                                  store was an older copy of itself) */
     uint64_t pending_rejects; /* outbox changes the hub refused for their
                                  clock, waiting to be re-stamped */
+    /* node: its link to the hub (PROTOCOL.md §5.4 "Slow links") */
+    char *link;            /* owned, never NULL: "ok", "slow link",
+                              "no progress"; "" on a hub or standalone */
+    uint64_t rate_in_bps;  /* the hub's stream, as it arrives */
+    uint64_t rate_out_bps; /* its Publishes, as acks confirm them */
+    uint64_t reconnects;   /* sessions after the first, this run */
+    uint64_t apply_rate;   /* hub log entries applied per second, lately */
+    uint64_t eta_s;        /* lag_changes at apply_rate (0: none/unknown) */
 } obsync_status_t;
 
 /** Asks the daemon for its status; caller owns *out (obsync_status_free,
