@@ -5,12 +5,14 @@
 #include "repl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <zmq.h>
 
+#include "log.h"
 #include "obs_err.h"
 #include "sha256.h"
 
@@ -152,4 +154,22 @@ repl_key_passes(const structure_t *st, const uint8_t *key, size_t klen,
         pos += len + 1;
     }
     return false;
+}
+
+void
+repl_session_ended(const char *who, bool progress, unsigned *stalled,
+                   double secs, uint64_t rate_bps, unsigned timeout_ms)
+{
+    if (progress) {
+        *stalled = 0;
+        return;
+    }
+    if (++*stalled % 3 != 0)
+        return;
+    log_warnx("%s: %u sessions in a row ended without progress (the last "
+              "after %.1f s; link measured at %" PRIu64
+              " B/s): the link is too slow or stalls for longer than "
+              "peer_timeout_ms (%u ms); check the link, or raise "
+              "peer_timeout_ms at both ends",
+              who, *stalled, secs, rate_bps, timeout_ms);
 }

@@ -54,6 +54,14 @@ int repl_send(void *sock, const uint8_t *id, size_t id_len, codec_env_t *env,
 int repl_send_bytes(void *sock, const uint8_t *id, size_t id_len,
                     const uint8_t *buf, size_t len, uint64_t *bytes);
 
+/** A session ended after secs: counts it in *stalled when it moved
+ * nothing (resets *stalled when it did), and logs every third such session
+ * in a row as a warning that names the likely cause and peer_timeout_ms
+ * (timeout_ms). who prefixes the line ("node", "hub: node JAM"); rate_bps:
+ * the link's rate measured last (0: none). */
+void repl_session_ended(const char *who, bool progress, unsigned *stalled,
+                        double secs, uint64_t rate_bps, unsigned timeout_ms);
+
 /** Parses a comma/space separated list into a NULL-terminated array of
  * owned strings (*out; free with repl_list_free). NULL or "" = empty. */
 int repl_list_parse(const char *text, char ***out, size_t *n);

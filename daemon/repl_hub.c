@@ -1558,32 +1558,6 @@ repl_hub_catch_up(repl_hub_t *self)
     return OBS_OK;
 }
 
-/* A session of p ended: one that moved nothing (no batch confirmed, no
- * publish acked) counts toward "no progress"; the third in a row says so,
- * with the likely cause and the setting involved. */
-static void
-session_ended(repl_hub_t *self, sess_t *s, peer_t *p)
-{
-    (void)self;
-    if (!s->hello_done)
-        return;
-    if (s->progress) {
-        p->stalled = 0;
-        return;
-    }
-    if (++p->stalled % 3 != 0)
-        return;
-    uint64_t rate = p->down.rate_bps ? p->down.rate_bps : p->rate_in_bps;
-    log_warnx("hub: node %s: %u sessions in a row ended without progress "
-              "(the last after %.1f s; link measured at %" PRIu64
-              " B/s): the link is too slow or stalls for longer than "
-              "peer_timeout_ms (%u ms); check the link, or raise "
-              "peer_timeout_ms at both ends",
-              p->node_id, p->stalled,
-              (double)(now_ms() - s->started_ms) / 1000.0, rate,
-              (unsigned)s->fsm.dead_ms);
-}
-
 /* Frees dead sessions. Two passes: peers are marked down while every
  * session is still allocated, then the dead ones are freed. */
 static void
@@ -1604,7 +1578,15 @@ reap(repl_hub_t *self)
             snprintf(p->state, sizeof(p->state), "down");
             log_notice("hub: node %s is down", p->node_id);
         }
-        session_ended(self, s, p);
+        if (s->hello_done) {
+            char who[OBS_ID_MAX + 16];
+            snprintf(who, sizeof(who), "hub: node %s", p->node_id);
+            repl_session_ended(who, s->progress, &p->stalled,
+                               (double)(now_ms() - s->started_ms) / 1000.0,
+                               p->down.rate_bps ? p->down.rate_bps
+                                                : p->rate_in_bps,
+                               (unsigned)s->fsm.dead_ms);
+        }
     }
     size_t w = 0;
     for (size_t i = 0; i < self->n_sess; i++) {

@@ -658,27 +658,17 @@ session_started(repl_node_t *self)
     link_reset(&self->up);
 }
 
-/* A session that moved nothing (no batch or chunk applied, no publish
- * acked) counts toward "no progress"; every third in a row says so, with
- * the likely cause and the setting involved. */
+/* A session ended: one that moved nothing (no batch or chunk applied, no
+ * publish acked) counts toward "no progress" (repl_session_ended). */
 static void
 session_ended(repl_node_t *self)
 {
     link_reset(&self->up);
-    if (self->progress) {
-        self->stalled = 0;
-        return;
-    }
-    if (++self->stalled % 3 != 0)
-        return;
-    uint64_t rate = self->up.rate_bps ? self->up.rate_bps : self->rate_in_bps;
-    log_warnx("node: %u sessions with the hub in a row ended without "
-              "progress (the last after %.1f s; link measured at %" PRIu64
-              " B/s): the link is too slow or stalls for longer than "
-              "peer_timeout_ms (%u ms); check the link, or raise "
-              "peer_timeout_ms at both ends",
-              self->stalled, (double)(now_ms() - self->session_ms) / 1000.0,
-              rate, (unsigned)self->fsm.dead_ms);
+    repl_session_ended("node", self->progress, &self->stalled,
+                       (double)(now_ms() - self->session_ms) / 1000.0,
+                       self->up.rate_bps ? self->up.rate_bps
+                                         : self->rate_in_bps,
+                       (unsigned)self->fsm.dead_ms);
 }
 
 /* Performs one action; may produce a follow-up event (*next). */

@@ -82,7 +82,7 @@ def test_no_progress_is_said(env):
         sl.status_fields(st, ("link", "reconnects"), "JAM")
         return st["link"] == "no progress" and st["reconnects"] >= 3
     h.wait_until(no_progress, 30, "JAM's status to say no progress")
-    h.check(jam.wait_log(r"sessions with the hub in a row ended without "
+    h.check(jam.wait_log(r"node: 3 sessions in a row ended without "
                          r"progress.*peer_timeout_ms \(2000 ms\)", 5,
                          "JAM's warning"), "")
     proxy.blackhole(False)
