@@ -317,7 +317,7 @@ send_env(repl_hub_t *self, sess_t *s, codec_env_t *env)
     if (s->peer == SIZE_MAX)
         return;
     if (env->body_case == OBSYNC__V1__ENVELOPE__BODY_SNAPSHOT_CHUNK)
-        link_sent(&sess_peer(self, s)->down, bytes, 0, now_ms());
+        link_sent(&sess_peer(self, s)->down, bytes, 0, hlc_mono_us());
     else /* stream messages count when confirmed (peer_t.down) */
         sess_peer(self, s)->bytes_out += bytes;
 }
@@ -465,7 +465,7 @@ send_log_batch(repl_hub_t *self, sess_t *s, uint64_t after, uint64_t to,
         rc = repl_send_bytes(self->sock, s->id, s->id_len, buf, len, &bytes);
     if (rc != OBS_OK)
         log_debug("hub: frame to a node dropped: %s", obs_strerror(rc));
-    link_sent(&sess_peer(self, s)->down, bytes, to, now_ms());
+    link_sent(&sess_peer(self, s)->down, bytes, to, hlc_mono_us());
     if (g == NULL || g->own_left_out || buf == NULL || len > FANOUT_BYTES) {
         free(buf);
         return;
@@ -517,7 +517,7 @@ send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
         if (repl_send_bytes(self->sock, s->id, s->id_len, f->buf, f->len,
                             &bytes) != OBS_OK)
             log_debug("hub: frame to a node dropped");
-        link_sent(&sess_peer(self, s)->down, bytes, f->to, now_ms());
+        link_sent(&sess_peer(self, s)->down, bytes, f->to, hlc_mono_us());
         self->batches_shared++;
         return f->to;
     }
@@ -888,7 +888,8 @@ on_credit(repl_hub_t *self, sess_t *s, const Obsync__V1__Credit *c)
     if (c->resync) {
         link_reset(&p->down);
     } else {
-        uint64_t bytes = link_confirm_n(&p->down, c->batches, now_ms(), &mark);
+        uint64_t bytes =
+            link_confirm_n(&p->down, c->batches, hlc_mono_us(), &mark);
         p->bytes_out += bytes;
         if (bytes > 0) {
             s->progress = true;

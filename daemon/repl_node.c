@@ -252,7 +252,7 @@ send_publish(repl_node_t *self, uint64_t after)
         env.body_case = OBSYNC__V1__ENVELOPE__BODY_PUBLISH;
         env.publish = &p;
         /* packs while the map pages are valid */
-        link_sent(&self->up, send_env(self, &env), b.last, now_ms());
+        link_sent(&self->up, send_env(self, &env), b.last, hlc_mono_us());
     } else if (rc != OBS_OK) {
         log_warnr(rc, "node: reading the outbox");
     }
@@ -832,7 +832,7 @@ dispatch(repl_node_t *self, const codec_env_t *env)
         ev.type = RN_EV_PUB_ACK;
         ev.seq = env->publish_ack->acked_seq;
         ev.from = env->publish_ack->resend_from;
-        if (link_confirm_upto(&self->up, ev.seq, now_ms()) > 0)
+        if (link_confirm_upto(&self->up, ev.seq, hlc_mono_us()) > 0)
             self->progress = true;
         if (ev.from != 0) /* a resend: what was in flight is forgotten */
             link_reset(&self->up);

@@ -45,5 +45,8 @@ int64_t hlc_ref_skew(const hlc_ref_t *r, uint64_t wall_ms, uint64_t mono_ms);
 uint64_t hlc_wall_ms(void);
 /** Monotonic ms (CLOCK_MONOTONIC), for timers: unaffected by clock steps. */
 uint64_t hlc_mono_ms(void);
+/** The same in microseconds (link rates: a LAN round trip is well under a
+ * millisecond). */
+uint64_t hlc_mono_us(void);
 
 #endif

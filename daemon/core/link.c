@@ -1,8 +1,11 @@
 /*
  * link.c - the rate a session's direction carries, and the message sizes
- * it allows (see link.h). A rate sample runs while something is in flight
- * and closes at a confirmation at least LINK_SAMPLE_MS after it began; the
- * rate is the mean of the last rate and the new sample. Because up to
+ * it allows (see link.h). A rate sample counts the bytes confirmed and the
+ * time something was in flight (idle time is the sender's, not the
+ * line's: a stream that empties its window between bursts, or an ack that
+ * covers everything in flight, still gets measured), and closes at a
+ * confirmation once LINK_SAMPLE_US of such time passed; the rate is the
+ * mean of the last rate and the new sample. Because up to
  * about three seconds of the measured rate may be in flight, and a round
  * trip is shorter than that, a rate measured low (the sender had little to
  * send) grows with each sample until the link itself is the limit.
@@ -18,41 +21,38 @@ link_reset(link_t *l)
     l->n = 0;
     l->inflight = 0;
     l->sample_bytes = 0;
-    l->sample_start = 0;
+    l->sample_busy = 0;
+    l->busy_since = 0;
 }
 
 bool
-link_sent(link_t *l, uint64_t bytes, uint64_t mark, uint64_t now_ms)
+link_sent(link_t *l, uint64_t bytes, uint64_t mark, uint64_t now_us)
 {
     if (l->n == LINK_INFLIGHT_MAX)
         return false;
+    if (l->n == 0)
+        l->busy_since = now_us ? now_us : 1;
     l->q[(l->head + l->n++) % LINK_INFLIGHT_MAX] = (link_msg_t){bytes, mark};
     l->inflight += bytes;
-    if (l->sample_start == 0)
-        l->sample_start = now_ms ? now_ms : 1;
     return true;
 }
 
-/* bytes were confirmed now: closes the rate sample when it ran long
- * enough, and stops it when nothing is in flight any more (idle time is
- * not the link's). */
+/* bytes were confirmed now (the messages already popped): adds them and
+ * the busy time to the sample, and closes it when it is long enough. */
 static void
-sampled(link_t *l, uint64_t bytes, uint64_t now_ms)
+sampled(link_t *l, uint64_t bytes, uint64_t now_us)
 {
     l->confirmed += bytes;
     l->sample_bytes += bytes;
-    uint64_t dt = l->sample_start && now_ms > l->sample_start
-                      ? now_ms - l->sample_start
-                      : 0;
-    if (dt >= LINK_SAMPLE_MS) {
-        uint64_t sample = l->sample_bytes * 1000 / dt;
+    if (l->busy_since != 0 && now_us > l->busy_since)
+        l->sample_busy += now_us - l->busy_since;
+    l->busy_since = l->n > 0 ? now_us : 0;
+    if (l->sample_busy >=
+        (l->rate_bps ? LINK_SAMPLE_US : LINK_FIRST_SAMPLE_US)) {
+        uint64_t sample = l->sample_bytes * 1000000 / l->sample_busy;
         l->rate_bps = l->rate_bps ? (l->rate_bps + sample) / 2 : sample;
         l->sample_bytes = 0;
-        l->sample_start = now_ms;
-    }
-    if (l->n == 0) {
-        l->sample_bytes = 0;
-        l->sample_start = 0;
+        l->sample_busy = 0;
     }
 }
 
@@ -69,24 +69,24 @@ pop(link_t *l, uint64_t *mark)
 }
 
 uint64_t
-link_confirm_n(link_t *l, unsigned n, uint64_t now_ms, uint64_t *mark)
+link_confirm_n(link_t *l, unsigned n, uint64_t now_us, uint64_t *mark)
 {
     uint64_t bytes = 0;
     while (n-- > 0 && l->n > 0)
         bytes += pop(l, mark);
     if (bytes > 0)
-        sampled(l, bytes, now_ms);
+        sampled(l, bytes, now_us);
     return bytes;
 }
 
 uint64_t
-link_confirm_upto(link_t *l, uint64_t upto, uint64_t now_ms)
+link_confirm_upto(link_t *l, uint64_t upto, uint64_t now_us)
 {
     uint64_t bytes = 0;
     while (l->n > 0 && l->q[l->head].mark <= upto)
         bytes += pop(l, NULL);
     if (bytes > 0)
-        sampled(l, bytes, now_ms);
+        sampled(l, bytes, now_us);
     return bytes;
 }
 

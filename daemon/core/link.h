@@ -11,10 +11,11 @@
  * heartbeat stays a few seconds long on a 2 kB/s line as on a LAN, and a
  * session is never dropped for a big message in transit. Before the first
  * measurement a sender starts small (LINK_START_BATCH, two in flight); on a
- * fast link the rate is measured within LINK_SAMPLE_MS and the sizes grow to
+ * fast link the rate is measured within LINK_SAMPLE_US and the sizes grow to
  * the usual maximum (REPL_BATCH_BYTES, 16 of them).
  *
- * Pure: plain data, times come in as arguments, no allocation. The FIFO of
+ * Pure: plain data, times come in as arguments (monotonic microseconds),
+ * no allocation. The FIFO of
  * messages in flight is bounded (LINK_INFLIGHT_MAX): a sender that has that
  * many unconfirmed waits too.
  */
@@ -31,7 +32,11 @@
 #define LINK_BATCH_MS     1000          /* a message crosses in about this */
 #define LINK_WINDOW_MS    3000          /* what is in flight, in link time */
 #define LINK_INFLIGHT_MAX 64            /* messages in flight at most */
-#define LINK_SAMPLE_MS    250           /* shortest rate sample */
+#define LINK_SAMPLE_US    250000        /* shortest rate sample, in busy time */
+/* the first sample of a link may be shorter: a fast link leaves the start
+ * sizes after 20 ms of busy time (a slow one's first confirmation takes
+ * longer than that anyway) */
+#define LINK_FIRST_SAMPLE_US 20000
 /* a link whose measured rate is below this is a slow link (status) */
 #define LINK_SLOW_BPS (64u * 1024)
 
@@ -45,8 +50,9 @@ typedef struct {
     unsigned head, n;
     uint64_t inflight;     /* sum of their bytes */
     uint64_t rate_bps;     /* smoothed confirmed bytes/s; 0 = not measured */
-    uint64_t sample_bytes; /* confirmed since sample_start */
-    uint64_t sample_start; /* ms; 0 = no sample running */
+    uint64_t sample_bytes; /* confirmed in the running sample */
+    uint64_t sample_busy;  /* us of it with something in flight, closed */
+    uint64_t busy_since;   /* us the current busy span began; 0 = idle */
     uint64_t confirmed;    /* bytes confirmed in all, this session and before */
 } link_t;
 
@@ -55,14 +61,14 @@ typedef struct {
 void link_reset(link_t *l);
 /** A message of bytes was sent; mark is the caller's (its last seq). False
  * (nothing recorded) when LINK_INFLIGHT_MAX are in flight. */
-bool link_sent(link_t *l, uint64_t bytes, uint64_t mark, uint64_t now_ms);
+bool link_sent(link_t *l, uint64_t bytes, uint64_t mark, uint64_t now_us);
 /** The oldest n messages in flight were confirmed (a Credit of n): returns
  * their bytes; *mark (may be NULL) gets the last one's mark (unchanged when
  * none was in flight). */
-uint64_t link_confirm_n(link_t *l, unsigned n, uint64_t now_ms, uint64_t *mark);
+uint64_t link_confirm_n(link_t *l, unsigned n, uint64_t now_us, uint64_t *mark);
 /** Every message in flight whose mark is <= upto was confirmed (a
  * cumulative PublishAck): returns their bytes. */
-uint64_t link_confirm_upto(link_t *l, uint64_t upto, uint64_t now_ms);
+uint64_t link_confirm_upto(link_t *l, uint64_t upto, uint64_t now_us);
 /** Bytes for the next message: about LINK_BATCH_MS at the measured rate,
  * within [LINK_MIN_BATCH, LINK_MAX_BATCH]; LINK_START_BATCH unmeasured. */
 size_t link_batch_bytes(const link_t *l);

@@ -16,7 +16,8 @@
 
 /* A line of bps bytes/s: sends messages of the allowed size while the
  * window allows, each confirmed when the line has carried it (plus rtt),
- * for ms milliseconds of simulated time. Returns the bytes confirmed. */
+ * for ms milliseconds of simulated time (link.c takes microseconds).
+ * Returns the bytes confirmed. */
 static uint64_t
 simulate(link_t *l, uint64_t bps, uint64_t rtt_ms, uint64_t ms)
 {
@@ -26,12 +27,12 @@ simulate(link_t *l, uint64_t bps, uint64_t rtt_ms, uint64_t ms)
     while (now < ms) {
         while (link_may_send(l) && n < LINK_INFLIGHT_MAX) {
             uint64_t b = link_batch_bytes(l);
-            assert_true(link_sent(l, b, now, now));
+            assert_true(link_sent(l, b, now, now * 1000));
             line_free = (line_free > now ? line_free : now) + b * 1000 / bps;
             done_at[(head + n++) % LINK_INFLIGHT_MAX] = line_free + rtt_ms;
         }
         if (n > 0 && done_at[head] <= now) {
-            total += link_confirm_n(l, 1, now, NULL);
+            total += link_confirm_n(l, 1, now * 1000, NULL);
             head = (head + 1) % LINK_INFLIGHT_MAX;
             n--;
         }
@@ -94,6 +95,30 @@ test_link_grows_to_the_maximum_on_a_fast_line(void **state)
     assert_false(link_is_slow(&l));
 }
 
+/* A fast line whose sender empties its window at every burst (a group
+ * commit acks everything in flight at once): the rate is still measured,
+ * from the busy time only, and the sizes grow. */
+static void
+test_link_measures_bursts_that_empty_the_window(void **state)
+{
+    (void)state;
+    link_t l = {0};
+    uint64_t now = 1000;
+    for (int burst = 0; burst < 400; burst++) {
+        unsigned n = 0;
+        while (link_may_send(&l) && n < 8) {
+            assert_true(link_sent(&l, link_batch_bytes(&l), n + 1, now));
+            n++;
+        }
+        now += 2000;                            /* 2 ms on the line */
+        link_confirm_upto(&l, UINT64_MAX, now); /* one ack for all */
+        assert_int_equal(l.n, 0);
+        now += 50000; /* 50 ms idle: not the line's */
+    }
+    assert_true(l.rate_bps > 4u * 1000 * 1000);
+    assert_int_equal(link_batch_bytes(&l), LINK_MAX_BATCH);
+}
+
 static void
 test_link_confirm_upto_is_cumulative(void **state)
 {
@@ -149,6 +174,7 @@ main(void)
         cmocka_unit_test(test_link_measures_a_slow_line),
         cmocka_unit_test(test_link_fills_a_20kBps_line),
         cmocka_unit_test(test_link_grows_to_the_maximum_on_a_fast_line),
+        cmocka_unit_test(test_link_measures_bursts_that_empty_the_window),
         cmocka_unit_test(test_link_confirm_upto_is_cumulative),
         cmocka_unit_test(test_link_reset_forgets_in_flight_keeps_rate),
         cmocka_unit_test(test_link_bounds_messages_in_flight),
