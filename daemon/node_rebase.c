@@ -129,6 +129,29 @@ node_rebase_is_older_copy(obsdb_t *db, uint64_t last, uint64_t last_hlc,
     return rc;
 }
 
+/* Whether the outbox after plan->after holds a change to rewrite: always
+ * when renumbering; when only re-stamping, when its newest change (the
+ * highest stamp: ours increase) is past the limit. Else only the HLC comes
+ * back, and the outbox is not read into memory for nothing. */
+static int
+needs_rewrite(obsdb_txn_t *txn, const rebase_plan_t *plan, bool *rewrite)
+{
+    uint64_t last = 0, newest = 0;
+    *rewrite = true;
+    if (plan->renumber_after != 0)
+        return OBS_OK;
+    int rc = obsdb_outbox_last(txn, &last);
+    if (rc == OBS_OK && last <= plan->after) {
+        *rewrite = false;
+        return OBS_OK;
+    }
+    if (rc == OBS_OK)
+        rc = obsdb_outbox_hlc(txn, last, &newest);
+    if (rc == OBS_OK)
+        *rewrite = newest > plan->stamp_limit;
+    return rc == OBS_ENOENT ? OBS_OK : rc;
+}
+
 int
 node_rebase_run(obsdb_t *db, const rebase_plan_t *plan, hlc_t *hlc,
                 uint64_t *origin_seq, rebase_result_t *res)
@@ -142,8 +165,11 @@ node_rebase_run(obsdb_t *db, const rebase_plan_t *plan, hlc_t *hlc,
                       .res = res};
         memset(res, 0, sizeof(*res));
         obsdb_txn_t *txn = NULL;
+        bool rewrite = true;
         int rc = obsdb_begin(db, true, &txn);
         if (rc == OBS_OK)
+            rc = needs_rewrite(txn, plan, &rewrite);
+        if (rc == OBS_OK && rewrite)
             rc = obsdb_outbox_rewrite(txn, plan->after, rebase_one, &r, NULL);
         free(r.moved);
         uint64_t seq = *origin_seq, acked = plan->renumber_after;

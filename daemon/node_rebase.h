@@ -27,10 +27,11 @@
 #include "hlc.h"
 #include "obsdb.h"
 
-/* A change stamped past the hub's bound less this margin is re-stamped:
- * room for the time it takes to reach the hub and for the error of our
- * estimate of its clock. */
-#define REBASE_MARGIN_MS (30 * 1000)
+/* A change stamped past the hub's bound less this margin is re-stamped
+ * (and held while it cannot be): room for the error of our estimate of the
+ * hub's clock (a one-way latency). Small, so that stamps the hub accepts,
+ * which every node observes, are not held. */
+#define REBASE_MARGIN_MS (5 * 1000)
 
 typedef struct {
     uint64_t after;          /* outbox entries <= it are acknowledged */

@@ -681,7 +681,8 @@ tell_log_last(repl_hub_t *self, sess_t *s, uint64_t now)
     if (s->fsm.state != RH_DEAD && s->hello_done &&
         self->log_last > s->told_last &&
         (now - s->told_ms >= self->env.cfg->heartbeat_ms ||
-         sess_peer(self, s)->down.n == 0)) /* ahead of the stream */
+         /* ahead of a stream that starts (at most every 100 ms) */
+         (sess_peer(self, s)->down.n == 0 && now - s->told_ms >= 100)))
         send_heartbeat(self, s);
 }
 
@@ -1006,6 +1007,9 @@ static void
 dispatch(repl_hub_t *self, sess_t *s, const codec_env_t *env)
 {
     rh_event_t ev = {.now_ms = now_ms()};
+    if (s->fsm.state == RH_DEAD)
+        return; /* a replaced connection's late messages: its node's link
+                   and cursor belong to the new session */
     if (env->body_case == OBSYNC__V1__ENVELOPE__BODY_HELLO) {
         if (s->hello_done) {
             ev.type = RH_EV_PROTO_ERROR;

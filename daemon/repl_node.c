@@ -76,6 +76,7 @@ struct repl_node {
      * R-clock), from the first to the end: re-stamped at the next Welcome,
      * or held there until the hub's clock catches up (node_rebase.h) */
     uint64_t pending_rejects;
+    uint64_t held_warned_ms;
     /* the link (link.h): Publishes sized and windowed by what the acks
      * confirm; the hub's stream measured as it arrives */
     link_t up;
@@ -233,10 +234,13 @@ send_publish(repl_node_t *self, uint64_t after)
         rc = OBS_OK;
     if (b.held && b.n == 0 && self->pending_rejects == 0) {
         self->pending_rejects = self->fsm.outbox_last - after;
-        log_warnx("node: %" PRIu64 " change(s) from origin_seq %" PRIu64
-                  " are stamped further ahead of the hub's clock than it "
-                  "accepts: they wait in the outbox",
-                  self->pending_rejects, after + 1);
+        if (now_ms() - self->held_warned_ms >= 60000) { /* once a minute */
+            self->held_warned_ms = now_ms();
+            log_warnx("node: %" PRIu64 " change(s) from origin_seq %" PRIu64
+                      " are stamped further ahead of the hub's clock than "
+                      "it accepts: they wait in the outbox",
+                      self->pending_rejects, after + 1);
+        }
     } else if (b.n > 0) {
         self->pending_rejects = 0;
     }
@@ -445,8 +449,10 @@ rebase_on_welcome(repl_node_t *self, const Obsync__V1__Welcome *w,
     bool older = false;
     int rc = node_rebase_is_older_copy(self->env.db, last, w->last_origin_hlc,
                                        made, acked, &older);
-    if (rc != OBS_OK)
+    if (rc != OBS_OK) { /* not knowing, nothing may be dropped as acked */
         log_warnr(rc, "node: reading the outbox to compare with the hub's");
+        return false;
+    }
     rebase_plan_t plan = {.after = last > acked ? last : acked,
                           .stamp_limit = UINT64_MAX,
                           .floor_hlc = w->last_origin_hlc};

@@ -1614,12 +1614,14 @@ hold_one(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     return OBS_OK;
 }
 
-/* Replaces key's current version by o (encoded in enc), the same change
+/* Replaces key's current version old by o (encoded in enc), the same change
  * with another version: when the newest version in history beats it now
- * (re-stamped lower), that one becomes current and o goes to history. */
+ * (re-stamped lower), that one becomes current and o goes to history. A
+ * copy of old in history (older stores kept the current version there too)
+ * goes first: it must not come back as current. */
 static int
 current_replace(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_t *o,
-                const uint8_t *enc, size_t enc_len)
+                const obs_version_t *old, const uint8_t *enc, size_t enc_len)
 {
     store_cursor_t c;
     store_val_t k, v;
@@ -1630,6 +1632,13 @@ current_replace(obsdb_txn_t *txn, uint8_t *key, size_t klen, const obs_t *o,
     rc = hist_seek_newest(&c, key, klen, UINT64_MAX, &k, &v);
     if (rc == 0)
         rc = codec_obs_decode_version(v.ptr, v.len, &newest);
+    while (rc == 0 && same_version(&newest, old)) {
+        rc = store_cursor_del(&c);
+        if (rc == 0)
+            rc = hist_seek_newest(&c, key, klen, UINT64_MAX, &k, &v);
+        if (rc == 0)
+            rc = codec_obs_decode_version(v.ptr, v.len, &newest);
+    }
     if (rc != 0 || obsdb_version_cmp(&newest, &o->ver) <= 0) {
         store_cursor_close(&c);
         if (rc != 0 && rc != OBS_ENOENT)
@@ -1679,7 +1688,7 @@ version_replace(obsdb_txn_t *txn, const obs_t *o, const obs_version_t *old,
     if (rc != 0)
         return rc == OBS_ENOENT ? OBS_OK : rc;
     if (same_version(&cur, old))
-        return current_replace(txn, key, (size_t)klen, o, enc, enc_len);
+        return current_replace(txn, key, (size_t)klen, o, old, enc, enc_len);
     size_t hlen = hist_key_make(key, (size_t)klen, old->hlc, old->origin);
     rc = store_get(&txn->st, STORE_T_HISTORY, key, hlen, &v);
     if (rc == OBS_ENOENT && hlen != (size_t)klen + HIST_SUFFIX_SHORT) {
