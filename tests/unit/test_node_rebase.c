@@ -29,6 +29,7 @@
 #include "obs_err.h"
 #include "obs_key.h"
 #include "obsdb.h"
+#include "store.h"
 #include "test_support.h"
 
 #define NODE  "node-col"
@@ -580,6 +581,77 @@ test_restamp_below_later_version_hands_current_to_it(void **state)
     assert_string_equal(h.value[1], "ours");
 }
 
+/* A store written by an older build also kept the current version in
+ * history, under the short key (canonical key | be64 hlc). Re-stamped
+ * lower, the change must not lose to that stale copy of itself: the copy
+ * goes, and the re-stamped version is the current one. */
+static void
+test_restamp_drops_an_older_stores_copy_of_the_current(void **state)
+{
+    fixture_t *f = *state;
+    const change_t c[] = {{"COL", "ours", HLC_MAKE(AHEAD, 0)}};
+    local_changes(f->db, c, 1, 1);
+    obs_t o;
+    make_obs(&o, "COL", "ours", c[0].hlc, NODE, 1);
+    uint8_t key[OBS_KEY_MAX + 8];
+    int klen = obs_key_encode(&o, key, OBS_KEY_MAX);
+    assert_true(klen > 0);
+    store_be64_put(key + klen, c[0].hlc);
+    uint8_t *enc = NULL;
+    size_t enc_len = 0;
+    assert_ok(codec_obs_encode(&o, &enc, &enc_len));
+    obsdb_txn_t *txn = begin(f->db, true);
+    assert_ok(store_put(obsdb_txn_store(txn), STORE_T_HISTORY, key,
+                        (size_t)klen + 8, enc, enc_len));
+    commit(txn);
+    free(enc);
+    obs_fini(&o);
+
+    rebase_plan_t plan = {.after = 0,
+                          .stamp_limit = LIMIT,
+                          .hub_now_ms = HUB_NOW,
+                          .floor_hlc = 0};
+    hlc_t clock = {c[0].hlc};
+    uint64_t origin_seq = 1;
+    rebase_result_t res;
+    assert_ok(node_rebase_run(f->db, &plan, &clock, &origin_seq, &res));
+    assert_int_equal(res.restamped, 1);
+    seen_t cur;
+    current(f->db, "COL", &cur);
+    assert_true(cur.ver[0].hlc < c[0].hlc); /* the re-stamped one */
+    assert_true(HLC_MS(cur.ver[0].hlc) >= HUB_NOW);
+    seen_t h;
+    history(f->db, "COL", &h);
+    assert_int_equal(h.n, 1); /* no stale copy left */
+    assert_int_equal(h.ver[0].hlc, cur.ver[0].hlc);
+}
+
+/* Our clock ran past the limit but no change in the outbox is past it:
+ * nothing is rewritten, only the HLC comes back. */
+static void
+test_rebase_without_a_change_past_the_limit_only_lowers_the_hlc(void **state)
+{
+    fixture_t *f = *state;
+    const change_t c[] = {{"COL", "ok", HLC_MAKE(HUB_NOW + 10, 0)}};
+    local_changes(f->db, c, 1, 1);
+    seen_t before, after;
+    outbox(f->db, &before);
+    rebase_plan_t plan = {.after = 0,
+                          .stamp_limit = LIMIT,
+                          .hub_now_ms = HUB_NOW,
+                          .floor_hlc = 0};
+    hlc_t clock = {HLC_MAKE(AHEAD, 0)}; /* observed from a fast peer */
+    uint64_t origin_seq = 1;
+    rebase_result_t res;
+    assert_ok(node_rebase_run(f->db, &plan, &clock, &origin_seq, &res));
+    assert_int_equal(res.rewritten, 0);
+    outbox(f->db, &after);
+    assert_int_equal(after.n, 1);
+    assert_int_equal(after.ver[0].hlc, before.ver[0].hlc);
+    assert_true(clock.last <= LIMIT);
+    assert_int_equal(meta(f->db, "hlc"), clock.last);
+}
+
 /* ------------------------------------------------------- acknowledged part */
 
 static void
@@ -745,6 +817,8 @@ main(void)
         T(test_restamp_only_from_the_first_change_past_limit),
         T(test_restamp_stays_above_other_origins_base),
         T(test_restamp_below_later_version_hands_current_to_it),
+        T(test_restamp_drops_an_older_stores_copy_of_the_current),
+        T(test_rebase_without_a_change_past_the_limit_only_lowers_the_hlc),
         T(test_rebase_after_drops_acked_and_rewrites_the_rest),
         T(test_rebase_that_does_not_fit_changes_nothing),
         T(test_older_copy_detection),
