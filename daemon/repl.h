@@ -35,10 +35,9 @@ typedef struct {
     void *engine;
 } repl_env_t;
 
-#define REPL_BATCH_MAX 1000 /* changes per Publish / LogBatch */
-/* bytes per Publish / LogBatch: with big records, a window of 16 Publishes
- * is 8 MiB queued at the hub per node */
-#define REPL_BATCH_BYTES (512 * 1024)
+#define REPL_BATCH_MAX                                  \
+    1000 /* changes per Publish / LogBatch; their bytes \
+           are the link's (core/link.h) */
 #define REPL_MAX_SKEW_MS (5 * 60 * 1000) /* HLC stamps ahead of our clock */
 
 /** Hex SHA-256 of the structure's canonical text (65 bytes with NUL). */

@@ -12,7 +12,7 @@
  * session is never dropped for a big message in transit. Before the first
  * measurement a sender starts small (LINK_START_BATCH, two in flight); on a
  * fast link the rate is measured within LINK_SAMPLE_US and the sizes grow to
- * the usual maximum (REPL_BATCH_BYTES, 16 of them).
+ * the usual maximum (LINK_MAX_BATCH, 16 of them).
  *
  * Pure: plain data, times come in as arguments (monotonic microseconds),
  * no allocation. The FIFO of
@@ -28,7 +28,7 @@
 
 #define LINK_MIN_BATCH    (4u * 1024)   /* bytes: ~16 observations */
 #define LINK_START_BATCH  (8u * 1024)   /* until a rate is measured */
-#define LINK_MAX_BATCH    (512u * 1024) /* REPL_BATCH_BYTES */
+#define LINK_MAX_BATCH    (512u * 1024) /* with 16 in flight: 8 MiB */
 #define LINK_BATCH_MS     1000          /* a message crosses in about this */
 #define LINK_WINDOW_MS    3000          /* what is in flight, in link time */
 #define LINK_INFLIGHT_MAX 64            /* messages in flight at most */
