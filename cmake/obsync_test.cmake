@@ -1,7 +1,7 @@
 # One line per test, as nng's nng_test() does: label and timeout set here.
 function(obsync_unit_test name)
   add_executable(test_${name} ${CMAKE_SOURCE_DIR}/tests/unit/test_${name}.c)
-  target_link_libraries(test_${name} PRIVATE obsyncd_engines
+  target_link_libraries(test_${name} PRIVATE obsyncd_api
                         obsync_client_static PkgConfig::CMOCKA)
   target_compile_definitions(test_${name} PRIVATE
     OBSYNC_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
@@ -22,7 +22,7 @@ function(obsync_fuzz name)
   else()
     add_executable(fuzz_${name} ${src} ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.c)
   endif()
-  target_link_libraries(fuzz_${name} PRIVATE obsyncd_engines obsync_client_static)
+  target_link_libraries(fuzz_${name} PRIVATE obsyncd_api obsync_client_static)
   add_test(NAME fuzz.${name} COMMAND fuzz_${name}
            ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
   set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 300)
