@@ -5,6 +5,7 @@
  *
  *   obsyncd -c FILE [-d] [-n [-v]] [-v...]
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "cfg.h"
 #include "engine.h"
 #include "log.h"
+#include "loop.h"
 #include "mem.h"
 #include "obs_err.h"
 
@@ -89,16 +91,26 @@ main(int argc, char **argv)
     if (cfg.no_sync)
         log_warnx("no_sync = yes: commits are not synced; acknowledged writes "
                   "can be lost in a crash. For tests only.");
+    loop_t *loop = NULL;
     engine_t *engine = NULL;
-    int rc = engine_new(&cfg, &engine, err, sizeof(err));
+    err[0] = '\0';
+    int rc = loop_new(&loop);
+    if (rc == OBS_OK && (rc = loop_watch_signals(loop)) != OBS_OK)
+        snprintf(err, sizeof(err), "signals: %s", strerror(errno));
+    if (rc == OBS_OK)
+        rc = engine_new(&cfg, loop, &engine, err, sizeof(err));
     if (rc != OBS_OK) {
         log_errx("cannot start: %s (%s)", err[0] ? err : obs_strerror(rc),
                  obs_errname(rc));
+        loop_destroy(&loop);
         cfg_fini(&cfg);
         return 1;
     }
-    rc = engine_run(engine);
+    rc = loop_run(loop);
+    if (rc != OBS_OK)
+        log_errr(rc, "event loop failed");
     engine_destroy(&engine);
+    loop_destroy(&loop);
     cfg_fini(&cfg);
     return rc == OBS_OK ? 0 : 1;
 }

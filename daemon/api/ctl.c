@@ -159,9 +159,9 @@ static void
 handle_frame(ctl_t *self, ctl_peer_t *peer, zmq_msg_t *m,
              ctl_handler_fn handler, void *arg)
 {
-    codec_env_t *env = NULL;
-    int rc = codec_envelope_unpack(zmq_msg_data(m), zmq_msg_size(m),
-                                   self->max_frame, &env);
+    msg_t *req = NULL;
+    int rc =
+        msg_decode(zmq_msg_data(m), zmq_msg_size(m), self->max_frame, &req);
     if (rc != OBS_OK) {
         self->stats.frames_bad++;
         log_info("local API: dropped a bad frame of %zu bytes: %s",
@@ -170,9 +170,9 @@ handle_frame(ctl_t *self, ctl_peer_t *peer, zmq_msg_t *m,
                         zmq_msg_size(m), obs_strerror(rc));
         return;
     }
-    peer->corr_id = env->corr_id;
-    handler(arg, peer, env);
-    codec_envelope_free(&env);
+    peer->corr_id = req->corr_id;
+    handler(arg, peer, req);
+    msg_destroy(&req);
 }
 
 static uint64_t
@@ -227,12 +227,12 @@ ctl_dispatch(ctl_t *self, ctl_handler_fn handler, void *arg)
 }
 
 int
-ctl_reply(ctl_t *self, const ctl_peer_t *peer, codec_env_t *reply)
+ctl_reply(ctl_t *self, const ctl_peer_t *peer, msg_t *reply)
 {
     reply->corr_id = peer->corr_id;
     uint8_t *buf;
     size_t len;
-    int rc = codec_envelope_pack(reply, &buf, &len);
+    int rc = msg_encode(reply, &buf, &len);
     if (rc != OBS_OK)
         return rc;
     if (zmq_send(self->sock, peer->id, peer->id_len, ZMQ_SNDMORE) < 0 ||
@@ -255,13 +255,6 @@ ctl_reply_error(ctl_t *self, const ctl_peer_t *peer, int code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    Obsync__V1__ErrorReply er;
-    obsync__v1__error_reply__init(&er);
-    er.code = code;
-    er.message = msg;
-    codec_env_t env;
-    obsync__v1__envelope__init(&env);
-    env.body_case = OBSYNC__V1__ENVELOPE__BODY_ERROR;
-    env.error = &er;
-    return ctl_reply(self, peer, &env);
+    msg_t m = {.type = MSG_ERROR, .u.error = {.code = code, .message = msg}};
+    return ctl_reply(self, peer, &m);
 }

@@ -1,8 +1,9 @@
 /*
  * ctl.h - the daemon end of the local API: a ZeroMQ ROUTER bound to
- * ipc://PATH, one Envelope frame per request and per reply (proto/obsync.proto,
- * PROTOCOL.md "Local API"). It decodes and checks frames, answers malformed
- * ones with ErrorReply itself, and hands good requests to the engine.
+ * ipc://PATH, one message (proto/msg.h) per request and per reply
+ * (proto/obsync.proto, PROTOCOL.md "Local API"). It decodes and checks frames,
+ * answers malformed ones with ErrorReply itself, and hands good requests to the
+ * engine.
  *
  * Threading: used only from the daemon loop. Ownership: requests passed to
  * the handler are borrowed for the call; replies are borrowed by ctl_reply.
@@ -13,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec_pb.h"
+#include "msg.h"
 
 typedef struct ctl ctl_t;
 
@@ -25,7 +26,7 @@ typedef struct {
 } ctl_peer_t;
 
 typedef void (*ctl_handler_fn)(void *arg, const ctl_peer_t *peer,
-                               const codec_env_t *req);
+                               const msg_t *req);
 
 typedef struct {
     uint64_t frames_in;
@@ -47,7 +48,7 @@ void *ctl_socket(ctl_t *self);
 int ctl_dispatch(ctl_t *self, ctl_handler_fn handler, void *arg);
 /** Sends reply to peer (corr_id set from peer). OBS_ENOMEM, OBS_ESYS (peer
  * gone: logged at debug and dropped). */
-int ctl_reply(ctl_t *self, const ctl_peer_t *peer, codec_env_t *reply);
+int ctl_reply(ctl_t *self, const ctl_peer_t *peer, msg_t *reply);
 /** Sends ErrorReply{code, message}. */
 int ctl_reply_error(ctl_t *self, const ctl_peer_t *peer, int code,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
