@@ -47,12 +47,12 @@ repl_send_bytes(void *sock, const uint8_t *id, size_t id_len,
 }
 
 int
-repl_send(void *sock, const uint8_t *id, size_t id_len, codec_env_t *env,
+repl_send(void *sock, const uint8_t *id, size_t id_len, const msg_t *m,
           uint64_t *bytes)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = codec_envelope_pack(env, &buf, &len);
+    int rc = msg_encode(m, &buf, &len);
     if (rc == OBS_OK)
         rc = repl_send_bytes(sock, id, id_len, buf, len, bytes);
     free(buf);

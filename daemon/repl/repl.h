@@ -1,8 +1,8 @@
 /*
- * repl.h - replication glue shared by the hub (repl_hub.c) and the node
- * (repl_node.c): what the engine lends them, and helpers both ends use.
+ * repl.h - replication glue shared by the hub (repl/hub/) and the node
+ * (repl/node/): what the engine lends them, and helpers both ends use.
  *
- * The state machines are in core/repl_fsm.c (pure); these modules perform
+ * The state machines are in repl/fsm/repl_fsm.c (pure); these modules perform
  * their actions on sockets and the store. Everything runs on the engine's
  * loop thread. Ownership: every pointer in repl_env_t is borrowed from the
  * engine and outlives the replication objects.
@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 #include "cfg.h"
-#include "codec_pb.h"
 #include "hlc.h"
+#include "msg.h"
 #include "obsdb.h"
 #include "structure.h"
 
@@ -43,11 +43,11 @@ typedef struct {
 /** Hex SHA-256 of the structure's canonical text (65 bytes with NUL). */
 int repl_structure_hash(const structure_t *st, char hex[65]);
 
-/** Packs env and sends it as one frame (after the routing id when id is not
- * NULL). Never blocks: at the high-water mark the frame is dropped and
+/** Encodes m and sends it as one frame (after the routing id when id is
+ * not NULL). Never blocks: at the high-water mark the frame is dropped and
  * OBS_EBUSY returned (the stream's gap detection recovers). *bytes (may be
  * NULL) is incremented by the frame size. */
-int repl_send(void *sock, const uint8_t *id, size_t id_len, codec_env_t *env,
+int repl_send(void *sock, const uint8_t *id, size_t id_len, const msg_t *m,
               uint64_t *bytes);
 /** repl_send of a frame already packed (buf stays the caller's). */
 int repl_send_bytes(void *sock, const uint8_t *id, size_t id_len,

@@ -33,7 +33,7 @@ teardown(void **state)
 
 /* A change of node N1 (provider OID) with origin_seq seq: valid unless
  * area names a code the structure lacks; value as given. */
-static ProtobufCBinaryData
+static msg_bytes_t
 change(uint64_t seq, const char *origin, const char *area, const char *value)
 {
     obs_t o;
@@ -49,19 +49,20 @@ change(uint64_t seq, const char *origin, const char *area, const char *value)
     o.ver.action = OBS_ACTION_MERGE;
     snprintf(o.ver.origin, sizeof(o.ver.origin), "%s", origin);
     snprintf(o.ver.provider, sizeof(o.ver.provider), "OID");
-    ProtobufCBinaryData b = {0};
-    assert_ok(codec_obs_encode(&o, &b.data, &b.len));
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_ok(codec_obs_encode(&o, &buf, &len));
     obs_fini(&o);
-    return b;
+    return (msg_bytes_t){buf, len};
 }
 
 /* What the loop thread logs for bin: key, then the Observation, checked
  * the slow way. */
 static void
-expect_logged(const ProtobufCBinaryData *bin, const prep_change_t *pc)
+expect_logged(const msg_bytes_t *bin, const prep_change_t *pc)
 {
     codec_obs_ro_t ro;
-    assert_ok(codec_obs_decode_ro(bin->data, bin->len, &ro));
+    assert_ok(codec_obs_decode_ro(bin->ptr, bin->len, &ro));
     validate_texts_t *texts = calloc(1, sizeof(*texts));
     assert_non_null(texts);
     validate_ctx_t vc = {.st = st, .provider = "OID", .texts = texts};
@@ -93,7 +94,7 @@ expect_logged(const ProtobufCBinaryData *bin, const prep_change_t *pc)
 }
 
 static void
-job_init(prep_job_t *job, ProtobufCBinaryData *changes, size_t n)
+job_init(prep_job_t *job, msg_bytes_t *changes, size_t n)
 {
     memset(job, 0, sizeof(*job));
     job->changes = changes;
@@ -103,10 +104,10 @@ job_init(prep_job_t *job, ProtobufCBinaryData *changes, size_t n)
 }
 
 static void
-free_changes(ProtobufCBinaryData *c, size_t n)
+free_changes(msg_bytes_t *c, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        free(c[i].data);
+        free((void *)(uintptr_t)c[i].ptr);
 }
 
 /* Good changes are PREP_OK with the loop's key and bytes (a value that
@@ -115,14 +116,14 @@ static void
 test_hub_prep_verdicts(void **state)
 {
     (void)state;
-    ProtobufCBinaryData c[6];
+    msg_bytes_t c[6];
     c[0] = change(1, "N1", "COL", "12.5");
     c[1] = change(2, "N1", "MEX", "+7.50"); /* normalised by validation */
     c[2] = change(3, "N1", "XXX", "1");     /* not in the code list */
     c[3] = change(4, "N2", "COL", "1");     /* not the session's node */
-    c[4] = (ProtobufCBinaryData){.data = (uint8_t *)strdup("\x0a\xff"),
-                                 .len = 2}; /* does not decode */
-    c[5] = change(6, "N1", "COL", "abc");   /* not a number */
+    c[4] = (msg_bytes_t){.ptr = (const uint8_t *)strdup("\x0a\xff"),
+                         .len = 2};       /* does not decode */
+    c[5] = change(6, "N1", "COL", "abc"); /* not a number */
     hub_prep_t *hp = NULL;
     assert_ok(hub_prep_new(st, 1000, false, &hp));
     prep_job_t job;
@@ -180,7 +181,7 @@ static void
 test_hub_prep_worker_agrees(void **state)
 {
     (void)state;
-    static ProtobufCBinaryData c[JOBS][PER];
+    static msg_bytes_t c[JOBS][PER];
     for (size_t j = 0; j < JOBS; j++)
         for (size_t i = 0; i < PER; i++)
             c[j][i] = change(j * PER + i + 1, "N1",
@@ -233,7 +234,7 @@ static void
 test_hub_prep_ahead_and_redo(void **state)
 {
     (void)state;
-    ProtobufCBinaryData a[PER], b[PER];
+    msg_bytes_t a[PER], b[PER];
     for (size_t i = 0; i < PER; i++) {
         a[i] = change(i + 1, "N1", "COL", "1");
         b[i] = change(PER + i + 1, "N1", "MEX", "2");
@@ -276,7 +277,7 @@ static void
 test_hub_prep_wait_makes_room(void **state)
 {
     (void)state;
-    ProtobufCBinaryData c[3][PER];
+    msg_bytes_t c[3][PER];
     for (size_t j = 0; j < 3; j++)
         for (size_t i = 0; i < PER; i++)
             c[j][i] = change(j * PER + i + 1, "N1", "COL", "4");
@@ -314,7 +315,7 @@ test_hub_prep_pause_waits_for_worker(void **state)
 {
     (void)state;
     enum { BIG = 4000 };
-    ProtobufCBinaryData *c = calloc(BIG, sizeof(*c));
+    msg_bytes_t *c = calloc(BIG, sizeof(*c));
     assert_non_null(c);
     for (size_t i = 0; i < BIG; i++)
         c[i] = change(i + 1, "N1", "MEX", "5.5");
@@ -364,8 +365,10 @@ test_hub_prep_redo_sees_new_structure(void **state)
     o.ver.origin_seq = 1;
     snprintf(o.ver.origin, sizeof(o.ver.origin), "N1");
     snprintf(o.ver.provider, sizeof(o.ver.provider), "OID");
-    ProtobufCBinaryData c = {0};
-    assert_ok(codec_obs_encode(&o, &c.data, &c.len));
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_ok(codec_obs_encode(&o, &buf, &len));
+    msg_bytes_t c = {buf, len};
     obs_fini(&o);
     hub_prep_t *hp = NULL;
     assert_ok(hub_prep_new(own, 100, true, &hp));
@@ -392,7 +395,7 @@ test_hub_prep_redo_sees_new_structure(void **state)
     assert_int_equal(job.out[0].verdict, PREP_OK);
     hub_prep_forget(hp, &job);
     hub_prep_destroy(&hp);
-    free(c.data);
+    free(buf);
     structure_destroy(&own);
 }
 

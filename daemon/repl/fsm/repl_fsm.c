@@ -6,6 +6,7 @@
  */
 #include "repl_fsm.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ node side */
@@ -34,8 +35,9 @@ static void
 rn_push(rn_fsm_t *f, rn_actions_t *out, rn_action_type_t t, uint64_t n,
         bool resync, uint64_t now)
 {
-    if (out->n < REPL_ACTIONS_MAX)
-        out->a[out->n++] = (rn_action_t){t, n, resync};
+    /* No event produces more: a bug if it does (the fuzzer looks). */
+    assert(out->n < REPL_ACTIONS_MAX);
+    out->a[out->n++] = (rn_action_t){t, n, resync, NULL};
     if (t == RN_A_SEND_HELLO || t == RN_A_SEND_CREDIT ||
         t == RN_A_SEND_HEARTBEAT)
         f->last_send_ms = now;
@@ -207,7 +209,7 @@ rn_step_hello(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
 }
 
 static rn_state_t
-rn_step_snapshot(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
+rn_step_snapshot(rn_fsm_t *f, rn_event_t *ev, rn_actions_t *out)
 {
     uint64_t now = ev->now_ms;
     switch (ev->type) {
@@ -217,6 +219,7 @@ rn_step_snapshot(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
         break;
     case RN_EV_SNAP_CHUNK:
         rn_push(f, out, RN_A_APPLY_CHUNK, 0, false, now);
+        out->a[out->n - 1].msg = repl_take(&ev->msg);
         break;
     case RN_EV_APPLIED:
         rn_push(f, out, RN_A_SEND_CREDIT, 1, false, now);
@@ -235,7 +238,7 @@ rn_step_snapshot(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
 }
 
 static rn_state_t
-rn_step_streaming(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
+rn_step_streaming(rn_fsm_t *f, rn_event_t *ev, rn_actions_t *out)
 {
     uint64_t now = ev->now_ms;
     switch (ev->type) {
@@ -244,6 +247,7 @@ rn_step_streaming(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
             f->expect = ev->to;
             f->resyncing = false;
             rn_push(f, out, RN_A_APPLY_BATCH, ev->to, false, now);
+            out->a[out->n - 1].msg = repl_take(&ev->msg);
         } else {
             /* A gap or a batch from before a resync: never skip ahead. */
             rn_push(f, out, RN_A_DROP_BATCH, ev->from, false, now);
@@ -268,7 +272,7 @@ rn_step_streaming(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
 }
 
 rn_state_t
-rn_fsm_step(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
+rn_fsm_step(rn_fsm_t *f, rn_event_t *ev, rn_actions_t *out)
 {
     out->n = 0;
     bool received = ev->type != RN_EV_TICK && ev->type != RN_EV_APPLIED &&
@@ -312,8 +316,8 @@ static void
 rh_push(rh_fsm_t *f, rh_actions_t *out, rh_action_type_t t, uint64_t n,
         uint64_t m, bool snapshot, uint64_t now)
 {
-    if (out->n < REPL_ACTIONS_MAX)
-        out->a[out->n++] = (rh_action_t){t, n, m, snapshot};
+    assert(out->n < REPL_ACTIONS_MAX);
+    out->a[out->n++] = (rh_action_t){t, n, m, snapshot, NULL};
     if (t != RH_A_APPLY_PUBLISH && t != RH_A_START_SNAPSHOT && t != RH_A_CLOSE)
         f->last_send_ms = now;
 }
@@ -395,7 +399,7 @@ rh_on_sent(rh_fsm_t *f, const rh_event_t *ev, rh_actions_t *out)
 }
 
 static void
-rh_step_active(rh_fsm_t *f, const rh_event_t *ev, rh_actions_t *out)
+rh_step_active(rh_fsm_t *f, rh_event_t *ev, rh_actions_t *out)
 {
     uint64_t now = ev->now_ms;
     switch (ev->type) {
@@ -412,6 +416,7 @@ rh_step_active(rh_fsm_t *f, const rh_event_t *ev, rh_actions_t *out)
         break;
     case RH_EV_PUBLISH:
         rh_push(f, out, RH_A_APPLY_PUBLISH, ev->first, ev->last, false, now);
+        out->a[out->n - 1].msg = repl_take(&ev->msg);
         break;
     case RH_EV_COMMITTED:
         rh_push(f, out, RH_A_SEND_ACK, ev->seq, ev->first, false, now);
@@ -438,7 +443,7 @@ rh_step_active(rh_fsm_t *f, const rh_event_t *ev, rh_actions_t *out)
 }
 
 rh_state_t
-rh_fsm_step(rh_fsm_t *f, const rh_event_t *ev, rh_actions_t *out)
+rh_fsm_step(rh_fsm_t *f, rh_event_t *ev, rh_actions_t *out)
 {
     out->n = 0;
     if (ev->type == RH_EV_HELLO || ev->type == RH_EV_CREDIT ||

@@ -4,12 +4,17 @@
  * Two machines: the node's link to its hub (rn_*) and the hub's session with
  * one node (rh_*). Each takes an event and the current time and appends
  * actions to an outbox; it never touches a socket, the store or the clock, so
- * tests drive it with scripted or random events. The glue (node_repl.c,
- * hub_repl.c) performs the actions and reports their results back as events
+ * tests drive it with scripted or random events. The glue (repl/node/,
+ * repl/hub/) performs the actions and reports their results back as events
  * (e.g. "batch applied up to hub_seq N").
  *
  * The switch in repl_fsm.c follows the tables of PROTOCOL.md §5.4 row by row.
- * Ownership: plain data, no allocation.
+ * Ownership: plain data, no allocation. An event may carry the message it
+ * came in (`msg`, opaque here); the step moves it into the action that
+ * consumes it (APPLY_BATCH, APPLY_CHUNK, APPLY_PUBLISH) and sets the
+ * event's pointer to NULL. The glue takes it from the action with
+ * take(&action.msg) and frees whatever is left in the event and actions
+ * afterwards (a dropped batch, a disconnect).
  */
 #ifndef REPL_FSM_H
 #define REPL_FSM_H
@@ -22,7 +27,7 @@
 /* Publish batches a node has in flight: twice the hub's commit of 8,000
  * changes, so the node refills one half while the hub syncs the other. */
 #define REPL_PUB_WINDOW  16
-#define REPL_ACTIONS_MAX 8    /* actions one event can produce */
+#define REPL_ACTIONS_MAX 8    /* actions one event can produce (asserted) */
 #define REPL_BACKOFF_MIN 100  /* ms */
 #define REPL_BACKOFF_MAX 5000 /* ms */
 
@@ -54,11 +59,14 @@ typedef enum {
     RN_EV_PROTO_ERROR, /* malformed or out-of-state message */
 } rn_event_type_t;
 
+struct msg; /* proto/msg.h: opaque to the machines */
+
 typedef struct {
     rn_event_type_t type;
     uint64_t now_ms;
     uint64_t seq, from, to;
     bool snapshot;
+    struct msg *msg; /* the message that made the event: owned, moved */
 } rn_event_t;
 
 typedef enum {
@@ -82,6 +90,7 @@ typedef struct {
     rn_action_type_t type;
     uint64_t n;
     bool resync;
+    struct msg *msg; /* APPLY_BATCH, APPLY_CHUNK: the message, owned */
 } rn_action_t;
 
 typedef struct {
@@ -115,8 +124,8 @@ typedef struct {
 void rn_fsm_init(rn_fsm_t *f, uint64_t cursor, uint64_t pub_acked,
                  uint64_t outbox_last, uint32_t heartbeat_ms, uint32_t dead_ms);
 /** Feeds one event; appends actions to out (cleared first). Returns the
- * state after the event. */
-rn_state_t rn_fsm_step(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out);
+ * state after the event. ev->msg moves to the action that consumes it. */
+rn_state_t rn_fsm_step(rn_fsm_t *f, rn_event_t *ev, rn_actions_t *out);
 const char *rn_state_name(rn_state_t s);
 const char *rn_event_name(rn_event_type_t e);
 
@@ -150,6 +159,7 @@ typedef struct {
     uint64_t cursor, log_first, log_last, seq, first, last;
     uint32_t n;
     bool epoch_ok, resync, done;
+    struct msg *msg; /* the message that made the event: owned, moved */
 } rh_event_t;
 
 typedef enum {
@@ -168,6 +178,7 @@ typedef struct {
     rh_action_type_t type;
     uint64_t n, m;
     bool snapshot;
+    struct msg *msg; /* APPLY_PUBLISH: the Publish, owned */
 } rh_action_t;
 
 typedef struct {
@@ -187,8 +198,18 @@ typedef struct {
 
 void rh_fsm_init(rh_fsm_t *f, uint64_t now_ms, uint32_t heartbeat_ms,
                  uint32_t dead_ms);
-rh_state_t rh_fsm_step(rh_fsm_t *f, const rh_event_t *ev, rh_actions_t *out);
+/** As rn_fsm_step: ev->msg moves to the action that consumes it. */
+rh_state_t rh_fsm_step(rh_fsm_t *f, rh_event_t *ev, rh_actions_t *out);
 const char *rh_state_name(rh_state_t s);
 const char *rh_event_name(rh_event_type_t e);
+
+/** Moves *p out: returns it and sets *p to NULL (ownership passes). */
+static inline struct msg *
+repl_take(struct msg **p)
+{
+    struct msg *m = *p;
+    *p = NULL;
+    return m;
+}
 
 #endif

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "hub_rules.h"
 #include "issue.h"
 #include "obs_err.h"
 #include "obs_key.h"
@@ -54,38 +55,29 @@ struct hub_prep {
 
 static void
 prep_change(const hub_prep_t *self, prep_ctx_t *ctx, const prep_job_t *job,
-            const ProtobufCBinaryData *bin, prep_change_t *pc)
+            const msg_bytes_t *bin, prep_change_t *pc)
 {
     codec_obs_ro_t ro;
     obs_t *o = &ro.obs;
     pc->verdict = PREP_SLOW;
-    if (codec_obs_decode_ro(bin->data, bin->len, &ro) != OBS_OK)
+    if (codec_obs_decode_ro(bin->ptr, bin->len, &ro) != OBS_OK)
         goto out;
     /* padding too: the hub's debug builds compare versions bytewise */
     memcpy(&pc->ver, &o->ver, sizeof(pc->ver));
-    if (strcmp(o->ver.origin, job->node_id) != 0 ||
-        strcmp(o->ver.provider, job->provider) != 0)
-        goto out;
-    uint8_t key[OBS_KEY_MAX];
-    int klen = obs_key_encode(o, key, sizeof(key));
-    if (klen <= 0 || !obsdb_key_len_fits((size_t)klen))
-        goto out;
     validate_ctx_t vc = {.st = self->st,
                          .memo = &ctx->memo,
                          .provider = job->provider,
                          .texts = &ctx->texts};
-    issue_list_t issues;
-    issue_list_init(&issues, 4);
-    int vrc = validate_obs(&vc, structure_find_dataflow(self->st, o->dataflow),
-                           o, o->ver.origin_seq, &issues);
-    issue_list_fini(&issues);
-    size_t len = 0;
-    if (vrc != OBS_OK ||
-        codec_obs_encode_body(o, (size_t)klen, &pc->buf, &len) != OBS_OK)
+    uint8_t key[OBS_KEY_MAX];
+    size_t klen = 0, len = 0;
+    /* the rejects are worded by the loop, which checks them again */
+    if (hub_rules_check(&vc, o, job->node_id, job->provider, key, &klen,
+                        NULL) != OBS_OK ||
+        codec_obs_encode_body(o, klen, &pc->buf, &len) != OBS_OK)
         goto out;
-    memcpy(pc->buf, key, (size_t)klen);
-    pc->key_len = (size_t)klen;
-    pc->body_len = len - (size_t)klen;
+    memcpy(pc->buf, key, klen);
+    pc->key_len = klen;
+    pc->body_len = len - klen;
     pc->verdict = PREP_OK;
 out:
     codec_obs_ro_release(&ro);

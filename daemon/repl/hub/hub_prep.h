@@ -41,8 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <protobuf-c/protobuf-c.h>
-
+#include "msg.h"
 #include "obs.h"
 #include "structure.h"
 
@@ -61,7 +60,7 @@ typedef struct {
 
 typedef struct prep_job {
     /* inputs, set before hub_prep_submit and kept until hub_prep_forget */
-    const ProtobufCBinaryData *changes;
+    const msg_bytes_t *changes; /* encoded Observations */
     size_t n;
     char node_id[OBS_ID_MAX + 1];  /* the session's: a change must be */
     char provider[OBS_ID_MAX + 1]; /* ... from it and assert this one */

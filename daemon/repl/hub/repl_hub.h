@@ -52,6 +52,8 @@ void repl_hub_structure_changing(repl_hub_t *self);
 void repl_hub_structure_loaded(repl_hub_t *self, bool changed);
 /** Fills the hub rows of a StatusReply; the memory stays owned by the hub
  * until the next call. */
-void repl_hub_status(repl_hub_t *self, Obsync__V1__StatusReply *sr);
+/** Fills the hub's fields and peer rows of sr; the rows stay valid until
+ * the next call or repl_hub_destroy. */
+void repl_hub_status(repl_hub_t *self, msg_status_reply_t *sr);
 
 #endif
