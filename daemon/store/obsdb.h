@@ -1,9 +1,10 @@
 /*
  * obsdb.h - the observation store of a node or hub, over store.c (LMDB).
  *
- * Tables (LMDB named databases, layouts commented in obsdb.c):
+ * Tables (LMDB named databases; each layout is commented in the obsdb_*.c
+ * file that encodes it, see obsdb.c):
  *   obs      canonical key (obs_key.h)          -> current version (codec)
- *   history  canonical key + be64 hlc            -> every earlier version
+ *   history  canonical key + be64 hlc + origin   -> every earlier version
  *   outbox   be64 origin_seq                     -> local change(s) to publish
  *                                                   (a chunk of a txn's
  *                                                   consecutive ones)
@@ -32,6 +33,7 @@
 
 #include "obs.h"
 #include "obs_key.h"
+#include "version.h"
 
 typedef struct obsdb obsdb_t;
 typedef struct obsdb_txn obsdb_txn_t;
@@ -209,13 +211,8 @@ int obsdb_outbox_last(obsdb_txn_t *txn, uint64_t *last);
  * callbacks point into the LMDB map: read-only, valid until the txn ends
  * (in a write txn: until the next write to the same table). Copy to keep. */
 
-/** The deterministic order of versions: (hlc, origin) compared
- * lexicographically; greater HLC wins, equal HLC: greater origin (strcmp)
- * wins. Returns <0, 0 (same version), >0. Pure. */
-int obsdb_version_cmp(const obs_version_t *a, const obs_version_t *b);
-
 /** Applies obs (from the hub, or at the hub from a node) when its version
- * wins over the stored one by obsdb_version_cmp (or the key is new): state
+ * wins over the stored one by version_cmp (or the key is new): state
  * and history, never the outbox. *applied tells whether it was written; an
  * older or identical version is a no-op (OBS_OK, *applied false). Write txn
  * only. Errors as obsdb_put (sticky); OBS_EPROTO when the stored value does

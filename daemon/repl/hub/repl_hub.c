@@ -21,7 +21,7 @@
  * "state_applied" (the last hub_seq applied) in the same transaction: after
  * a crash the state resumes from there, rebuilt from the durable log.
  * Between two versions of one key the greater (hlc, origin) wins
- * (obsdb_version_cmp) on every daemon, so a change that loses is logged
+ * (version_cmp, model/version.h) on every daemon, so a change that loses is logged
  * like any other and loses again wherever it is applied; the hub counts it
  * as superseded when it applies it to its own state. The log is never
  * trimmed past state_applied; a snapshot, and a local write at the hub,
