@@ -3,7 +3,7 @@
  * (version.h): the greater (hlc, origin) wins. It is the rule only, not the
  * writes it decides: the store (obsdb_obs.c, obsdb_scan.c, obsdb_outbox.c)
  * applies it when it puts, walks or rewrites versions, and the replication
- * code (test_obsdb_repl, the hub's comments) names it by this name.
+ * code relies on it through the store.
  * Pure, no I/O.
  */
 #include "version.h"
