@@ -170,7 +170,8 @@ struct engine {
     repl_hub_t *hub;   /* role hub */
     repl_node_t *node; /* role node with a hub_endpoint */
     time_t started;
-    loop_t *loop; /* borrowed */
+    loop_t *loop;    /* borrowed */
+    void *repl_sock; /* the replication socket registered on the loop */
 };
 
 /* ---- ops.c: the staging arena (ownership: ops own their ops and rows) */

@@ -112,6 +112,27 @@ on_ctl_readable(void *arg)
     ctl_dispatch(self->ctl, api_on_request, self);
 }
 
+static void on_repl_readable(void *arg);
+
+/* A node opens a new socket for each connection to its hub (and has none
+ * between two): the loop polls the current one. Called at the end of every
+ * turn, so a socket closed during the turn is off the loop before the next
+ * poll. */
+static int
+track_repl_socket(engine_t *self)
+{
+    void *sock = self->hub    ? repl_hub_socket(self->hub)
+                 : self->node ? repl_node_socket(self->node)
+                              : NULL;
+    if (sock == self->repl_sock)
+        return OBS_OK;
+    if (self->repl_sock != NULL)
+        loop_remove_socket(self->loop, self->repl_sock);
+    self->repl_sock = sock;
+    return sock ? loop_add_socket(self->loop, sock, on_repl_readable, self)
+                : OBS_OK;
+}
+
 static void
 on_repl_readable(void *arg)
 {
@@ -144,6 +165,8 @@ on_before_sleep(void *arg)
     commit_flush(self);
     if (self->hub)
         repl_hub_before_sleep(self->hub);
+    if (track_repl_socket(self) != OBS_OK)
+        log_errx("no memory to poll the replication socket");
     return self->pending_head != NULL ||
            (self->hub && repl_hub_has_work(self->hub));
 }
@@ -153,11 +176,8 @@ register_handlers(engine_t *self)
 {
     int rc = loop_add_socket(self->loop, ctl_socket(self->ctl), on_ctl_readable,
                              self);
-    void *rsock = self->hub    ? repl_hub_socket(self->hub)
-                  : self->node ? repl_node_socket(self->node)
-                               : NULL;
-    if (rc == OBS_OK && rsock)
-        rc = loop_add_socket(self->loop, rsock, on_repl_readable, self);
+    if (rc == OBS_OK)
+        rc = track_repl_socket(self);
     if (rc == OBS_OK)
         rc = loop_add_cron(self->loop, 100, on_cron, self);
     if (rc == OBS_OK)

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,7 +42,7 @@ typedef struct {
 struct loop {
     handler_t *h;
     size_t n, cap;
-    bool stop;
+    atomic_bool stop;
     bool more_work; /* a before-sleep hook has work ready */
     int sig_fd;     /* -1: signals not watched */
 };
@@ -142,6 +143,14 @@ loop_add_before_sleep(loop_t *self, loop_sleep_fn *fn, void *arg)
 }
 
 void
+loop_remove_socket(loop_t *self, const void *sock)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (self->h[i].kind == H_SOCKET && self->h[i].sock == sock)
+            self->h[i].dead = true;
+}
+
+void
 loop_remove_arg(loop_t *self, const void *arg)
 {
     for (size_t i = 0; i < self->n; i++)
@@ -165,7 +174,7 @@ on_signal_fd(void *arg)
     loop_t *self = arg;
     struct signalfd_siginfo si;
     while (read(self->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-        self->stop = true;
+        atomic_store(&self->stop, true);
 }
 
 int
@@ -265,7 +274,7 @@ loop_run_once(loop_t *self, int timeout_ms)
 int
 loop_run(loop_t *self)
 {
-    while (!self->stop) {
+    while (!atomic_load(&self->stop)) {
         int rc = loop_run_once(self, -1);
         if (rc != OBS_OK)
             return rc;
@@ -276,11 +285,11 @@ loop_run(loop_t *self)
 void
 loop_stop(loop_t *self)
 {
-    self->stop = true;
+    atomic_store(&self->stop, true);
 }
 
 bool
 loop_stopped(const loop_t *self)
 {
-    return self->stop;
+    return atomic_load(&self->stop);
 }

@@ -45,6 +45,9 @@ int loop_add_fd(loop_t *self, int fd, loop_readable_fn *fn, void *arg);
  * hooks): an object calls it before it destroys itself. Safe inside a
  * handler. */
 void loop_remove_arg(loop_t *self, const void *arg);
+/** Removes the handler of sock (before the socket is closed: a closed
+ * socket in the poll set fails the poll). Safe inside a handler. */
+void loop_remove_socket(loop_t *self, const void *sock);
 /** Calls fn(arg, now) every interval_ms, first after interval_ms.
  * OBS_ENOMEM. */
 int loop_add_cron(loop_t *self, unsigned interval_ms, loop_cron_fn *fn,
@@ -62,7 +65,8 @@ int loop_watch_signals(loop_t *self);
 int loop_run_once(loop_t *self, int timeout_ms);
 /** Turns until loop_stop. OBS_OK, or OBS_ESYS when poll fails. */
 int loop_run(loop_t *self);
-/** Ends loop_run after the current turn. */
+/** Ends loop_run after the current turn. May be called from another thread
+ * (the loop notices it when its poll returns). */
 void loop_stop(loop_t *self);
 /** True once loop_stop was called or a watched signal arrived. */
 bool loop_stopped(const loop_t *self);
