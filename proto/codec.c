@@ -1,12 +1,16 @@
 /*
- * codec.c - obsync's protobuf encoding: observations for the store and the
- * wire, and the Envelope frames of the local API and replication.
+ * codec.c - obsync's observation encoding by hand: an Observation for the
+ * store and the wire written and read without protobuf-c's reflective
+ * packer (the replication hot path), and the arena every decoder allocates
+ * from.
  *
- * Not a transport: it never touches sockets or LMDB. Decoders check the frame
- * size before unpacking and give protobuf-c a counting allocator with a budget
- * proportional to the frame, so a hostile frame cannot make us allocate
- * gigabytes (protobuf-c issues #375, #796). Called by the store layer, the
- * daemon's local API and the client library.
+ * Not a transport: it never touches sockets or LMDB. The decoders here
+ * check the record size before reading and allocate from a counting arena
+ * with a budget proportional to the input, so hostile bytes cannot make us
+ * allocate gigabytes (protobuf-c issues #375, #796). The protobuf-c side
+ * (Envelope frames, views of generated messages) is codec_pb.c; msg.c
+ * builds on both. Called by the store layer, the daemon and, through
+ * msg.c, the client library.
  */
 #include <limits.h>
 #include <stdalign.h>
@@ -25,9 +29,9 @@
  * allocations per Observation, and their malloc/free was the largest single
  * cost of applying replicated changes. The first CODEC_ARENA_INLINE bytes
  * come from the arena itself (on the caller's stack), the rest from
- * malloc'd blocks chained for arena_release; free is a no-op, so a message
- * is never passed to free_unpacked. At most `budget` bytes are handed out
- * (protobuf-c's allocations for one message are bounded by it before any
+ * malloc'd blocks chained for codec_arena_release; free is a no-op, so a
+ * message is never passed to free_unpacked. At most `budget` bytes are handed
+ * out (protobuf-c's allocations for one message are bounded by it before any
  * size in the input is trusted). */
 #define ARENA_BLOCK 16384
 
@@ -38,8 +42,8 @@ struct codec_arena_block {
 typedef codec_arena_t arena_t;
 typedef struct codec_arena_block arena_block_t;
 
-static void
-arena_init(arena_t *a, size_t budget)
+void
+codec_arena_init(arena_t *a, size_t budget)
 {
     a->cur = a->first;
     a->end = a->first + sizeof(a->first);
@@ -48,8 +52,8 @@ arena_init(arena_t *a, size_t budget)
     a->budget = budget;
 }
 
-static void *
-arena_alloc(void *data, size_t size)
+void *
+codec_arena_alloc(void *data, size_t size)
 {
     arena_t *a = data;
     if (size > a->budget - a->used) /* before rounding up, which could wrap */
@@ -73,15 +77,15 @@ arena_alloc(void *data, size_t size)
     return p;
 }
 
-static void
-arena_free(void *data, void *ptr)
+void
+codec_arena_free(void *data, void *ptr)
 {
     (void)data;
     (void)ptr;
 }
 
-static void
-arena_release(arena_t *a)
+void
+codec_arena_release(arena_t *a)
 {
     while (a->blocks != NULL) {
         arena_block_t *next = a->blocks->next;
@@ -90,8 +94,8 @@ arena_release(arena_t *a)
     }
 }
 
-static Obsync__V1__Action
-action_to_pb(obs_action_t a)
+Obsync__V1__Action
+codec_action_to_pb(obs_action_t a)
 {
     switch (a) {
     case OBS_ACTION_REPLACE:
@@ -103,8 +107,8 @@ action_to_pb(obs_action_t a)
     }
 }
 
-static obs_action_t
-action_from_pb(Obsync__V1__Action a)
+obs_action_t
+codec_action_from_pb(Obsync__V1__Action a)
 {
     switch (a) {
     case OBSYNC__V1__ACTION__ACTION_REPLACE:
@@ -114,75 +118,6 @@ action_from_pb(Obsync__V1__Action a)
     default:
         return OBS_ACTION_MERGE;
     }
-}
-
-void
-codec_obs_view_fini(codec_obs_view_t *v)
-{
-    free(v->attrs);
-    free(v->attr_ptrs);
-    free(v->dims);
-    memset(v, 0, sizeof(*v));
-}
-
-/* protobuf-c wants char * even for fields it only reads while packing. */
-static char *
-unconst(const char *s)
-{
-    union {
-        const char *c;
-        char *m;
-    } u = {.c = s ? s : ""};
-    return u.m;
-}
-
-int
-codec_obs_view_init(codec_obs_view_t *v, const obs_t *obs)
-{
-    memset(v, 0, sizeof(*v));
-    obsync__v1__observation__init(&v->msg);
-    obsync__v1__version__init(&v->ver);
-    size_t na = obs->n_attrs, nd = obs->n_dims;
-    v->attrs = calloc(na ? na : 1, sizeof(*v->attrs));
-    v->attr_ptrs = calloc(na ? na : 1, sizeof(*v->attr_ptrs));
-    v->dims = calloc(nd ? nd : 1, sizeof(*v->dims));
-    if (v->attrs == NULL || v->attr_ptrs == NULL || v->dims == NULL) {
-        codec_obs_view_fini(v);
-        return OBS_ENOMEM;
-    }
-    for (size_t i = 0; i < na; i++) {
-        obsync__v1__attribute__init(&v->attrs[i]);
-        v->attrs[i].id = unconst(obs->attrs[i].id);
-        v->attrs[i].value = unconst(obs->attrs[i].value);
-        v->attr_ptrs[i] = &v->attrs[i];
-    }
-    for (size_t i = 0; i < nd; i++)
-        v->dims[i] = unconst(obs->dims[i]);
-    v->msg.dataflow = unconst(obs->dataflow);
-    v->msg.n_dims = nd;
-    v->msg.dims = v->dims;
-    v->msg.time_period = unconst(obs->time_period);
-    v->msg.value = unconst(obs->value);
-    v->msg.n_attrs = na;
-    v->msg.attrs = v->attr_ptrs;
-
-    const obs_version_t *s = &obs->ver;
-    v->ver.hlc = s->hlc;
-    v->ver.origin = unconst(s->origin);
-    v->ver.origin_seq = s->origin_seq;
-    v->ver.provider = unconst(s->provider);
-    v->ver.base_hlc = s->base_hlc;
-    v->ver.base_origin = unconst(s->base_origin);
-    v->ver.base_origin_seq = s->base_origin_seq;
-    v->ver.action = action_to_pb(s->action);
-    v->ver.batch_id = unconst(s->batch_id);
-    v->ver.content_hash.data =
-        (uint8_t *)unconst((const char *)s->content_hash);
-    v->ver.content_hash.len = OBS_HASH_LEN;
-    v->ver.tombstone = s->tombstone;
-    v->ver.hub_seq = s->hub_seq;
-    v->msg.version = &v->ver;
-    return OBS_OK;
 }
 
 /* ---- Observation by hand: exactly protobuf-c's bytes (fields in number
@@ -268,7 +203,8 @@ version_size(const obs_version_t *v, const version_lens_t *l)
     return u64_size(v->hlc) + bytes_size(l->origin, false) +
            u64_size(v->origin_seq) + bytes_size(l->provider, false) +
            u64_size(v->base_hlc) + bytes_size(l->base_origin, false) +
-           u64_size(v->base_origin_seq) + u64_size(action_to_pb(v->action)) +
+           u64_size(v->base_origin_seq) +
+           u64_size(codec_action_to_pb(v->action)) +
            bytes_size(l->batch_id, false) + bytes_size(OBS_HASH_LEN, false) +
            u64_size(v->tombstone) + u64_size(v->hub_seq);
 }
@@ -283,7 +219,7 @@ put_version(uint8_t *p, const obs_version_t *v, const version_lens_t *l)
     p = put_u64(p, 5, v->base_hlc);
     p = put_bytes(p, 6, v->base_origin, l->base_origin, false);
     p = put_u64(p, 7, v->base_origin_seq);
-    p = put_u64(p, 8, action_to_pb(v->action));
+    p = put_u64(p, 8, codec_action_to_pb(v->action));
     p = put_bytes(p, 9, v->batch_id, l->batch_id, false);
     p = put_bytes(p, 10, v->content_hash, OBS_HASH_LEN, false);
     p = put_u64(p, 11, v->tombstone);
@@ -410,82 +346,6 @@ codec_obs_encode_after(const obs_t *obs, size_t room, uint8_t **buf,
                        size_t *len)
 {
     return encode_parts(obs, NULL, 0, &obs->ver, room, buf, len);
-}
-
-static int
-copy_id(char *dst, size_t cap, const char *src)
-{
-    size_t n = strlen(src);
-    if (n >= cap)
-        return OBS_EPROTO;
-    memcpy(dst, src, n + 1);
-    return OBS_OK;
-}
-
-static int
-version_from_pb(const Obsync__V1__Version *pv, obs_version_t *v)
-{
-    memset(v, 0, sizeof(*v));
-    if (pv == NULL)
-        return OBS_OK;
-    v->hlc = pv->hlc;
-    v->origin_seq = pv->origin_seq;
-    v->base_hlc = pv->base_hlc;
-    v->base_origin_seq = pv->base_origin_seq;
-    v->action = action_from_pb(pv->action);
-    v->tombstone = pv->tombstone;
-    v->hub_seq = pv->hub_seq;
-    if (pv->content_hash.len == OBS_HASH_LEN)
-        memcpy(v->content_hash, pv->content_hash.data, OBS_HASH_LEN);
-    else if (pv->content_hash.len != 0)
-        return OBS_EPROTO;
-    int rc = copy_id(v->origin, sizeof(v->origin), pv->origin);
-    if (rc == OBS_OK)
-        rc = copy_id(v->provider, sizeof(v->provider), pv->provider);
-    if (rc == OBS_OK)
-        rc = copy_id(v->base_origin, sizeof(v->base_origin), pv->base_origin);
-    if (rc == OBS_OK)
-        rc = copy_id(v->batch_id, sizeof(v->batch_id), pv->batch_id);
-    return rc;
-}
-
-static int
-check_limits(const Obsync__V1__Observation *pb)
-{
-    if (pb->n_dims > OBS_MAX_DIMS || pb->n_attrs > OBS_MAX_ATTRS)
-        return OBS_EPROTO;
-    if (strlen(pb->dataflow) > OBS_DATAFLOW_MAX ||
-        strlen(pb->time_period) > OBS_PERIOD_MAX ||
-        strlen(pb->value) > OBS_VALUE_MAX)
-        return OBS_EPROTO;
-    for (size_t i = 0; i < pb->n_dims; i++)
-        if (strlen(pb->dims[i]) > OBS_CODE_MAX)
-            return OBS_EPROTO;
-    for (size_t i = 0; i < pb->n_attrs; i++)
-        if (strlen(pb->attrs[i]->id) > OBS_CODE_MAX ||
-            strlen(pb->attrs[i]->value) > OBS_TEXT_MAX)
-            return OBS_EPROTO;
-    return OBS_OK;
-}
-
-int
-codec_obs_from_pb(const Obsync__V1__Observation *pb, obs_t *obs)
-{
-    obs_fini(obs);
-    int rc = check_limits(pb);
-    if (rc != OBS_OK)
-        return rc;
-    rc = obs_set_identity(obs, pb->dataflow, (const char *const *)pb->dims,
-                          pb->n_dims, pb->time_period);
-    if (rc == OBS_OK)
-        rc = obs_set_value(obs, pb->value);
-    for (size_t i = 0; rc == OBS_OK && i < pb->n_attrs; i++)
-        rc = obs_set_attr(obs, pb->attrs[i]->id, pb->attrs[i]->value);
-    if (rc == OBS_OK)
-        rc = version_from_pb(pb->version, &obs->ver);
-    if (rc != OBS_OK)
-        obs_fini(obs);
-    return rc == OBS_EINVAL || rc == OBS_ETOOBIG ? OBS_EPROTO : rc;
 }
 
 bool
@@ -627,7 +487,7 @@ static char *
 span_str(arena_t *a, span_t s)
 {
     size_t n = span_strlen(s);
-    char *out = arena_alloc(a, n + 1);
+    char *out = codec_arena_alloc(a, n + 1);
     if (out != NULL) {
         if (n)
             memcpy(out, s.p, n);
@@ -713,7 +573,7 @@ parse_version(const uint8_t *b, size_t len, obs_version_t *v)
             v->base_origin_seq = x;
             break;
         case 8:
-            v->action = action_from_pb((Obsync__V1__Action)(uint32_t)x);
+            v->action = codec_action_from_pb((Obsync__V1__Action)(uint32_t)x);
             break;
         case 9:
             batch = sp;
@@ -764,6 +624,26 @@ parse_attr(span_t m, span_t *id, span_t *value)
     return true;
 }
 
+void
+codec_attrs_set(obs_attr_t *at, size_t *n, char *id, char *val)
+{
+    size_t j = 0;
+    int c = 1;
+    while (j < *n && (c = strcmp(at[j].id, id)) < 0)
+        j++;
+    bool found = j < *n && c == 0;
+    if (found && val[0] != '\0') {
+        at[j].value = val;
+    } else if (found) {
+        memmove(&at[j], &at[j + 1], (*n - j - 1) * sizeof(*at));
+        (*n)--;
+    } else if (val[0] != '\0') {
+        memmove(&at[j + 1], &at[j], (*n - j) * sizeof(*at));
+        at[j] = (obs_attr_t){.id = id, .value = val};
+        (*n)++;
+    }
+}
+
 /* The attributes as obs_set_attr would leave them: sorted by id, the last
  * of a repeated id wins, an empty value removes it; an empty id is
  * refused. */
@@ -773,7 +653,7 @@ merge_attrs(arena_t *a, const span_t *ids, const span_t *vals, size_t n_in,
 {
     if (n_in == 0)
         return OBS_OK;
-    obs_attr_t *at = arena_alloc(a, n_in * sizeof(*at));
+    obs_attr_t *at = codec_arena_alloc(a, n_in * sizeof(*at));
     if (at == NULL)
         return OBS_EPROTO;
     size_t n = 0;
@@ -784,21 +664,7 @@ merge_attrs(arena_t *a, const span_t *ids, const span_t *vals, size_t n_in,
         char *id = span_str(a, ids[i]), *val = span_str(a, vals[i]);
         if (id == NULL || val == NULL || id[0] == '\0')
             return OBS_EPROTO;
-        size_t j = 0;
-        int c = 1;
-        while (j < n && (c = strcmp(at[j].id, id)) < 0)
-            j++;
-        bool found = j < n && c == 0;
-        if (found && val[0] != '\0') {
-            at[j].value = val;
-        } else if (found) {
-            memmove(&at[j], &at[j + 1], (n - j - 1) * sizeof(*at));
-            n--;
-        } else if (val[0] != '\0') {
-            memmove(&at[j + 1], &at[j], (n - j) * sizeof(*at));
-            at[j] = (obs_attr_t){.id = id, .value = val};
-            n++;
-        }
+        codec_attrs_set(at, &n, id, val);
     }
     o->attrs = at;
     o->n_attrs = n;
@@ -881,7 +747,7 @@ parse_obs(const uint8_t *buf, size_t len, arena_t *a, obs_t *o)
     o->dataflow = span_str(a, s.df);
     o->time_period = span_str(a, s.tp);
     o->value = span_str(a, s.value);
-    o->dims = arena_alloc(a, (s.nd ? s.nd : 1) * sizeof(char *));
+    o->dims = codec_arena_alloc(a, (s.nd ? s.nd : 1) * sizeof(char *));
     if (o->dataflow == NULL || o->time_period == NULL || o->value == NULL ||
         o->dims == NULL)
         return OBS_EPROTO;
@@ -922,7 +788,7 @@ int
 codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
 {
     memset(&out->obs, 0, sizeof(out->obs));
-    arena_init(&out->arena, 32 * len + 1024 * 1024);
+    codec_arena_init(&out->arena, 32 * len + 1024 * 1024);
     if (len > CODEC_MAX_RECORD ||
         parse_obs(buf, len, &out->arena, &out->obs) != OBS_OK) {
         memset(&out->obs, 0, sizeof(out->obs));
@@ -935,7 +801,7 @@ void
 codec_obs_ro_release(codec_obs_ro_t *v)
 {
     memset(&v->obs, 0, sizeof(v->obs));
-    arena_release(&v->arena);
+    codec_arena_release(&v->arena);
 }
 
 int
@@ -965,81 +831,5 @@ codec_obs_decode_version(const uint8_t *buf, size_t len, obs_version_t *ver)
         memset(ver, 0, sizeof(*ver));
         return OBS_EPROTO;
     }
-    return OBS_OK;
-}
-
-/* An unpacked envelope lives in an arena of its own: protobuf-c's first
- * allocation, the Envelope itself, is the arena's first inline bytes, so
- * codec_envelope_free finds the box from the envelope. A frame of 2,000
- * CSV rows or 1,000 changes is then a handful of mallocs, not tens of
- * thousands. */
-typedef struct {
-    codec_arena_t arena;
-} env_box_t;
-
-static env_box_t *
-env_box(codec_env_t *env)
-{
-    return (env_box_t *)(void *)((unsigned char *)env -
-                                 offsetof(env_box_t, arena.first));
-}
-
-static void
-env_box_free(env_box_t *box)
-{
-    arena_release(&box->arena);
-    free(box);
-}
-
-int
-codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,
-                      codec_env_t **out)
-{
-    *out = NULL;
-    if (len > max_frame || len > CODEC_MAX_FRAME)
-        return OBS_ETOOBIG;
-    env_box_t *box = malloc(sizeof(*box));
-    if (box == NULL)
-        return OBS_ENOMEM;
-    arena_init(&box->arena, 32 * len + 1024 * 1024);
-    ProtobufCAllocator alloc = {arena_alloc, arena_free, &box->arena};
-    codec_env_t *env = obsync__v1__envelope__unpack(&alloc, len, buf);
-    int rc = OBS_OK;
-    if (env == NULL)
-        rc = OBS_EPROTO;
-    else if ((void *)env != (void *)box->arena.first)
-        rc = OBS_ENOMEM; /* a protobuf-c that allocates otherwise */
-    else if (env->version != CODEC_VERSION)
-        rc = OBS_EVERSION;
-    else if (env->body_case == OBSYNC__V1__ENVELOPE__BODY__NOT_SET)
-        rc = OBS_EPROTO;
-    if (rc != OBS_OK) {
-        env_box_free(box);
-        return rc;
-    }
-    *out = env;
-    return OBS_OK;
-}
-
-void
-codec_envelope_free(codec_env_t **envp)
-{
-    if (envp == NULL || *envp == NULL)
-        return;
-    env_box_free(env_box(*envp));
-    *envp = NULL;
-}
-
-int
-codec_envelope_pack(codec_env_t *env, uint8_t **buf, size_t *len)
-{
-    env->version = CODEC_VERSION;
-    size_t n = obsync__v1__envelope__get_packed_size(env);
-    uint8_t *out = malloc(n ? n : 1);
-    if (out == NULL)
-        return OBS_ENOMEM;
-    obsync__v1__envelope__pack(env, out);
-    *buf = out;
-    *len = n;
     return OBS_OK;
 }

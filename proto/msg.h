@@ -15,7 +15,8 @@
  * absent), and an absent sub-message reads as all zero / "".
  *
  * Limits: msg_decode refuses a frame over max_frame (and CODEC_MAX_FRAME)
- * before it looks inside, lets protobuf-c allocate at most 32 * len + 1 MiB,
+ * before it looks inside, allocates at most 32 * len + 1 MiB for the whole
+ * decoded message (protobuf-c's unpacking and the plain structs alike),
  * and holds observations to obs.h's limits (OBS_EPROTO beyond them), so the
  * daemon and the client decode under the same budget.
  */
@@ -109,8 +110,10 @@ typedef struct {
 } msg_write_summary_t;
 
 /* Decoded observations are read-only: their strings and arrays live in the
- * message's arena (never obs_fini one; obs_copy it to keep it). Encoded
- * observations carry their version as codec_obs_encode writes it. */
+ * message's arena (never obs_fini one; obs_copy it to keep it).
+ * An ObsReply's observations are encoded with their version, as
+ * codec_obs_encode writes it; a PutRequest's without one (the daemon
+ * assigns it), so theirs decodes as all zero. */
 typedef struct {
     const obs_t *items;
     size_t n;

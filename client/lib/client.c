@@ -1,11 +1,11 @@
 /*
  * client.c - libobsync's client object and its transport to obsyncd's local
  * API: one ZMQ_DEALER connected to ipc://PATH, one frame per request and per
- * reply (a packed Envelope), replies matched by corr_id, each wait bounded
- * by the client timeout through zmq_poll. It does not know what the requests
- * mean (ops.c, import.c build them). Silent: errors are codes plus a detail
- * string in the client (obsync_client_errmsg), never prints or aborts.
- * Threading: one thread per client at a time.
+ * reply (a msg.h message: msg_encode, msg_decode), replies matched by
+ * corr_id, each wait bounded by the client timeout through zmq_poll. It does
+ * not know what the requests mean (ops.c, import.c build them). Silent: errors
+ * are codes plus a detail string in the client (obsync_client_errmsg), never
+ * prints or aborts. Threading: one thread per client at a time.
  */
 #include <sys/stat.h>
 
@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "client_int.h"
+#include "codec.h"
 #include "obs_err.h"
 
 /* The public codes must be the wire codes. */
@@ -168,17 +169,21 @@ connect_once(obsync_client_t *c)
 }
 
 static int
-send_env(obsync_client_t *c, env_t *req)
+send_msg(obsync_client_t *c, const msg_t *req)
 {
-    size_t len = obsync__v1__envelope__get_packed_size(req);
-    if (len > OBSYNC_MAX_FRAME)
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = msg_encode(req, &buf, &len);
+    if (rc == OBSYNC_OK && len > OBSYNC_MAX_FRAME) {
+        free(buf);
         return cl_fail(c, OBSYNC_ETOOBIG,
                        "request of %zu bytes exceeds the 64 MiB frame limit",
                        len);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL)
-        return cl_fail(c, OBSYNC_ENOMEM, "out of memory (%zu bytes)", len);
-    obsync__v1__envelope__pack(req, buf);
+    }
+    if (rc == OBSYNC_ETOOBIG) /* past the 256 MiB any frame may have */
+        return cl_fail(c, rc, "request exceeds the 64 MiB frame limit");
+    if (rc != OBSYNC_OK)
+        return cl_fail(c, rc, "encoding the request: %s", obs_strerror(rc));
     int n = zmq_send(c->sock, buf, len, ZMQ_DONTWAIT);
     int e = errno;
     free(buf);
@@ -227,89 +232,105 @@ recv_frame(obsync_client_t *c, int64_t deadline, zmq_msg_t *msg)
                    c->endpoint, c->timeout_ms);
 }
 
-/* Decodes one frame; *env NULL when it must be skipped (stale or extra
+/* The protocol version a frame msg_decode refused with OBS_EVERSION
+ * says it speaks: its first field, as every obsync build packs it. */
+static unsigned
+frame_version(const uint8_t *p, size_t len)
+{
+    uint64_t v = 0;
+    const uint8_t *q = p + 1;
+    if (len < 2 || p[0] != 0x08 || !codec_varint_get(&q, p + len, &v))
+        return 0;
+    return v > UINT32_MAX ? 0 : (unsigned)v;
+}
+
+/* Decodes one frame; *m NULL when it must be skipped (stale or extra
  * part). */
 static int
-decode(obsync_client_t *c, zmq_msg_t *msg, uint64_t corr, env_t **env)
+decode(obsync_client_t *c, zmq_msg_t *zm, uint64_t corr, msg_t **m)
 {
-    *env = NULL;
-    if (zmq_msg_more(msg))
+    *m = NULL;
+    if (zmq_msg_more(zm))
         return OBSYNC_OK; /* we never send multipart: skip odd frames */
-    size_t len = zmq_msg_size(msg);
-    if (len > OBSYNC_MAX_FRAME)
+    size_t len = zmq_msg_size(zm);
+    const uint8_t *data = zmq_msg_data(zm);
+    msg_t *r = NULL;
+    int rc = msg_decode(data, len, OBSYNC_MAX_FRAME, &r);
+    switch (rc) {
+    case OBSYNC_OK:
+        break;
+    case OBSYNC_ETOOBIG:
         return cl_fail(c, OBSYNC_EPROTO, "reply frame over 64 MiB refused");
-    env_t *e = obsync__v1__envelope__unpack(NULL, len, zmq_msg_data(msg));
-    if (e == NULL)
-        return cl_fail(c, OBSYNC_EPROTO, "undecodable reply (%zu bytes)", len);
-    if (e->version != OBSYNC_PROTO_VERSION) {
-        unsigned v = e->version;
-        obsync__v1__envelope__free_unpacked(e, NULL);
+    case OBSYNC_EVERSION:
         return cl_fail(c, OBSYNC_EVERSION,
-                       "daemon speaks protocol version %u, this client %d", v,
-                       OBSYNC_PROTO_VERSION);
+                       "daemon speaks protocol version %u, this client %d",
+                       frame_version(data, len), CODEC_VERSION);
+    case OBSYNC_ENOMEM:
+        return cl_fail(c, OBSYNC_ENOMEM,
+                       "out of memory decoding a reply of %zu bytes", len);
+    default:
+        return cl_fail(c, OBSYNC_EPROTO, "undecodable reply (%zu bytes)", len);
     }
     /* corr_id 0 + ErrorReply: the daemon could not decode our request, so
      * it could not echo the id; it is taken as the reply awaited. */
-    bool undecoded =
-        e->corr_id == 0 && e->body_case == OBSYNC__V1__ENVELOPE__BODY_ERROR;
-    if (e->corr_id != corr && !undecoded) {
-        obsync__v1__envelope__free_unpacked(e, NULL); /* stale reply */
+    bool undecoded = r->corr_id == 0 && r->type == MSG_ERROR;
+    if (r->corr_id != corr && !undecoded) {
+        msg_destroy(&r); /* stale reply */
         return OBSYNC_OK;
     }
-    *env = e;
+    *m = r;
     return OBSYNC_OK;
 }
 
 static int
-error_reply(obsync_client_t *c, env_t *e)
+error_reply(obsync_client_t *c, const msg_t *m)
 {
-    const Obsync__V1__ErrorReply *er = e->error;
-    int code = er && er->code < 0 ? er->code : OBSYNC_EPROTO;
-    const char *m = er && er->message[0] ? er->message : obs_strerror(code);
-    return cl_fail(c, code, "%s", m);
+    const msg_error_t *er = &m->u.error;
+    int code = er->code < 0 ? er->code : OBSYNC_EPROTO;
+    const char *text = er->message[0] ? er->message : obs_strerror(code);
+    return cl_fail(c, code, "%s", text);
 }
 
 int
-cl_send(obsync_client_t *c, env_t *req, uint64_t *corr)
+cl_send(obsync_client_t *c, msg_t *req, uint64_t *corr)
 {
     c->err[0] = '\0';
     int rc = connect_once(c);
     if (rc != OBSYNC_OK)
         return rc;
-    req->version = OBSYNC_PROTO_VERSION;
     req->corr_id = *corr = ++c->corr_id;
-    return send_env(c, req);
+    return send_msg(c, req);
 }
 
 int
-cl_recv(obsync_client_t *c, uint64_t corr, env_t **reply)
+cl_recv(obsync_client_t *c, uint64_t corr, msg_t **reply)
 {
     *reply = NULL;
     int rc = OBSYNC_OK;
     int64_t deadline = now_ms() + c->timeout_ms;
-    env_t *e = NULL;
-    while (e == NULL) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        rc = recv_frame(c, deadline, &msg);
+    msg_t *m = NULL;
+    while (m == NULL) {
+        zmq_msg_t zm;
+        zmq_msg_init(&zm);
+        rc = recv_frame(c, deadline, &zm);
         if (rc == OBSYNC_OK)
-            rc = decode(c, &msg, corr, &e);
-        zmq_msg_close(&msg);
+            rc = decode(c, &zm, corr, &m);
+        zmq_msg_close(&zm);
         if (rc != OBSYNC_OK)
             return rc;
     }
     c->ever_replied = true;
-    if (e->body_case == OBSYNC__V1__ENVELOPE__BODY_ERROR) {
-        rc = error_reply(c, e);
-        cl_env_free(&e);
+    if (m->type == MSG_ERROR) {
+        rc = error_reply(c, m);
+        msg_destroy(&m);
         return rc;
     }
-    *reply = e;
+    *reply = m;
     return OBSYNC_OK;
 }
 
 int
-cl_call(obsync_client_t *c, env_t *req, env_t **reply)
+cl_call(obsync_client_t *c, msg_t *req, msg_t **reply)
 {
     uint64_t corr;
     *reply = NULL;
@@ -318,20 +339,22 @@ cl_call(obsync_client_t *c, env_t *req, env_t **reply)
 }
 
 int
-cl_recv_expect(obsync_client_t *c, uint64_t corr, int want, env_t **reply)
+cl_recv_expect(obsync_client_t *c, uint64_t corr, msg_type_t want,
+               msg_t **reply)
 {
     int rc = cl_recv(c, corr, reply);
-    if (rc == OBSYNC_OK && (int)(*reply)->body_case != want) {
-        int got = (int)(*reply)->body_case;
-        cl_env_free(reply);
+    if (rc == OBSYNC_OK && (*reply)->type != want) {
+        int got = (int)(*reply)->type;
+        msg_destroy(reply);
         return cl_fail(c, OBSYNC_EPROTO,
-                       "unexpected reply body %d (expected %d)", got, want);
+                       "unexpected reply body %d (expected %d)", got,
+                       (int)want);
     }
     return rc;
 }
 
 int
-cl_call_expect(obsync_client_t *c, env_t *req, int want, env_t **reply)
+cl_call_expect(obsync_client_t *c, msg_t *req, msg_type_t want, msg_t **reply)
 {
     uint64_t corr;
     *reply = NULL;
@@ -339,30 +362,21 @@ cl_call_expect(obsync_client_t *c, env_t *req, int want, env_t **reply)
     return rc == OBSYNC_OK ? cl_recv_expect(c, corr, want, reply) : rc;
 }
 
-void
-cl_env_free(env_t **e)
-{
-    if (e == NULL || *e == NULL)
-        return;
-    obsync__v1__envelope__free_unpacked(*e, NULL);
-    *e = NULL;
-}
-
 /* ---------------------------------------------------------------- summary */
 
 void
-cl_issue_from_pb(const Obsync__V1__RowIssue *ri, obsync_issue_t *out)
+cl_issue_from_msg(const msg_issue_t *ri, obsync_issue_t *out)
 {
     out->line = ri->line;
-    out->column = ri->column ? ri->column : "";
-    out->rule = ri->rule ? ri->rule : "";
-    out->message = ri->message ? ri->message : "";
+    out->column = ri->column;
+    out->rule = ri->rule;
+    out->message = ri->message;
     out->warning = ri->warning;
 }
 
 void
-cl_summary_from_pb(const Obsync__V1__WriteSummary *ws, obsync_summary_t *sum,
-                   obsync_issue_cb cb, void *arg)
+cl_summary_from_msg(const msg_write_summary_t *ws, obsync_summary_t *sum,
+                    obsync_issue_cb cb, void *arg)
 {
     if (sum != NULL) {
         memset(sum, 0, sizeof(*sum));
@@ -373,12 +387,11 @@ cl_summary_from_pb(const Obsync__V1__WriteSummary *ws, obsync_summary_t *sum,
         sum->warnings = ws->warnings;
         sum->issues_omitted = ws->issues_omitted;
         sum->committed = ws->committed;
-        snprintf(sum->batch_id, sizeof(sum->batch_id), "%s",
-                 ws->batch_id ? ws->batch_id : "");
+        snprintf(sum->batch_id, sizeof(sum->batch_id), "%s", ws->batch_id);
     }
-    for (size_t i = 0; cb != NULL && i < ws->n_issues; i++) {
+    for (size_t i = 0; cb != NULL && i < ws->issues.n; i++) {
         obsync_issue_t is;
-        cl_issue_from_pb(ws->issues[i], &is);
+        cl_issue_from_msg(&ws->issues.items[i], &is);
         cb(arg, &is);
     }
 }

@@ -118,11 +118,11 @@ chunk_fini(chunk_t *ch)
 /* ---------------------------------------------------------------- wire */
 
 static void
-progress_issues(imp_t *im, const Obsync__V1__ImportProgress *p)
+progress_issues(imp_t *im, const msg_import_progress_t *p)
 {
-    for (size_t i = 0; i < p->n_issues; i++) {
+    for (size_t i = 0; i < p->issues.n; i++) {
         obsync_issue_t is;
-        cl_issue_from_pb(p->issues[i], &is);
+        cl_issue_from_msg(&p->issues.items[i], &is);
         issue(im, &is);
     }
 }
@@ -133,13 +133,12 @@ await_chunk(imp_t *im)
 {
     if (im->pending == 0)
         return OBSYNC_OK;
-    env_t *rep = NULL;
-    int rc = cl_recv_expect(im->c, im->pending,
-                            OBSYNC__V1__ENVELOPE__BODY_IMPORT_PROGRESS, &rep);
+    msg_t *rep = NULL;
+    int rc = cl_recv_expect(im->c, im->pending, MSG_IMPORT_PROGRESS, &rep);
     im->pending = 0;
     if (rc == OBSYNC_OK)
-        progress_issues(im, rep->import_progress);
-    cl_env_free(&rep);
+        progress_issues(im, &rep->u.import_progress);
+    msg_destroy(&rep);
     if (rc == OBSYNC_OK && im->o->on_progress != NULL)
         im->o->on_progress(im->o->arg, im->rows, csv_bytes_read(im->r),
                            im->size);
@@ -152,35 +151,25 @@ static int
 send_chunk(imp_t *im)
 {
     chunk_t *ch = &im->ch;
-    Obsync__V1__CsvRow *rows = calloc(ch->n_rows + 1, sizeof(*rows));
-    Obsync__V1__CsvRow **ptrs = calloc(ch->n_rows + 1, sizeof(*ptrs));
-    char **cells = calloc(ch->n_offs + 1, sizeof(*cells));
-    int rc = rows && ptrs && cells ? OBSYNC_OK : OBSYNC_ENOMEM;
+    msg_csv_row_t *rows = calloc(ch->n_rows + 1, sizeof(*rows));
+    const char **cells = calloc(ch->n_offs + 1, sizeof(*cells));
+    int rc = rows && cells ? OBSYNC_OK : OBSYNC_ENOMEM;
     for (size_t i = 0; rc == OBSYNC_OK && i < ch->n_offs; i++)
         cells[i] = ch->data + ch->offs[i];
     for (size_t i = 0; rc == OBSYNC_OK && i < ch->n_rows; i++) {
-        obsync__v1__csv_row__init(&rows[i]);
         rows[i].line = ch->lines[i];
-        rows[i].n_cells = ch->count[i];
-        rows[i].cells = cells + ch->first[i];
-        ptrs[i] = &rows[i];
+        rows[i].cells = (msg_strs_t){cells + ch->first[i], ch->count[i]};
     }
     uint64_t corr = 0;
     if (rc == OBSYNC_OK) {
-        Obsync__V1__ImportRows ir;
-        obsync__v1__import_rows__init(&ir);
-        ir.import_id = im->import_id;
-        ir.n_rows = ch->n_rows;
-        ir.rows = ptrs;
-        env_t req = OBSYNC__V1__ENVELOPE__INIT;
-        req.body_case = OBSYNC__V1__ENVELOPE__BODY_IMPORT_ROWS;
-        req.import_rows = &ir;
+        msg_t req = {.type = MSG_IMPORT_ROWS};
+        req.u.import_rows =
+            (msg_import_rows_t){im->import_id, rows, ch->n_rows};
         rc = cl_send(im->c, &req, &corr);
     } else {
         cl_fail(im->c, rc, "out of memory");
     }
     free(rows);
-    free(ptrs);
     free(cells);
     size_t n = ch->n_rows;
     ch->n_rows = ch->len = ch->n_offs = 0;
@@ -197,28 +186,23 @@ send_chunk(imp_t *im)
 static int
 finish(imp_t *im, bool abort, obsync_summary_t *sum)
 {
-    Obsync__V1__ImportFinish fin;
-    obsync__v1__import_finish__init(&fin);
-    fin.import_id = im->import_id;
-    fin.abort = abort;
-    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
-    req.body_case = OBSYNC__V1__ENVELOPE__BODY_IMPORT_FINISH;
-    req.import_finish = &fin;
+    msg_t req = {.type = MSG_IMPORT_FINISH}, *rep = NULL;
+    req.u.import_finish = (msg_import_finish_t){im->import_id, abort};
     /* The daemon answers only after the commit, which for a large import
      * can outlast the per-request timeout: a timeout here would report a
      * failure for data that is then stored. So wait at least COMMIT_WAIT_MS. */
     int timeout = im->c->timeout_ms;
     if (!abort && timeout < COMMIT_WAIT_MS)
         im->c->timeout_ms = COMMIT_WAIT_MS;
-    int rc = cl_call_expect(im->c, &req,
-                            OBSYNC__V1__ENVELOPE__BODY_WRITE_SUMMARY, &rep);
+    int rc = cl_call_expect(im->c, &req, MSG_WRITE_SUMMARY, &rep);
     im->c->timeout_ms = timeout;
     im->begun = false;
     if (rc != OBSYNC_OK)
         return rc;
-    cl_summary_from_pb(rep->write_summary, sum, im->o->on_issue, im->o->arg);
+    cl_summary_from_msg(&rep->u.write_summary, sum, im->o->on_issue,
+                        im->o->arg);
     sum->rejected += im->local_rejected;
-    cl_env_free(&rep);
+    msg_destroy(&rep);
     return OBSYNC_OK;
 }
 
@@ -252,37 +236,33 @@ static int
 begin(imp_t *im, const csv_record_t *hdr, obsync_summary_t *sum)
 {
     char sep[2] = {csv_separator(im->r), '\0'};
-    Obsync__V1__ImportBegin ib;
-    obsync__v1__import_begin__init(&ib);
-    ib.source_name = cl_unconst(base_name(im->path));
-    ib.n_header = hdr->n;
-    ib.header = hdr->cells;
-    ib.separator = sep;
-    ib.decimal_comma = im->o->decimal_comma;
-    ib.strict = im->o->strict;
-    ib.dry_run = im->o->dry_run;
-    ib.commit_rows = im->o->commit_rows;
-    ib.header_line = hdr->line;
-    ib.n_ignore_columns = im->o->n_ignore_columns;
-    ib.ignore_columns = (char **)(uintptr_t)im->o->ignore_columns;
-    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
-    req.body_case = OBSYNC__V1__ENVELOPE__BODY_IMPORT_BEGIN;
-    req.import_begin = &ib;
+    msg_t req = {.type = MSG_IMPORT_BEGIN}, *rep = NULL;
+    msg_import_begin_t *ib = &req.u.import_begin;
+    ib->source_name = base_name(im->path);
+    ib->header = (msg_strs_t){(const char *const *)hdr->cells, hdr->n};
+    ib->separator = sep;
+    ib->decimal_comma = im->o->decimal_comma;
+    ib->strict = im->o->strict;
+    ib->dry_run = im->o->dry_run;
+    ib->commit_rows = im->o->commit_rows;
+    ib->header_line = hdr->line;
+    ib->ignore_columns =
+        (msg_strs_t){im->o->ignore_columns, im->o->n_ignore_columns};
     int rc = cl_call(im->c, &req, &rep);
     if (rc != OBSYNC_OK)
         return rc;
-    if (rep->body_case == OBSYNC__V1__ENVELOPE__BODY_IMPORT_PROGRESS) {
-        im->import_id = rep->import_progress->import_id;
+    if (rep->type == MSG_IMPORT_PROGRESS) {
+        im->import_id = rep->u.import_progress.import_id;
         im->begun = true;
-        progress_issues(im, rep->import_progress);
-    } else if (rep->body_case == OBSYNC__V1__ENVELOPE__BODY_WRITE_SUMMARY) {
-        cl_summary_from_pb(rep->write_summary, sum, im->o->on_issue,
-                           im->o->arg);
+        progress_issues(im, &rep->u.import_progress);
+    } else if (rep->type == MSG_WRITE_SUMMARY) {
+        cl_summary_from_msg(&rep->u.write_summary, sum, im->o->on_issue,
+                            im->o->arg);
         rc = cl_fail(im->c, OBSYNC_EFORMAT, "%s: header not usable", im->path);
     } else {
         rc = cl_fail(im->c, OBSYNC_EPROTO, "unexpected reply to ImportBegin");
     }
-    cl_env_free(&rep);
+    msg_destroy(&rep);
     return rc;
 }
 

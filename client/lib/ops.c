@@ -1,7 +1,7 @@
 /*
  * ops.c - libobsync's requests other than import: status, put, delete, get,
  * history, query with paging, export and structure. Each builds one request
- * Envelope, calls cl_call (client.c) and turns the reply into the public
+ * msg_t, calls cl_call (client.c) and turns the reply into the public
  * types of obsync.h. It does no I/O itself except obsync_export writing to
  * the caller's FILE* through export.c.
  */
@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "client_int.h"
+#include "obs_err.h"
 
-typedef Obsync__V1__Observation pb_obs_t;
-typedef Obsync__V1__ObsReply pb_page_t;
+typedef msg_obs_reply_t page_t;
 
 /* ---------------------------------------------------------------- status */
 
@@ -51,7 +51,7 @@ obsync_status_free(obsync_status_t **stp)
 /* Copies one PeerStatus into a zeroed row. On ENOMEM some strings may be
  * NULL; obsync_status_free frees the row all the same. */
 static int
-copy_peer(const Obsync__V1__PeerStatus *r, obsync_peer_status_t *p)
+copy_peer(const msg_peer_status_t *r, obsync_peer_status_t *p)
 {
     p->node_id = dup_or_empty(r->node_id);
     p->address = dup_or_empty(r->address);
@@ -78,7 +78,7 @@ copy_peer(const Obsync__V1__PeerStatus *r, obsync_peer_status_t *p)
 }
 
 static int
-copy_repl(const Obsync__V1__StatusReply *r, obsync_status_t *st)
+copy_repl(const msg_status_reply_t *r, obsync_status_t *st)
 {
     st->hub_endpoint = dup_or_empty(r->hub_endpoint);
     st->repl_state = dup_or_empty(r->repl_state);
@@ -110,14 +110,14 @@ copy_repl(const Obsync__V1__StatusReply *r, obsync_status_t *st)
         return OBSYNC_ENOMEM;
     for (size_t i = 0; i < r->n_peers; i++) {
         st->n_peers++; /* counted first: free handles NULL strings */
-        if (copy_peer(r->peers[i], &st->peers[i]) != OBSYNC_OK)
+        if (copy_peer(&r->peers[i], &st->peers[i]) != OBSYNC_OK)
             return OBSYNC_ENOMEM;
     }
     return OBSYNC_OK;
 }
 
 static int
-copy_status(const Obsync__V1__StatusReply *r, obsync_status_t *st)
+copy_status(const msg_status_reply_t *r, obsync_status_t *st)
 {
     st->node_id = dup_or_empty(r->node_id);
     st->role = dup_or_empty(r->role);
@@ -137,11 +137,11 @@ copy_status(const Obsync__V1__StatusReply *r, obsync_status_t *st)
     st->hub_cursor = r->hub_cursor;
     if (!st->node_id || !st->role || !st->epoch || !st->provider)
         return OBSYNC_ENOMEM;
-    st->dataflows = calloc(r->n_dataflows + 1, sizeof(char *));
+    st->dataflows = calloc(r->dataflows.n + 1, sizeof(char *));
     if (st->dataflows == NULL)
         return OBSYNC_ENOMEM;
-    for (size_t i = 0; i < r->n_dataflows; i++) {
-        if ((st->dataflows[i] = dup_or_empty(r->dataflows[i])) == NULL)
+    for (size_t i = 0; i < r->dataflows.n; i++) {
+        if ((st->dataflows[i] = dup_or_empty(r->dataflows.items[i])) == NULL)
             return OBSYNC_ENOMEM;
         st->n_dataflows++;
     }
@@ -154,18 +154,13 @@ obsync_status(obsync_client_t *c, obsync_status_t **out)
     if (c == NULL || out == NULL)
         return OBSYNC_EINVAL;
     *out = NULL;
-    Obsync__V1__StatusRequest sr;
-    obsync__v1__status_request__init(&sr);
-    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
-    req.body_case = OBSYNC__V1__ENVELOPE__BODY_STATUS;
-    req.status = &sr;
-    int rc =
-        cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_STATUS_REPLY, &rep);
+    msg_t req = {.type = MSG_STATUS}, *rep = NULL;
+    int rc = cl_call_expect(c, &req, MSG_STATUS_REPLY, &rep);
     if (rc != OBSYNC_OK)
         return rc;
     obsync_status_t *st = calloc(1, sizeof(*st));
-    rc = st ? copy_status(rep->status_reply, st) : OBSYNC_ENOMEM;
-    cl_env_free(&rep);
+    rc = st ? copy_status(&rep->u.status_reply, st) : OBSYNC_ENOMEM;
+    msg_destroy(&rep);
     if (rc != OBSYNC_OK) {
         obsync_status_free(&st);
         return cl_fail(c, rc, "out of memory");
@@ -176,13 +171,11 @@ obsync_status(obsync_client_t *c, obsync_status_t **out)
 
 /* ---------------------------------------------------------------- put */
 
-/* Request-side storage of one observation for PutRequest. */
+/* Request-side storage of one observation for PutRequest: an obs_t over
+ * the caller's strings (the encoder only reads them). */
 typedef struct {
-    pb_obs_t pb;
-    Obsync__V1__Attribute *attrs;
-    Obsync__V1__Attribute **attr_ptrs;
+    obs_t obs;
     char *key_copy; /* series_key split at '.' */
-    char **dims;
 } put_obs_t;
 
 static int
@@ -192,57 +185,51 @@ split_key(put_obs_t *p, const char *key)
     for (const char *s = key; *s; s++)
         n += *s == '.';
     p->key_copy = strdup(key);
-    p->dims = calloc(n, sizeof(char *));
-    if (p->key_copy == NULL || p->dims == NULL)
+    p->obs.dims = calloc(n, sizeof(char *));
+    if (p->key_copy == NULL || p->obs.dims == NULL)
         return OBSYNC_ENOMEM;
     char *s = p->key_copy;
     for (size_t i = 0; i < n; i++) {
-        p->dims[i] = s;
+        p->obs.dims[i] = s;
         char *dot = strchr(s, '.');
         if (dot != NULL) {
             *dot = '\0';
             s = dot + 1;
         }
     }
-    p->pb.n_dims = n;
-    p->pb.dims = p->dims;
+    p->obs.n_dims = n;
     return OBSYNC_OK;
 }
 
 static int
 build_put_obs(put_obs_t *p, const obsync_obs_t *o)
 {
-    obsync__v1__observation__init(&p->pb);
     if (o->dataflow == NULL || o->time_period == NULL ||
         (o->n_dims == 0 && o->series_key == NULL))
         return OBSYNC_EINVAL;
-    p->pb.dataflow = cl_unconst(o->dataflow);
-    p->pb.time_period = cl_unconst(o->time_period);
-    p->pb.value = cl_unconst(o->value);
+    p->obs.dataflow = cl_unconst(o->dataflow);
+    p->obs.time_period = cl_unconst(o->time_period);
+    p->obs.value = cl_unconst(o->value);
     int rc = OBSYNC_OK;
     if (o->n_dims > 0) {
-        p->dims = calloc(o->n_dims, sizeof(char *));
-        if (p->dims == NULL)
+        p->obs.dims = calloc(o->n_dims, sizeof(char *));
+        if (p->obs.dims == NULL)
             return OBSYNC_ENOMEM;
         for (size_t i = 0; i < o->n_dims; i++)
-            p->dims[i] = cl_unconst(o->dims[i]);
-        p->pb.n_dims = o->n_dims;
-        p->pb.dims = p->dims;
+            p->obs.dims[i] = cl_unconst(o->dims[i]);
+        p->obs.n_dims = o->n_dims;
     } else {
         rc = split_key(p, o->series_key);
     }
-    p->attrs = calloc(o->n_attrs + 1, sizeof(*p->attrs));
-    p->attr_ptrs = calloc(o->n_attrs + 1, sizeof(*p->attr_ptrs));
-    if (rc != OBSYNC_OK || p->attrs == NULL || p->attr_ptrs == NULL)
+    /* as given: the daemon sorts them (obs_set_attr) */
+    p->obs.attrs = calloc(o->n_attrs + 1, sizeof(*p->obs.attrs));
+    if (rc != OBSYNC_OK || p->obs.attrs == NULL)
         return OBSYNC_ENOMEM;
     for (size_t i = 0; i < o->n_attrs; i++) {
-        obsync__v1__attribute__init(&p->attrs[i]);
-        p->attrs[i].id = cl_unconst(o->attrs[i].id);
-        p->attrs[i].value = cl_unconst(o->attrs[i].value);
-        p->attr_ptrs[i] = &p->attrs[i];
+        p->obs.attrs[i].id = cl_unconst(o->attrs[i].id);
+        p->obs.attrs[i].value = cl_unconst(o->attrs[i].value);
     }
-    p->pb.n_attrs = o->n_attrs;
-    p->pb.attrs = p->attr_ptrs;
+    p->obs.n_attrs = o->n_attrs;
     return OBSYNC_OK;
 }
 
@@ -250,28 +237,74 @@ static void
 free_put_obs(put_obs_t *p, size_t n)
 {
     for (size_t i = 0; p != NULL && i < n; i++) {
-        free(p[i].attrs);
-        free(p[i].attr_ptrs);
+        free(p[i].obs.attrs);
+        free(p[i].obs.dims);
         free(p[i].key_copy);
-        free(p[i].dims);
     }
     free(p);
 }
 
-static int
-put_send(obsync_client_t *c, Obsync__V1__PutRequest *pr,
-         const obsync_put_opts_t *opts, obsync_summary_t *sum)
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+/* The first of obs.h's limits o is over, or NULL. */
+static const char *
+put_over_limit(const obs_t *o)
 {
-    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
-    req.body_case = OBSYNC__V1__ENVELOPE__BODY_PUT;
-    req.put = pr;
-    int rc =
-        cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_WRITE_SUMMARY, &rep);
+    if (o->n_dims > OBS_MAX_DIMS)
+        return "more than " STR(OBS_MAX_DIMS) " dimensions";
+    if (o->n_attrs > OBS_MAX_ATTRS)
+        return "more than " STR(OBS_MAX_ATTRS) " attributes";
+    if (strlen(o->dataflow) > OBS_DATAFLOW_MAX)
+        return "dataflow over " STR(OBS_DATAFLOW_MAX) " bytes";
+    if (strlen(o->time_period) > OBS_PERIOD_MAX)
+        return "TIME_PERIOD over " STR(OBS_PERIOD_MAX) " bytes";
+    if (strlen(o->value) > OBS_VALUE_MAX)
+        return "OBS_VALUE over " STR(OBS_VALUE_MAX) " bytes";
+    for (size_t i = 0; i < o->n_dims; i++)
+        if (strlen(o->dims[i]) > OBS_CODE_MAX)
+            return "a dimension code over " STR(OBS_CODE_MAX) " bytes";
+    for (size_t i = 0; i < o->n_attrs; i++) {
+        if (strlen(o->attrs[i].id) > OBS_CODE_MAX)
+            return "an attribute id over " STR(OBS_CODE_MAX) " bytes";
+        if (strlen(o->attrs[i].value) > OBS_TEXT_MAX)
+            return "an attribute value over " STR(OBS_TEXT_MAX) " bytes";
+    }
+    return NULL;
+}
+
+/* What no daemon decodes (msg.h: obs.h's limits, an attribute without an
+ * id), named, or NULL. Checked here so the caller learns which observation
+ * and why; when refused, *rc is OBSYNC_ETOOBIG for a size, else
+ * OBSYNC_EINVAL. */
+static const char *
+put_refusal(const obs_t *o, int *rc)
+{
+    const char *why = put_over_limit(o);
+    if (why != NULL) {
+        *rc = OBSYNC_ETOOBIG;
+        return why;
+    }
+    for (size_t i = 0; i < o->n_attrs; i++) {
+        if (o->attrs[i].id[0] == '\0') {
+            *rc = OBSYNC_EINVAL;
+            return "an attribute without an id";
+        }
+    }
+    return NULL;
+}
+
+static int
+put_send(obsync_client_t *c, msg_t *req, const obsync_put_opts_t *opts,
+         obsync_summary_t *sum)
+{
+    msg_t *rep = NULL;
+    int rc = cl_call_expect(c, req, MSG_WRITE_SUMMARY, &rep);
     if (rc != OBSYNC_OK)
         return rc;
-    cl_summary_from_pb(rep->write_summary, sum, opts ? opts->on_issue : NULL,
-                       opts ? opts->arg : NULL);
-    cl_env_free(&rep);
+    cl_summary_from_msg(&rep->u.write_summary, sum,
+                        opts ? opts->on_issue : NULL, opts ? opts->arg : NULL);
+    msg_destroy(&rep);
     return OBSYNC_OK;
 }
 
@@ -282,43 +315,39 @@ obsync_put(obsync_client_t *c, const obsync_obs_t *obs, size_t n,
     if (c == NULL || obs == NULL || n == 0)
         return OBSYNC_EINVAL;
     put_obs_t *p = calloc(n, sizeof(*p));
-    pb_obs_t **ptrs = calloc(n, sizeof(*ptrs));
-    int rc = p && ptrs ? OBSYNC_OK : OBSYNC_ENOMEM;
+    obs_t *items = calloc(n, sizeof(*items));
+    int rc = p && items ? OBSYNC_OK : OBSYNC_ENOMEM;
     for (size_t i = 0; i < n && rc == OBSYNC_OK; i++) {
         rc = build_put_obs(&p[i], &obs[i]);
-        ptrs[i] = &p[i].pb;
-        if (rc == OBSYNC_EINVAL)
+        items[i] = p[i].obs;
+        const char *why = rc == OBSYNC_OK ? put_refusal(&p[i].obs, &rc) : NULL;
+        if (why != NULL)
+            cl_fail(c, rc, "observation %zu: %s", i + 1, why);
+        else if (rc == OBSYNC_EINVAL)
             cl_fail(c, rc, "observation %zu: dataflow, key and period needed",
                     i + 1);
     }
     if (rc == OBSYNC_OK) {
-        Obsync__V1__PutRequest pr;
-        obsync__v1__put_request__init(&pr);
-        pr.n_obs = n;
-        pr.obs = ptrs;
-        pr.action = opts && opts->action == OBSYNC_REPLACE
-                        ? OBSYNC__V1__ACTION__ACTION_REPLACE
-                        : OBSYNC__V1__ACTION__ACTION_MERGE;
-        pr.strict = opts && opts->strict;
-        pr.dry_run = opts && opts->dry_run;
-        rc = put_send(c, &pr, opts, sum);
+        msg_t req = {.type = MSG_PUT};
+        req.u.put.obs = (msg_obs_list_t){items, n};
+        req.u.put.action = opts && opts->action == OBSYNC_REPLACE
+                               ? OBS_ACTION_REPLACE
+                               : OBS_ACTION_MERGE;
+        req.u.put.strict = opts && opts->strict;
+        req.u.put.dry_run = opts && opts->dry_run;
+        rc = put_send(c, &req, opts, sum);
     } else if (rc == OBSYNC_ENOMEM) {
         cl_fail(c, rc, "out of memory");
     }
     free_put_obs(p, n);
-    free(ptrs);
+    free(items);
     return rc;
 }
 
-static Obsync__V1__KeyRef
+static msg_key_ref_t
 keyref(const char *df, const char *key, const char *period)
 {
-    Obsync__V1__KeyRef k;
-    obsync__v1__key_ref__init(&k);
-    k.dataflow = cl_unconst(df);
-    k.series_key = cl_unconst(key);
-    k.time_period = cl_unconst(period);
-    return k;
+    return (msg_key_ref_t){df, key, period};
 }
 
 int
@@ -327,26 +356,19 @@ obsync_delete(obsync_client_t *c, const char *dataflow, const char *key,
 {
     if (c == NULL || !dataflow || !key || !period)
         return OBSYNC_EINVAL;
-    Obsync__V1__KeyRef k = keyref(dataflow, key, period);
-    Obsync__V1__DeleteRequest dr;
-    obsync__v1__delete_request__init(&dr);
-    dr.key = &k;
-    dr.dry_run = dry_run;
-    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
-    req.body_case = OBSYNC__V1__ENVELOPE__BODY_DELETE;
-    req.delete_ = &dr;
-    int rc =
-        cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_WRITE_SUMMARY, &rep);
+    msg_t req = {.type = MSG_DELETE}, *rep = NULL;
+    req.u.del = (msg_delete_t){keyref(dataflow, key, period), dry_run};
+    int rc = cl_call_expect(c, &req, MSG_WRITE_SUMMARY, &rep);
     if (rc != OBSYNC_OK)
         return rc;
-    cl_summary_from_pb(rep->write_summary, sum, NULL, NULL);
-    cl_env_free(&rep);
+    cl_summary_from_msg(&rep->u.write_summary, sum, NULL, NULL);
+    msg_destroy(&rep);
     return OBSYNC_OK;
 }
 
 /* ---------------------------------------------------------------- reads */
 
-/* Scratch for turning pb observations into obsync_obs_t. */
+/* Scratch for turning decoded observations into obsync_obs_t. */
 typedef struct {
     obsync_attr_t *attrs;
     size_t attrs_cap;
@@ -361,20 +383,20 @@ conv_fini(conv_t *cv)
     free(cv->key);
 }
 
-static const Obsync__V1__DataflowColumns *
-page_columns(const pb_page_t *page, const pb_obs_t *o)
+static const msg_columns_t *
+page_columns(const page_t *page, const obs_t *o)
 {
     for (size_t i = 0; page != NULL && i < page->n_columns; i++) {
-        const Obsync__V1__DataflowColumns *dc = page->columns[i];
+        const msg_columns_t *dc = &page->columns[i];
         if (strcmp(dc->dataflow, o->dataflow) == 0 &&
-            dc->n_dimension_ids == o->n_dims)
+            dc->dimension_ids.n == o->n_dims)
             return dc;
     }
     return NULL;
 }
 
 static int
-conv_key(conv_t *cv, const pb_obs_t *o)
+conv_key(conv_t *cv, const obs_t *o)
 {
     size_t len = 1;
     for (size_t i = 0; i < o->n_dims; i++)
@@ -394,12 +416,11 @@ conv_key(conv_t *cv, const pb_obs_t *o)
     return OBSYNC_OK;
 }
 
+/* An observation sent without a version decodes with an all-zero one:
+ * origin, provider and batch_id "" as before. */
 static void
-conv_version(const Obsync__V1__Version *v, obsync_obs_t *out)
+conv_version(const obs_version_t *v, obsync_obs_t *out)
 {
-    out->origin = out->provider = out->batch_id = "";
-    if (v == NULL)
-        return;
     out->hlc = v->hlc;
     out->time_ms = v->hlc >> 16;
     out->origin = v->origin;
@@ -412,8 +433,7 @@ conv_version(const Obsync__V1__Version *v, obsync_obs_t *out)
 }
 
 static int
-conv_obs(conv_t *cv, const pb_obs_t *o, const pb_page_t *page,
-         obsync_obs_t *out)
+conv_obs(conv_t *cv, const obs_t *o, const page_t *page, obsync_obs_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (o->n_attrs > cv->attrs_cap) {
@@ -424,29 +444,29 @@ conv_obs(conv_t *cv, const pb_obs_t *o, const pb_page_t *page,
         cv->attrs_cap = o->n_attrs;
     }
     for (size_t i = 0; i < o->n_attrs; i++) {
-        cv->attrs[i].id = o->attrs[i]->id;
-        cv->attrs[i].value = o->attrs[i]->value;
+        cv->attrs[i].id = o->attrs[i].id;
+        cv->attrs[i].value = o->attrs[i].value;
     }
     int rc = conv_key(cv, o);
     if (rc != OBSYNC_OK)
         return rc;
-    const Obsync__V1__DataflowColumns *dc = page_columns(page, o);
+    const msg_columns_t *dc = page_columns(page, o);
     out->dataflow = o->dataflow;
     out->series_key = cv->key;
     out->n_dims = o->n_dims;
     out->dims = (const char *const *)o->dims;
-    out->dim_ids = dc ? (const char *const *)dc->dimension_ids : NULL;
+    out->dim_ids = dc ? dc->dimension_ids.items : NULL;
     out->time_period = o->time_period;
     out->value = o->value;
     out->n_attrs = o->n_attrs;
     out->attrs = cv->attrs;
-    conv_version(o->version, out);
+    conv_version(&o->ver, out);
     return OBSYNC_OK;
 }
 
 typedef struct {
     obsync_obs_t pub; /* first: obsync_obs_free casts back */
-    env_t *env;       /* owned: the strings pub points into */
+    msg_t *msg;       /* owned: the strings pub points into */
     conv_t cv;
 } held_obs_t;
 
@@ -456,31 +476,26 @@ obsync_obs_free(obsync_obs_t **op)
     if (op == NULL || *op == NULL)
         return;
     held_obs_t *h = (held_obs_t *)*op;
-    cl_env_free(&h->env);
+    msg_destroy(&h->msg);
     conv_fini(&h->cv);
     free(h);
     *op = NULL;
 }
 
+/* A GetRequest or HistoryRequest (type); OBSYNC_ENOENT when the reply has
+ * no observation. */
 static int
-key_request(obsync_client_t *c, int body, Obsync__V1__KeyRef *k, env_t **rep)
+key_request(obsync_client_t *c, msg_type_t type, const msg_key_ref_t *k,
+            msg_t **rep)
 {
-    Obsync__V1__GetRequest gr;
-    obsync__v1__get_request__init(&gr);
-    Obsync__V1__HistoryRequest hr;
-    obsync__v1__history_request__init(&hr);
-    env_t req = OBSYNC__V1__ENVELOPE__INIT;
-    req.body_case = (Obsync__V1__Envelope__BodyCase)body;
-    if (body == OBSYNC__V1__ENVELOPE__BODY_GET) {
-        gr.key = k;
-        req.get = &gr;
-    } else {
-        hr.key = k;
-        req.history = &hr;
-    }
-    int rc = cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_OBS_REPLY, rep);
-    if (rc == OBSYNC_OK && (*rep)->obs_reply->n_obs == 0) {
-        cl_env_free(rep);
+    msg_t req = {.type = type};
+    if (type == MSG_GET)
+        req.u.get.key = *k;
+    else
+        req.u.history.key = *k;
+    int rc = cl_call_expect(c, &req, MSG_OBS_REPLY, rep);
+    if (rc == OBSYNC_OK && (*rep)->u.obs_reply.obs.n == 0) {
+        msg_destroy(rep);
         rc = cl_fail(c, OBSYNC_ENOENT, "no observation %s %s %s", k->dataflow,
                      k->series_key, k->time_period);
     } else if (rc == OBSYNC_ENOENT) {
@@ -497,19 +512,19 @@ obsync_get(obsync_client_t *c, const char *dataflow, const char *key,
     if (c == NULL || out == NULL || !dataflow || !key || !period)
         return OBSYNC_EINVAL;
     *out = NULL;
-    Obsync__V1__KeyRef k = keyref(dataflow, key, period);
-    env_t *rep = NULL;
-    int rc = key_request(c, OBSYNC__V1__ENVELOPE__BODY_GET, &k, &rep);
+    msg_key_ref_t k = keyref(dataflow, key, period);
+    msg_t *rep = NULL;
+    int rc = key_request(c, MSG_GET, &k, &rep);
     if (rc != OBSYNC_OK)
         return rc;
     held_obs_t *h = calloc(1, sizeof(*h));
     if (h == NULL) {
-        cl_env_free(&rep);
+        msg_destroy(&rep);
         return cl_fail(c, OBSYNC_ENOMEM, "out of memory");
     }
-    h->env = rep;
-    const pb_page_t *page = rep->obs_reply;
-    rc = conv_obs(&h->cv, page->obs[0], page, &h->pub);
+    h->msg = rep;
+    const page_t *page = &rep->u.obs_reply;
+    rc = conv_obs(&h->cv, &page->obs.items[0], page, &h->pub);
     if (rc != OBSYNC_OK) {
         obsync_obs_t *p = &h->pub;
         obsync_obs_free(&p);
@@ -521,16 +536,16 @@ obsync_get(obsync_client_t *c, const char *dataflow, const char *key,
 
 /* Calls cb for each observation of a page; *count counts them. */
 static int
-page_each(obsync_client_t *c, const pb_page_t *page, uint64_t max,
-          uint64_t *count, obsync_obs_cb cb, void *arg)
+page_each(obsync_client_t *c, const page_t *page, uint64_t max, uint64_t *count,
+          obsync_obs_cb cb, void *arg)
 {
     conv_t cv = {0};
     int rc = OBSYNC_OK;
-    for (size_t i = 0; i < page->n_obs && rc == OBSYNC_OK; i++) {
+    for (size_t i = 0; i < page->obs.n && rc == OBSYNC_OK; i++) {
         if (max && *count >= max)
             break;
         obsync_obs_t o;
-        rc = conv_obs(&cv, page->obs[i], page, &o);
+        rc = conv_obs(&cv, &page->obs.items[i], page, &o);
         if (rc == OBSYNC_ENOMEM)
             cl_fail(c, rc, "out of memory");
         else
@@ -547,14 +562,14 @@ obsync_history(obsync_client_t *c, const char *dataflow, const char *key,
 {
     if (c == NULL || cb == NULL || !dataflow || !key || !period)
         return OBSYNC_EINVAL;
-    Obsync__V1__KeyRef k = keyref(dataflow, key, period);
-    env_t *rep = NULL;
-    int rc = key_request(c, OBSYNC__V1__ENVELOPE__BODY_HISTORY, &k, &rep);
+    msg_key_ref_t k = keyref(dataflow, key, period);
+    msg_t *rep = NULL;
+    int rc = key_request(c, MSG_HISTORY, &k, &rep);
     if (rc != OBSYNC_OK)
         return rc;
     uint64_t count = 0;
-    rc = page_each(c, rep->obs_reply, 0, &count, cb, arg);
-    cl_env_free(&rep);
+    rc = page_each(c, &rep->u.obs_reply, 0, &count, cb, arg);
+    msg_destroy(&rep);
     return rc;
 }
 
@@ -564,7 +579,7 @@ obsync_history(obsync_client_t *c, const char *dataflow, const char *key,
 typedef int (*columns_cb)(void *arg, const obsync_columns_t *cols, size_t n);
 
 static int
-page_columns_cb(const pb_page_t *page, columns_cb ccb, void *arg)
+page_columns_cb(const page_t *page, columns_cb ccb, void *arg)
 {
     if (ccb == NULL)
         return OBSYNC_OK;
@@ -572,12 +587,12 @@ page_columns_cb(const pb_page_t *page, columns_cb ccb, void *arg)
     if (cols == NULL)
         return OBSYNC_ENOMEM;
     for (size_t i = 0; i < page->n_columns; i++) {
-        const Obsync__V1__DataflowColumns *dc = page->columns[i];
+        const msg_columns_t *dc = &page->columns[i];
         cols[i].dataflow = dc->dataflow;
-        cols[i].n_dim_ids = dc->n_dimension_ids;
-        cols[i].dim_ids = (const char *const *)dc->dimension_ids;
-        cols[i].n_attr_ids = dc->n_attribute_ids;
-        cols[i].attr_ids = (const char *const *)dc->attribute_ids;
+        cols[i].n_dim_ids = dc->dimension_ids.n;
+        cols[i].dim_ids = dc->dimension_ids.items;
+        cols[i].n_attr_ids = dc->attribute_ids.n;
+        cols[i].attr_ids = dc->attribute_ids.items;
     }
     int rc = ccb(arg, cols, page->n_columns);
     free(cols);
@@ -585,13 +600,12 @@ page_columns_cb(const pb_page_t *page, columns_cb ccb, void *arg)
 }
 
 static void
-query_fill(Obsync__V1__QueryRequest *qr, const obsync_query_t *q,
-           uint64_t count)
+query_fill(msg_query_t *qr, const obsync_query_t *q, uint64_t count)
 {
-    qr->dataflow = cl_unconst(q->dataflow);
-    qr->key_pattern = cl_unconst(q->key_pattern);
-    qr->start_period = cl_unconst(q->start_period);
-    qr->end_period = cl_unconst(q->end_period);
+    qr->dataflow = q->dataflow;
+    qr->key_pattern = q->key_pattern;
+    qr->start_period = q->start_period;
+    qr->end_period = q->end_period;
     qr->updated_after_ms = q->updated_after_ms;
     qr->as_of_ms = q->as_of_ms;
     qr->include_deleted = q->include_deleted;
@@ -601,9 +615,15 @@ query_fill(Obsync__V1__QueryRequest *qr, const obsync_query_t *q,
     qr->limit = limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;
 }
 
-/* Copies reply's cursor into *cur (owned); returns false when no more. */
+/* An owned copy of a page's cursor. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} cursor_t;
+
+/* Copies the page's cursor into *cur; *more false when there is none. */
 static int
-take_cursor(const pb_page_t *page, ProtobufCBinaryData *cur, bool *more)
+take_cursor(const page_t *page, cursor_t *cur, bool *more)
 {
     free(cur->data);
     cur->data = NULL;
@@ -614,7 +634,7 @@ take_cursor(const pb_page_t *page, ProtobufCBinaryData *cur, bool *more)
     cur->data = malloc(cur->len);
     if (cur->data == NULL)
         return OBSYNC_ENOMEM;
-    memcpy(cur->data, page->next.data, cur->len);
+    memcpy(cur->data, page->next.ptr, cur->len);
     return OBSYNC_OK;
 }
 
@@ -622,31 +642,26 @@ static int
 query_run(obsync_client_t *c, const obsync_query_t *q, columns_cb ccb,
           obsync_obs_cb cb, void *arg)
 {
-    ProtobufCBinaryData cur = {0, NULL};
+    cursor_t cur = {NULL, 0};
     uint64_t count = 0;
     bool more = true;
     int rc = OBSYNC_OK;
     while (more && rc == OBSYNC_OK && !(q->max_obs && count >= q->max_obs)) {
-        Obsync__V1__QueryRequest qr;
-        obsync__v1__query_request__init(&qr);
-        query_fill(&qr, q, count);
-        qr.resume_after = cur;
-        env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
-        req.body_case = OBSYNC__V1__ENVELOPE__BODY_QUERY;
-        req.query = &qr;
-        rc =
-            cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_OBS_REPLY, &rep);
+        msg_t req = {.type = MSG_QUERY}, *rep = NULL;
+        query_fill(&req.u.query, q, count);
+        req.u.query.resume_after = (msg_bytes_t){cur.data, cur.len};
+        rc = cl_call_expect(c, &req, MSG_OBS_REPLY, &rep);
         if (rc != OBSYNC_OK)
             break;
-        const pb_page_t *page = rep->obs_reply;
+        const page_t *page = &rep->u.obs_reply;
         rc = page_columns_cb(page, ccb, arg);
         if (rc == OBSYNC_OK)
             rc = page_each(c, page, q->max_obs, &count, cb, arg);
         if (rc == OBSYNC_OK)
             rc = take_cursor(page, &cur, &more);
-        if (rc == OBSYNC_OK && more && page->n_obs == 0)
+        if (rc == OBSYNC_OK && more && page->obs.n == 0)
             rc = cl_fail(c, OBSYNC_EPROTO, "empty page with a cursor");
-        cl_env_free(&rep);
+        msg_destroy(&rep);
     }
     free(cur.data);
     return rc;
@@ -727,26 +742,20 @@ obsync_structure_list(obsync_client_t *c, const char *kind, const char *urn,
 {
     if (c == NULL || cb == NULL)
         return OBSYNC_EINVAL;
-    Obsync__V1__StructureList sl;
-    obsync__v1__structure_list__init(&sl);
-    sl.kind = cl_unconst(kind);
-    sl.urn = cl_unconst(urn);
-    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
-    req.body_case = OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_LIST;
-    req.structure_list = &sl;
-    int rc = cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_REPLY,
-                            &rep);
+    msg_t req = {.type = MSG_STRUCTURE_LIST}, *rep = NULL;
+    req.u.structure_list = (msg_structure_list_t){kind, urn};
+    int rc = cl_call_expect(c, &req, MSG_STRUCTURE_REPLY, &rep);
     if (rc != OBSYNC_OK)
         return rc;
-    const Obsync__V1__StructureReply *sr = rep->structure_reply;
+    const msg_structure_reply_t *sr = &rep->u.structure_reply;
     if (urn != NULL && urn[0] != '\0' && sr->n_artefacts == 0)
         rc = cl_fail(c, OBSYNC_ENOENT, "no artefact %s", urn);
     for (size_t i = 0; i < sr->n_artefacts && rc == OBSYNC_OK; i++) {
-        const Obsync__V1__Artefact *a = sr->artefacts[i];
+        const msg_artefact_t *a = &sr->artefacts[i];
         obsync_artefact_t pa = {a->kind, a->urn, a->name, a->items, a->text};
         rc = cb(arg, &pa);
     }
-    cl_env_free(&rep);
+    msg_destroy(&rep);
     return rc;
 }
 
@@ -757,26 +766,19 @@ obsync_structure_load(obsync_client_t *c, const char *text,
 {
     if (c == NULL || text == NULL)
         return OBSYNC_EINVAL;
-    Obsync__V1__StructureLoad sl;
-    obsync__v1__structure_load__init(&sl);
-    sl.text = cl_unconst(text);
-    sl.source_name = cl_unconst(source_name);
-    sl.dry_run = dry_run;
-    env_t req = OBSYNC__V1__ENVELOPE__INIT, *rep = NULL;
-    req.body_case = OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_LOAD;
-    req.structure_load = &sl;
-    int rc = cl_call_expect(c, &req, OBSYNC__V1__ENVELOPE__BODY_STRUCTURE_REPLY,
-                            &rep);
+    msg_t req = {.type = MSG_STRUCTURE_LOAD}, *rep = NULL;
+    req.u.structure_load = (msg_structure_load_t){text, source_name, dry_run};
+    int rc = cl_call_expect(c, &req, MSG_STRUCTURE_REPLY, &rep);
     if (rc != OBSYNC_OK)
         return rc;
-    const Obsync__V1__StructureReply *sr = rep->structure_reply;
-    for (size_t i = 0; on_issue != NULL && i < sr->n_issues; i++) {
+    const msg_structure_reply_t *sr = &rep->u.structure_reply;
+    for (size_t i = 0; on_issue != NULL && i < sr->issues.n; i++) {
         obsync_issue_t is;
-        cl_issue_from_pb(sr->issues[i], &is);
+        cl_issue_from_msg(&sr->issues.items[i], &is);
         on_issue(arg, &is);
     }
     if (loaded != NULL)
         *loaded = sr->loaded;
-    cl_env_free(&rep);
+    msg_destroy(&rep);
     return OBSYNC_OK;
 }
