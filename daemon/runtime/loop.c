@@ -127,7 +127,7 @@ loop_add_cron(loop_t *self, unsigned interval_ms, loop_cron_fn *fn, void *arg)
     if (h == NULL)
         return OBS_ENOMEM;
     h->interval_ms = interval_ms;
-    h->due_ms = mono_ms() + interval_ms;
+    h->due_ms = mono_ms();
     h->on_cron = fn;
     return OBS_OK;
 }

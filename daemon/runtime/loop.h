@@ -48,8 +48,8 @@ void loop_remove_arg(loop_t *self, const void *arg);
 /** Removes the handler of sock (before the socket is closed: a closed
  * socket in the poll set fails the poll). Safe inside a handler. */
 void loop_remove_socket(loop_t *self, const void *sock);
-/** Calls fn(arg, now) every interval_ms, first after interval_ms.
- * OBS_ENOMEM. */
+/** Calls fn(arg, now) every interval_ms, first at the end of the next
+ * turn (a node says Hello at once). OBS_ENOMEM. */
 int loop_add_cron(loop_t *self, unsigned interval_ms, loop_cron_fn *fn,
                   void *arg);
 /** Calls fn(arg) at the end of every turn. OBS_ENOMEM. */

@@ -14,7 +14,7 @@
  * (obsdb_outbox_rewrite), with the node's counters (pub_acked, origin_seq,
  * hlc), so a crash leaves either the old state (done again at the next
  * Welcome) or the new one. It decides nothing about sockets: the node's
- * replication glue (repl_node.c) calls it when a Welcome arrives.
+ * replication glue calls it when a Welcome arrives (node_publish.c).
  * Loop thread only. Errors: OBS_E* codes; nothing is changed on error.
  */
 #ifndef NODE_REBASE_H

@@ -1,6 +1,6 @@
 /*
  * repl_node.h - the node end of replication: a DEALER to hub_endpoint driven
- * by the node state machine (core/repl_fsm.c rn_*): publishes the outbox
+ * by the node state machine (repl/fsm/repl_fsm.c rn_*): publishes the outbox
  * with a window of unacked batches, drops outbox entries only after the
  * hub's ack, and applies the hub's log (or a snapshot) with the cursor in the
  * same transaction as the data (PROTOCOL.md §5).
@@ -24,8 +24,10 @@ void repl_node_on_readable(repl_node_t *self);
 void repl_node_cron(repl_node_t *self, uint64_t now_ms);
 /** Local changes were committed up to origin_seq. */
 void repl_node_outbox_grew(repl_node_t *self, uint64_t origin_seq);
-/** Fills the node rows of a StatusReply. */
-void repl_node_status(repl_node_t *self, Obsync__V1__StatusReply *sr);
+/** Fills the node rows of a StatusReply (outbox_depth, filled in by the
+ * caller, is lowered by what is acknowledged and not trimmed yet). Every
+ * string it sets is static or the configuration's. */
+void repl_node_status(repl_node_t *self, msg_status_reply_t *sr);
 /** Whether local writes may be stamped now: OBS_ECLOCK (why says by how
  * much, for the writer) while this node's clock is further from the hub's
  * than the hub accepts (PROTOCOL.md §5.4 "Clocks"); OBS_OK otherwise, also
