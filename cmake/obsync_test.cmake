@@ -3,6 +3,9 @@ function(obsync_unit_test name)
   add_executable(test_${name} ${CMAKE_SOURCE_DIR}/tests/unit/test_${name}.c)
   target_link_libraries(test_${name} PRIVATE obsyncd_api
                         obsync_client_static PkgConfig::CMOCKA)
+  # tests/support: fixtures the unit tests share with the fuzz targets
+  target_include_directories(test_${name} PRIVATE
+    ${CMAKE_SOURCE_DIR}/tests/support)
   target_compile_definitions(test_${name} PRIVATE
     OBSYNC_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   obsync_warnings(test_${name})
@@ -23,6 +26,8 @@ function(obsync_fuzz name)
     add_executable(fuzz_${name} ${src} ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.c)
   endif()
   target_link_libraries(fuzz_${name} PRIVATE obsyncd_api obsync_client_static)
+  target_include_directories(fuzz_${name} PRIVATE
+    ${CMAKE_SOURCE_DIR}/tests/support)
   add_test(NAME fuzz.${name} COMMAND fuzz_${name}
            ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
   set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 300)

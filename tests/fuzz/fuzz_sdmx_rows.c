@@ -3,78 +3,20 @@
  * validator behind it (sdmx_rows.c, validate.c). The input is split into
  * lines on '\n' and cells on ',' (no quoting: the CLI's lexer is fuzzed
  * elsewhere); the first line is the header, every other line a row, all
- * mapped against a fixed small structure with a provider set so the
- * authority rule runs too. The first input byte picks the decimal-comma
- * option. Must never crash, leak or read out of bounds, whatever the bytes.
+ * mapped against the unit tests' structure fixture
+ * (tests/support/fixture_structure.h: reject and warn dataflows, two
+ * agreements) with provider COL so the authority rule runs too. The first
+ * input byte picks the decimal-comma option. Must never crash, leak or read
+ * out of bounds, whatever the bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture_structure.h"
 #include "sdmx_rows.h"
 
 #define MAX_CELLS 600 /* above the mapper's column limit, to reach it */
-
-static const char fixture[] =
-    "codelist OID:CL_FREQ(1.0) \"Frequency\"\n"
-    "  code A \"Annual\"\n"
-    "  code Q \"Quarterly\"\n"
-    "end\n"
-    "codelist OID:CL_AREA(1.0) \"Areas\"\n"
-    "  code ALB \"Albania\"\n"
-    "  code COL \"Colombia\"\n"
-    "  code MEX \"Mexico\"\n"
-    "end\n"
-    "codelist OID:CL_SEX(1.0) \"Sex\"\n"
-    "  code _T \"Total\"\n"
-    "  code F \"Female\"\n"
-    "end\n"
-    "codelist OID:CL_IND(1.0) \"Indicators\"\n"
-    "  code VC_IHR_PSRC \"Victims rate\"\n"
-    "  code PREV_PY \"Past-year prevalence\"\n"
-    "  code AGE_FIRST_USE \"Age of first use\"\n"
-    "end\n"
-    "codelist OID:CL_SUBSTANCE(1.0) \"Substances\"\n"
-    "  code CANNABIS \"Cannabis\"\n"
-    "end\n"
-    "codelist OID:CL_UNIT_MEASURE(1.0) \"Units\"\n"
-    "  code PT \"Percent\"\n"
-    "  code NUMBER \"Number\"\n"
-    "  code PER_100000_POP \"Per 100,000 population\"\n"
-    "end\n"
-    "codelist OID:CL_OBS_STATUS(1.0) \"Observation status\"\n"
-    "  code A \"Normal value\"\n"
-    "  code LT \"Less than\"\n"
-    "  code M \"Missing\"\n"
-    "end\n"
-    "dsd OID:DSD_VIOLENCE(1.0) \"Violence\"\n"
-    "  dimension FREQ codelist=OID:CL_FREQ(1.0)\n"
-    "  dimension REF_AREA codelist=OID:CL_AREA(1.0)\n"
-    "  dimension INDICATOR codelist=OID:CL_IND(1.0)\n"
-    "  dimension SEX codelist=OID:CL_SEX(1.0)\n"
-    "  attribute UNIT_MEASURE codelist=OID:CL_UNIT_MEASURE(1.0) "
-    "attach=series mandatory=yes\n"
-    "  attribute OBS_STATUS codelist=OID:CL_OBS_STATUS(1.0) attach=obs\n"
-    "  attribute LOWER_BOUND type=decimal attach=obs\n"
-    "  attribute UPPER_BOUND type=decimal attach=obs\n"
-    "  attribute COMMENT_OBS type=string max=20 attach=obs\n"
-    "  attribute DECIMALS type=integer attach=obs\n"
-    "  attribute EMBARGO_DATE type=date attach=dataset\n"
-    "end\n"
-    "dsd OID:DSD_DRUG_USE(1.0) \"Drug use\"\n"
-    "  dimension FREQ codelist=OID:CL_FREQ(1.0)\n"
-    "  dimension REF_AREA codelist=OID:CL_AREA(1.0)\n"
-    "  dimension INDICATOR codelist=OID:CL_IND(1.0)\n"
-    "  dimension SUBSTANCE codelist=OID:CL_SUBSTANCE(1.0)\n"
-    "  attribute UNIT_MEASURE codelist=OID:CL_UNIT_MEASURE(1.0) "
-    "attach=series mandatory=yes\n"
-    "  attribute LOWER_BOUND type=decimal attach=obs\n"
-    "end\n"
-    "dataflow OID:DF_VIOLENCE(1.0) dsd=OID:DSD_VIOLENCE(1.0) "
-    "semantic=reject \"Violence\"\n"
-    "dataflow OID:DF_DRUG_USE(1.0) dsd=OID:DSD_DRUG_USE(1.0) "
-    "semantic=warn \"Drug use\"\n"
-    "agreement provider=COL dataflow=OID:DF_VIOLENCE(1.0) areas=COL\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -82,15 +24,10 @@ static structure_t *
 fixed_structure(void)
 {
     static structure_t *st;
-    if (st == NULL) {
-        issue_list_t issues;
-        issue_list_init(&issues, 10);
-        st = structure_new();
-        if (st != NULL && structure_load_text(st, fixture, strlen(fixture),
-                                              "fuzz", &issues, NULL) != 0)
-            abort(); /* the fixture itself is broken: a bug in this file */
-        issue_list_fini(&issues);
-    }
+    /* NULL (out of memory): that input is skipped; a fixture that does not
+     * load is a bug in the tests. */
+    if (st == NULL && test_load_fixture(&st) != 0 && st != NULL)
+        abort();
     return st;
 }
 

@@ -6,9 +6,10 @@ What it is: a thin layer over harness.py (which starts/stops daemons, runs
 the CLI, polls with wait_until, seeds from OBSYNC_TEST_SEED and kills every
 process at the end even on failure). This module adds: hub and node configs
 (plaintext replication on a fixed free loopback port, so a restarted hub keeps
-its endpoint), status fields that the CLI may or may not expose yet
-(repl_state, log_last, lag_changes, peers, snapshots: every helper degrades to
-what the store counters prove), convergence waits, byte-for-byte export
+its endpoint), the replication fields of `status --json` (repl_state,
+log_last, state_applied, lag_changes, peers, snapshots: the CLI always prints
+them, so a missing one fails the test rather than weakening a check),
+convergence waits, byte-for-byte export
 comparison, generated DF_VIOLENCE rows restricted to one provider's areas,
 per-country real sample files (deploy/sample-data/*.csv, one REF_AREA) and
 VmRSS sampling. What it is not: a test; each t_repl_*.py is one ctest
@@ -162,19 +163,35 @@ def must_status(d):
     return st
 
 
+def need(st, *fields, who="status --json"):
+    """Fails unless every field is in st (a status or a peer row): the CLI
+    prints them all, so a missing one is a bug, not a reason to skip a
+    check."""
+    missing = [f for f in fields if f not in st]
+    if missing:
+        h.fail("%s has no %s: %r" % (who, ", ".join(missing), st))
+    return st
+
+
 def hub_log_last(st):
-    """The hub's newest hub_seq from its status: `log_last` (printed by the
-    CLI since the replication fields were added), else the hub's
-    history_versions (every accepted change is one log entry and one
-    history version, so they are equal while nothing is written at the hub
-    outside replication)."""
-    if "log_last" in st:
-        return st["log_last"]
-    return st["history_versions"]
+    """The hub's newest hub_seq from its status (`log_last`)."""
+    return need(st, "log_last")["log_last"]
 
 
 def peer_rows(st):
-    return {p.get("node_id"): p for p in st.get("peers", [])}
+    """{node_id: row} of a hub's status (`peers`, one row per node)."""
+    need(st, "peers")
+    return {need(p, "node_id", who="a peers row")["node_id"]: p
+            for p in st["peers"]}
+
+
+def peer_row(st, node_id):
+    """The hub's row for node_id; fails when the hub lists no such node."""
+    rows = peer_rows(st)
+    if node_id not in rows:
+        h.fail("the hub's status has no peers row for %s (rows: %s)" %
+               (node_id, ", ".join(sorted(rows)) or "none"))
+    return rows[node_id]
 
 
 def describe(daemons):
@@ -215,7 +232,7 @@ def converged(hub_d, nodes, full=None):
         return None
     last = hub_log_last(hs)
     # the hub acks from its log and applies its own state behind it
-    if hs.get("state_applied", last) != last:
+    if need(hs, "state_applied")["state_applied"] != last:
         return None
     sts = {hub_d.name: hs}
     for n in nodes:
@@ -318,9 +335,12 @@ def versions(d, *args):
         if not line.strip():
             continue
         o = json.loads(line)
-        v = o.get("version", {})
+        # a missing field would compare equal (None) on every daemon
+        v = need(need(o, "version", who="%s's jsonl export" % d.name)
+                 ["version"], *VERSION_FIELDS,
+                 who="a version in %s's jsonl export" % d.name)
         out[(o["dataflow"], o["series_key"], o["time_period"])] = tuple(
-            v.get(f) for f in VERSION_FIELDS)
+            v[f] for f in VERSION_FIELDS)
     return out
 
 

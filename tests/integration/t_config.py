@@ -111,9 +111,8 @@ def test_nonexistent_file_refused(env):
 def test_deploy_samples_pass(env):
     confs = sorted(glob.glob(os.path.join(h.SOURCE_DIR, "deploy", "conf",
                                           "*.conf")))
-    if not confs:
-        h.log("  skip no deploy/conf/*.conf yet")
-        return
+    h.check(confs, "deploy/conf has sample configurations (%d)" % len(confs),
+            os.path.join(h.SOURCE_DIR, "deploy", "conf"))
     for c in confs:
         r = h.run([h.OBSYNCD, "-c", c, "-n"], timeout=30)
         h.check(r.rc == 0, "deploy sample %s passes -n" % os.path.basename(c),

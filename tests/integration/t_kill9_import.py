@@ -44,7 +44,8 @@ COMMITTING_RE = r"import \d+ of '[^']*': committing"
 def stored(d, spots):
     """(count, spots present) of what the restarted daemon holds."""
     st = d.status()
-    n = st["observations"] if "observations" in st else d.count(h.DF_VIOLENCE)
+    h.check("observations" in st, "status --json has observations", repr(st))
+    n = st["observations"]
     present = [d.get(h.DF_VIOLENCE, k, p, check=(0, h.EXIT_NOT_FOUND))
                is not None for k, p in spots]
     return n, present

@@ -5,12 +5,12 @@
 1. Log catch-up: node MEX, in step with the hub, is stopped (SIGTERM) while
    node COL makes 100,000 changes; restarted, MEX resumes from its cursor
    through the log (no snapshot): the sampled cursor never goes back, the
-   lag (when the CLI prints lag_changes) only shrinks, to 0, and all three
+   lag (lag_changes, once MEX streams) only shrinks, to 0, and all three
    stores end byte-identical.
 2. Snapshot: the hub is restarted with log_keep = 1000, so it trims its log
    to the newest 1000 entries. A brand-new empty node JAM bootstraps through
-   a snapshot (JAM's log says "snapshot complete"; `snapshots` >= 1 when the
-   CLI prints it), and so does MEX after being away while 5,000 more
+   a snapshot (JAM's log says "snapshot complete" and its status
+   `snapshots` >= 1), and so does MEX after being away while 5,000 more
    changes pushed its cursor out of the log. After the snapshots, new
    changes reach them through the log again, MEX and JAM sharing the
    LogBatches the hub packs (status batches_shared grows). Every store ends
@@ -37,14 +37,16 @@ SNAP_DONE = r"snapshot complete"
 def sample_catchup(hub, mex, last):
     """Polls MEX's status back to back (no backoff: the catch-up may take
     well under a second) until its cursor reaches last; returns the samples
-    [(cursor, lag_changes or None, repl_state or None)]."""
+    [(cursor, lag_changes, repl_state)]."""
     samples = []
     deadline = time.monotonic() + CONVERGE_S
     while time.monotonic() < deadline:
         st = rh.status(mex, timeout=10)
         if st is not None:
-            samples.append((st["hub_cursor"], st.get("lag_changes"),
-                            st.get("repl_state")))
+            rh.need(st, "hub_cursor", "lag_changes", "repl_state",
+                    who="MEX's status")
+            samples.append((st["hub_cursor"], st["lag_changes"],
+                            st["repl_state"]))
             if st["hub_cursor"] >= last:
                 return samples
         time.sleep(0.005)
@@ -62,14 +64,12 @@ def check_samples(samples, before, last):
           (len(samples), len(mids)))
     # Before its first Welcome a restarted node does not know the hub's
     # log end (lag_changes reads 0 then): only streaming samples count.
-    lags = [l for _, l, s in samples if l is not None and s == "streaming"]
+    lags = [l for _, l, s in samples if s == "streaming"]
     h.log("  ..   samples (cursor, lag, state): %s" % samples[:20])
-    if lags:
-        h.check(all(a >= b for a, b in zip(lags, lags[1:])),
-                "MEX's lag_changes only shrank", repr(lags[:50]))
-        h.eq(lags[-1], 0, "MEX's lag ends at 0")
-    else:
-        h.log("  --   (the CLI does not print lag_changes yet)")
+    h.check(lags, "MEX was sampled streaming", repr(samples[-10:]))
+    h.check(all(a >= b for a, b in zip(lags, lags[1:])),
+            "MEX's lag_changes only shrank", repr(lags[:50]))
+    h.eq(lags[-1], 0, "MEX's lag ends at 0")
 
 
 def test_catchup_from_log(env):
@@ -108,19 +108,18 @@ def test_catchup_from_log(env):
 
 
 def wait_trimmed(hub, since):
-    """Waits until the hub's log holds at most LOG_KEEP entries (or, when
-    the CLI does not print log_first, until the hub logs a trim after byte
-    offset since of its log)."""
+    """Waits until the hub's log holds at most LOG_KEEP entries (its status
+    log_first..log_last) and the hub has logged a trim after byte offset
+    since of its log."""
     def trimmed():
         st = rh.status(hub)
         if st is None:
             return False
-        if "log_first" in st:
-            return st["log_last"] - st["log_first"] + 1 <= LOG_KEEP
-        with open(hub.log_path, "rb") as f:
-            f.seek(since)
-            return b"log trimmed" in f.read()
+        rh.need(st, "log_first", "log_last", who="the hub's status")
+        return st["log_last"] - st["log_first"] + 1 <= LOG_KEEP
     h.wait_until(trimmed, 60, "the hub to trim its log to %d" % LOG_KEEP)
+    hub.wait_log(r"log trimmed", 10, "the hub's log line: log trimmed",
+                 since=since)
     h.log("  ok   the hub trimmed its log to %d entries" % LOG_KEEP)
 
 
@@ -128,10 +127,9 @@ def check_snapshot(n, since_count, what):
     h.wait_until(lambda: rh.count_log(n, SNAP_DONE) > since_count, 60,
                  "%s: 'snapshot complete' in its log" % n.name)
     h.log("  ok   %s: %s went through a snapshot" % (n.name, what))
-    st = rh.must_status(n)
-    if "snapshots" in st:
-        h.check(st["snapshots"] >= 1, "%s: status snapshots >= 1" % n.name,
-                repr(st["snapshots"]))
+    st = rh.need(rh.must_status(n), "snapshots", who="%s's status" % n.name)
+    h.check(st["snapshots"] >= 1, "%s: status snapshots >= 1" % n.name,
+            repr(st["snapshots"]))
 
 
 def test_snapshot_bootstrap(env):

@@ -64,8 +64,11 @@ def test_lazy_cursor_and_trim_stored_within_a_second(env):
                        "end and COL's outbox acked")
     last, col_st = got
     h.eq(rh.status(mex)["observations"], 0, "MEX holds none of COL's rows")
-    acked = col_st.get("outbox_acked")
-    h.log("  ..   hub log end %d; COL acked up to %s" % (last, acked))
+    rh.need(col_st, "outbox_acked", "last_origin_seq", who="COL's status")
+    acked = col_st["outbox_acked"]
+    h.log("  ..   hub log end %d; COL acked up to %d" % (last, acked))
+    h.eq(acked, col_st["last_origin_seq"], "COL's outbox is acked up to its "
+         "last change")
     time.sleep(STORED_WITHIN_S)  # the property under test is a delay
 
     hub.stop()
@@ -80,8 +83,8 @@ def test_lazy_cursor_and_trim_stored_within_a_second(env):
     h.eq(cs["outbox_depth"], 0,
          "COL restarted with nothing left to publish (trimmed within "
          "%g s of the ack)" % STORED_WITHIN_S)
-    if acked is not None:
-        h.eq(cs.get("outbox_acked"), acked, "COL remembers its last ack")
+    h.eq(rh.need(cs, "outbox_acked", who="COL's status")["outbox_acked"],
+         acked, "COL remembers its last ack")
 
     hub.start()
     rh.wait_converged(hub, [col, mex], CONVERGE_S, full=[hub, col])

@@ -7,7 +7,7 @@ winner everywhere for concurrent writes (DESIGN.md §2, §3.2).
    locally, most of them not yet acknowledged by the hub); restarted, it
    resends from its last acknowledged origin_seq. The hub must not double
    count: its log and history grow by exactly M per round, its peer row
-   (when printed) counts M accepted per round, and sampled keys have exactly
+   counts M accepted per round, and sampled keys have exactly
    one version per round in `history` at the hub and at COL (COL's own
    changes, echoed back when sent before its restart, are not a second
    version there either). At least one
@@ -70,12 +70,14 @@ def check_hub_counts(hub, col, r):
     h.eq(hs["observations"], M, "hub observations")
     h.eq(cs["history_versions"], r * M, "COL history versions (its own "
          "changes echoed back are not new versions)")
-    row = rh.peer_rows(hs).get("COL")
-    if row is not None:
-        h.eq(row["accepted"], r * M, "the hub's peer row counts %d accepted "
-             "from COL" % (r * M))
-        h.log("  ..   hub peer row COL: duplicates %d, rejected %d" %
-              (row.get("duplicates", -1), row.get("rejected", -1)))
+    row = rh.need(rh.peer_row(hs, "COL"), "accepted", "duplicates",
+                  "rejected", who="the hub's row for COL")
+    h.eq(row["accepted"], r * M, "the hub's peer row counts %d accepted "
+         "from COL" % (r * M))
+    h.eq(row["rejected"], 0, "the hub's peer row counts no rejected change "
+         "from COL")
+    h.log("  ..   hub peer row COL: duplicates %d, rejected %d" %
+          (row["duplicates"], row["rejected"]))
 
 
 def check_histories(env, hub, col, keys, r):
@@ -183,11 +185,12 @@ def test_concurrent_writes_same_winner(env):
     rh.wait_converged(hub, everyone[1:], CONVERGE_S)
     rh.compare_exports(everyone)
     rh.compare_versions(everyone)
-    row = rh.peer_rows(rh.must_status(hub))
-    if row:
-        h.log("  ..   hub conflicts counted: COL %s, OIDN %s" %
-              (row.get("COL", {}).get("conflicts"),
-               row.get("OIDN", {}).get("conflicts")))
+    hs = rh.must_status(hub)
+    conflicts = {n: rh.need(rh.peer_row(hs, n), "conflicts",
+                            who="the hub's row for %s" % n)["conflicts"]
+                 for n in ("COL", "OIDN")}
+    h.log("  ..   hub conflicts counted: COL %d, OIDN %d" %
+          (conflicts["COL"], conflicts["OIDN"]))
 
 
 if __name__ == "__main__":

@@ -69,13 +69,13 @@ def writes_while_down(env, col, mex, round_no):
     st = rh.must_status(mex)
     h.check(st["outbox_depth"] >= N_DOWN, "MEX's outbox holds the writes "
             "made while the hub is down", repr(st["outbox_depth"]))
-    if "repl_state" in st:
-        # liveness: the nodes notice the silence (peer_timeout_ms)
-        for n in (col, mex):
-            h.wait_until(lambda: rh.must_status(n)["repl_state"] !=
-                         "streaming", 3 * rh.PEER_TIMEOUT_MS / 1000.0 + 5,
-                         "%s to notice that the hub is gone" % n.name)
-        h.log("  ok   both nodes noticed that the hub is gone")
+    # liveness: the nodes notice the silence (peer_timeout_ms)
+    for n in (col, mex):
+        h.wait_until(lambda: rh.need(rh.must_status(n), "repl_state")
+                     ["repl_state"] != "streaming",
+                     3 * rh.PEER_TIMEOUT_MS / 1000.0 + 5,
+                     "%s to notice that the hub is gone" % n.name)
+    h.log("  ok   both nodes noticed that the hub is gone")
 
 
 def restart_hub_alone(hub, nodes, acked):
@@ -108,11 +108,11 @@ def one_round(env, hub, col, mex, round_no, expected):
                             what="convergence after the hub restart")
     h.eq(sts[hub.name]["observations"], expected,
          "the hub holds every observation written (round %d)" % round_no)
-    peers = rh.peer_rows(sts[hub.name])
-    if peers:
-        h.check(peers.get("COL", {}).get("up") and
-                peers.get("MEX", {}).get("up"), "the restarted hub sees "
-                "both nodes up", repr(peers))
+    ups = {n: rh.need(rh.peer_row(sts[hub.name], n), "up",
+                      who="the hub's row for %s" % n)["up"]
+           for n in ("COL", "MEX")}
+    h.check(all(ups.values()), "the restarted hub sees both nodes up",
+            repr(ups))
     rh.compare_exports([hub, col, mex])
 
 

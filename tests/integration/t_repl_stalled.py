@@ -11,9 +11,9 @@ for all of them), each with a 1,000-character COMMENT_OBS so the stream is
 ~115 MB; MEX and the hub must converge on them.
 
 What is asserted:
-* the hub's bytes_out to JAM (its peer row in `status`, when the CLI prints
-  it) grows by less than 16 MiB during the stall: at most the credit of 8
-  batches of <= 512 KiB, not the stream;
+* the hub's bytes_out to JAM (its peer row in `status`) grows by less than
+  16 MiB during the stall: at most the credit of 8 batches of <= 512 KiB,
+  not the stream;
 * the hub's memory outside the LMDB map (RssAnon of /proc/PID/status,
   sampled every 100 ms) stays under 64 MiB throughout (the issue's bound).
   Not VmRSS: it also counts the resident file pages of the LMDB map, which
@@ -71,7 +71,8 @@ class Sampler(threading.Thread):
 
 
 def jam_row(hub):
-    return rh.peer_rows(rh.must_status(hub)).get("JAM")
+    return rh.need(rh.peer_row(rh.must_status(hub), "JAM"), "state", "up",
+                   "cursor", "bytes_out", who="the hub's row for JAM")
 
 
 def stream_while_stalled(env, hub, col, mex, comment):
@@ -136,26 +137,24 @@ def test_stalled_node(env):
     h.eq(sts[hub.name]["observations"], N + 1000, "the hub holds it all")
     check_memory(sampler, base, took, asan)
     row1 = jam_row(hub)
-    if row0 is not None and row1 is not None:
-        mex_row = rh.peer_rows(sts[hub.name]).get("MEX", {})
-        h.log("  ..   hub's row for JAM while stopped: state %s, up %s, "
-              "cursor %d; bytes_out +%d (MEX got %d bytes in all)" %
-              (row1["state"], row1["up"], row1["cursor"],
-               row1["bytes_out"] - row0["bytes_out"],
-               mex_row.get("bytes_out", -1)))
-        h.check(row1["bytes_out"] - row0["bytes_out"] < BYTES_OUT_MAX,
-                "the hub sent the stalled JAM less than %d MiB (credit "
-                "window), not the stream" % (BYTES_OUT_MAX >> 20))
-        # COL made the whole stream in this session: none of it is echoed
-        col_row = rh.peer_rows(sts[hub.name]).get("COL", {})
-        h.log("  ..   hub's bytes_out to COL (the writer) %d, to MEX %d" %
-              (col_row.get("bytes_out", -1), mex_row.get("bytes_out", -1)))
-        h.check(0 <= col_row.get("bytes_out", -1) <
-                mex_row.get("bytes_out", 0) // 10,
-                "the hub did not echo COL's own changes back to it")
-    else:
-        h.log("  --   (the CLI does not print the hub's peer rows: no "
-              "bytes_out check)")
+    mex_row = rh.need(rh.peer_row(sts[hub.name], "MEX"), "bytes_out",
+                      who="the hub's row for MEX")
+    col_row = rh.need(rh.peer_row(sts[hub.name], "COL"), "bytes_out",
+                      who="the hub's row for COL")
+    h.log("  ..   hub's row for JAM while stopped: state %s, up %s, "
+          "cursor %d; bytes_out +%d (MEX got %d bytes in all)" %
+          (row1["state"], row1["up"], row1["cursor"],
+           row1["bytes_out"] - row0["bytes_out"], mex_row["bytes_out"]))
+    h.check(row1["bytes_out"] - row0["bytes_out"] < BYTES_OUT_MAX,
+            "the hub sent the stalled JAM less than %d MiB (credit "
+            "window), not the stream" % (BYTES_OUT_MAX >> 20))
+    # COL made the whole stream in this session: none of it is echoed
+    h.log("  ..   hub's bytes_out to COL (the writer) %d, to MEX %d" %
+          (col_row["bytes_out"], mex_row["bytes_out"]))
+    h.check(mex_row["bytes_out"] > 0, "the hub streamed COL's changes to "
+            "MEX", repr(mex_row))
+    h.check(col_row["bytes_out"] < mex_row["bytes_out"] // 10,
+            "the hub did not echo COL's own changes back to it")
 
     rh.sigcont(jam)
     rh.wait_converged(hub, [col, mex, jam], CONVERGE_S,

@@ -66,8 +66,8 @@ def check_counts(d, src):
         h.eq(d.count(df), want, "query %s returns every observation" % df)
     h.eq(d.count(), len(src), "query without dataflow returns all")
     st = d.status()
-    if "observations" in st:
-        h.eq(st["observations"], len(src), "status counts the observations")
+    h.check("observations" in st, "status --json has observations", repr(st))
+    h.eq(st["observations"], len(src), "status counts the observations")
 
 
 def parse_export(path):

@@ -60,9 +60,11 @@ def test_store_full_then_grow(env):
     h.eq(r.summary["accepted"], n, "with map_max = 64M the import succeeds")
     h.eq(d.count(h.DF_VIOLENCE), committed + n, "all rows now stored")
     st2 = d.status()
-    if "map_size" in st1 and "map_size" in st2:
-        h.check(st2["map_size"] > 1024 * 1024, "the map grew (%d -> %d)" %
-                (st1["map_size"], st2["map_size"]))
+    h.check("map_size" in st1 and "map_size" in st2,
+            "status --json has map_size", repr((st1, st2)))
+    h.eq(st1["map_size"], 1024 * 1024, "the full store's map is 1M")
+    h.check(st2["map_size"] > 1024 * 1024, "the map grew (%d -> %d)" %
+            (st1["map_size"], st2["map_size"]))
     d.stop()
 
 

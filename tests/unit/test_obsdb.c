@@ -26,88 +26,33 @@
 #include "obsdb.h"
 #include "period.h"
 #include "store.h"
+#include "test_obsdb_support.h"
 #include "test_support.h"
 
-#define NODE  "node-col"
-#define OTHER "node-mex"
-#define DF    "OID:DF_T(1.0)"
-#define DF2   "OID:DF_U(1.0)"
-#define NDIMS 3
-#define KIB   1024ull
-
-typedef struct {
-    char dir[64];
-    obsdb_t *db;
-} fixture_t;
+/* NODE, OTHER, DF, NDIMS, fixture_t, row_t, make_obs: test_obsdb_support.h */
+#define DF2 "OID:DF_U(1.0)"
+#define KIB 1024ull
 
 static int
 open_db(fixture_t *f, const char *node, uint64_t map_size, uint64_t map_max,
         char *err, size_t errcap)
 {
-    obsdb_opts_t o = {.dir = f->dir,
-                      .node_id = node,
-                      .map_size = map_size,
-                      .map_max = map_max,
-                      .no_sync = true};
-    return obsdb_open(&o, &f->db, err, errcap);
+    return fixture_open(f, node, map_size, map_max, false, err, errcap);
 }
 
 static int
 setup(void **state)
 {
-    char err[256] = "";
-    fixture_t *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    if (test_mkdtemp(f->dir, sizeof(f->dir), "/tmp/obsync-obsdb-XXXXXX") != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    int rc = open_db(f, NODE, 0, 0, err, sizeof(err));
-    if (rc != 0)
-        print_error("obsdb_open: %s: %s\n", obs_strerror(rc), err);
-    return rc;
+    return fixture_setup(state, "/tmp/obsync-obsdb-XXXXXX", NODE, false);
 }
 
 static int
 teardown(void **state)
 {
-    fixture_t *f = *state;
-    obsdb_close(&f->db);
-    test_rm_tree(f->dir);
-    free(f);
-    return 0;
+    return fixture_teardown(state);
 }
 
 /* ------------------------------------------------------------- builders */
-
-typedef struct {
-    const char *df;
-    const char *area;
-    const char *period;
-    const char *value;
-    uint64_t ms; /* hlc = HLC_MAKE(ms, 0) */
-    const char *origin;
-    uint64_t seq;
-    bool tombstone;
-} row_t;
-
-static void
-make_obs(obs_t *o, const row_t *r)
-{
-    const char *dims[NDIMS] = {"A", r->area, "IND1"};
-    obs_init(o);
-    assert_ok(obs_set_identity(o, r->df ? r->df : DF, dims, NDIMS,
-                               r->period ? r->period : "2019"));
-    assert_ok(obs_set_value(o, r->tombstone ? "" : r->value));
-    o->ver.hlc = HLC_MAKE(r->ms, 0);
-    (void)snprintf(o->ver.origin, sizeof(o->ver.origin), "%s",
-                   r->origin ? r->origin : NODE);
-    o->ver.origin_seq = r->seq;
-    o->ver.tombstone = r->tombstone;
-    o->ver.action = r->tombstone ? OBS_ACTION_DELETE : OBS_ACTION_MERGE;
-}
 
 static void
 put_rows(obsdb_t *db, const row_t *rows, size_t n)

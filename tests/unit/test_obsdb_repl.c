@@ -24,29 +24,19 @@
 #include "obs_err.h"
 #include "obs_key.h"
 #include "obsdb.h"
+#include "test_obsdb_support.h"
 #include "test_support.h"
 
-#define NODE  "node-col"
-#define OTHER "node-mex"
+/* NODE, OTHER, DF, NDIMS, fixture_t, row_t, make_obs, begin, commit:
+ * test_obsdb_support.h */
 #define HUB   "hub"
-#define DF    "OID:DF_T(1.0)"
-#define NDIMS 3
 #define EPOCH "0123456789abcdef0123456789abcdef"
-
-typedef struct {
-    char dir[64];
-    obsdb_t *db;
-} fixture_t;
 
 static int
 open_db(fixture_t *f, const char *node, bool no_outbox)
 {
     char err[256] = "";
-    obsdb_opts_t o = {.dir = f->dir,
-                      .node_id = node,
-                      .no_sync = true,
-                      .no_outbox = no_outbox};
-    int rc = obsdb_open(&o, &f->db, err, sizeof(err));
+    int rc = fixture_open(f, node, 0, 0, no_outbox, err, sizeof(err));
     if (rc != 0)
         print_error("obsdb_open: %s: %s\n", obs_strerror(rc), err);
     return rc;
@@ -71,68 +61,16 @@ fresh(fixture_t *f, const char *node, bool no_outbox)
 static int
 setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    if (test_mkdtemp(f->dir, sizeof(f->dir), "/tmp/obsync-repl-XXXXXX") != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return open_db(f, HUB, true);
+    return fixture_setup(state, "/tmp/obsync-repl-XXXXXX", HUB, true);
 }
 
 static int
 teardown(void **state)
 {
-    fixture_t *f = *state;
-    obsdb_close(&f->db);
-    test_rm_tree(f->dir);
-    free(f);
-    return 0;
+    return fixture_teardown(state);
 }
 
 /* ------------------------------------------------------------- builders */
-
-typedef struct {
-    const char *area;
-    const char *period;
-    const char *value;
-    uint64_t ms;        /* hlc = HLC_MAKE(ms, 0) */
-    const char *origin; /* NULL = NODE */
-    uint64_t seq;
-    bool tombstone;
-} row_t;
-
-static void
-make_obs(obs_t *o, const row_t *r)
-{
-    const char *dims[NDIMS] = {"A", r->area, "IND1"};
-    obs_init(o);
-    assert_ok(
-        obs_set_identity(o, DF, dims, NDIMS, r->period ? r->period : "2019"));
-    assert_ok(obs_set_value(o, r->tombstone ? "" : r->value));
-    o->ver.hlc = HLC_MAKE(r->ms, 0);
-    (void)snprintf(o->ver.origin, sizeof(o->ver.origin), "%s",
-                   r->origin ? r->origin : NODE);
-    o->ver.origin_seq = r->seq;
-    o->ver.tombstone = r->tombstone;
-    o->ver.action = r->tombstone ? OBS_ACTION_DELETE : OBS_ACTION_MERGE;
-}
-
-static obsdb_txn_t *
-begin(obsdb_t *db, bool write)
-{
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(db, write, &txn));
-    return txn;
-}
-
-static void
-commit(obsdb_txn_t *txn)
-{
-    assert_ok(obsdb_commit(&txn));
-}
 
 /* Appends areas A0..A(n-1) to the log in one txn, one change each. */
 static void
@@ -1046,11 +984,11 @@ test_version_cmp_orders_hlc_then_origin(void **state)
     obs_version_t b = {.hlc = 6, .origin = "a"};
     obs_version_t c = {.hlc = 5, .origin = "c"};
     obs_version_t d = {.hlc = 5, .origin = "b", .origin_seq = 9};
-    assert_true(obsdb_version_cmp(&a, &b) < 0);
-    assert_true(obsdb_version_cmp(&b, &a) > 0);
-    assert_true(obsdb_version_cmp(&a, &c) < 0);
-    assert_true(obsdb_version_cmp(&c, &a) > 0);
-    assert_int_equal(obsdb_version_cmp(&a, &d), 0);
+    assert_true(version_cmp(&a, &b) < 0);
+    assert_true(version_cmp(&b, &a) > 0);
+    assert_true(version_cmp(&a, &c) < 0);
+    assert_true(version_cmp(&c, &a) > 0);
+    assert_int_equal(version_cmp(&a, &d), 0);
 }
 
 /* ------------------------------------------------------ outbox options */
