@@ -1,9 +1,11 @@
 /*
- * test_obsdb.c - unit tests for obsdb.c: puts in one transaction across obs,
- * history and outbox; counters; history order; scans by prefix, pattern,
- * period, updated_after and as_of; resume paging; epoch and node id in meta;
- * map full and growth. Real LMDB files in a mkdtemp directory removed after
- * each test.
+ * test_obsdb.c - unit tests for obsdb.c's puts, gets and transactions: a
+ * put lands in one transaction across obs, history and outbox; abort, a
+ * failed put that fails the commit, one writer at a time; counters and
+ * stats; history order; obsdb_key_fits; an import row put by key and body;
+ * epoch, node id and format in meta; map full, growth and reserve. The
+ * outbox is test_obsdb_outbox.c's, scans are test_obsdb_scan.c's. Real
+ * LMDB files in a mkdtemp directory removed after each test.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -23,14 +25,13 @@
 #include "codec.h"
 #include "hlc.h"
 #include "obs_err.h"
+#include "obs_key.h"
 #include "obsdb.h"
-#include "period.h"
-#include "store.h"
 #include "test_obsdb_support.h"
 #include "test_support.h"
 
-/* NODE, OTHER, DF, NDIMS, fixture_t, row_t, make_obs: test_obsdb_support.h */
-#define DF2 "OID:DF_U(1.0)"
+/* NODE, OTHER, DF, NDIMS, fixture_t, row_t, make_obs, put_rows, collect_t,
+ * scan, get_stats: test_obsdb_support.h */
 #define KIB 1024ull
 
 static int
@@ -50,100 +51,6 @@ static int
 teardown(void **state)
 {
     return fixture_teardown(state);
-}
-
-/* ------------------------------------------------------------- builders */
-
-static void
-put_rows(obsdb_t *db, const row_t *rows, size_t n)
-{
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(db, true, &txn));
-    for (size_t i = 0; i < n; i++) {
-        obs_t o;
-        make_obs(&o, &rows[i]);
-        assert_ok(obsdb_put(txn, &o));
-        obs_fini(&o);
-    }
-    assert_ok(obsdb_commit(&txn));
-    assert_null(txn);
-}
-
-static void
-put_row(obsdb_t *db, row_t r)
-{
-    put_rows(db, &r, 1);
-}
-
-/* Collects "AREA/PERIOD=VALUE" (or "AREA/PERIOD=X" for a tombstone). */
-typedef struct {
-    char items[32][64];
-    size_t n;
-    int stop_after; /* 0 = never */
-} collect_t;
-
-static int
-collect_cb(const obs_t *o, void *arg)
-{
-    collect_t *c = arg;
-    assert_true(c->n < 32);
-    (void)snprintf(c->items[c->n], sizeof(c->items[0]), "%s/%s=%s", o->dims[1],
-                   o->time_period, o->ver.tombstone ? "X" : o->value);
-    c->n++;
-    return c->stop_after != 0 && (int)c->n >= c->stop_after ? 42 : 0;
-}
-
-/* obsdb_outbox_walk_raw callback: decodes, then collect_cb. */
-static int
-collect_raw_cb(uint64_t seq, const uint8_t *key, size_t klen,
-               const uint8_t *rec, size_t rlen, void *arg)
-{
-    (void)key;
-    (void)klen;
-    obs_t o;
-    obs_init(&o);
-    assert_ok(codec_obs_decode(rec, rlen, &o));
-    assert_int_equal(o.ver.origin_seq, seq);
-    int rc = collect_cb(&o, arg);
-    obs_fini(&o);
-    return rc;
-}
-
-static void
-assert_items(const collect_t *c, const char *const *want, size_t n)
-{
-    for (size_t i = 0; i < c->n && i < n; i++)
-        assert_string_equal(c->items[i], want[i]);
-    assert_int_equal(c->n, n);
-}
-
-static obsdb_scan_t
-scan_all(void)
-{
-    obsdb_scan_t q = {.start_day = INT32_MIN, .end_day = INT32_MAX};
-    return q;
-}
-
-static void
-scan(obsdb_t *db, const obsdb_scan_t *q, collect_t *c)
-{
-    obsdb_txn_t *txn = NULL;
-    uint8_t last[OBS_KEY_MAX + 1];
-    size_t last_len;
-    bool more;
-    memset(c, 0, sizeof(*c));
-    assert_ok(obsdb_begin(db, false, &txn));
-    assert_ok(obsdb_scan(txn, q, collect_cb, c, last, &last_len, &more));
-    obsdb_abort(&txn);
-}
-
-static void
-get_stats(obsdb_t *db, obsdb_stats_t *st)
-{
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(db, false, &txn));
-    assert_ok(obsdb_stats(txn, st));
-    obsdb_abort(&txn);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -315,249 +222,6 @@ test_obsdb_stats_see_own_pending_writes(void **state)
     obs_fini(&o);
 }
 
-static void
-test_obsdb_outbox_only_local_origin_and_ack(void **state)
-{
-    fixture_t *f = *state;
-    const row_t rows[] = {
-        {.area = "COL", .value = "1", .ms = 1, .seq = 1},
-        {.area = "MEX", .value = "9", .ms = 2, .seq = 7, .origin = OTHER},
-        {.area = "PER", .value = "2", .ms = 3, .seq = 2},
-        {.area = "ARG", .value = "3", .ms = 4, .seq = 3},
-    };
-    put_rows(f->db, rows, 4);
-    collect_t c = {0};
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(f->db, false, &txn));
-    assert_ok(obsdb_outbox_walk_raw(txn, 0, 0, 0, collect_raw_cb, &c));
-    const char *all[] = {"COL/2019=1", "PER/2019=2", "ARG/2019=3"};
-    assert_items(&c, all, 3);
-    memset(&c, 0, sizeof(c));
-    assert_ok(obsdb_outbox_walk_raw(txn, 1, 1, 0, collect_raw_cb, &c));
-    const char *one[] = {"PER/2019=2"};
-    assert_items(&c, one, 1);
-    obsdb_abort(&txn);
-
-    assert_ok(obsdb_begin(f->db, true, &txn));
-    assert_ok(obsdb_outbox_ack(txn, 2));
-    assert_ok(obsdb_commit(&txn));
-    obsdb_stats_t st;
-    get_stats(f->db, &st);
-    assert_int_equal(st.outbox, 1);
-    memset(&c, 0, sizeof(c));
-    assert_ok(obsdb_begin(f->db, false, &txn));
-    assert_ok(obsdb_outbox_walk_raw(txn, 0, 0, 0, collect_raw_cb, &c));
-    obsdb_abort(&txn);
-    const char *rest[] = {"ARG/2019=3"};
-    assert_items(&c, rest, 1);
-}
-
-/* Walks the outbox: seqs strictly ascending, their count, first and last,
- * and the value of one of them. */
-typedef struct {
-    uint64_t first, last, n, want_seq;
-    char value[16];
-} seqs_t;
-
-static int
-seqs_cb(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
-        size_t rlen, void *arg)
-{
-    seqs_t *w = arg;
-    obs_t o;
-    (void)key;
-    (void)klen;
-    obs_init(&o);
-    assert_ok(codec_obs_decode(rec, rlen, &o));
-    assert_int_equal(o.ver.origin_seq, seq);
-    if (w->n > 0)
-        assert_int_equal(seq, w->last + 1);
-    else
-        w->first = seq;
-    if (seq == w->want_seq)
-        (void)snprintf(w->value, sizeof(w->value), "%s", o.value);
-    w->last = seq;
-    w->n++;
-    obs_fini(&o);
-    return 0;
-}
-
-static seqs_t
-walk_seqs(obsdb_t *db, uint64_t after, size_t max, uint64_t want_seq)
-{
-    seqs_t w = {.want_seq = want_seq};
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(db, false, &txn));
-    assert_ok(obsdb_outbox_walk_raw(txn, after, max, 0, seqs_cb, &w));
-    obsdb_abort(&txn);
-    return w;
-}
-
-static void
-put_local_range(obsdb_t *db, uint64_t from, uint64_t to, const char *value)
-{
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(db, true, &txn));
-    for (uint64_t seq = from; seq <= to; seq++) {
-        char area[16];
-        (void)snprintf(area, sizeof(area), "C%05llu", (unsigned long long)seq);
-        obs_t o;
-        make_obs(&o,
-                 &(row_t){.area = area, .value = value, .ms = seq, .seq = seq});
-        assert_ok(obsdb_put(txn, &o));
-        obs_fini(&o);
-    }
-    assert_ok(obsdb_commit(&txn));
-}
-
-/* A txn's local changes are stored as chunks (OUTBOX_CHUNK_N = 1024 a
- * chunk): walks from any seq, at and across chunk edges, ack inside a
- * chunk (the rest stays, counted exactly), the same seq stored again. */
-static void
-test_obsdb_outbox_chunks_walk_ack_and_put_again(void **state)
-{
-    fixture_t *f = *state;
-    put_local_range(f->db, 1, 2500, "1");
-    const uint64_t afters[] = {0, 1, 1023, 1024, 1025, 2047, 2048, 2493, 2499};
-    for (size_t i = 0; i < sizeof(afters) / sizeof(afters[0]); i++) {
-        seqs_t w = walk_seqs(f->db, afters[i], 7, 0);
-        uint64_t want = 2500 - afters[i] < 7 ? 2500 - afters[i] : 7;
-        assert_int_equal(w.n, want);
-        assert_int_equal(w.first, afters[i] + 1);
-    }
-    seqs_t all = walk_seqs(f->db, 0, 0, 0);
-    assert_int_equal(all.n, 2500);
-    assert_int_equal(all.last, 2500);
-    assert_int_equal(walk_seqs(f->db, 2500, 0, 0).n, 0);
-
-    obsdb_txn_t *txn = NULL;
-    uint64_t last = 0;
-    assert_ok(obsdb_begin(f->db, true, &txn));
-    assert_ok(obsdb_outbox_ack(txn, 1500)); /* inside the second chunk */
-    assert_ok(obsdb_outbox_last(txn, &last));
-    assert_ok(obsdb_commit(&txn));
-    assert_int_equal(last, 2500);
-    obsdb_stats_t st;
-    get_stats(f->db, &st);
-    assert_int_equal(st.outbox, 1000);
-    all = walk_seqs(f->db, 0, 0, 0);
-    assert_int_equal(all.first, 1501);
-    assert_int_equal(all.n, 1000);
-    assert_int_equal(walk_seqs(f->db, 1400, 3, 0).first, 1501);
-
-    /* seq 2000 again, another value: replaced in its chunk, not added */
-    put_local_range(f->db, 2000, 2000, "7");
-    get_stats(f->db, &st);
-    assert_int_equal(st.outbox, 1000);
-    all = walk_seqs(f->db, 1500, 0, 2000);
-    assert_int_equal(all.n, 1000);
-    assert_string_equal(all.value, "7");
-
-    put_local_range(f->db, 2501, 2502, "1"); /* later txns go on after */
-    assert_int_equal(walk_seqs(f->db, 0, 0, 0).last, 2502);
-    assert_ok(obsdb_begin(f->db, true, &txn));
-    assert_ok(obsdb_outbox_ack(txn, 2502));
-    assert_ok(obsdb_commit(&txn));
-    get_stats(f->db, &st);
-    assert_int_equal(st.outbox, 0);
-    assert_int_equal(walk_seqs(f->db, 0, 0, 0).n, 0);
-}
-
-/* Replaces the outbox record under key 1 with raw bytes (obsdb closed
- * and opened again around it). */
-static void
-put_raw_outbox(fixture_t *f, const uint8_t *val, size_t len)
-{
-    char err[256] = "";
-    uint8_t key[8];
-    store_t *store = NULL;
-    store_txn_t st;
-    obsdb_close(&f->db);
-    store_be64_put(key, 1);
-    assert_ok(store_open(&(store_opts_t){.dir = f->dir, .no_sync = true},
-                         &store, err, sizeof(err)));
-    assert_ok(store_begin(store, &st, true));
-    assert_ok(store_put(&st, STORE_T_OUTBOX, key, 8, val, len));
-    assert_ok(store_commit(&st));
-    store_close(&store);
-    assert_ok(open_db(f, NODE, 0, 0, err, sizeof(err)));
-}
-
-static int
-walk_rc(obsdb_t *db, uint64_t after)
-{
-    seqs_t w = {0};
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(db, false, &txn));
-    int rc = obsdb_outbox_walk_raw(txn, after, 0, 0, seqs_cb, &w);
-    obsdb_abort(&txn);
-    return rc;
-}
-
-/* A chunk whose bytes are damaged is reported, not skipped: a change
- * length past the end, then a header whose last seq is below its key
- * (found by the walk from the middle of the chunk, and by ack). */
-static void
-test_obsdb_outbox_damaged_chunk_is_estore(void **state)
-{
-    fixture_t *f = *state;
-    put_local_range(f->db, 1, 3, "1");
-    uint8_t bad[15] = {0}; /* chunk 1..3, 1 change, length 0x7f */
-    store_be64_put(bad + 1, 3);
-    bad[12] = 1;
-    bad[13] = 1;
-    bad[14] = 0x7f;
-    put_raw_outbox(f, bad, sizeof(bad));
-    assert_int_equal(walk_rc(f->db, 0), OBS_ESTORE);
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(f->db, true, &txn));
-    assert_int_equal(obsdb_outbox_ack(txn, 2), OBS_ESTORE);
-    obsdb_abort(&txn);
-
-    uint8_t head[13] = {0}; /* last 0 < key 1 */
-    head[12] = 1;
-    put_raw_outbox(f, head, sizeof(head));
-    assert_int_equal(walk_rc(f->db, 1), OBS_ESTORE);
-    assert_int_equal(walk_rc(f->db, 0), OBS_ESTORE);
-}
-
-/* A hub that lost acked changes: the local versions after a seq go back
- * into the outbox, from history (superseded ones) and obs (current ones). */
-static void
-test_obsdb_outbox_restore_from_history_and_current(void **state)
-{
-    fixture_t *f = *state;
-    const row_t rows[] = {
-        {.area = "COL", .value = "1", .ms = 1, .seq = 1},
-        {.area = "PER", .value = "2", .ms = 2, .seq = 2},
-        {.area = "COL", .value = "3", .ms = 3, .seq = 3}, /* supersedes 1 */
-        {.area = "MEX", .value = "9", .ms = 4, .seq = 7, .origin = OTHER},
-    };
-    put_rows(f->db, rows, 4);
-    obsdb_txn_t *txn = NULL;
-    size_t n = 0;
-    assert_ok(obsdb_begin(f->db, true, &txn));
-    assert_ok(obsdb_outbox_ack(txn, 3));
-    assert_ok(obsdb_outbox_restore(txn, 0, UINT64_MAX, &n));
-    assert_int_equal(n, 3);
-    assert_ok(obsdb_commit(&txn));
-    collect_t c = {0};
-    assert_ok(obsdb_begin(f->db, false, &txn));
-    assert_ok(obsdb_outbox_walk_raw(txn, 0, 0, 0, collect_raw_cb, &c));
-    const char *all[] = {"COL/2019=1", "PER/2019=2", "COL/2019=3"};
-    assert_items(&c, all, 3);
-    obsdb_abort(&txn);
-    assert_ok(obsdb_begin(f->db, true, &txn));
-    assert_ok(obsdb_outbox_ack(txn, 3));
-    assert_ok(obsdb_outbox_restore(txn, 1, 2, &n));
-    assert_int_equal(n, 1);
-    assert_ok(obsdb_commit(&txn));
-    obsdb_stats_t st;
-    get_stats(f->db, &st);
-    assert_int_equal(st.outbox, 1);
-    assert_int_equal(st.history, 4); /* every version stored, current too */
-}
-
 /* obsdb_key_fits says exactly what obsdb_put would refuse as too long. */
 static void
 test_obsdb_key_fits_matches_put(void **state)
@@ -588,196 +252,6 @@ test_obsdb_key_fits_matches_put(void **state)
             assert_false(obsdb_key_fits(&o));
         obs_fini(&o);
     }
-}
-
-static const row_t scan_rows[] = {
-    {.area = "COL", .period = "2019", .value = "c19", .ms = 1000, .seq = 1},
-    {.area = "COL", .period = "2020", .value = "c20", .ms = 2000, .seq = 2},
-    {.area = "MEX", .period = "2019", .value = "m19", .ms = 3000, .seq = 3},
-    {.area = "PER", .period = "2021-Q2", .value = "p21", .ms = 4000, .seq = 4},
-    {.df = DF2, .area = "COL", .value = "u19", .ms = 5000, .seq = 5},
-};
-
-static void
-test_obsdb_scan_by_dataflow_and_pattern(void **state)
-{
-    fixture_t *f = *state;
-    obs_pattern_t p;
-    collect_t c;
-    put_rows(f->db, scan_rows, 5);
-    obsdb_scan_t q = scan_all();
-    q.dataflow = DF;
-    q.total_dims = NDIMS;
-    scan(f->db, &q, &c);
-    const char *df[] = {"COL/2019=c19", "COL/2020=c20", "MEX/2019=m19",
-                        "PER/2021-Q2=p21"};
-    assert_items(&c, df, 4);
-
-    assert_ok(obs_pattern_parse("A.COL.", &p));
-    q.pattern = &p;
-    scan(f->db, &q, &c);
-    const char *col[] = {"COL/2019=c19", "COL/2020=c20"};
-    assert_items(&c, col, 2);
-    obs_pattern_fini(&p);
-
-    assert_ok(obs_pattern_parse(".MEX+PER.", &p));
-    scan(f->db, &q, &c);
-    const char *alt[] = {"MEX/2019=m19", "PER/2021-Q2=p21"};
-    assert_items(&c, alt, 2);
-    obs_pattern_fini(&p);
-
-    q = scan_all(); /* every dataflow */
-    scan(f->db, &q, &c);
-    assert_int_equal(c.n, 5);
-}
-
-static void
-test_obsdb_scan_by_period_range(void **state)
-{
-    fixture_t *f = *state;
-    period_t from, to;
-    collect_t c;
-    put_rows(f->db, scan_rows, 4);
-    assert_ok(period_parse("2019-07", 0, 9999, &from, NULL, 0));
-    assert_ok(period_parse("2020-03", 0, 9999, &to, NULL, 0));
-    obsdb_scan_t q = scan_all();
-    q.start_day = from.start_day; /* 2019 and 2020 overlap; 2021-Q2 not */
-    q.end_day = to.end_day;
-    scan(f->db, &q, &c);
-    const char *want[] = {"COL/2019=c19", "COL/2020=c20", "MEX/2019=m19"};
-    assert_items(&c, want, 3);
-
-    assert_ok(period_parse("2021-05", 0, 9999, &from, NULL, 0));
-    q.start_day = from.start_day;
-    q.end_day = INT32_MAX;
-    scan(f->db, &q, &c);
-    const char *q2[] = {"PER/2021-Q2=p21"};
-    assert_items(&c, q2, 1);
-}
-
-static void
-test_obsdb_scan_updated_after_includes_tombstones(void **state)
-{
-    fixture_t *f = *state;
-    collect_t c;
-    put_rows(f->db, scan_rows, 4);
-    put_row(f->db, (row_t){.area = "COL",
-                           .period = "2019",
-                           .ms = 6000,
-                           .seq = 6,
-                           .tombstone = true});
-    obsdb_scan_t q = scan_all();
-    q.updated_after_ms = 2000;
-    scan(f->db, &q, &c);
-    const char *want[] = {"COL/2019=X", "MEX/2019=m19", "PER/2021-Q2=p21"};
-    assert_items(&c, want, 3);
-
-    q = scan_all(); /* current state hides the tombstone ... */
-    scan(f->db, &q, &c);
-    assert_int_equal(c.n, 3);
-    q.include_deleted = true; /* ... unless asked */
-    scan(f->db, &q, &c);
-    assert_int_equal(c.n, 4);
-    assert_string_equal(c.items[0], "COL/2019=X");
-}
-
-static void
-test_obsdb_scan_as_of_reads_history(void **state)
-{
-    fixture_t *f = *state;
-    collect_t c;
-    const row_t rows[] = {
-        {.area = "COL", .value = "v1", .ms = 1000, .seq = 1},
-        {.area = "COL", .value = "v2", .ms = 2000, .seq = 2},
-        {.area = "COL", .value = "v3", .ms = 3000, .seq = 3},
-        {.area = "MEX", .value = "m1", .ms = 2500, .seq = 4},
-        {.area = "PER", .value = "p1", .ms = 1000, .seq = 5},
-        {.area = "PER", .ms = 2000, .seq = 6, .tombstone = true},
-    };
-    put_rows(f->db, rows, 6);
-    obsdb_scan_t q = scan_all();
-    q.as_of_ms = 1500;
-    scan(f->db, &q, &c);
-    const char *t1500[] = {"COL/2019=v1", "PER/2019=p1"};
-    assert_items(&c, t1500, 2);
-
-    q.as_of_ms = 2000; /* inclusive */
-    scan(f->db, &q, &c);
-    const char *t2000[] = {"COL/2019=v2"};
-    assert_items(&c, t2000, 1);
-
-    q.as_of_ms = 2500;
-    q.include_deleted = true;
-    scan(f->db, &q, &c);
-    const char *t2500[] = {"COL/2019=v2", "MEX/2019=m1", "PER/2019=X"};
-    assert_items(&c, t2500, 3);
-
-    q.as_of_ms = 999;
-    scan(f->db, &q, &c);
-    assert_int_equal(c.n, 0);
-}
-
-static void
-scan_page(obsdb_t *db, obsdb_scan_t *q, collect_t *c, uint8_t *last,
-          size_t *last_len, bool *more)
-{
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(db, false, &txn));
-    assert_ok(obsdb_scan(txn, q, collect_cb, c, last, last_len, more));
-    obsdb_abort(&txn);
-}
-
-static void
-test_obsdb_scan_resumes_in_pages(void **state)
-{
-    fixture_t *f = *state;
-    const row_t rows[] = {
-        {.area = "E", .value = "5", .ms = 5, .seq = 5},
-        {.area = "B", .value = "2", .ms = 2, .seq = 2},
-        {.area = "D", .value = "4", .ms = 4, .seq = 4},
-        {.area = "A", .value = "1", .ms = 1, .seq = 1},
-        {.area = "C", .value = "3", .ms = 3, .seq = 3},
-    };
-    put_rows(f->db, rows, 5);
-    uint8_t last[OBS_KEY_MAX + 1];
-    size_t last_len = 0;
-    bool more = false;
-    collect_t c = {0};
-    obsdb_scan_t q = scan_all();
-    q.dataflow = DF;
-    q.total_dims = NDIMS;
-    q.limit = 2;
-    const bool want_more[] = {true, true, false};
-    for (int page = 0; page < 3; page++) {
-        size_t before = c.n;
-        scan_page(f->db, &q, &c, last, &last_len, &more);
-        assert_int_equal(c.n - before, page < 2 ? 2 : 1);
-        assert_int_equal(more, want_more[page]);
-        q.resume_after = last;
-        q.resume_len = last_len;
-    }
-    const char *want[] = {"A/2019=1", "B/2019=2", "C/2019=3", "D/2019=4",
-                          "E/2019=5"};
-    assert_items(&c, want, 5);
-}
-
-static void
-test_obsdb_scan_refuses_oversized_resume_key(void **state)
-{
-    fixture_t *f = *state;
-    static const uint8_t big[OBS_KEY_MAX + 1];
-    collect_t c = {0};
-    obsdb_txn_t *txn = NULL;
-    uint8_t last[OBS_KEY_MAX + 1];
-    size_t last_len;
-    bool more;
-    obsdb_scan_t q = scan_all();
-    q.resume_after = big;
-    q.resume_len = sizeof(big);
-    assert_ok(obsdb_begin(f->db, false, &txn));
-    assert_rc(obsdb_scan(txn, &q, collect_cb, &c, last, &last_len, &more),
-              OBS_EINVAL);
-    obsdb_abort(&txn);
 }
 
 static void
@@ -896,23 +370,6 @@ test_obsdb_format_marked_newer_refused(void **state)
     /* still refused: nothing was rewritten (the fixture's teardown needs
      * no open store) */
     assert_rc(open_db(f, NODE, 0, 0, err, sizeof(err)), OBS_EVERSION);
-}
-
-static void
-test_obsdb_data_survives_reopen(void **state)
-{
-    fixture_t *f = *state;
-    collect_t c;
-    put_rows(f->db, scan_rows, 5);
-    obsdb_close(&f->db);
-    assert_ok(open_db(f, NODE, 0, 0, NULL, 0));
-    obsdb_scan_t q = scan_all();
-    scan(f->db, &q, &c);
-    assert_int_equal(c.n, 5);
-    obsdb_stats_t st;
-    get_stats(f->db, &st);
-    assert_int_equal(st.observations, 5);
-    assert_int_equal(st.history, 5);
 }
 
 static void
@@ -1132,23 +589,12 @@ main(void)
         T(test_obsdb_history_walks_newest_first),
         T(test_obsdb_counters_follow_tombstones),
         T(test_obsdb_stats_see_own_pending_writes),
-        T(test_obsdb_outbox_only_local_origin_and_ack),
-        T(test_obsdb_outbox_chunks_walk_ack_and_put_again),
-        T(test_obsdb_outbox_damaged_chunk_is_estore),
-        T(test_obsdb_outbox_restore_from_history_and_current),
         T(test_obsdb_key_fits_matches_put),
-        T(test_obsdb_scan_by_dataflow_and_pattern),
-        T(test_obsdb_scan_by_period_range),
-        T(test_obsdb_scan_updated_after_includes_tombstones),
-        T(test_obsdb_scan_as_of_reads_history),
-        T(test_obsdb_scan_resumes_in_pages),
-        T(test_obsdb_scan_refuses_oversized_resume_key),
         T(test_obsdb_epoch_stable_across_reopen),
         T(test_obsdb_new_stores_get_different_epochs),
         T(test_obsdb_reopen_with_other_node_refused),
         T(test_obsdb_format_marked_newer_refused),
         T(test_obsdb_format_unmarked_store_marked),
-        T(test_obsdb_data_survives_reopen),
         T(test_obsdb_meta_and_structure_roundtrip),
         T(test_obsdb_map_full_then_grow),
     };

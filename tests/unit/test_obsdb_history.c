@@ -30,47 +30,26 @@
 #include "store.h"
 #include "test_support.h"
 
-#define HUB   "hub"
-#define COL   "node-col"
-#define MEX   "node-mex"
-#define ZZZ   "node-zzz"
-#define DF    "OID:DF_T(1.0)"
-#define NDIMS 3
-#define EPOCH "0123456789abcdef0123456789abcdef"
+/* This file builds versions of its own (row_t, make_obs, seen_t): only the
+ * fixture part of test_obsdb_support.h, which gives HUB, DF, NDIMS, EPOCH,
+ * fixture_t, begin and commit. */
+#define TEST_OBSDB_FIXTURE_ONLY
+#include "test_obsdb_support.h"
 
-typedef struct {
-    char dir[64];
-    obsdb_t *db;
-} fixture_t;
+#define COL "node-col"
+#define MEX "node-mex"
+#define ZZZ "node-zzz"
 
 static int
 setup(void **state)
 {
-    char err[256] = "";
-    fixture_t *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    if (test_mkdtemp(f->dir, sizeof(f->dir), "/tmp/obsync-hist-XXXXXX") != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    obsdb_opts_t o = {
-        .dir = f->dir, .node_id = HUB, .no_sync = true, .no_outbox = true};
-    int rc = obsdb_open(&o, &f->db, err, sizeof(err));
-    if (rc != 0)
-        print_error("obsdb_open: %s: %s\n", obs_strerror(rc), err);
-    return rc;
+    return fixture_setup(state, "/tmp/obsync-hist-XXXXXX", HUB, true);
 }
 
 static int
 teardown(void **state)
 {
-    fixture_t *f = *state;
-    obsdb_close(&f->db);
-    test_rm_tree(f->dir);
-    free(f);
-    return 0;
+    return fixture_teardown(state);
 }
 
 /* ------------------------------------------------------------- builders */
@@ -96,20 +75,6 @@ make_obs(obs_t *o, const row_t *r)
     o->ver.origin_seq = r->seq;
     o->ver.action = OBS_ACTION_MERGE;
     obs_content_hash(o, o->ver.content_hash);
-}
-
-static obsdb_txn_t *
-begin(obsdb_t *db, bool write)
-{
-    obsdb_txn_t *txn = NULL;
-    assert_ok(obsdb_begin(db, write, &txn));
-    return txn;
-}
-
-static void
-commit(obsdb_txn_t *txn)
-{
-    assert_ok(obsdb_commit(&txn));
 }
 
 /* Replicates r in its own txn; returns whether it was applied. */
