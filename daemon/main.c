@@ -21,14 +21,26 @@
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "usage: obsyncd -c FILE [-d] [-n] [-v]...\n"
-            "  -c FILE  configuration file (see deploy/conf/)\n"
-            "  -d       stay in the foreground and log to stderr\n"
-            "  -n       check the configuration and exit (0 ok, 1 bad);\n"
-            "           with -v also print the normalised configuration\n"
-            "  -v       more verbose logging (repeatable)\n"
-            "  -S ROLE  print a commented sample configuration and exit\n");
+    (void)fprintf(
+        out, "usage: obsyncd -c FILE [-d] [-n] [-v]...\n"
+             "  -c FILE  configuration file (see deploy/conf/)\n"
+             "  -d       stay in the foreground and log to stderr\n"
+             "  -n       check the configuration and exit (0 ok, 1 bad);\n"
+             "           with -v also print the normalised configuration\n"
+             "  -v       more verbose logging (repeatable)\n"
+             "  -S ROLE  print a commented sample configuration and exit\n");
+}
+
+/* The exit code once -S or -nv printed to stdout: 1 when some of it could
+ * not be written (a cut-off configuration must not look like a whole one). */
+static int
+stdout_status(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        (void)fprintf(stderr, "obsyncd: cannot write to stdout\n");
+        return 1;
+    }
+    return 0;
 }
 
 int
@@ -56,7 +68,7 @@ main(int argc, char **argv)
             cfg_print_sample(stdout, strcmp(optarg, "hub") == 0
                                          ? CFG_ROLE_HUB
                                          : CFG_ROLE_NODE);
-            return 0;
+            return stdout_status();
         case 'h':
             usage(stdout);
             return 0;
@@ -73,7 +85,7 @@ main(int argc, char **argv)
     cfg_init(&cfg);
     char err[512];
     if (cfg_load(&cfg, path, err, sizeof(err)) != OBS_OK) {
-        fprintf(stderr, "obsyncd: %s\n", err);
+        (void)fprintf(stderr, "obsyncd: %s\n", err);
         cfg_fini(&cfg);
         return 1;
     }
@@ -81,9 +93,9 @@ main(int argc, char **argv)
         if (verbose)
             cfg_print(&cfg, stdout);
         else
-            fprintf(stderr, "obsyncd: %s: configuration OK\n", path);
+            (void)fprintf(stderr, "obsyncd: %s: configuration OK\n", path);
         cfg_fini(&cfg);
-        return 0;
+        return stdout_status();
     }
     int level = log_level_parse(cfg.log_level) + verbose;
     log_init("obsyncd", foreground || isatty(STDERR_FILENO),
@@ -96,7 +108,7 @@ main(int argc, char **argv)
     err[0] = '\0';
     int rc = loop_new(&loop);
     if (rc == OBS_OK && (rc = loop_watch_signals(loop)) != OBS_OK)
-        snprintf(err, sizeof(err), "signals: %s", strerror(errno));
+        (void)snprintf(err, sizeof(err), "signals: %s", strerror(errno));
     if (rc == OBS_OK)
         rc = engine_new(&cfg, loop, &engine, err, sizeof(err));
     if (rc != OBS_OK) {

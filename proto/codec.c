@@ -309,8 +309,11 @@ encode_parts(const obs_t *o, const uint8_t *body, size_t body_len,
     uint8_t *out = malloc(n ? n : 1);
     if (out == NULL)
         return OBS_ENOMEM;
-    uint8_t *p = o ? put_body(out + room, o, &lens)
-                   : (uint8_t *)memcpy(out + room, body, blen) + blen;
+    uint8_t *p = out + room;
+    if (o != NULL)
+        p = put_body(p, o, &lens);
+    else if (blen > 0) /* body may be NULL when empty */
+        p = (uint8_t *)memcpy(p, body, blen) + blen;
     if (ver) {
         *p++ = (uint8_t)(OBSERVATION_VERSION_FIELD << 3 | WT_LEN);
         p = codec_varint_put(p, vlen);
@@ -363,6 +366,36 @@ codec_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
     return false;
 }
 
+/* Steps *p over the payload of a field of the given wire type; a
+ * length-delimited payload goes to *val, *val_len. false when the framing
+ * is bad or the wire type unknown. */
+static bool
+skip_payload(const uint8_t **p, const uint8_t *end, uint64_t wire_type,
+             const uint8_t **val, size_t *val_len)
+{
+    uint64_t n;
+    switch (wire_type) {
+    case 0: /* varint */
+        return codec_varint_get(p, end, &n);
+    case 1: /* 64-bit */
+    case 5: /* 32-bit */
+        n = wire_type == 1 ? 8 : 4;
+        if (n > (uint64_t)(end - *p))
+            return false;
+        *p += n;
+        return true;
+    case 2: /* length-delimited */
+        if (!codec_varint_get(p, end, &n) || n > (uint64_t)(end - *p))
+            return false;
+        *val = *p;
+        *val_len = (size_t)n;
+        *p += n;
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Finds the length-delimited field number `field` in the protobuf message
  * buf by walking its top-level fields (*out NULL when absent; the last one
  * when it comes twice, as protobuf-c keeps the last string). false when the
@@ -377,34 +410,18 @@ find_field(const uint8_t *buf, size_t len, uint64_t field, bool is_msg,
     *out = NULL;
     *out_len = 0;
     while (p < end) {
-        uint64_t tag, n;
+        uint64_t tag;
+        const uint8_t *val = NULL;
+        size_t val_len = 0;
         if (!codec_varint_get(&p, end, &tag))
             return false;
         if (tag >> 3 == field && ((tag & 7) != 2 || (is_msg && *out)))
             return false;
-        switch (tag & 7) {
-        case 0: /* varint */
-            if (!codec_varint_get(&p, end, &n))
-                return false;
-            break;
-        case 1: /* 64-bit */
-        case 5: /* 32-bit */
-            n = (tag & 7) == 1 ? 8 : 4;
-            if (n > (uint64_t)(end - p))
-                return false;
-            p += n;
-            break;
-        case 2: /* length-delimited */
-            if (!codec_varint_get(&p, end, &n) || n > (uint64_t)(end - p))
-                return false;
-            if (tag >> 3 == field) {
-                *out = p;
-                *out_len = (size_t)n;
-            }
-            p += n;
-            break;
-        default:
+        if (!skip_payload(&p, end, tag & 7, &val, &val_len))
             return false;
+        if (tag >> 3 == field) { /* length-delimited, checked above */
+            *out = val;
+            *out_len = val_len;
         }
     }
     return true;
@@ -478,6 +495,8 @@ next_field(const uint8_t **p, const uint8_t *end, uint32_t *field, unsigned *wt,
 static size_t
 span_strlen(span_t s)
 {
+    if (s.p == NULL) /* absent: {NULL, 0} */
+        return 0;
     const uint8_t *nul = s.n ? memchr(s.p, 0, s.n) : NULL;
     return nul ? (size_t)(nul - s.p) : s.n;
 }
@@ -489,7 +508,7 @@ span_str(arena_t *a, span_t s)
     size_t n = span_strlen(s);
     char *out = codec_arena_alloc(a, n + 1);
     if (out != NULL) {
-        if (n)
+        if (s.p != NULL) /* else absent, n 0 */
             memcpy(out, s.p, n);
         out[n] = '\0';
     }
@@ -788,7 +807,7 @@ int
 codec_obs_decode_ro(const uint8_t *buf, size_t len, codec_obs_ro_t *out)
 {
     memset(&out->obs, 0, sizeof(out->obs));
-    codec_arena_init(&out->arena, 32 * len + 1024 * 1024);
+    codec_arena_init(&out->arena, 32 * len + (size_t)1024 * 1024);
     if (len > CODEC_MAX_RECORD ||
         parse_obs(buf, len, &out->arena, &out->obs) != OBS_OK) {
         memset(&out->obs, 0, sizeof(out->obs));

@@ -19,9 +19,9 @@
 
 #include "obs.h"
 
-#define CODEC_VERSION    1                    /* protocol major version */
-#define CODEC_MAX_FRAME  (256u * 1024 * 1024) /* hard cap on any frame */
-#define CODEC_MAX_RECORD (1024u * 1024)       /* one stored observation */
+#define CODEC_VERSION    1                     /* protocol major version */
+#define CODEC_MAX_FRAME  (256u * 1024 * 1024)  /* hard cap on any frame */
+#define CODEC_MAX_RECORD ((size_t)1024 * 1024) /* one stored observation */
 
 /** Writes v as a protobuf varint at p (room for 10 bytes); returns the end. */
 uint8_t *codec_varint_put(uint8_t *p, uint64_t v);
@@ -99,8 +99,8 @@ typedef struct {
  * contents (codec_obs_decode_ro's limits on their ids and values) are not
  * looked at. OBS_EPROTO (*out zeroed). */
 int codec_obs_decode_id(const uint8_t *buf, size_t len, codec_obs_id_t *out);
-/** Frees what out's arena took beyond its inline bytes. */
-void codec_obs_ro_release(codec_obs_ro_t *out);
+/** Frees what v's arena took beyond its inline bytes. */
+void codec_obs_ro_release(codec_obs_ro_t *v);
 
 /** Decodes only the version of a stored Observation into *ver, without
  * unpacking the rest: several times cheaper than codec_obs_decode where the

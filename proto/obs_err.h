@@ -30,7 +30,7 @@
     X(OBS_ECLOCK, -19, "clock too far from the hub's")
 
 enum obs_err {
-#define OBS_ERR_ENUM(name, num, text) name = num,
+#define OBS_ERR_ENUM(name, num, text) name = (num),
     OBS_ERRORS(OBS_ERR_ENUM)
 #undef OBS_ERR_ENUM
 };

@@ -106,7 +106,7 @@ compress_ni(uint32_t state[8], const uint8_t block[64])
     st1 = _mm_blend_epi16(st1, tmp, 0xF0);      /* CDGH */
     const __m128i abef = st0, cdgh = st1;
     __m128i m[4];
-    for (int i = 0; i < 16; i++) {
+    for (size_t i = 0; i < 16; i++) {
         __m128i w;
         if (i < 4) {
             w = _mm_shuffle_epi8(

@@ -51,7 +51,7 @@ bool cli_is_help(const char *arg);
 /** Parses T: digits = ms since the epoch; YYYY-MM-DD (start of day, or its
  * last ms when end_of_day); YYYY-MM-DDTHH:MM[:SS[.mmm]][Z|+HH:MM|-HH:MM]
  * (UTC when no zone). 0 or -1. */
-int cli_parse_time(const char *s, bool end_of_day, uint64_t *ms);
+int cli_parse_time(const char *s, bool end_of_day, uint64_t *out);
 /** Parses an unsigned decimal; 0 or -1. */
 int cli_parse_u64(const char *s, uint64_t *out);
 

@@ -18,7 +18,8 @@ cli_client(cli_t *cli)
         return cli->c;
     int rc = obsync_client_new(cli->endpoint, &cli->c);
     if (rc != OBSYNC_OK) {
-        fprintf(stderr, "obsync: %s: %s\n", cli->endpoint, obsync_strerror(rc));
+        (void)fprintf(stderr, "obsync: %s: %s\n", cli->endpoint,
+                      obsync_strerror(rc));
         return NULL;
     }
     obsync_client_set_timeout(cli->c, cli->timeout_ms);
@@ -59,17 +60,17 @@ cli_fail(cli_t *cli, int rc, const char *context)
     if (detail[0] == '\0')
         detail = obsync_strerror(rc);
     if (context != NULL)
-        fprintf(stderr, "obsync: %s: %s\n", context, detail);
+        (void)fprintf(stderr, "obsync: %s: %s\n", context, detail);
     else
-        fprintf(stderr, "obsync: %s\n", detail);
+        (void)fprintf(stderr, "obsync: %s\n", detail);
     return cli_exit_code(cli, rc);
 }
 
 int
 cli_usage(const char *cmd, const char *msg, const char *arg)
 {
-    fprintf(stderr, "obsync %s: %s%s%s\n(obsync %s --help for usage)\n", cmd,
-            msg, arg ? ": " : "", arg ? arg : "", cmd);
+    (void)fprintf(stderr, "obsync %s: %s%s%s\n(obsync %s --help for usage)\n",
+                  cmd, msg, arg ? ": " : "", arg ? arg : "", cmd);
     return EXIT_USAGE;
 }
 
@@ -94,7 +95,7 @@ cli_opt_val(int argc, char **argv, int *i, const char *name, const char **val,
     if (a[n] != '\0')
         return false;
     if (*i + 1 >= argc) {
-        fprintf(stderr, "obsync: option %s needs a value\n", name);
+        (void)fprintf(stderr, "obsync: option %s needs a value\n", name);
         *bad = true;
         return true;
     }
@@ -198,23 +199,24 @@ cli_parse_time(const char *s, bool end_of_day, uint64_t *out)
 void
 cli_print_issue(const char *file, const obsync_issue_t *is)
 {
-    fprintf(stderr, "%s%s:%llu: ", is->warning ? "warning: " : "", file,
-            (unsigned long long)is->line);
+    (void)fprintf(stderr, "%s%s:%llu: ", is->warning ? "warning: " : "", file,
+                  (unsigned long long)is->line);
     if (is->column[0] != '\0')
-        fprintf(stderr, "%s: ", is->column);
-    fprintf(stderr, "%s: %s\n", is->rule, is->message);
+        (void)fprintf(stderr, "%s: ", is->column);
+    (void)fprintf(stderr, "%s: %s\n", is->rule, is->message);
 }
 
 void
 cli_json_issue(FILE *f, const obsync_issue_t *is)
 {
-    fprintf(f, "{\"line\":%llu,\"column\":", (unsigned long long)is->line);
+    (void)fprintf(f,
+                  "{\"line\":%llu,\"column\":", (unsigned long long)is->line);
     obsync_json_write_string(f, is->column);
-    fputs(",\"rule\":", f);
+    (void)fputs(",\"rule\":", f);
     obsync_json_write_string(f, is->rule);
-    fputs(",\"message\":", f);
+    (void)fputs(",\"message\":", f);
     obsync_json_write_string(f, is->message);
-    fprintf(f, ",\"warning\":%s}", is->warning ? "true" : "false");
+    (void)fprintf(f, ",\"warning\":%s}", is->warning ? "true" : "false");
 }
 
 const char *

@@ -128,8 +128,9 @@ cmd_put(cli_t *cli, int argc, char **argv)
     int npos = 0;
     obsync_attr_t attrs[MAX_PUT_ATTRS];
     size_t nattrs = 0;
+    char issue_file[] = "put"; /* print_issue_cb's arg */
     obsync_put_opts_t o = {OBSYNC_MERGE, false, false, print_issue_cb,
-                           (void *)(uintptr_t) "put"};
+                           issue_file};
     for (int i = 1; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         if (cli_is_help(argv[i])) {
@@ -216,7 +217,7 @@ cmd_delete(cli_t *cli, int argc, char **argv)
                    "[--dry-run]\nTombstones one observation (replicated "
                    "like any change)."))
         return EXIT_OK;
-    const char *k[3];
+    const char *k[3] = {NULL, NULL, NULL};
     bool dry = false;
     int code = key_args("delete", argc, argv, k, &dry);
     if (code != EXIT_OK)
@@ -241,7 +242,7 @@ cmd_get(cli_t *cli, int argc, char **argv)
                    "Prints one observation with its attributes and version "
                    "(exit 4 if none)."))
         return EXIT_OK;
-    const char *k[3];
+    const char *k[3] = {NULL, NULL, NULL};
     int code = key_args("get", argc, argv, k, NULL);
     if (code != EXIT_OK)
         return code;
@@ -268,7 +269,7 @@ cmd_history(cli_t *cli, int argc, char **argv)
                    "origin_seq,\nprovider, action, value, OBS_STATUS (exit 4 "
                    "if none)."))
         return EXIT_OK;
-    const char *k[3];
+    const char *k[3] = {NULL, NULL, NULL};
     int code = key_args("history", argc, argv, k, NULL);
     if (code != EXIT_OK)
         return code;
@@ -368,7 +369,7 @@ export_run(cli_t *cli, const obsync_query_t *q, obsync_format_t fmt,
 {
     FILE *out = path ? fopen(path, "w") : stdout;
     if (out == NULL) {
-        fprintf(stderr, "obsync export: cannot write %s\n", path);
+        (void)fprintf(stderr, "obsync export: cannot write %s\n", path);
         return EXIT_INPUT;
     }
     uint64_t n = 0;
@@ -378,7 +379,8 @@ export_run(cli_t *cli, const obsync_query_t *q, obsync_format_t fmt,
     if (rc != OBSYNC_OK)
         return cli_fail(cli, rc, "export");
     if (path != NULL && !cli->quiet)
-        fprintf(stderr, "%s: %llu observations\n", path, (unsigned long long)n);
+        (void)fprintf(stderr, "%s: %llu observations\n", path,
+                      (unsigned long long)n);
     return EXIT_OK;
 }
 

@@ -57,11 +57,11 @@ on_issue(void *arg, const obsync_issue_t *is)
     ui->shown++;
     if (ui->json_issues != NULL) {
         if (ui->shown > 1)
-            fputc(',', ui->json_issues);
+            (void)fputc(',', ui->json_issues); /* checked in print_json */
         cli_json_issue(ui->json_issues, is);
     } else {
         if (ui->tty && ui->progress)
-            fputs("\r\033[K", stderr);
+            (void)fputs("\r\033[K", stderr);
         cli_print_issue(ui->file, is);
     }
 }
@@ -73,8 +73,8 @@ on_progress(void *arg, uint64_t rows, uint64_t bytes, uint64_t total)
     if (!ui->progress)
         return;
     unsigned pct = total ? (unsigned)(bytes * 100 / total) : 100;
-    fprintf(stderr, "%s%s: %llu rows, %u%%%s", ui->tty ? "\r\033[K" : "",
-            ui->file, (unsigned long long)rows, pct, ui->tty ? "" : "\n");
+    (void)fprintf(stderr, "%s%s: %llu rows, %u%%%s", ui->tty ? "\r\033[K" : "",
+                  ui->file, (unsigned long long)rows, pct, ui->tty ? "" : "\n");
 }
 
 static const char *
@@ -88,8 +88,17 @@ outcome(const obsync_summary_t *s, bool dry_run)
 static void
 print_json(imp_ui_t *ui, int rc, const obsync_summary_t *s, bool dry_run)
 {
-    fflush(ui->json_issues);
-    fputs("{\"file\":", stdout);
+    /* The memstream's buffer holds all the issues only after a flush that
+     * worked; when it failed (out of memory) they count as omitted rather
+     * than be printed cut off. */
+    const char *issues = "";
+    uint64_t omitted = ui->more + s->issues_omitted;
+    if (ui->json_issues != NULL && fflush(ui->json_issues) == 0 &&
+        !ferror(ui->json_issues) && ui->json_buf != NULL)
+        issues = ui->json_buf;
+    else
+        omitted += ui->shown;
+    (void)fputs("{\"file\":", stdout);
     obsync_json_write_string(stdout, ui->file);
     printf(",\"accepted\":%llu,\"unchanged\":%llu,\"rejected\":%llu,"
            "\"deleted\":%llu,\"warnings\":%llu,\"committed\":%s,"
@@ -99,11 +108,10 @@ print_json(imp_ui_t *ui, int rc, const obsync_summary_t *s, bool dry_run)
            (unsigned long long)s->warnings, s->committed ? "true" : "false",
            dry_run ? "true" : "false");
     obsync_json_write_string(stdout, s->batch_id);
-    printf(",\"issues\":[%s],\"issues_omitted\":%llu",
-           ui->json_buf ? ui->json_buf : "",
-           (unsigned long long)(ui->more + s->issues_omitted));
+    printf(",\"issues\":[%s],\"issues_omitted\":%llu", issues,
+           (unsigned long long)omitted);
     if (rc != OBSYNC_OK) {
-        fputs(",\"error\":", stdout);
+        (void)fputs(",\"error\":", stdout);
         obsync_json_write_string(stdout, obsync_client_errmsg(ui->cli->c));
     }
     puts("}");
@@ -120,14 +128,15 @@ import_one(imp_ui_t *ui, const obsync_import_opts_t *opts)
         ui->json_issues = open_memstream(&ui->json_buf, &ui->json_len);
     int rc = obsync_import_file(cli->c, ui->file, opts, &sum);
     if (ui->progress && ui->tty)
-        fputs("\r\033[K", stderr);
+        (void)fputs("\r\033[K", stderr);
     int code = rc == OBSYNC_OK ? EXIT_OK : cli_exit_code(cli, rc);
     if (rc == OBSYNC_OK &&
         (sum.rejected > 0 || (!opts->dry_run && !sum.committed)))
         code = EXIT_REJECTED;
     if (cli->json) {
         print_json(ui, rc, &sum, opts->dry_run);
-        fclose(ui->json_issues);
+        if (ui->json_issues != NULL)       /* NULL: open_memstream failed */
+            (void)fclose(ui->json_issues); /* json_buf already printed */
         free(ui->json_buf);
         ui->json_issues = NULL;
         ui->json_buf = NULL;
@@ -135,12 +144,12 @@ import_one(imp_ui_t *ui, const obsync_import_opts_t *opts)
     }
     uint64_t more = ui->more + sum.issues_omitted;
     if (more > 0)
-        fprintf(stderr, "%s: ... %llu more\n", ui->file,
-                (unsigned long long)more);
+        (void)fprintf(stderr, "%s: ... %llu more\n", ui->file,
+                      (unsigned long long)more);
     if (rc != OBSYNC_OK && rc != OBSYNC_EFORMAT)
         return cli_fail(cli, rc, ui->file);
     if (rc == OBSYNC_EFORMAT)
-        fprintf(stderr, "obsync: %s\n", obsync_client_errmsg(cli->c));
+        (void)fprintf(stderr, "obsync: %s\n", obsync_client_errmsg(cli->c));
     if (rc == OBSYNC_OK && !cli->quiet)
         printf("%s: accepted %llu, unchanged %llu, rejected %llu, deleted "
                "%llu, warnings %llu (%s)\n",
@@ -152,14 +161,41 @@ import_one(imp_ui_t *ui, const obsync_import_opts_t *opts)
     return code;
 }
 
+/* One option with a value at argv[*i]: EXIT_OK when taken, a usage exit
+ * code when bad, -1 when argv[*i] is not one of them. */
+static int
+value_opt(int argc, char **argv, int *i, obsync_import_opts_t *o, imp_ui_t *ui,
+          const char **ignore)
+{
+    const char *v = NULL;
+    bool bad = false;
+    if (cli_opt_val(argc, argv, i, "--ignore-column", &v, &bad)) {
+        if (bad || o->n_ignore_columns >= MAX_IGNORE)
+            return cli_usage("import", "bad --ignore-column", v);
+        ignore[o->n_ignore_columns++] = v;
+        return EXIT_OK;
+    }
+    if (cli_opt_val(argc, argv, i, "--commit-every", &v, &bad)) {
+        if (bad || cli_parse_u64(v, &o->commit_rows) != 0 ||
+            o->commit_rows == 0)
+            return cli_usage("import", "bad --commit-every (rows > 0)", v);
+        return EXIT_OK;
+    }
+    if (cli_opt_val(argc, argv, i, "--max-issues", &v, &bad)) {
+        if (bad || cli_parse_u64(v, &ui->max_issues) != 0)
+            return cli_usage("import", "bad --max-issues", v);
+        return EXIT_OK;
+    }
+    return -1;
+}
+
 /* Parses options; files are left in files[0..*n). */
 static int
 parse(int argc, char **argv, obsync_import_opts_t *o, imp_ui_t *ui,
       const char **ignore, const char **files, int *n)
 {
     for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        bool bad = false;
+        int code;
         if (cli_is_help(argv[i])) {
             help();
             exit(EXIT_OK);
@@ -171,17 +207,9 @@ parse(int argc, char **argv, obsync_import_opts_t *o, imp_ui_t *ui,
             o->decimal_comma = true;
         } else if (strcmp(argv[i], "--progress") == 0) {
             ui->progress = true;
-        } else if (cli_opt_val(argc, argv, &i, "--ignore-column", &v, &bad)) {
-            if (bad || o->n_ignore_columns >= MAX_IGNORE)
-                return cli_usage("import", "bad --ignore-column", v);
-            ignore[o->n_ignore_columns++] = v;
-        } else if (cli_opt_val(argc, argv, &i, "--commit-every", &v, &bad)) {
-            if (bad || cli_parse_u64(v, &o->commit_rows) != 0 ||
-                o->commit_rows == 0)
-                return cli_usage("import", "bad --commit-every (rows > 0)", v);
-        } else if (cli_opt_val(argc, argv, &i, "--max-issues", &v, &bad)) {
-            if (bad || cli_parse_u64(v, &ui->max_issues) != 0)
-                return cli_usage("import", "bad --max-issues", v);
+        } else if ((code = value_opt(argc, argv, &i, o, ui, ignore)) >= 0) {
+            if (code != EXIT_OK)
+                return code;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             return cli_usage("import", "unknown option", argv[i]);
         } else {

@@ -8,7 +8,7 @@
 
 #include "cli.h"
 
-#define STRUCTURE_FILE_MAX (32u * 1024u * 1024u)
+#define STRUCTURE_FILE_MAX ((size_t)32 * 1024 * 1024)
 
 /* ---------------------------------------------------------------- structure */
 
@@ -30,11 +30,11 @@ print_artefact(void *arg, const obsync_artefact_t *a)
         printf("%-10s %-40s %6u  %s\n", a->kind, a->urn, a->items, a->name);
         return 0;
     }
-    fputs("{\"kind\":", stdout);
+    (void)fputs("{\"kind\":", stdout);
     obsync_json_write_string(stdout, a->kind);
-    fputs(",\"urn\":", stdout);
+    (void)fputs(",\"urn\":", stdout);
     obsync_json_write_string(stdout, a->urn);
-    fputs(",\"name\":", stdout);
+    (void)fputs(",\"name\":", stdout);
     obsync_json_write_string(stdout, a->name);
     printf(",\"items\":%u,\"text\":", a->items);
     obsync_json_write_string(stdout, a->text);
@@ -79,9 +79,9 @@ show_artefact(void *arg, const obsync_artefact_t *a)
         show_summary(a);
         return 0;
     }
-    fputs(a->text, stdout);
+    (void)fputs(a->text, stdout);
     if (a->text[0] && a->text[strlen(a->text) - 1] != '\n')
-        fputc('\n', stdout);
+        (void)fputc('\n', stdout);
     return 0;
 }
 
@@ -117,7 +117,7 @@ read_text(const char *path)
         buf = n;
     }
     bool bad = ferror(f) || len == 0 || len > STRUCTURE_FILE_MAX;
-    fclose(f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
     if (buf != NULL)
         buf[len] = '\0';
     if (bad || (buf != NULL && strlen(buf) != len)) {
@@ -132,10 +132,10 @@ structure_load(cli_t *cli, const char *path, bool dry)
 {
     char *text = read_text(path);
     if (text == NULL) {
-        fprintf(stderr,
-                "obsync structure: %s: unreadable, empty, binary or "
-                "over 32 MiB\n",
-                path);
+        (void)fprintf(stderr,
+                      "obsync structure: %s: unreadable, empty, binary or "
+                      "over 32 MiB\n",
+                      path);
         return EXIT_INPUT;
     }
     const char *slash = strrchr(path, '/');
@@ -147,7 +147,7 @@ structure_load(cli_t *cli, const char *path, bool dry)
     if (rc != OBSYNC_OK)
         return cli_fail(cli, rc, path);
     if (cli->json) {
-        fputs("{\"file\":", stdout);
+        (void)fputs("{\"file\":", stdout);
         obsync_json_write_string(stdout, path);
         printf(",\"loaded\":%u,\"dry_run\":%s,\"errors\":%s}\n", loaded,
                dry ? "true" : "false", ui.errors ? "true" : "false");
@@ -155,6 +155,17 @@ structure_load(cli_t *cli, const char *path, bool dry)
         printf("%s: loaded %u artefacts%s\n", path, loaded,
                dry ? " (dry run)" : "");
     return ui.errors ? EXIT_REJECTED : EXIT_OK;
+}
+
+/* `structure list [KIND]` (urn NULL) and `structure show URN`. */
+static int
+structure_list(cli_t *cli, const char *kind, const char *urn,
+               obsync_artefact_cb cb)
+{
+    if (cli_client(cli) == NULL)
+        return EXIT_USAGE;
+    int rc = obsync_structure_list(cli->c, kind, urn, cb, cli);
+    return rc == OBSYNC_OK ? EXIT_OK : cli_fail(cli, rc, "structure");
 }
 
 int
@@ -172,18 +183,10 @@ cmd_structure(cli_t *cli, int argc, char **argv)
     const char *sub = argv[1];
     const char *arg = argc > 2 ? argv[2] : NULL;
     bool dry = argc > 3 && strcmp(argv[3], "--dry-run") == 0;
-    if (strcmp(sub, "list") == 0 && argc <= 3) {
-        if (cli_client(cli) == NULL)
-            return EXIT_USAGE;
-        int rc = obsync_structure_list(cli->c, arg, NULL, print_artefact, cli);
-        return rc == OBSYNC_OK ? EXIT_OK : cli_fail(cli, rc, "structure");
-    }
-    if (strcmp(sub, "show") == 0 && argc == 3) {
-        if (cli_client(cli) == NULL)
-            return EXIT_USAGE;
-        int rc = obsync_structure_list(cli->c, NULL, arg, show_artefact, cli);
-        return rc == OBSYNC_OK ? EXIT_OK : cli_fail(cli, rc, "structure");
-    }
+    if (strcmp(sub, "list") == 0 && argc <= 3)
+        return structure_list(cli, arg, NULL, print_artefact);
+    if (strcmp(sub, "show") == 0 && argc == 3)
+        return structure_list(cli, NULL, arg, show_artefact);
     if (strcmp(sub, "load") == 0 && arg != NULL && (argc == 3 || dry)) {
         if (cli_client(cli) == NULL)
             return EXIT_USAGE;

@@ -15,7 +15,7 @@ typedef unsigned long long ull_t;
 
 /* The bound on clock skew (PROTOCOL.md §5.4 "Clocks"): past it a node
  * refuses local writes. */
-#define CLOCK_LIMIT_MS (5 * 60 * 1000)
+#define CLOCK_LIMIT_MS ((int64_t)5 * 60 * 1000)
 
 /* ---------------------------------------------------------------- json */
 
@@ -35,7 +35,7 @@ json_u64(const char *key, uint64_t v)
 static void
 peer_json(const obsync_peer_status_t *p)
 {
-    fputs("{\"node_id\":", stdout);
+    (void)fputs("{\"node_id\":", stdout);
     obsync_json_write_string(stdout, p->node_id);
     printf(",\"up\":%s", p->up ? "true" : "false");
     json_u64("last_seen_ms", p->last_seen_ms);
@@ -56,13 +56,13 @@ peer_json(const obsync_peer_status_t *p)
     json_u64("rate_out_bps", p->rate_out_bps);
     json_u64("rate_in_bps", p->rate_in_bps);
     json_u64("reconnects", p->reconnects);
-    fputc('}', stdout);
+    (void)fputc('}', stdout);
 }
 
 static void
 status_json(const obsync_status_t *s)
 {
-    fputs("{\"node_id\":", stdout);
+    (void)fputs("{\"node_id\":", stdout);
     obsync_json_write_string(stdout, s->node_id);
     json_str("role", s->role);
     json_str("provider", s->provider);
@@ -100,16 +100,16 @@ status_json(const obsync_status_t *s)
     json_u64("reconnects", s->reconnects);
     json_u64("apply_rate", s->apply_rate);
     json_u64("eta_s", s->eta_s);
-    fputs(",\"peers\":[", stdout);
+    (void)fputs(",\"peers\":[", stdout);
     for (size_t i = 0; i < s->n_peers; i++) {
         if (i > 0)
-            fputc(',', stdout);
+            (void)fputc(',', stdout);
         peer_json(&s->peers[i]);
     }
-    fputs("],\"dataflows\":[", stdout);
+    (void)fputs("],\"dataflows\":[", stdout);
     for (size_t i = 0; i < s->n_dataflows; i++) {
         if (i > 0)
-            fputc(',', stdout);
+            (void)fputc(',', stdout);
         obsync_json_write_string(stdout, s->dataflows[i]);
     }
     puts("]}");
@@ -150,13 +150,13 @@ static const char *
 rate_text(uint64_t bps, char *buf, size_t cap)
 {
     if (bps == 0)
-        snprintf(buf, cap, "-");
+        (void)snprintf(buf, cap, "-");
     else if (bps < 1000)
-        snprintf(buf, cap, "%lluB/s", (ull_t)bps);
+        (void)snprintf(buf, cap, "%lluB/s", (ull_t)bps);
     else if (bps < 1000000)
-        snprintf(buf, cap, "%.1fkB/s", (double)bps / 1e3);
+        (void)snprintf(buf, cap, "%.1fkB/s", (double)bps / 1e3);
     else
-        snprintf(buf, cap, "%.1fMB/s", (double)bps / 1e6);
+        (void)snprintf(buf, cap, "%.1fMB/s", (double)bps / 1e6);
     return buf;
 }
 
@@ -226,12 +226,12 @@ peer_row(const obsync_peer_status_t *p, int wid, int wadr, uint64_t now)
 {
     char seen[32] = "-", rate[32], state[64];
     if (p->last_seen_ms != 0)
-        snprintf(seen, sizeof(seen), "%llus",
-                 (ull_t)(now > p->last_seen_ms ? now - p->last_seen_ms : 0) /
-                     1000u);
-    snprintf(state, sizeof(state), "%s%s%s", p->state[0] ? p->state : "-",
-             p->link[0] && strcmp(p->link, "ok") != 0 ? ", " : "",
-             p->link[0] && strcmp(p->link, "ok") != 0 ? p->link : "");
+        (void)snprintf(
+            seen, sizeof(seen), "%llus",
+            (ull_t)(now > p->last_seen_ms ? now - p->last_seen_ms : 0) / 1000u);
+    (void)snprintf(state, sizeof(state), "%s%s%s", p->state[0] ? p->state : "-",
+                   p->link[0] && strcmp(p->link, "ok") != 0 ? ", " : "",
+                   p->link[0] && strcmp(p->link, "ok") != 0 ? p->link : "");
     printf("%-*s %-4s %9s %-*s %8llu %8llu %9llu %9llu %10llu %9llu %10llu "
            "%10llu %10s %6llu %s\n",
            wid, p->node_id, p->up ? "UP" : "DOWN", seen, wadr,

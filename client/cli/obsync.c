@@ -25,37 +25,38 @@ on_sigint(int sig)
 static void
 usage(FILE *f)
 {
-    fputs("usage: obsync [-s SOCKET|-c CONFIG] [--json] [--timeout SEC] [-q]\n"
-          "              COMMAND [ARGS]\n"
-          "\n"
-          "commands:\n"
-          "  status                              node status\n"
-          "  import FILE...                      import SDMX-CSV files\n"
-          "  put DATAFLOW KEY PERIOD VALUE [ATTR=VALUE...]\n"
-          "  get DATAFLOW KEY PERIOD\n"
-          "  delete DATAFLOW KEY PERIOD\n"
-          "  query [DATAFLOW] [filters]          observations as a table\n"
-          "  export [DATAFLOW] [filters]         SDMX-CSV 2.x or JSON lines\n"
-          "  history DATAFLOW KEY PERIOD         every version, newest first\n"
-          "  structure list|show|load            code lists, DSDs, dataflows\n"
-          "  (obsync COMMAND --help for each)\n"
-          "\n"
-          "options:\n"
-          "  -s SOCKET      daemon API socket (path or ipc://PATH)\n"
-          "  -c CONFIG      read api_socket from this obsyncd config\n"
-          "                 (else $OBSYNC_SOCKET, else " DEFAULT_SOCKET ")\n"
-          "  --json         machine-readable output\n"
-          "  --timeout SEC  wait this long for each reply (default 30)\n"
-          "  -q             no progress or summary lines\n"
-          "\n"
-          "exit codes:\n"
-          "  0 ok                 1 rows rejected or strict import aborted\n"
-          "  2 usage/config error 3 daemon unreachable or timed out\n"
-          "  4 not found          5 input file unreadable, empty, binary or\n"
-          "                         malformed (no usable header)\n"
-          "  6 daemon refused or failed (store full, protocol error, ...)\n"
-          "  130 interrupted\n",
-          f);
+    (void)fputs(
+        "usage: obsync [-s SOCKET|-c CONFIG] [--json] [--timeout SEC] [-q]\n"
+        "              COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n"
+        "  status                              node status\n"
+        "  import FILE...                      import SDMX-CSV files\n"
+        "  put DATAFLOW KEY PERIOD VALUE [ATTR=VALUE...]\n"
+        "  get DATAFLOW KEY PERIOD\n"
+        "  delete DATAFLOW KEY PERIOD\n"
+        "  query [DATAFLOW] [filters]          observations as a table\n"
+        "  export [DATAFLOW] [filters]         SDMX-CSV 2.x or JSON lines\n"
+        "  history DATAFLOW KEY PERIOD         every version, newest first\n"
+        "  structure list|show|load            code lists, DSDs, dataflows\n"
+        "  (obsync COMMAND --help for each)\n"
+        "\n"
+        "options:\n"
+        "  -s SOCKET      daemon API socket (path or ipc://PATH)\n"
+        "  -c CONFIG      read api_socket from this obsyncd config\n"
+        "                 (else $OBSYNC_SOCKET, else " DEFAULT_SOCKET ")\n"
+        "  --json         machine-readable output\n"
+        "  --timeout SEC  wait this long for each reply (default 30)\n"
+        "  -q             no progress or summary lines\n"
+        "\n"
+        "exit codes:\n"
+        "  0 ok                 1 rows rejected or strict import aborted\n"
+        "  2 usage/config error 3 daemon unreachable or timed out\n"
+        "  4 not found          5 input file unreadable, empty, binary or\n"
+        "                         malformed (no usable header)\n"
+        "  6 daemon refused or failed (store full, protocol error, ...)\n"
+        "  130 interrupted\n",
+        f);
 }
 
 /* The value of `key = value` on this config line, or NULL (line edited in
@@ -87,7 +88,7 @@ config_socket(const char *path, bool *bad)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        fprintf(stderr, "obsync: %s: cannot read config\n", path);
+        (void)fprintf(stderr, "obsync: %s: cannot read config\n", path);
         *bad = true;
         return NULL;
     }
@@ -97,13 +98,13 @@ config_socket(const char *path, bool *bad)
         if ((v = line_value(line, "api_socket")) != NULL)
             found = strdup(v);
         else if ((v = line_value(line, "data_dir")) != NULL)
-            snprintf(dir, sizeof(dir), "%s", v);
+            (void)snprintf(dir, sizeof(dir), "%s", v);
     }
-    fclose(f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
     if (found == NULL) {
         size_t n = strlen(dir) + sizeof("/api.sock");
         if ((found = malloc(n)) != NULL)
-            snprintf(found, n, "%s/api.sock", dir);
+            (void)snprintf(found, n, "%s/api.sock", dir);
     }
     return found;
 }
@@ -188,7 +189,7 @@ main(int argc, char **argv)
         if (strcmp(argv[at], commands[k].name) == 0)
             rc = commands[k].fn(&cli, argc - at, argv + at);
     if (rc < 0) {
-        fprintf(stderr, "obsync: unknown command '%s'\n", argv[at]);
+        (void)fprintf(stderr, "obsync: unknown command '%s'\n", argv[at]);
         usage(stderr);
         rc = EXIT_USAGE;
     }

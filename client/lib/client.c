@@ -39,7 +39,7 @@ cl_fail(obsync_client_t *c, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    (void)vsnprintf(c->err, sizeof(c->err), fmt, ap); /* may cut it short */
     va_end(ap);
     return rc;
 }
@@ -47,7 +47,11 @@ cl_fail(obsync_client_t *c, int rc, const char *fmt, ...)
 char *
 cl_unconst(const char *s)
 {
-    return (char *)(uintptr_t)(s ? s : "");
+    union {
+        const char *in;
+        char *out;
+    } u = {.in = s ? s : ""};
+    return u.out;
 }
 
 bool
@@ -66,7 +70,8 @@ make_endpoint(obsync_client_t *c, const char *endpoint)
     c->endpoint = malloc(len);
     if (c->endpoint == NULL)
         return OBSYNC_ENOMEM;
-    snprintf(c->endpoint, len, "%s%s", has_scheme ? "" : "ipc://", endpoint);
+    (void)snprintf(c->endpoint, len, "%s%s", has_scheme ? "" : "ipc://",
+                   endpoint); /* len fits both */
     if (strncmp(c->endpoint, "ipc://", 6) == 0)
         c->path = c->endpoint + 6;
     return OBSYNC_OK;
@@ -155,7 +160,7 @@ connect_once(obsync_client_t *c)
     if (c->sock == NULL)
         return cl_fail(c, OBSYNC_ESYS, "zmq_socket: %s", zmq_strerror(errno));
     int linger = 0;
-    int64_t maxmsg = OBSYNC_MAX_FRAME;
+    int64_t maxmsg = (int64_t)OBSYNC_MAX_FRAME;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
     if (zmq_connect(c->sock, c->endpoint) != 0) {
@@ -174,7 +179,7 @@ send_msg(obsync_client_t *c, const msg_t *req)
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = msg_encode(req, &buf, &len);
-    if (rc == OBSYNC_OK && len > OBSYNC_MAX_FRAME) {
+    if (rc == OBSYNC_OK && len > (size_t)OBSYNC_MAX_FRAME) {
         free(buf);
         return cl_fail(c, OBSYNC_ETOOBIG,
                        "request of %zu bytes exceeds the 64 MiB frame limit",
@@ -255,7 +260,7 @@ decode(obsync_client_t *c, zmq_msg_t *zm, uint64_t corr, msg_t **m)
     size_t len = zmq_msg_size(zm);
     const uint8_t *data = zmq_msg_data(zm);
     msg_t *r = NULL;
-    int rc = msg_decode(data, len, OBSYNC_MAX_FRAME, &r);
+    int rc = msg_decode(data, len, (size_t)OBSYNC_MAX_FRAME, &r);
     switch (rc) {
     case OBSYNC_OK:
         break;
@@ -288,7 +293,8 @@ error_reply(obsync_client_t *c, const msg_t *m)
     const msg_error_t *er = &m->u.error;
     int code = er->code < 0 ? er->code : OBSYNC_EPROTO;
     const char *text = er->message[0] ? er->message : obs_strerror(code);
-    return cl_fail(c, code, "%s", text);
+    (void)cl_fail(c, code, "%s", text);
+    return code; /* < 0: never OBSYNC_OK */
 }
 
 int
@@ -387,7 +393,8 @@ cl_summary_from_msg(const msg_write_summary_t *ws, obsync_summary_t *sum,
         sum->warnings = ws->warnings;
         sum->issues_omitted = ws->issues_omitted;
         sum->committed = ws->committed;
-        snprintf(sum->batch_id, sizeof(sum->batch_id), "%s", ws->batch_id);
+        (void)snprintf(sum->batch_id, sizeof(sum->batch_id), "%s",
+                       ws->batch_id);
     }
     for (size_t i = 0; cb != NULL && i < ws->issues.n; i++) {
         obsync_issue_t is;

@@ -83,8 +83,8 @@ mark_bad(csv_reader_t *r, const char *what, uint64_t line)
         return;
     r->bad = true;
     r->bad_line = r->rec.line;
-    snprintf(r->err, sizeof(r->err), "line %llu: %s", (unsigned long long)line,
-             what);
+    (void)snprintf(r->err, sizeof(r->err), "line %llu: %s",
+                   (unsigned long long)line, what); /* may cut what short */
 }
 
 static int
@@ -290,6 +290,33 @@ at_eof(csv_reader_t *r, enum csv_state st, bool any, const csv_record_t **rec)
     return finish_record(r, rec);
 }
 
+/* Inside a field (state st), copies the run of plain bytes ahead at once;
+ * *taken = how many (0: go byte by byte). */
+static int
+take_plain(csv_reader_t *r, enum csv_state st, size_t *taken)
+{
+    *taken = 0;
+    size_t run;
+    if ((st == S_UNQ || st == S_Q) && r->pos < r->len &&
+        (run = plain_run(r, st)) > 1)
+        return take_run(r, run, taken);
+    return OBS_OK;
+}
+
+/* After a record that ended on CR: true when c is the LF of that CR (then
+ * counted and to be skipped). */
+static bool
+swallow_lf(csv_reader_t *r, int c)
+{
+    if (!r->skip_lf)
+        return false;
+    r->skip_lf = false;
+    if (c != '\n')
+        return false;
+    count_line(r, c);
+    return true;
+}
+
 int
 csv_next(csv_reader_t *r, const csv_record_t **rec)
 {
@@ -300,31 +327,23 @@ csv_next(csv_reader_t *r, const csv_record_t **rec)
     enum csv_state st = S_START;
     bool any = false, end = false;
     for (;;) {
-        int rc;
-        size_t run, taken;
-        if ((st == S_UNQ || st == S_Q) && r->pos < r->len &&
-            (run = plain_run(r, st)) > 1) {
-            if ((rc = take_run(r, run, &taken)) != OBS_OK)
-                return rc;
-            if (taken > 0)
-                continue;
-        }
+        size_t taken;
+        int rc = take_plain(r, st, &taken);
+        if (rc != OBS_OK)
+            return rc;
+        if (taken > 0)
+            continue;
         int c = next_byte(r, &rc);
         if (rc != OBS_OK) {
             r->done = true;
-            snprintf(r->err, sizeof(r->err), "line %llu: read error",
-                     (unsigned long long)r->line);
+            (void)snprintf(r->err, sizeof(r->err), "line %llu: read error",
+                           (unsigned long long)r->line);
             return rc;
         }
         if (c < 0)
             return at_eof(r, st, any, rec);
-        if (r->skip_lf) {
-            r->skip_lf = false;
-            if (c == '\n') {
-                count_line(r, c);
-                continue;
-            }
-        }
+        if (swallow_lf(r, c))
+            continue;
         if (!any) {
             any = true;
             r->rec.line = r->line;
@@ -373,7 +392,9 @@ sdmx_separator(const unsigned char *p, size_t n)
     }
     if (i < n && p[i] == '"')
         i++;
-    return i < n && is_sep(p[i]) ? (char)p[i] : 0;
+    if (i < n && is_sep(p[i]))
+        return (char)p[i];
+    return 0;
 }
 
 /* The most frequent candidate outside quotes in the first line. */
@@ -403,7 +424,7 @@ check_start(csv_reader_t *r, char *msg, size_t msg_len)
 {
     int rc = fill(r);
     if (rc != OBS_OK) {
-        snprintf(msg, msg_len, "read error");
+        (void)snprintf(msg, msg_len, "read error");
         return rc;
     }
     if (r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) {
@@ -411,14 +432,14 @@ check_start(csv_reader_t *r, char *msg, size_t msg_len)
         r->bytes = 3;
     }
     if (r->pos >= r->len) {
-        snprintf(msg, msg_len, "empty file");
+        (void)snprintf(msg, msg_len, "empty file");
         return OBS_EFORMAT;
     }
     uint64_t line = 1;
     for (size_t i = r->pos; i < r->len; i++) {
         if (r->buf[i] == 0) {
-            snprintf(msg, msg_len, "binary data at line %llu",
-                     (unsigned long long)line);
+            (void)snprintf(msg, msg_len, "binary data at line %llu",
+                           (unsigned long long)line);
             return OBS_EFORMAT;
         }
         line += r->buf[i] == '\n';
@@ -444,7 +465,7 @@ csv_reader_new(FILE *f, csv_reader_t **out, char *msg, size_t msg_len)
     csv_reader_t *r = calloc(1, sizeof(*r));
     if (r == NULL || (r->buf = malloc(CSV_SNIFF_LEN)) == NULL) {
         free(r);
-        snprintf(msg, msg_len, "out of memory");
+        (void)snprintf(msg, msg_len, "out of memory");
         return OBS_ENOMEM;
     }
     r->f = f;

@@ -16,10 +16,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CSV_FIELD_MAX  (8u * 1024u * 1024u)  /* one cell */
-#define CSV_RECORD_MAX (32u * 1024u * 1024u) /* all cells of a record */
-#define CSV_CELLS_MAX  4096u                 /* cells of a record */
-#define CSV_SNIFF_LEN  (64u * 1024u)         /* binary check, separator */
+#define CSV_FIELD_MAX  ((size_t)8 * 1024 * 1024)  /* one cell */
+#define CSV_RECORD_MAX ((size_t)32 * 1024 * 1024) /* all cells of a record */
+#define CSV_CELLS_MAX  4096u                      /* cells of a record */
+#define CSV_SNIFF_LEN  ((size_t)64 * 1024)        /* binary check, separator */
 
 typedef struct csv_reader csv_reader_t;
 

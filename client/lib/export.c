@@ -26,22 +26,37 @@ struct obsync_csv_writer {
 
 /* ---------------------------------------------------------------- CSV */
 
+/* The writers below ignore what each stdio call returns: the stream's
+ * error indicator is sticky, and every public writer returns
+ * ferror(f) ? OBSYNC_ESYS : OBSYNC_OK once its record is out. */
+static void
+put_s(FILE *f, const char *s)
+{
+    (void)fputs(s, f);
+}
+
+static void
+put_c(FILE *f, int c)
+{
+    (void)fputc(c, f);
+}
+
 static void
 csv_cell(FILE *f, const char *s)
 {
     if (s == NULL)
         return;
     if (strpbrk(s, ",\"\r\n") == NULL) {
-        fputs(s, f);
+        put_s(f, s);
         return;
     }
-    fputc('"', f);
+    put_c(f, '"');
     for (; *s; s++) {
         if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
+            put_c(f, '"');
+        put_c(f, *s);
     }
-    fputc('"', f);
+    put_c(f, '"');
 }
 
 static ssize_t
@@ -94,17 +109,17 @@ build_union(obsync_csv_writer_t *w, const obsync_columns_t *cols, size_t n)
 static int
 write_header(obsync_csv_writer_t *w)
 {
-    fputs("STRUCTURE,STRUCTURE_ID,ACTION", w->f);
+    put_s(w->f, "STRUCTURE,STRUCTURE_ID,ACTION");
     for (size_t i = 0; i < w->n_dims; i++) {
-        fputc(',', w->f);
+        put_c(w->f, ',');
         csv_cell(w->f, w->dims[i]);
     }
-    fputs(",TIME_PERIOD,OBS_VALUE", w->f);
+    put_s(w->f, ",TIME_PERIOD,OBS_VALUE");
     for (size_t i = 0; i < w->n_attrs; i++) {
-        fputc(',', w->f);
+        put_c(w->f, ',');
         csv_cell(w->f, w->attrs[i]);
     }
-    fputc('\n', w->f);
+    put_c(w->f, '\n');
     return ferror(w->f) ? OBSYNC_ESYS : OBSYNC_OK;
 }
 
@@ -181,22 +196,22 @@ obsync_csv_write_obs(obsync_csv_writer_t *w, const obsync_obs_t *obs)
     int rc = map_cells(w, obs);
     if (rc != OBSYNC_OK)
         return rc;
-    fputs("dataflow,", w->f);
+    put_s(w->f, "dataflow,");
     csv_cell(w->f, obs->dataflow);
-    fputs(obs->tombstone ? ",D" : ",M", w->f);
+    put_s(w->f, obs->tombstone ? ",D" : ",M");
     for (size_t i = 0; i < w->n_dims; i++) {
-        fputc(',', w->f);
+        put_c(w->f, ',');
         csv_cell(w->f, w->cells[i]);
     }
-    fputc(',', w->f);
+    put_c(w->f, ',');
     csv_cell(w->f, obs->time_period);
-    fputc(',', w->f);
+    put_c(w->f, ',');
     csv_cell(w->f, obs->value);
     for (size_t i = 0; i < w->n_attrs; i++) {
-        fputc(',', w->f);
+        put_c(w->f, ',');
         csv_cell(w->f, w->cells[w->n_dims + i]);
     }
-    fputc('\n', w->f);
+    put_c(w->f, '\n');
     return ferror(w->f) ? OBSYNC_ESYS : OBSYNC_OK;
 }
 
@@ -233,28 +248,28 @@ json_escape_byte(FILE *f, unsigned char c)
 {
     switch (c) {
     case '"':
-        fputs("\\\"", f);
+        put_s(f, "\\\"");
         break;
     case '\\':
-        fputs("\\\\", f);
+        put_s(f, "\\\\");
         break;
     case '\n':
-        fputs("\\n", f);
+        put_s(f, "\\n");
         break;
     case '\r':
-        fputs("\\r", f);
+        put_s(f, "\\r");
         break;
     case '\t':
-        fputs("\\t", f);
+        put_s(f, "\\t");
         break;
     case '\b':
-        fputs("\\b", f);
+        put_s(f, "\\b");
         break;
     case '\f':
-        fputs("\\f", f);
+        put_s(f, "\\f");
         break;
     default:
-        fprintf(f, "\\u%04x", c);
+        (void)fprintf(f, "\\u%04x", c);
         break;
     }
 }
@@ -263,24 +278,24 @@ int
 obsync_json_write_string(FILE *f, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
-    fputc('"', f);
+    put_c(f, '"');
     while (*p) {
         if (*p < 0x20 || *p == '"' || *p == '\\') {
             json_escape_byte(f, *p++);
         } else if (*p < 0x80) {
-            fputc(*p++, f);
+            put_c(f, *p++);
         } else {
             size_t n = utf8_len(p);
             if (n == 0) {
-                fputs("\\ufffd", f); /* invalid byte: never emit bad JSON */
+                put_s(f, "\\ufffd"); /* invalid byte: never emit bad JSON */
                 p++;
             } else {
-                fwrite(p, 1, n, f);
+                (void)fwrite(p, 1, n, f);
                 p += n;
             }
         }
     }
-    fputc('"', f);
+    put_c(f, '"');
     return ferror(f) ? OBSYNC_ESYS : OBSYNC_OK;
 }
 
@@ -295,9 +310,12 @@ obsync_format_time_ms(uint64_t ms, char *buf, size_t len)
         buf[0] = '\0';
         return;
     }
-    char day[24];
-    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%03uZ", day, (unsigned)(ms % 1000));
+    char day[32]; /* any int year: 11 characters, with a sign */
+    if (strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+        buf[0] = '\0'; /* day's contents are unspecified then */
+        return;
+    }
+    (void)snprintf(buf, len, "%s.%03uZ", day, (unsigned)(ms % 1000));
 }
 
 static const char *
@@ -317,23 +335,23 @@ static void
 json_key(FILE *f, const char *key, bool first)
 {
     if (!first)
-        fputc(',', f);
+        put_c(f, ',');
     obsync_json_write_string(f, key);
-    fputc(':', f);
+    put_c(f, ':');
 }
 
 static void
 json_dims(FILE *f, const obsync_obs_t *obs)
 {
-    fputc(obs->dim_ids ? '{' : '[', f);
+    put_c(f, obs->dim_ids ? '{' : '[');
     for (size_t i = 0; i < obs->n_dims; i++) {
         if (obs->dim_ids)
             json_key(f, obs->dim_ids[i], i == 0);
         else if (i > 0)
-            fputc(',', f);
+            put_c(f, ',');
         obsync_json_write_string(f, obs->dims[i]);
     }
-    fputc(obs->dim_ids ? '}' : ']', f);
+    put_c(f, obs->dim_ids ? '}' : ']');
 }
 
 static void
@@ -341,18 +359,19 @@ json_version(FILE *f, const obsync_obs_t *obs)
 {
     char t[40];
     obsync_format_time_ms(obs->time_ms, t, sizeof(t));
-    fprintf(f, "{\"hlc\":%llu,\"time\":", (unsigned long long)obs->hlc);
+    (void)fprintf(f, "{\"hlc\":%llu,\"time\":", (unsigned long long)obs->hlc);
     obsync_json_write_string(f, t);
     json_key(f, "origin", false);
     obsync_json_write_string(f, obs->origin);
-    fprintf(f, ",\"origin_seq\":%llu", (unsigned long long)obs->origin_seq);
+    (void)fprintf(f, ",\"origin_seq\":%llu",
+                  (unsigned long long)obs->origin_seq);
     json_key(f, "provider", false);
     obsync_json_write_string(f, obs->provider);
-    fprintf(f, ",\"action\":\"%s\",\"tombstone\":%s", action_name(obs->action),
-            obs->tombstone ? "true" : "false");
+    (void)fprintf(f, ",\"action\":\"%s\",\"tombstone\":%s",
+                  action_name(obs->action), obs->tombstone ? "true" : "false");
     json_key(f, "batch_id", false);
     obsync_json_write_string(f, obs->batch_id);
-    fprintf(f, ",\"hub_seq\":%llu}", (unsigned long long)obs->hub_seq);
+    (void)fprintf(f, ",\"hub_seq\":%llu}", (unsigned long long)obs->hub_seq);
 }
 
 int
@@ -360,7 +379,7 @@ obsync_jsonl_write_obs(FILE *f, const obsync_obs_t *obs)
 {
     if (f == NULL || obs == NULL)
         return OBSYNC_EINVAL;
-    fputc('{', f);
+    put_c(f, '{');
     json_key(f, "dataflow", true);
     obsync_json_write_string(f, obs->dataflow);
     json_key(f, "series_key", false);
@@ -372,14 +391,14 @@ obsync_jsonl_write_obs(FILE *f, const obsync_obs_t *obs)
     json_key(f, "value", false);
     obsync_json_write_string(f, obs->value);
     json_key(f, "attrs", false);
-    fputc('{', f);
+    put_c(f, '{');
     for (size_t i = 0; i < obs->n_attrs; i++) {
         json_key(f, obs->attrs[i].id, i == 0);
         obsync_json_write_string(f, obs->attrs[i].value);
     }
-    fputc('}', f);
+    put_c(f, '}');
     json_key(f, "version", false);
     json_version(f, obs);
-    fputs("}\n", f);
+    put_s(f, "}\n");
     return ferror(f) ? OBSYNC_ESYS : OBSYNC_OK;
 }

@@ -408,6 +408,8 @@ conv_key(conv_t *cv, const obs_t *o)
         cv->key = k;
         cv->key_cap = len;
     }
+    if (cv->key == NULL) /* only if len wrapped around to 0 */
+        return OBSYNC_ENOMEM;
     size_t at = 0;
     cv->key[0] = '\0';
     for (size_t i = 0; i < o->n_dims; i++)
@@ -471,15 +473,15 @@ typedef struct {
 } held_obs_t;
 
 void
-obsync_obs_free(obsync_obs_t **op)
+obsync_obs_free(obsync_obs_t **obs)
 {
-    if (op == NULL || *op == NULL)
+    if (obs == NULL || *obs == NULL)
         return;
-    held_obs_t *h = (held_obs_t *)*op;
+    held_obs_t *h = (held_obs_t *)*obs;
     msg_destroy(&h->msg);
     conv_fini(&h->cv);
     free(h);
-    *op = NULL;
+    *obs = NULL;
 }
 
 /* A GetRequest or HistoryRequest (type); OBSYNC_ENOENT when the reply has

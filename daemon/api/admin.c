@@ -52,6 +52,37 @@ reply_structure(engine_t *self, const ctl_peer_t *peer, issue_list_t *issues,
     free(rows);
 }
 
+/* For a dry run: *scratch (the caller destroys it) gets a copy of the
+ * current structure, to load into instead. */
+static int
+dry_run_copy(const structure_t *st, structure_t **scratch, issue_list_t *issues)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *scratch = structure_new();
+    int rc = *scratch ? structure_to_text(st, &text, &len) : OBS_ENOMEM;
+    if (rc == OBS_OK)
+        rc = structure_load_text(*scratch, text, len, "current", issues, NULL);
+    free(text);
+    return rc;
+}
+
+/* After a load that changed the structure: persists it (logged either way)
+ * and tells the node. */
+static int
+structure_changed(engine_t *self, const msg_structure_load_t *r, size_t loaded)
+{
+    int rc = admin_persist_structure(self);
+    if (rc != OBS_OK)
+        log_errr(rc, "structure: loaded but not persisted");
+    else
+        log_notice("structure: %zu artefact(s) loaded from '%s'", loaded,
+                   r->source_name);
+    if (self->node)
+        repl_node_structure_changed(self->node);
+    return rc;
+}
+
 void
 admin_on_structure_load(engine_t *self, const ctl_peer_t *peer,
                         const msg_structure_load_t *r)
@@ -68,14 +99,7 @@ admin_on_structure_load(engine_t *self, const ctl_peer_t *peer,
     structure_t *target = self->st, *scratch = NULL;
     int rc = OBS_OK;
     if (r->dry_run) {
-        char *text = NULL;
-        size_t len = 0;
-        scratch = structure_new();
-        rc = scratch ? structure_to_text(self->st, &text, &len) : OBS_ENOMEM;
-        if (rc == OBS_OK)
-            rc = structure_load_text(scratch, text, len, "current", &issues,
-                                     NULL);
-        free(text);
+        rc = dry_run_copy(self->st, &scratch, &issues);
         target = scratch;
     }
     if (self->hub && !r->dry_run) /* its checking thread reads it */
@@ -86,16 +110,8 @@ admin_on_structure_load(engine_t *self, const ctl_peer_t *peer,
                                  &issues, &loaded);
     if (self->hub && !r->dry_run)
         repl_hub_structure_loaded(self->hub, rc == OBS_OK && loaded > 0);
-    if (rc == OBS_OK && !r->dry_run && loaded > 0) {
-        rc = admin_persist_structure(self);
-        if (rc != OBS_OK)
-            log_errr(rc, "structure: loaded but not persisted");
-        else
-            log_notice("structure: %zu artefact(s) loaded from '%s'", loaded,
-                       r->source_name);
-        if (self->node)
-            repl_node_structure_changed(self->node);
-    }
+    if (rc == OBS_OK && !r->dry_run && loaded > 0)
+        rc = structure_changed(self, r, loaded);
     structure_destroy(&scratch);
     if (rc == OBS_OK || rc == OBS_ESTRUCT)
         reply_structure(self, peer, &issues, rc == OBS_OK ? loaded : 0, NULL,
@@ -119,6 +135,18 @@ art_add(arts_t *a, const char *kind, const char *urn, const char *name,
                                         .urn = urn,
                                         .name = name ? name : "",
                                         .items = (uint32_t)items};
+}
+
+/* Keeps the artefacts whose URN is urn, by exact match; how many. */
+static size_t
+keep_urn(arts_t *a, const char *urn)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->items[i].urn, urn) == 0)
+            a->items[w++] = a->items[i];
+    a->n = w;
+    return w;
 }
 
 void
@@ -158,22 +186,15 @@ admin_on_structure_list(engine_t *self, const ctl_peer_t *peer,
          (all || !strcmp(k, "agreement")) && i < structure_agreement_count(st);
          i++) {
         const sdmx_agreement_t *g = structure_agreement_at(st, i);
-        snprintf(agr_urn[i], sizeof(agr_urn[i]), "%s:%s", g->provider,
-                 g->dataflow->urn);
+        (void)snprintf(agr_urn[i], sizeof(agr_urn[i]), "%s:%s", g->provider,
+                       g->dataflow->urn); /* sized for both */
         art_add(&a, "agreement", agr_urn[i], g->n_areas ? g->areas[0] : "",
                 g->n_areas);
     }
-    if (r->urn[0]) { /* filter to one URN, by exact match */
-        size_t w = 0;
-        for (size_t i = 0; i < a.n; i++)
-            if (strcmp(a.items[i].urn, r->urn) == 0)
-                a.items[w++] = a.items[i];
-        a.n = w;
-        if (w == 0) {
-            ctl_reply_error(self->ctl, peer, OBS_ENOENT, "no artefact '%.150s'",
-                            r->urn);
-            goto out;
-        }
+    if (r->urn[0] && keep_urn(&a, r->urn) == 0) {
+        ctl_reply_error(self->ctl, peer, OBS_ENOENT, "no artefact '%.150s'",
+                        r->urn);
+        goto out;
     }
     reply_structure(self, peer, NULL, 0, a.items, a.n);
 out:

@@ -65,23 +65,23 @@ api_key_to_identity(const engine_t *self, const msg_key_ref_t *ref, obs_t *obs,
                     const sdmx_dataflow_t **dfp, char *why, size_t cap)
 {
     if (!ref->dataflow[0] && !ref->series_key[0] && !ref->time_period[0]) {
-        snprintf(why, cap, "request has no key");
+        (void)snprintf(why, cap, "request has no key");
         return OBS_EINVAL;
     }
     const sdmx_dataflow_t *df =
         structure_find_dataflow(self->st, ref->dataflow);
     if (df == NULL) {
-        snprintf(why, cap, "unknown dataflow '%.100s'", ref->dataflow);
+        (void)snprintf(why, cap, "unknown dataflow '%.100s'", ref->dataflow);
         return OBS_ENOENT;
     }
     char codes[OBS_MAX_DIMS][OBS_CODE_MAX + 1];
     size_t n = 0;
     if (split_key(ref->series_key, codes, OBS_MAX_DIMS, &n) != OBS_OK ||
         n != df->dsd->n_dims) {
-        snprintf(why, cap,
-                 "series key '%.100s' must have %zu non-empty codes "
-                 "separated by '.' for %s",
-                 ref->series_key, df->dsd->n_dims, df->urn);
+        (void)snprintf(why, cap,
+                       "series key '%.100s' must have %zu non-empty codes "
+                       "separated by '.' for %s",
+                       ref->series_key, df->dsd->n_dims, df->urn);
         return OBS_EINVAL;
     }
     const char *dims[OBS_MAX_DIMS];
@@ -132,7 +132,7 @@ api_reply_summary(engine_t *self, const ctl_peer_t *peer, issue_list_t *issues,
     msg_issue_t *rows =
         issues ? api_issues(issues, ISSUES_PER_REPLY, &n) : NULL;
     char batch[OBS_ID_MAX + 1];
-    snprintf(batch, sizeof(batch), "%s", batch_id ? batch_id : "");
+    (void)snprintf(batch, sizeof(batch), "%s", batch_id ? batch_id : "");
     msg_t m = {.type = MSG_WRITE_SUMMARY};
     m.u.write_summary = (msg_write_summary_t){
         .accepted = c ? c->accepted : 0,

@@ -37,6 +37,58 @@ commit_queue(engine_t *self, pending_t *p)
     self->pending_tail = p;
 }
 
+/* Makes room in the map ahead of a big write. Only for big writes
+ * (imports): a dry run would grow the map for nothing, and near map_max
+ * every small write would ask again. */
+static void
+reserve_room(engine_t *self, pending_t **group, size_t n, bool dry_run)
+{
+    uint64_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += group[i]->ops.store_bytes;
+    if (!dry_run && need >= RESERVE_MIN && !obsdb_reserve(self->db, need))
+        log_info("store: no room made ahead for a write of ~%" PRIu64
+                 " MiB (map_max?); it may still fit",
+                 need >> 20);
+}
+
+/* One try at the group's transaction: committed, or aborted (a dry run's
+ * always, its origin_seq back to saved_seq). */
+static int
+group_txn(engine_t *self, pending_t **group, size_t n, bool dry_run,
+          uint64_t saved_seq)
+{
+    obsdb_txn_t *txn = NULL;
+    int rc = obsdb_begin(self->db, true, &txn);
+    for (size_t i = 0; rc == OBS_OK && i < n; i++)
+        rc = apply_pending(self, txn, group[i]);
+    if (rc == OBS_OK && !dry_run) {
+        rc = obsdb_meta_put_u64(txn, "origin_seq", self->origin_seq);
+        if (rc == OBS_OK)
+            rc = obsdb_meta_put_u64(txn, "hlc", self->hlc.last);
+    }
+    if (rc == OBS_OK && !dry_run) {
+        rc = obsdb_commit(&txn);
+    } else {
+        obsdb_abort(&txn);
+        if (dry_run)
+            self->origin_seq = saved_seq;
+    }
+    return rc;
+}
+
+/* After n writes were committed: the counters, and replication told. */
+static void
+group_committed(engine_t *self, size_t n, uint64_t saved_seq)
+{
+    self->commits++;
+    self->writes_grouped += n;
+    if (self->hub)
+        repl_hub_log_grew(self->hub);
+    if (self->node && self->origin_seq != saved_seq)
+        repl_node_outbox_grew(self->node, self->origin_seq);
+}
+
 /* Applies the group in one transaction; grows the map and retries on
  * MDB_MAP_FULL. Dry runs apply in a write txn that is then aborted, so the
  * counts are exactly what a real run would give. */
@@ -50,42 +102,13 @@ commit_group(engine_t *self, pending_t **group, size_t n, bool dry_run)
         if (rc != OBS_OK)
             return rc;
     }
-    uint64_t need = 0;
-    for (size_t i = 0; i < n; i++)
-        need += group[i]->ops.store_bytes;
-    /* Only for big writes (imports): a dry run would grow the map for
-     * nothing, and near map_max every small write would ask again. */
-    if (!dry_run && need >= RESERVE_MIN && !obsdb_reserve(self->db, need))
-        log_info("store: no room made ahead for a write of ~%" PRIu64
-                 " MiB (map_max?); it may still fit",
-                 need >> 20);
+    reserve_room(self, group, n, dry_run);
     for (;;) {
         uint64_t saved_seq = self->origin_seq;
-        obsdb_txn_t *txn = NULL;
-        int rc = obsdb_begin(self->db, true, &txn);
-        for (size_t i = 0; rc == OBS_OK && i < n; i++)
-            rc = apply_pending(self, txn, group[i]);
-        if (rc == OBS_OK && !dry_run) {
-            rc = obsdb_meta_put_u64(txn, "origin_seq", self->origin_seq);
-            if (rc == OBS_OK)
-                rc = obsdb_meta_put_u64(txn, "hlc", self->hlc.last);
-        }
-        if (rc == OBS_OK && !dry_run) {
-            rc = obsdb_commit(&txn);
-        } else {
-            obsdb_abort(&txn);
-            if (dry_run)
-                self->origin_seq = saved_seq;
-        }
+        int rc = group_txn(self, group, n, dry_run, saved_seq);
         if (rc == OBS_OK) {
-            if (!dry_run) {
-                self->commits++;
-                self->writes_grouped += n;
-                if (self->hub)
-                    repl_hub_log_grew(self->hub);
-                if (self->node && self->origin_seq != saved_seq)
-                    repl_node_outbox_grew(self->node, self->origin_seq);
-            }
+            if (!dry_run)
+                group_committed(self, n, saved_seq);
             return OBS_OK;
         }
         self->origin_seq = saved_seq;
@@ -184,7 +207,7 @@ commit_pending_new(const ctl_peer_t *peer, const char *kind, uint64_t stamp_ms)
         return NULL;
     p->peer = *peer;
     issue_list_init(&p->issues, ISSUES_PER_REPLY);
-    snprintf(p->batch_id, sizeof(p->batch_id), "%s-%" PRIx64 "-%" PRIu64, kind,
-             stamp_ms, peer->corr_id);
+    (void)snprintf(p->batch_id, sizeof(p->batch_id), "%s-%" PRIx64 "-%" PRIu64,
+                   kind, stamp_ms, peer->corr_id);
     return p;
 }

@@ -40,16 +40,16 @@ set_perms(const char *path, unsigned mode, const char *group, char *err,
     if (group != NULL && group[0] != '\0') {
         struct group *g = getgrnam(group);
         if (g == NULL) {
-            snprintf(err, cap, "api_group: unknown group '%s'", group);
+            (void)snprintf(err, cap, "api_group: unknown group '%s'", group);
             return OBS_ESYS;
         }
         if (chown(path, (uid_t)-1, g->gr_gid) != 0) {
-            snprintf(err, cap, "chown %s: %s", path, strerror(errno));
+            (void)snprintf(err, cap, "chown %s: %s", path, strerror(errno));
             return OBS_ESYS;
         }
     }
     if (chmod(path, (mode_t)mode) != 0) {
-        snprintf(err, cap, "chmod %s: %s", path, strerror(errno));
+        (void)snprintf(err, cap, "chmod %s: %s", path, strerror(errno));
         return OBS_ESYS;
     }
     return OBS_OK;
@@ -68,7 +68,7 @@ ctl_open(void *zctx, const char *path, unsigned mode, const char *group,
     self->max_frame = max_frame;
     self->sock = zmq_socket(zctx, ZMQ_ROUTER);
     char endpoint[300];
-    snprintf(endpoint, sizeof(endpoint), "ipc://%s", path);
+    (void)snprintf(endpoint, sizeof(endpoint), "ipc://%s", path);
     int linger = 0, hwm = 10000;
     int64_t maxmsg = (int64_t)max_frame;
     /* A stale socket from a killed daemon would make bind fail. Another live
@@ -84,7 +84,8 @@ ctl_open(void *zctx, const char *path, unsigned mode, const char *group,
     }
     umask(old);
     if (brc != 0) {
-        snprintf(err, cap, "bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        (void)snprintf(err, cap, "bind %s: %s", endpoint,
+                       zmq_strerror(zmq_errno()));
         ctl_close(&self);
         return OBS_ESYS;
     }
@@ -253,7 +254,7 @@ ctl_reply_error(ctl_t *self, const ctl_peer_t *peer, int code, const char *fmt,
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     msg_t m = {.type = MSG_ERROR, .u.error = {.code = code, .message = msg}};
     return ctl_reply(self, peer, &m);

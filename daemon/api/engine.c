@@ -31,6 +31,38 @@
 #include "mem.h"
 #include "obs_err.h"
 
+#define STRUCTURE_FILE_MAX ((size_t)64 * 1024 * 1024) /* read at most */
+
+/* Reads the structure file into *text (the caller frees it, even on error);
+ * *len its length. OBS_ESYS (err says why), OBS_ENOMEM. */
+static int
+read_structure_file(const char *path, char **text, size_t *len, char *err,
+                    size_t cap)
+{
+    *text = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        (void)snprintf(err, cap, "structure_file %s: %s", path,
+                       strerror(errno));
+        return OBS_ESYS;
+    }
+    int rc = OBS_OK;
+    *text = malloc(STRUCTURE_FILE_MAX);
+    if (*text == NULL) {
+        rc = OBS_ENOMEM;
+    } else {
+        *len = fread(*text, 1, STRUCTURE_FILE_MAX, f);
+        if (ferror(f)) { /* not a structure cut short */
+            (void)snprintf(err, cap, "structure_file %s: %s", path,
+                           strerror(errno));
+            rc = OBS_ESYS;
+        }
+    }
+    (void)fclose(f); /* opened for reading: nothing to lose */
+    return rc;
+}
+
 static int
 load_structure(engine_t *self, char *err, size_t cap)
 {
@@ -53,25 +85,16 @@ load_structure(engine_t *self, char *err, size_t cap)
     const char *source = "store";
     if (rc == OBS_ENOENT && self->cfg->structure_file) {
         source = self->cfg->structure_file;
-        FILE *f = fopen(source, "rb");
-        rc = OBS_ESYS;
-        if (f != NULL) {
-            text = malloc(64u * 1024 * 1024);
-            len = text ? fread(text, 1, 64u * 1024 * 1024, f) : 0;
-            fclose(f);
-            rc = text ? OBS_OK : OBS_ENOMEM;
-        }
-        if (rc == OBS_ESYS)
-            snprintf(err, cap, "structure_file %s: %s", source,
-                     strerror(errno));
+        rc = read_structure_file(source, &text, &len, err, cap);
     } else if (rc == OBS_ENOENT) {
         rc = OBS_OK; /* no structure yet: every import is refused (R1) */
     }
     if (rc == OBS_OK && text != NULL) {
         rc = structure_load_text(self->st, text, len, source, &issues, NULL);
         if (rc != OBS_OK)
-            snprintf(err, cap, "%s",
-                     issues.n ? issues.items[0].message : obs_strerror(rc));
+            (void)snprintf(err, cap, "%s",
+                           issues.n ? issues.items[0].message
+                                    : obs_strerror(rc));
         else if (strcmp(source, "store") != 0)
             rc = admin_persist_structure(self);
     }
@@ -227,7 +250,7 @@ engine_new(const cfg_t *cfg, loop_t *loop, engine_t **out, char *err,
     else if (rc == OBS_OK && cfg->hub_endpoint)
         rc = repl_node_new(&self->renv, &self->node, err, cap);
     if (rc == OBS_OK && (rc = register_handlers(self)) != OBS_OK)
-        snprintf(err, cap, "out of memory");
+        (void)snprintf(err, cap, "out of memory");
     if (rc != OBS_OK) {
         engine_destroy(&self);
         return rc;

@@ -99,10 +99,10 @@ import_on_begin(engine_t *self, const ctl_peer_t *peer,
     imp->dry_run = r->dry_run;
     /* A dry run stages everything: its counts must see its own rows. */
     imp->commit_rows = r->dry_run ? 0 : r->commit_rows;
-    snprintf(imp->batch_id, sizeof(imp->batch_id), "imp-%" PRIx64 "-%" PRIu64,
-             hlc_wall_ms(), peer->corr_id);
+    (void)snprintf(imp->batch_id, sizeof(imp->batch_id),
+                   "imp-%" PRIx64 "-%" PRIu64, hlc_wall_ms(), peer->corr_id);
     imp->last_active_ms = hlc_mono_ms();
-    snprintf(imp->source, sizeof(imp->source), "%s", r->source_name);
+    (void)snprintf(imp->source, sizeof(imp->source), "%s", r->source_name);
     *slot = imp;
     log_info("import %" PRIu64 " of '%s' started", imp->id, imp->source);
     reply_progress(self, peer, imp, NULL);
@@ -128,7 +128,8 @@ stage_row(import_t *imp, sdmx_row_t *row)
     }
     *op->pattern = row->pattern;
     memset(&row->pattern, 0, sizeof(row->pattern));
-    snprintf(op->period, sizeof(op->period), "%s", row->time_period);
+    (void)snprintf(op->period, sizeof(op->period), "%s",
+                   row->time_period); /* same size */
     return OBS_OK;
 }
 
@@ -141,7 +142,7 @@ commit_import_part(engine_t *self, import_t *imp)
     commit_flush(self);
     pending_t part = {.is_import = true, .ops = imp->ops};
     memset(&imp->ops, 0, sizeof(imp->ops));
-    snprintf(part.batch_id, sizeof(part.batch_id), "%s", imp->batch_id);
+    (void)snprintf(part.batch_id, sizeof(part.batch_id), "%s", imp->batch_id);
     pending_t *group = &part;
     int rc = commit_group(self, &group, 1, false);
     size_t rows = part.ops.n;
@@ -272,7 +273,7 @@ import_on_finish(engine_t *self, const ctl_peer_t *peer,
     p->issues.warnings = imp->warnings;
     p->prior = imp->counts;
     p->rows_committed_before = imp->rows_committed;
-    snprintf(p->batch_id, sizeof(p->batch_id), "%s", imp->batch_id);
+    (void)snprintf(p->batch_id, sizeof(p->batch_id), "%s", imp->batch_id);
     log_info("import %" PRIu64 " of '%s': committing %zu row(s), %" PRIu64
              " rejected, after %" PRIu64 " row(s) in %" PRIu64 " part(s)",
              imp->id, imp->source, p->ops.n, imp->rejected, imp->rows_committed,

@@ -58,7 +58,7 @@ slot_push(ops_t *ops)
     if (ops->n == ops->n_blocks * OPS_BLOCK) {
         if (ops->n_blocks == ops->cap_blocks) {
             size_t cap = ops->cap_blocks ? ops->cap_blocks * 2 : 4;
-            slot_t **blocks = realloc(ops->blocks, cap * sizeof(*blocks));
+            slot_t **blocks = realloc(ops->blocks, cap * sizeof(slot_t *));
             if (blocks == NULL)
                 return NULL;
             ops->blocks = blocks;

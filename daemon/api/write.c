@@ -37,7 +37,8 @@ validate_put(obsdb_txn_t *rtxn, const validate_ctx_t *vc, op_t *op,
     /* backwards: an attribute normalised away shifts only those after it */
     for (size_t i = op->obs.n_attrs; rc == OBS_OK && i-- > 0;) {
         char id[OBS_CODE_MAX + 1];
-        snprintf(id, sizeof(id), "%s", op->obs.attrs[i].id);
+        /* fits: every decoder caps ids at OBS_CODE_MAX */
+        (void)snprintf(id, sizeof(id), "%s", op->obs.attrs[i].id);
         rc = obs_set_attr(&op->obs, id, obs_get_attr(&merged, id));
     }
     /* checked before queuing: one over-long key cannot fail a group commit */

@@ -56,10 +56,10 @@ issue_add(issue_list_t *l, uint64_t line, const char *column, const char *rule,
     issue_t *it = &l->items[l->n++];
     it->line = line;
     it->warning = warning;
-    snprintf(it->column, sizeof(it->column), "%s", column ? column : "");
-    snprintf(it->rule, sizeof(it->rule), "%s", rule ? rule : "");
+    (void)snprintf(it->column, sizeof(it->column), "%s", column ? column : "");
+    (void)snprintf(it->rule, sizeof(it->rule), "%s", rule ? rule : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(it->message, sizeof(it->message), fmt, ap);
+    (void)vsnprintf(it->message, sizeof(it->message), fmt, ap);
     va_end(ap);
 }

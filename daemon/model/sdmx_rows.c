@@ -313,9 +313,11 @@ read_header(sdmx_csv_t *m, const sdmx_csv_opts_t *opts,
     m->cols = calloc(n, sizeof(*m->cols));
     if (m->cols == NULL)
         return OBS_ENOMEM;
-    for (size_t i = 0; i < n; i++, m->n_cols++)
+    for (size_t i = 0; i < n; i++) {
         if ((m->cols[i].name = header_id(header[i], i == 0)) == NULL)
             return OBS_ENOMEM;
+        m->n_cols = i + 1; /* the names sdmx_csv_close frees */
+    }
     if (!check_first_column(m, line, issues))
         return OBS_EFORMAT;
     bool ok = check_duplicates(m, line, issues);
@@ -834,6 +836,18 @@ map_delete_matching(const sdmx_csv_t *m, const sdmx_dataflow_t *df,
     return 0;
 }
 
+/* A cell as obs_t's char *: the view only points at cells, never writes
+ * through them (a union, not a cast, keeps -Wcast-qual quiet). */
+static char *
+cell_ptr(const char *cell)
+{
+    union {
+        const char *in;
+        char *out;
+    } u = {.in = cell};
+    return u.out;
+}
+
 /* Value and attribute cells of df's own columns into the view obs. */
 static void
 read_content(sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
@@ -841,14 +855,14 @@ read_content(sdmx_csv_t *m, const df_cols_t *d, const char *const *cells,
 {
     row_view_t *v = &m->view;
     const char *value = cell_at(cells, m->value_col);
-    obs->value = cell_blank(value) ? v->empty : (char *)(uintptr_t)value;
+    obs->value = cell_blank(value) ? v->empty : cell_ptr(value);
     size_t n = 0;
     for (size_t k = 0; k < d->n_attr_cols; k++) {
         int c = d->attr_cols[k];
         const sdmx_component_t *a = d->attr[c];
         if (cell_blank(cells[c]))
             continue;
-        char *val = (char *)(uintptr_t)cells[c];
+        char *val = cell_ptr(cells[c]);
         if (a->type == SDMX_TYPE_CODED &&
             cell_copy(val, true, v->codes[n], sizeof(v->codes[n])))
             val = v->codes[n];

@@ -211,7 +211,7 @@ static bool
 memo_has(const validate_ctx_t *ctx, const sdmx_dataflow_t *df, const obs_t *obs)
 {
     const validate_memo_t *m = ctx->memo;
-    if (m == NULL || m->df != df || strcmp(m->provider, provider_of(ctx)))
+    if (m == NULL || m->df != df || strcmp(m->provider, provider_of(ctx)) != 0)
         return false;
     for (size_t i = 0; i < obs->n_dims; i++)
         if (obs->dims[i] == NULL || strcmp(m->dims[i], obs->dims[i]) != 0)
@@ -224,15 +224,17 @@ memo_put(const validate_ctx_t *ctx, const sdmx_dataflow_t *df, const obs_t *obs)
 {
     validate_memo_t *m = ctx->memo;
     const char *provider = provider_of(ctx);
+    size_t plen = strlen(provider);
     m->df = NULL;
-    if (strlen(provider) >= sizeof(m->provider))
+    if (plen >= sizeof(m->provider))
         return;
     for (size_t i = 0; i < obs->n_dims; i++) {
-        if (strlen(obs->dims[i]) >= sizeof(m->dims[i]))
+        size_t n = strlen(obs->dims[i]);
+        if (n >= sizeof(m->dims[i]))
             return;
-        strcpy(m->dims[i], obs->dims[i]);
+        memcpy(m->dims[i], obs->dims[i], n + 1);
     }
-    strcpy(m->provider, provider);
+    memcpy(m->provider, provider, plen + 1);
     m->df = df;
 }
 
@@ -276,7 +278,7 @@ view_text(const validate_ctx_t *ctx, const char *text)
     assert(ctx->texts->used <
            sizeof(ctx->texts->text) / sizeof(ctx->texts->text[0]));
     char *t = ctx->texts->text[ctx->texts->used++];
-    snprintf(t, sizeof(ctx->texts->text[0]), "%s", text);
+    (void)snprintf(t, sizeof(ctx->texts->text[0]), "%s", text);
     return t;
 }
 
@@ -423,9 +425,9 @@ check_attrs(const validate_ctx_t *ctx, const sdmx_dataflow_t *df, obs_t *obs,
     const char *vals[OBS_MAX_ATTRS] = {0}; /* by DSD index */
     /* obs's attributes and the DSD's, both in id order: one merge walk */
     for (size_t i = 0, j = 0; i < obs->n_attrs;) {
-        const sdmx_component_t *c =
-            j < dsd->n_attrs ? &dsd->attrs[dsd->attr_by_id[j]] : NULL;
-        int cmp = c != NULL ? strcmp(obs->attrs[i].id, c->id) : -1;
+        int cmp = j < dsd->n_attrs ? strcmp(obs->attrs[i].id,
+                                            dsd->attrs[dsd->attr_by_id[j]].id)
+                                   : -1;
         if (cmp == 0) {
             vals[dsd->attr_by_id[j++]] = obs->attrs[i++].value;
         } else if (cmp > 0) {

@@ -28,7 +28,7 @@ repl_structure_hash(const structure_t *st, char hex[65])
     sha256(text, len, h);
     free(text);
     for (size_t i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+        (void)snprintf(hex + 2 * i, 3, "%02x", h[i]);
     return OBS_OK;
 }
 

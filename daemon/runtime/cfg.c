@@ -32,10 +32,10 @@ typedef enum {
 typedef struct {
     const char *name;
     opt_type_t type;
+    bool required;
     size_t off;
     const char *def; /* NULL = no default (required or optional empty) */
     uint64_t min, max;
-    bool required;
     const char *help;
 } opt_t;
 
@@ -44,62 +44,62 @@ typedef struct {
 #define MiB    (1024ull * 1024)
 
 static const opt_t OPTS[] = {
-    {"role", T_ROLE, OFF(role), NULL, 0, 0, true,
+    {"role", T_ROLE, true, OFF(role), NULL, 0, 0,
      "node (an observatory) or hub (the regional relay)"},
-    {"node_id", T_ID, OFF(node_id), NULL, 0, 0, true,
+    {"node_id", T_ID, true, OFF(node_id), NULL, 0, 0,
      "this daemon's id: letters, digits, '_' or '-', at most 63"},
-    {"provider", T_ID, OFF(provider), NULL, 0, 0, false,
+    {"provider", T_ID, false, OFF(provider), NULL, 0, 0,
      "data provider this node writes as (provision agreements decide which "
      "REF_AREA codes it may write); default: node_id"},
-    {"data_dir", T_PATH, OFF(data_dir), "/var/lib/obsync", 0, 0, false,
+    {"data_dir", T_PATH, false, OFF(data_dir), "/var/lib/obsync", 0, 0,
      "directory of the LMDB store (created 0700)"},
-    {"api_socket", T_PATH, OFF(api_socket), NULL, 0, 0, false,
+    {"api_socket", T_PATH, false, OFF(api_socket), NULL, 0, 0,
      "local API socket path (ipc://); default: data_dir/api.sock"},
-    {"api_mode", T_MODE, OFF(api_mode), "0600", 0, 0777, false,
+    {"api_mode", T_MODE, false, OFF(api_mode), "0600", 0, 0777,
      "permissions of the local API socket (octal)"},
-    {"api_group", T_STR, OFF(api_group), NULL, 0, 0, false,
+    {"api_group", T_STR, false, OFF(api_group), NULL, 0, 0,
      "group owning the local API socket; use with api_mode = 0660"},
-    {"structure_file", T_PATH, OFF(structure_file), NULL, 0, 0, false,
+    {"structure_file", T_PATH, false, OFF(structure_file), NULL, 0, 0,
      "structure definitions loaded on first start (deploy/structure/)"},
-    {"log_level", T_LEVEL, OFF(log_level), "notice", 0, 0, false,
+    {"log_level", T_LEVEL, false, OFF(log_level), "notice", 0, 0,
      "err, warn, notice, info or debug"},
-    {"map_size", T_SIZE, OFF(map_size), "1G", 1 * MiB, 1024 * GiB, false,
+    {"map_size", T_SIZE, false, OFF(map_size), "1G", 1 * MiB, 1024 * GiB,
      "initial size of the LMDB map (address space only: the file grows as data "
      "is written)"},
-    {"map_max", T_SIZE, OFF(map_max), "16G", 1 * MiB, 1024 * GiB, false,
+    {"map_max", T_SIZE, false, OFF(map_max), "16G", 1 * MiB, 1024 * GiB,
      "the map grows up to this size; past it writes fail as 'store full'"},
-    {"map_step", T_SIZE, OFF(map_step), "0", 0, 1024 * GiB, false,
+    {"map_step", T_SIZE, false, OFF(map_step), "0", 0, 1024 * GiB,
      "growth step of the map; 0 doubles it"},
-    {"max_frame", T_SIZE, OFF(max_frame), "64M", 4096, 256 * MiB, false,
+    {"max_frame", T_SIZE, false, OFF(max_frame), "64M", 4096, 256 * MiB,
      "largest message accepted on any socket"},
-    {"max_import_rows", T_UINT, OFF(max_import_rows), "5000000", 1, 100000000,
-     false, "rows one import (one transaction) may hold"},
-    {"import_idle_timeout", T_UINT, OFF(import_idle_timeout), "300", 1, 86400,
-     false, "seconds an unfinished import may stay idle before it is dropped"},
-    {"group_commit_max", T_UINT, OFF(group_commit_max), "4096", 1, 4096, false,
+    {"max_import_rows", T_UINT, false, OFF(max_import_rows), "5000000", 1,
+     100000000, "rows one import (one transaction) may hold"},
+    {"import_idle_timeout", T_UINT, false, OFF(import_idle_timeout), "300", 1,
+     86400, "seconds an unfinished import may stay idle before it is dropped"},
+    {"group_commit_max", T_UINT, false, OFF(group_commit_max), "4096", 1, 4096,
      "most client writes (put/delete requests) grouped into one "
      "transaction"},
-    {"no_sync", T_BOOL, OFF(no_sync), "no", 0, 0, false,
+    {"no_sync", T_BOOL, false, OFF(no_sync), "no", 0, 0,
      "yes = do not fsync commits (tests only: acked writes may be lost)"},
-    {"hub_endpoint", T_STR, OFF(hub_endpoint), NULL, 0, 0, false,
+    {"hub_endpoint", T_STR, false, OFF(hub_endpoint), NULL, 0, 0,
      "node: the hub's endpoint, tcp://HOST:PORT; unset = standalone node"},
-    {"repl_bind", T_STR, OFF(repl_bind), "tcp://127.0.0.1:7600", 0, 0, false,
+    {"repl_bind", T_STR, false, OFF(repl_bind), "tcp://127.0.0.1:7600", 0, 0,
      "hub: endpoint nodes connect to (port 0 = kernel-chosen; the bound "
      "endpoint is written to data_dir/repl.endpoint)"},
-    {"security", T_STR, OFF(security), NULL, 0, 0, false,
+    {"security", T_STR, false, OFF(security), NULL, 0, 0,
      "replication transport security; only 'plaintext' exists yet (CURVE "
      "is planned): it must be set explicitly, and the daemon warns loudly"},
-    {"subscribe_dataflows", T_STR, OFF(subscribe_dataflows), NULL, 0, 0, false,
+    {"subscribe_dataflows", T_STR, false, OFF(subscribe_dataflows), NULL, 0, 0,
      "node: dataflows to receive, comma separated; unset = all"},
-    {"subscribe_areas", T_STR, OFF(subscribe_areas), NULL, 0, 0, false,
+    {"subscribe_areas", T_STR, false, OFF(subscribe_areas), NULL, 0, 0,
      "node: REF_AREA codes to receive, comma separated; unset = all"},
-    {"heartbeat_ms", T_UINT, OFF(heartbeat_ms), "1000", 50, 60000, false,
+    {"heartbeat_ms", T_UINT, false, OFF(heartbeat_ms), "1000", 50, 60000,
      "replication: send a heartbeat after this much silence"},
-    {"peer_timeout_ms", T_UINT, OFF(peer_timeout_ms), "30000", 200, 600000,
-     false,
+    {"peer_timeout_ms", T_UINT, false, OFF(peer_timeout_ms), "30000", 200,
+     600000,
      "replication: a peer silent this long is down (above the longest stall "
      "the link may have: PROTOCOL.md 5.4)"},
-    {"log_keep", T_UINT, OFF(log_keep), "10000000", 1, 1000000000000ull, false,
+    {"log_keep", T_UINT, false, OFF(log_keep), "10000000", 1, 1000000000000ull,
      "hub: changes kept in the replication log; nodes further behind get a "
      "snapshot (entries the hub's state has not applied are kept too)"},
 };
@@ -113,7 +113,7 @@ fail(char *err, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
+    (void)vsnprintf(err, cap, fmt, ap); /* may cut it short */
     va_end(ap);
     return OBS_ECONFIG;
 }
@@ -209,28 +209,83 @@ set_string(cfg_t *cfg, const opt_t *o, const char *v)
     return OBS_OK;
 }
 
+/* The set_* functions below set one option of their type from its text
+ * (at p, the option's field); each returns a static reason or NULL. */
+
+static const char *
+set_role(cfg_t *cfg, const char *v)
+{
+    if (strcmp(v, "node") == 0)
+        cfg->role = CFG_ROLE_NODE;
+    else if (strcmp(v, "hub") == 0)
+        cfg->role = CFG_ROLE_HUB;
+    else
+        return "must be 'node' or 'hub'";
+    return NULL;
+}
+
+static bool
+valid_level(const char *v)
+{
+    return strcmp(v, "err") == 0 || strcmp(v, "warn") == 0 ||
+           strcmp(v, "notice") == 0 || strcmp(v, "info") == 0 ||
+           strcmp(v, "debug") == 0;
+}
+
+static const char *
+set_number(const opt_t *o, char *p, const char *v)
+{
+    uint64_t n = 0;
+    if (parse_u64(v, o->type == T_SIZE, &n) != 0)
+        return o->type == T_SIZE ? "must be a size like 512K, 64M or 2G"
+                                 : "must be a non-negative integer";
+    if (n < o->min || n > o->max)
+        return "out of range";
+    memcpy(p, &n, sizeof(n));
+    return NULL;
+}
+
+static const char *
+set_mode(char *p, const char *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long m = strtoul(v, &end, 8);
+    if (errno || *end || v[0] == '\0' || m > 0777)
+        return "must be an octal mode like 0600";
+    unsigned mode = (unsigned)m;
+    memcpy(p, &mode, sizeof(mode));
+    return NULL;
+}
+
+static const char *
+set_bool(char *p, const char *v)
+{
+    bool b;
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+        b = true;
+    else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+        b = false;
+    else
+        return "must be yes or no";
+    memcpy(p, &b, sizeof(b));
+    return NULL;
+}
+
 /* Sets one option from its text; returns a static reason or NULL. */
 static const char *
 set_value(cfg_t *cfg, const opt_t *o, const char *v)
 {
-    uint64_t n = 0;
     char *p = (char *)cfg + o->off;
     switch (o->type) {
     case T_ROLE:
-        if (strcmp(v, "node") == 0)
-            cfg->role = CFG_ROLE_NODE;
-        else if (strcmp(v, "hub") == 0)
-            cfg->role = CFG_ROLE_HUB;
-        else
-            return "must be 'node' or 'hub'";
-        return NULL;
+        return set_role(cfg, v);
     case T_ID:
         if (!valid_id(v))
             return "must be 1-63 letters, digits, '_' or '-'";
         return set_string(cfg, o, v) ? "out of memory" : NULL;
     case T_LEVEL:
-        if (strcmp(v, "err") && strcmp(v, "warn") && strcmp(v, "notice") &&
-            strcmp(v, "info") && strcmp(v, "debug"))
+        if (!valid_level(v))
             return "must be err, warn, notice, info or debug";
         return set_string(cfg, o, v) ? "out of memory" : NULL;
     case T_PATH:
@@ -241,34 +296,11 @@ set_value(cfg_t *cfg, const opt_t *o, const char *v)
         return set_string(cfg, o, v) ? "out of memory" : NULL;
     case T_SIZE:
     case T_UINT:
-        if (parse_u64(v, o->type == T_SIZE, &n) != 0)
-            return o->type == T_SIZE ? "must be a size like 512K, 64M or 2G"
-                                     : "must be a non-negative integer";
-        if (n < o->min || n > o->max)
-            return "out of range";
-        memcpy(p, &n, sizeof(n));
-        return NULL;
-    case T_MODE: {
-        char *end;
-        errno = 0;
-        unsigned long m = strtoul(v, &end, 8);
-        if (errno || *end || v[0] == '\0' || m > 0777)
-            return "must be an octal mode like 0600";
-        unsigned mode = (unsigned)m;
-        memcpy(p, &mode, sizeof(mode));
-        return NULL;
-    }
-    case T_BOOL: {
-        bool b;
-        if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
-            b = true;
-        else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
-            b = false;
-        else
-            return "must be yes or no";
-        memcpy(p, &b, sizeof(b));
-        return NULL;
-    }
+        return set_number(o, p, v);
+    case T_MODE:
+        return set_mode(p, v);
+    case T_BOOL:
+        return set_bool(p, v);
     }
     return "unknown option type";
 }
@@ -302,14 +334,11 @@ apply_defaults(cfg_t *cfg)
     return OBS_OK;
 }
 
-/* Cross-key rules and derived defaults, after every line was read. */
+/* The defaults derived from other keys: provider from node_id, api_socket
+ * from data_dir. */
 static int
-finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
+derive_defaults(cfg_t *cfg, const char *name, char *err, size_t cap)
 {
-    for (size_t i = 0; i < N_OPTS; i++)
-        if (OPTS[i].required && !seen[i])
-            return fail(err, cap, "%s: %s: required key is missing", name,
-                        OPTS[i].name);
     const opt_t *provider = find_opt("provider");
     const opt_t *api_socket = find_opt("api_socket");
     if (provider == NULL || api_socket == NULL)
@@ -330,8 +359,14 @@ finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
     } else if (strlen(cfg->api_socket) >= 108) {
         return fail(err, cap, "%s: api_socket: longer than 107 bytes", name);
     }
-    if (cfg->map_max < cfg->map_size)
-        return fail(err, cap, "%s: map_max: smaller than map_size", name);
+    return OBS_OK;
+}
+
+/* The rules of the replication keys (security, endpoints, timing, frame
+ * size). */
+static int
+check_replication(const cfg_t *cfg, const char *name, char *err, size_t cap)
+{
     bool replicates = cfg->role == CFG_ROLE_HUB || cfg->hub_endpoint;
     if (cfg->hub_endpoint && cfg->role == CFG_ROLE_HUB)
         return fail(err, cap,
@@ -364,6 +399,22 @@ finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
                     "(a batch is up to 1 MiB of changes)",
                     name);
     return OBS_OK;
+}
+
+/* Cross-key rules and derived defaults, after every line was read. */
+static int
+finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (OPTS[i].required && !seen[i])
+            return fail(err, cap, "%s: %s: required key is missing", name,
+                        OPTS[i].name);
+    int rc = derive_defaults(cfg, name, err, cap);
+    if (rc != OBS_OK)
+        return rc;
+    if (cfg->map_max < cfg->map_size)
+        return fail(err, cap, "%s: map_max: smaller than map_size", name);
+    return check_replication(cfg, name, err, cap);
 }
 
 static int
@@ -432,21 +483,27 @@ cfg_parse(cfg_t *cfg, const char *text, size_t len, const char *name, char *err,
     return rc;
 }
 
+#define CFG_FILE_MAX ((size_t)1024 * 1024)
+
 int
 cfg_load(cfg_t *cfg, const char *path, char *err, size_t cap)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return fail(err, cap, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(1024 * 1024 + 1);
+    char *buf = malloc(CFG_FILE_MAX + 1);
     if (buf == NULL) {
-        fclose(f);
+        (void)fclose(f); /* opened for reading: nothing to lose */
         return OBS_ENOMEM;
     }
-    size_t n = fread(buf, 1, 1024 * 1024 + 1, f);
-    fclose(f);
+    size_t n = fread(buf, 1, CFG_FILE_MAX + 1, f);
+    bool read_failed = ferror(f) != 0;
+    int read_errno = errno;
+    (void)fclose(f);
     int rc;
-    if (n > 1024 * 1024)
+    if (read_failed) /* not a configuration cut short */
+        rc = fail(err, cap, "%s: cannot read: %s", path, strerror(read_errno));
+    else if (n > CFG_FILE_MAX)
         rc = fail(err, cap, "%s: larger than 1 MiB", path);
     else
         rc = cfg_parse(cfg, buf, n, path, err, cap);
@@ -461,29 +518,29 @@ print_value(const cfg_t *cfg, const opt_t *o, FILE *out)
     uint64_t n;
     switch (o->type) {
     case T_ROLE:
-        fprintf(out, "%s", cfg_role_name(cfg->role));
+        (void)fprintf(out, "%s", cfg_role_name(cfg->role));
         break;
     case T_SIZE:
     case T_UINT:
         memcpy(&n, p, sizeof(n));
-        fprintf(out, "%" PRIu64, n);
+        (void)fprintf(out, "%" PRIu64, n);
         break;
     case T_MODE: {
         unsigned m;
         memcpy(&m, p, sizeof(m));
-        fprintf(out, "%04o", m);
+        (void)fprintf(out, "%04o", m);
         break;
     }
     case T_BOOL: {
         bool b;
         memcpy(&b, p, sizeof(b));
-        fprintf(out, "%s", b ? "yes" : "no");
+        (void)fprintf(out, "%s", b ? "yes" : "no");
         break;
     }
     default: {
         const char *s;
         memcpy(&s, p, sizeof(s));
-        fprintf(out, "%s", s ? s : "");
+        (void)fprintf(out, "%s", s ? s : "");
     }
     }
 }
@@ -506,27 +563,28 @@ cfg_print(const cfg_t *cfg, FILE *out)
         /* Unset options print commented out, so the output parses again to
          * the same configuration (`obsyncd -nv` output is a valid file). */
         if (is_unset(cfg, &OPTS[i])) {
-            fprintf(out, "#%s =\n", OPTS[i].name);
+            (void)fprintf(out, "#%s =\n", OPTS[i].name);
             continue;
         }
-        fprintf(out, "%s = ", OPTS[i].name);
+        (void)fprintf(out, "%s = ", OPTS[i].name);
         print_value(cfg, &OPTS[i], out);
-        fputc('\n', out);
+        (void)fputc('\n', out);
     }
 }
 
 void
 cfg_print_sample(FILE *out, cfg_role_t role)
 {
-    fprintf(out, "# obsyncd configuration (%s). `key = value`; # comments.\n",
-            cfg_role_name(role));
+    (void)fprintf(out,
+                  "# obsyncd configuration (%s). `key = value`; # comments.\n",
+                  cfg_role_name(role));
     for (size_t i = 0; i < N_OPTS; i++) {
-        fprintf(out, "\n# %s\n", OPTS[i].help);
+        (void)fprintf(out, "\n# %s\n", OPTS[i].help);
         if (OPTS[i].required)
-            fprintf(out, "%s = %s\n", OPTS[i].name,
-                    i == 0 ? cfg_role_name(role) : "CHANGE-ME");
+            (void)fprintf(out, "%s = %s\n", OPTS[i].name,
+                          i == 0 ? cfg_role_name(role) : "CHANGE-ME");
         else
-            fprintf(out, "#%s = %s\n", OPTS[i].name,
-                    OPTS[i].def ? OPTS[i].def : "");
+            (void)fprintf(out, "#%s = %s\n", OPTS[i].name,
+                          OPTS[i].def ? OPTS[i].def : "");
     }
 }

@@ -60,9 +60,11 @@ int cfg_parse(cfg_t *cfg, const char *text, size_t len, const char *name,
               char *err, size_t cap);
 
 /** Writes the normalised configuration, one `key = value` per line with
- * every option (defaults included), for `obsyncd -nv`. */
+ * every option (defaults included), for `obsyncd -nv`. A write error is
+ * left in out's error indicator (ferror) for the caller. */
 void cfg_print(const cfg_t *cfg, FILE *out);
-/** Writes a commented sample: every option with its help and default. */
+/** Writes a commented sample: every option with its help and default.
+ * Write errors as for cfg_print. */
 void cfg_print_sample(FILE *out, cfg_role_t role);
 
 const char *cfg_role_name(cfg_role_t role);

@@ -184,7 +184,7 @@ loop_watch_signals(loop_t *self)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
         return OBS_ESYS;
     self->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -210,6 +210,33 @@ poll_timeout(const loop_t *self, int timeout_ms, uint64_t now)
             t = left;
     }
     return t;
+}
+
+/* The cron handlers that are due, each rescheduled from now. */
+static void
+run_crons(loop_t *self)
+{
+    uint64_t now = mono_ms();
+    for (size_t i = 0; i < self->n; i++) {
+        handler_t *h = &self->h[i];
+        if (h->dead || h->kind != H_CRON || now < h->due_ms)
+            continue;
+        h->due_ms = now + h->interval_ms;
+        h->on_cron(h->arg, now);
+    }
+}
+
+/* The before_sleep handlers; true when one of them has more work. */
+static bool
+run_before_sleep(loop_t *self)
+{
+    bool more = false;
+    for (size_t i = 0; i < self->n; i++) {
+        handler_t *h = &self->h[i];
+        if (!h->dead && h->kind == H_SLEEP && h->on_sleep(h->arg))
+            more = true;
+    }
+    return more;
 }
 
 int
@@ -248,21 +275,8 @@ loop_run_once(loop_t *self, int timeout_ms)
         if (!h->dead && (items[k].revents & ZMQ_POLLIN))
             h->on_readable(h->arg);
     }
-    uint64_t now = mono_ms();
-    for (size_t i = 0; i < self->n; i++) {
-        handler_t *h = &self->h[i];
-        if (h->dead || h->kind != H_CRON || now < h->due_ms)
-            continue;
-        h->due_ms = now + h->interval_ms;
-        h->on_cron(h->arg, now);
-    }
-    bool more = false;
-    for (size_t i = 0; i < self->n; i++) {
-        handler_t *h = &self->h[i];
-        if (!h->dead && h->kind == H_SLEEP && h->on_sleep(h->arg))
-            more = true;
-    }
-    self->more_work = more;
+    run_crons(self);
+    self->more_work = run_before_sleep(self);
     reap(self);
     if (items != stack_items) {
         free(items);

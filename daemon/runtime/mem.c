@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#define HUGE_PAGE (2u * 1024 * 1024)
+#define HUGE_PAGE ((uintptr_t)2 * 1024 * 1024)
 
 static uintptr_t g_advised_end; /* heap advised up to here */
 
@@ -45,6 +45,7 @@ mem_advise_heap(void)
      * part advised before is advised again, harmlessly) */
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t from = g_advised_end & ~(page - 1);
+    /* NOLINTNEXTLINE(performance-no-int-to-ptr): an address rounded down */
     (void)madvise((void *)from, end - from, MADV_HUGEPAGE);
     g_advised_end = end;
 }

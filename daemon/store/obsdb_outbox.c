@@ -42,7 +42,7 @@
 #define OUTBOX_CHUNK_MARK  0x00
 #define OUTBOX_CHUNK_HEAD  13 /* mark, be64 last, be32 count */
 #define OUTBOX_CHUNK_N     1024
-#define OUTBOX_CHUNK_BYTES (256u * 1024)
+#define OUTBOX_CHUNK_BYTES ((size_t)256 * 1024)
 
 static void chunk_seal(uint8_t *buf, uint64_t last, uint32_t n);
 
@@ -303,13 +303,35 @@ obsdb_outbox_add(obsdb_txn_t *txn, uint64_t seq, const uint8_t *val,
 
 /* ---------------------------------------------- walk and acknowledgement */
 
+/* Puts c on the record holding after + 1 (*k, *v): it may be a chunk that
+ * starts before it. OBS_ENOENT when no record holds anything after. */
+static int
+seek_after(store_cursor_t *c, uint64_t after, store_val_t *k, store_val_t *v)
+{
+    uint8_t from[8];
+    store_be64_put(from, after + 1);
+    int rc = store_cursor_seek(c, from, sizeof(from), k, v);
+    if (rc == OBS_ENOENT ||
+        (rc == 0 && k->len == 8 && store_be64_get(k->ptr) > after + 1)) {
+        ob_rec_t r;
+        int prc =
+            rc == 0 ? store_cursor_prev(c, k, v) : store_cursor_last(c, k, v);
+        if (prc == 0)
+            prc = ob_rec_open(k, v, &r); /* damaged: OBS_ESTORE */
+        if (prc == OBS_ENOENT || (prc == 0 && r.last <= after))
+            rc = store_cursor_seek(c, from, sizeof(from), k, v);
+        else
+            rc = prc;
+    }
+    return rc;
+}
+
 int
 obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
                       size_t max_bytes, obsdb_log_cb cb, void *arg)
 {
     store_cursor_t c;
     store_val_t k, v;
-    uint8_t from[8];
     budget_t b = {.max_entries = max_entries, .max_bytes = max_bytes};
 
     if (after == UINT64_MAX)
@@ -319,21 +341,7 @@ obsdb_outbox_walk_raw(obsdb_txn_t *txn, uint64_t after, size_t max_entries,
         rc = store_cursor_open(&txn->st, STORE_T_OUTBOX, &c);
     if (rc != 0)
         return rc;
-    /* the record holding after + 1 may be a chunk that starts before it */
-    store_be64_put(from, after + 1);
-    rc = store_cursor_seek(&c, from, sizeof(from), &k, &v);
-    if (rc == OBS_ENOENT ||
-        (rc == 0 && k.len == 8 && store_be64_get(k.ptr) > after + 1)) {
-        ob_rec_t r;
-        int prc = rc == 0 ? store_cursor_prev(&c, &k, &v)
-                          : store_cursor_last(&c, &k, &v);
-        if (prc == 0)
-            prc = ob_rec_open(&k, &v, &r); /* damaged: OBS_ESTORE */
-        if (prc == OBS_ENOENT || (prc == 0 && r.last <= after))
-            rc = store_cursor_seek(&c, from, sizeof(from), &k, &v);
-        else
-            rc = prc;
-    }
+    rc = seek_after(&c, after, &k, &v);
     while (rc == 0 && !budget_spent(&b)) {
         ob_rec_t r;
         uint64_t seq;
@@ -484,7 +492,7 @@ hold_one(uint64_t seq, const uint8_t *key, size_t klen, const uint8_t *rec,
     if (rlen > UINT32_MAX)
         return OBS_ESTORE;
     if (h->len + 4 + rlen > h->cap) {
-        size_t cap = h->cap ? h->cap : 64 * 1024;
+        size_t cap = h->cap ? h->cap : (size_t)64 * 1024;
         while (cap < h->len + 4 + rlen)
             cap *= 2;
         uint8_t *b = realloc(h->buf, cap);

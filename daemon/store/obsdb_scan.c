@@ -235,12 +235,14 @@ int
 obsdb_scan(obsdb_txn_t *txn, const obsdb_scan_t *q, obsdb_obs_cb cb, void *arg,
            uint8_t *last_key, size_t *last_len, bool *more)
 {
-    scan_t s = {.q = q,
-                .cb = cb,
-                .arg = arg,
-                .last_key = last_key,
-                .last_len = last_len,
-                .more = more};
+    scan_t s = {
+        .q = q,
+        .cb = cb,
+        .arg = arg,
+        .last_len = last_len,
+        .more = more,
+    };
+    s.last_key = last_key; /* written (an initialiser hides it from tidy) */
     store_cursor_t c = {0};
 
     if (last_len != NULL)
@@ -323,9 +325,9 @@ obsdb_state_walk_raw(obsdb_txn_t *txn, const uint8_t *after, size_t after_len,
     raw_walk_t w = {.b = {.max_entries = max_entries, .max_bytes = max_bytes},
                     .cb = cb,
                     .arg = arg,
-                    .last_key = last_key,
                     .last_len = last_len,
                     .more = more};
+    w.last_key = last_key; /* written (an initialiser hides it from tidy) */
     store_cursor_t c;
 
     if (last_len != NULL)

@@ -26,19 +26,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LINK_MIN_BATCH    (4u * 1024)   /* bytes: ~16 observations */
-#define LINK_START_BATCH  (8u * 1024)   /* until a rate is measured */
-#define LINK_MAX_BATCH    (512u * 1024) /* with 16 in flight: 8 MiB */
-#define LINK_BATCH_MS     1000          /* a message crosses in about this */
-#define LINK_WINDOW_MS    3000          /* what is in flight, in link time */
-#define LINK_INFLIGHT_MAX 64            /* messages in flight at most */
-#define LINK_SAMPLE_US    250000        /* shortest rate sample, in busy time */
+#define LINK_MIN_BATCH    ((size_t)4 * 1024)   /* bytes: ~16 observations */
+#define LINK_START_BATCH  ((size_t)8 * 1024)   /* until a rate is measured */
+#define LINK_MAX_BATCH    ((size_t)512 * 1024) /* with 16 in flight: 8 MiB */
+#define LINK_BATCH_MS     1000   /* a message crosses in about this */
+#define LINK_WINDOW_MS    3000   /* what is in flight, in link time */
+#define LINK_INFLIGHT_MAX 64     /* messages in flight at most */
+#define LINK_SAMPLE_US    250000 /* shortest rate sample, in busy time */
 /* the first sample of a link may be shorter: a fast link leaves the start
  * sizes after 20 ms of busy time (a slow one's first confirmation takes
  * longer than that anyway) */
 #define LINK_FIRST_SAMPLE_US 20000
 /* a link whose measured rate is below this is a slow link (status) */
-#define LINK_SLOW_BPS (64u * 1024)
+#define LINK_SLOW_BPS ((uint64_t)64 * 1024)
 
 typedef struct {
     uint64_t bytes; /* of the message */

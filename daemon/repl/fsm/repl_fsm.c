@@ -410,7 +410,8 @@ rh_step_active(rh_fsm_t *f, rh_event_t *ev, rh_actions_t *out)
             f->credits = ev->n > 4 * REPL_WINDOW ? 4 * REPL_WINDOW : ev->n;
         } else {
             uint64_t c = (uint64_t)f->credits + ev->n;
-            f->credits = c > 4 * REPL_WINDOW ? 4 * REPL_WINDOW : (uint32_t)c;
+            f->credits =
+                c > 4 * (uint64_t)REPL_WINDOW ? 4 * REPL_WINDOW : (uint32_t)c;
         }
         rh_pump(f, now, out);
         break;

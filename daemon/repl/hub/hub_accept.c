@@ -24,7 +24,8 @@ append_prepared(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
 {
     if (pc == NULL || pc->verdict != PREP_OK ||
         hub_rules_order(pc->ver.origin_seq, pc->ver.hlc, s->last_seq,
-                        hlc_wall_ms(), REPL_MAX_SKEW_MS) != HUB_ORDER_NEXT)
+                        hlc_wall_ms(),
+                        (uint64_t)REPL_MAX_SKEW_MS) != HUB_ORDER_NEXT)
         return false;
     obs_version_t ver; /* a copy: a retried commit reuses pc */
     memcpy(&ver, &pc->ver, sizeof(ver)); /* padding too (version_cache) */
@@ -65,7 +66,7 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     }
     uint64_t seq = o->ver.origin_seq;
     switch (hub_rules_order(seq, o->ver.hlc, s->last_seq, hlc_wall_ms(),
-                            REPL_MAX_SKEW_MS)) {
+                            (uint64_t)REPL_MAX_SKEW_MS)) {
     case HUB_ORDER_DUPLICATE:
         p->duplicates++;
         goto out;
@@ -214,10 +215,11 @@ ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
     hub_step(self, s, &ev);
     if (s->clock_refused != 0 && s->fsm.state != RH_DEAD) {
         char why[160];
-        snprintf(why, sizeof(why),
-                 "change %" PRIu64 " is stamped too far ahead of the hub's "
-                 "clock: reconnect, re-stamp it and send it again",
-                 s->clock_refused);
+        (void)snprintf(why, sizeof(why),
+                       "change %" PRIu64
+                       " is stamped too far ahead of the hub's "
+                       "clock: reconnect, re-stamp it and send it again",
+                       s->clock_refused);
         log_warnx("hub: node %s: %s", hub_sess_peer(self, s)->node_id, why);
         hub_send_goodbye(self, s, why);
         hub_pubs_free(self, s);

@@ -64,6 +64,7 @@ typedef struct {
     char address[64];
     char state[16];
     bool up;
+    unsigned stalled; /* sessions in a row that ended without progress */
     uint64_t last_seen_ms, cursor, last_origin_seq;
     uint64_t accepted, rejected, duplicates, superseded;
     uint64_t clock_refused; /* changes stamped too far ahead (not consumed) */
@@ -75,7 +76,6 @@ typedef struct {
     uint64_t rate_in_bps; /* of its Publishes (their acks) */
     uint64_t reconnects;  /* sessions after the first */
     uint64_t sessions;
-    unsigned stalled; /* sessions in a row that ended without progress */
 } peer_t;
 
 /* changes checked ahead by the worker (hub_prep) while the loop commits

@@ -12,7 +12,8 @@
  * the worker runs (hub_prep_pause), and the pure core functions (codec,
  * obs_key, validate), which keep no state of their own.
  */
-#define _GNU_SOURCE /* pthread_setname_np */
+/* glibc's feature-test macro (ours to define), for pthread_setname_np */
+#define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier): feature test */
 #include "hub_prep.h"
 
 #include <pthread.h>

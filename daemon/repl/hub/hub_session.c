@@ -37,7 +37,7 @@ peer_for(repl_hub_t *self, const char *node_id)
     }
     peer_t *p = &self->peers[self->n_peers];
     memset(p, 0, sizeof(*p));
-    snprintf(p->node_id, sizeof(p->node_id), "%s", node_id);
+    (void)snprintf(p->node_id, sizeof(p->node_id), "%s", node_id);
     return self->n_peers++;
 }
 
@@ -246,9 +246,9 @@ queue_publish(repl_hub_t *self, sess_t *s, msg_t *msg)
         p->bytes += p->changes[i].len;
     p->job.changes = p->changes;
     p->job.n = p->n;
-    snprintf(p->job.node_id, sizeof(p->job.node_id), "%s",
-             s->peer != SIZE_MAX ? hub_sess_peer(self, s)->node_id : "");
-    snprintf(p->job.provider, sizeof(p->job.provider), "%s", s->provider);
+    (void)snprintf(p->job.node_id, sizeof(p->job.node_id), "%s",
+                   s->peer != SIZE_MAX ? hub_sess_peer(self, s)->node_id : "");
+    (void)snprintf(p->job.provider, sizeof(p->job.provider), "%s", s->provider);
     hub_prep_submit(self->prep, &p->job);
     if (s->pubs_tail)
         s->pubs_tail->next = p;
@@ -369,8 +369,8 @@ hub_step(repl_hub_t *self, sess_t *s, rh_event_t *ev)
             log_info("hub: node %s: state %s -> %s (event %s)", p->node_id,
                      rh_state_name(before), rh_state_name(s->fsm.state),
                      rh_event_name(ev->type));
-            snprintf(p->state, sizeof(p->state), "%s",
-                     rh_state_name(s->fsm.state));
+            (void)snprintf(p->state, sizeof(p->state), "%s",
+                           rh_state_name(s->fsm.state));
         }
         rh_event_t next;
         bool more = false;
@@ -465,11 +465,12 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
                   h->node_id, HUB_PEERS_MAX);
         return OBS_ETOOBIG;
     }
-    snprintf(s->node_epoch, sizeof(s->node_epoch), "%s", h->node_epoch);
-    snprintf(s->provider, sizeof(s->provider), "%s",
-             h->provider[0] ? h->provider : h->node_id);
+    (void)snprintf(s->node_epoch, sizeof(s->node_epoch), "%s", h->node_epoch);
+    (void)snprintf(s->provider, sizeof(s->provider), "%s",
+                   h->provider[0] ? h->provider : h->node_id);
     hub_fanout_drop(self, s); /* built with the old subscription */
-    snprintf(s->hello_hash, sizeof(s->hello_hash), "%s", h->structure_hash);
+    (void)snprintf(s->hello_hash, sizeof(s->hello_hash), "%s",
+                   h->structure_hash);
     const msg_subscription_t *sub = &h->subscription;
     repl_list_free(&s->dfs);
     repl_list_free(&s->areas);
@@ -519,7 +520,7 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
     s->started_ms = hub_now_ms();
     p->last_seen_ms = hlc_wall_ms();
     if (addr)
-        snprintf(p->address, sizeof(p->address), "%s", addr);
+        (void)snprintf(p->address, sizeof(p->address), "%s", addr);
     p->last_origin_seq = last;
     s->hello_done = true;
     const char *he = obsdb_epoch(self->env.db);
@@ -574,7 +575,7 @@ dispatch(repl_hub_t *self, sess_t *s, msg_t *m, const char *addr)
         case MSG_PUBLISH:
             /* the window and the batch size bound what a node can queue */
             if (m->u.publish.changes.n > REPL_BATCH_MAX ||
-                hub_pubs_queued(s) >= 2 * REPL_PUB_WINDOW) {
+                hub_pubs_queued(s) >= 2 * (size_t)REPL_PUB_WINDOW) {
                 ev.type = RH_EV_PROTO_ERROR;
                 break;
             }

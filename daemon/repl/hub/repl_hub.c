@@ -21,9 +21,9 @@
  * "state_applied" (the last hub_seq applied) in the same transaction: after
  * a crash the state resumes from there, rebuilt from the durable log.
  * Between two versions of one key the greater (hlc, origin) wins
- * (version_cmp, model/version.h) on every daemon, so a change that loses is logged
- * like any other and loses again wherever it is applied; the hub counts it
- * as superseded when it applies it to its own state. The log is never
+ * (version_cmp, model/version.h) on every daemon, so a change that loses is
+ * logged like any other and loses again wherever it is applied; the hub counts
+ * it as superseded when it applies it to its own state. The log is never
  * trimmed past state_applied; a snapshot, and a local write at the hub,
  * first bring the state up to the log.
  *
@@ -70,12 +70,12 @@ reap(repl_hub_t *self)
         peer_t *p = hub_sess_peer(self, s);
         if (!other && p->up) {
             p->up = false;
-            snprintf(p->state, sizeof(p->state), "down");
+            (void)snprintf(p->state, sizeof(p->state), "down");
             log_notice("hub: node %s is down", p->node_id);
         }
         if (s->hello_done) {
             char who[OBS_ID_MAX + 16];
-            snprintf(who, sizeof(who), "hub: node %s", p->node_id);
+            (void)snprintf(who, sizeof(who), "hub: node %s", p->node_id);
             repl_session_ended(who, s->progress, &p->stalled,
                                (double)(hub_now_ms() - s->started_ms) / 1000.0,
                                p->down.rate_bps ? p->down.rate_bps
@@ -243,12 +243,20 @@ static int
 write_endpoint_file(const repl_hub_t *self, char *err, size_t cap)
 {
     char path[512], tmp[520];
-    snprintf(path, sizeof(path), "%s/repl.endpoint", self->env.cfg->data_dir);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int n = snprintf(path, sizeof(path), "%s/repl.endpoint",
+                     self->env.cfg->data_dir);
+    if (n < 0 || (size_t)n >= sizeof(path)) { /* not a path cut short */
+        (void)snprintf(err, cap, "data_dir too long for repl.endpoint: %s",
+                       self->env.cfg->data_dir);
+        return OBS_ECONFIG;
+    }
+    (void)snprintf(tmp, sizeof(tmp), "%s.tmp", path); /* 8 bytes more */
     FILE *f = fopen(tmp, "w");
-    if (f == NULL || fprintf(f, "%s\n", self->endpoint) < 0 || fclose(f) != 0 ||
-        rename(tmp, path) != 0) {
-        snprintf(err, cap, "cannot write %s", path);
+    bool ok = f != NULL && fprintf(f, "%s\n", self->endpoint) >= 0;
+    if (f != NULL && fclose(f) != 0) /* closed on every path */
+        ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        (void)snprintf(err, cap, "cannot write %s", path);
         return OBS_ESYS;
     }
     return OBS_OK;
@@ -284,8 +292,8 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
         }
     }
     if (rc != OBS_OK)
-        snprintf(err, cap, "repl_bind %s: %s", env->cfg->repl_bind,
-                 zmq_strerror(zmq_errno()));
+        (void)snprintf(err, cap, "repl_bind %s: %s", env->cfg->repl_bind,
+                       zmq_strerror(zmq_errno()));
     if (rc == OBS_OK)
         rc = write_endpoint_file(self, err, cap);
     if (rc == OBS_OK)
@@ -294,8 +302,8 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
         rc = load_state_applied(self);
     if (rc == OBS_OK && (rc = hub_prep_new(env->st, HUB_PREP_AHEAD, true,
                                            &self->prep)) != OBS_OK)
-        snprintf(err, cap, "hub: cannot start the checking thread: %s",
-                 obs_strerror(rc));
+        (void)snprintf(err, cap, "hub: cannot start the checking thread: %s",
+                       obs_strerror(rc));
     if (rc != OBS_OK) {
         repl_hub_destroy(&self);
         return rc;
