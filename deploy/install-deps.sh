@@ -2,8 +2,8 @@
 # Installs what obsync needs to build and test on Debian 12, and nothing that
 # is already there. Run as root. Idempotent.
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config python3 clang clang-format
-      libclang-rt-14-dev libzmq3-dev libczmq-dev libprotobuf-c-dev
+PKGS=(build-essential cmake pkg-config python3 clang clang-format clang-tidy
+      libclang-rt-14-dev libzmq3-dev libprotobuf-c-dev
       protobuf-c-compiler liblmdb-dev lmdb-utils libcmocka-dev
       libmicrohttpd-dev iso-codes faketime)
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, format check, the dev
-# build (gcc, -Werror) with every test, the threaded module's tests under
+# build (gcc, -Werror) with every test (unit, component, layering, fuzz
+# replays, integration), clang-tidy, the threaded module's tests under
 # ThreadSanitizer, then the asan build (clang, ASan + UBSan) with every
 # test. The last thing printed is ctest's summary.
 # OBSYNC_CI_SLOW=1 adds a libFuzzer smoke run of every fuzz target.
@@ -29,6 +30,12 @@ if [ "${OBSYNC_CI_SLOW:-0}" = 1 ]; then
         "$f" -max_total_time=30 "build/fuzz/corpus/$n" "tests/fuzz/corpus/$n"
     done
 fi
+
+echo "== clang-tidy (.clang-tidy: STYLE.md §2.11)"
+git ls-files 'daemon/*.c' 'proto/*.c' 'client/*.c' |
+    xargs -P"$jobs" -n8 clang-tidy -p build/dev --quiet > build/tidy.log 2>&1 || {
+    grep -E 'warning:|error:' build/tidy.log | head -50; exit 1; }
+echo "clang-tidy: no findings"
 
 # Only the hub's checking thread (hub_prep) shares memory between threads;
 # its unit test runs under TSan (the daemons' other thread is libzmq's,

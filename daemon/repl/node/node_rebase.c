@@ -152,11 +152,52 @@ needs_rewrite(obsdb_txn_t *txn, const rebase_plan_t *plan, bool *rewrite)
     return rc == OBS_ENOENT ? OBS_OK : rc;
 }
 
+/* The highest origin_seq made once the outbox is renumbered. */
+static uint64_t
+new_origin_seq(const rebase_plan_t *plan, const rebase_result_t *res,
+               uint64_t origin_seq)
+{
+    uint64_t seq = origin_seq;
+    if (res->last_seq > seq)
+        seq = res->last_seq;
+    if (plan->renumber_after > seq)
+        seq = plan->renumber_after;
+    return seq;
+}
+
+/* Our clock ran past what the hub takes: back to its clock (stamp() keeps
+ * every new version above the one it replaces), or to the last re-stamp. */
+static uint64_t
+new_clock(const rebase_plan_t *plan, const hlc_t *hlc, const hlc_t *restamped)
+{
+    uint64_t clock = hlc->last;
+    if (clock > plan->stamp_limit) {
+        clock = HLC_MAKE(plan->hub_now_ms, 0);
+        if (restamped->last > clock)
+            clock = restamped->last;
+    }
+    return clock;
+}
+
+/* The node's meta in the rebase's transaction: acked (0: unchanged),
+ * origin_seq and hlc. */
+static int
+put_meta(obsdb_txn_t *txn, uint64_t acked, uint64_t seq, uint64_t clock)
+{
+    int rc = OBS_OK;
+    if (acked != 0)
+        rc = obsdb_meta_put_u64(txn, "pub_acked", acked);
+    if (rc == OBS_OK)
+        rc = obsdb_meta_put_u64(txn, "origin_seq", seq);
+    if (rc == OBS_OK)
+        rc = obsdb_meta_put_u64(txn, "hlc", clock);
+    return rc;
+}
+
 int
 node_rebase_run(obsdb_t *db, const rebase_plan_t *plan, hlc_t *hlc,
                 uint64_t *origin_seq, rebase_result_t *res)
 {
-    memset(res, 0, sizeof(*res));
     for (int attempt = 0; attempt < 8; attempt++) {
         rebase_t r = {.plan = plan,
                       .next_seq =
@@ -172,25 +213,10 @@ node_rebase_run(obsdb_t *db, const rebase_plan_t *plan, hlc_t *hlc,
         if (rc == OBS_OK && rewrite)
             rc = obsdb_outbox_rewrite(txn, plan->after, rebase_one, &r, NULL);
         free(r.moved);
-        uint64_t seq = *origin_seq, acked = plan->renumber_after;
-        if (res->last_seq > seq)
-            seq = res->last_seq;
-        if (plan->renumber_after > seq)
-            seq = plan->renumber_after;
-        /* Our clock ran past what the hub takes: back to its clock (stamp
-         * in stamp() keeps every new version above the one it replaces). */
-        uint64_t clock = hlc->last;
-        if (clock > plan->stamp_limit) {
-            clock = HLC_MAKE(plan->hub_now_ms, 0);
-            if (r.clock.last > clock)
-                clock = r.clock.last;
-        }
-        if (rc == OBS_OK && acked != 0)
-            rc = obsdb_meta_put_u64(txn, "pub_acked", acked);
+        uint64_t seq = new_origin_seq(plan, res, *origin_seq);
+        uint64_t clock = new_clock(plan, hlc, &r.clock);
         if (rc == OBS_OK)
-            rc = obsdb_meta_put_u64(txn, "origin_seq", seq);
-        if (rc == OBS_OK)
-            rc = obsdb_meta_put_u64(txn, "hlc", clock);
+            rc = put_meta(txn, plan->renumber_after, seq, clock);
         if (rc == OBS_OK)
             rc = obsdb_commit(&txn);
         else
