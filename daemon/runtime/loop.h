@@ -61,7 +61,8 @@ int loop_add_before_sleep(loop_t *self, loop_sleep_fn *fn, void *arg);
 int loop_watch_signals(loop_t *self);
 
 /** One turn, waiting at most timeout_ms for input (less when a timer is
- * due sooner; -1: until a timer). OBS_OK, OBS_ESYS (poll failed). */
+ * due sooner; -1: until a timer, so a loop with no socket, fd or timer
+ * waits for ever). OBS_OK, OBS_ESYS (poll failed). */
 int loop_run_once(loop_t *self, int timeout_ms);
 /** Turns until loop_stop. OBS_OK, or OBS_ESYS when poll fails. */
 int loop_run(loop_t *self);
