@@ -52,12 +52,6 @@ SOURCE_DIR = os.environ.get("OBSYNC_SOURCE_DIR") or os.path.abspath(
 SAMPLE_DIR = os.path.join(SOURCE_DIR, "deploy", "sample-data")
 STRUCTURE_FILE = os.path.join(SOURCE_DIR, "deploy", "structure",
                               "starter.structure")
-# The project's shared/ folder sits beside the repository (CI lays it there).
-SHARED_DATA = os.environ.get("OBSYNC_SHARED_DATA") or next(
-    (d for d in (os.path.join(SOURCE_DIR, "..", "shared", "data"),
-                 "/work/shared/data") if os.path.isdir(d)),
-    os.path.join(SOURCE_DIR, "..", "shared", "data"))
-
 # Every test file must end well under ctest's 600 s and the 5 min budget.
 FILE_DEADLINE_S = int(os.environ.get("OBSYNC_TEST_DEADLINE", "280"))
 CLI_TIMEOUT_S = 120
