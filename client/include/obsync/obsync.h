@@ -272,7 +272,11 @@ typedef struct {
  * sum (may be NULL) receives the counts; issues go to opts->on_issue.
  * Returns OBSYNC_OK when the daemon answered with a summary, even with
  * rejected rows (check sum->rejected and sum->committed).
- * Errors: OBSYNC_EINVAL (n == 0, missing dataflow/key/period), the common ones.
+ * Errors: OBSYNC_EINVAL (n == 0, missing dataflow/key/period, an attribute
+ * with no id), OBSYNC_ETOOBIG (an observation over the protocol's limits:
+ * more than 32 dimensions or 64 attributes, a code over 64 bytes, a value
+ * over 64, a period over 40, a text over 4096; nothing is sent, the error
+ * names the observation), the common ones.
  */
 OBSYNC_EXPORT int obsync_put(obsync_client_t *c, const obsync_obs_t *obs,
                              size_t n, const obsync_put_opts_t *opts,
