@@ -216,7 +216,10 @@ do_action(repl_node_t *self, rn_action_t *a, rn_event_t *next)
 void
 node_step(repl_node_t *self, rn_event_t *ev)
 {
-    for (int guard = 0; guard < 64; guard++) {
+    /* A chain is a few follow-ups (published, applied, credit); far more
+     * is a bug, which is said rather than looped on. */
+    enum { STEPS_MAX = 64 };
+    for (int step = 0; step < STEPS_MAX; step++) {
         rn_state_t before = self->fsm.state;
         rn_actions_t out;
         rn_fsm_step(&self->fsm, ev, &out);
@@ -240,6 +243,10 @@ node_step(repl_node_t *self, rn_event_t *ev)
             return;
         *ev = next;
     }
+    log_errx("node: %d steps in one turn (state %s, event %s): a bug; the "
+             "rest waits for the next event",
+             (int)STEPS_MAX, rn_state_name(self->fsm.state),
+             rn_event_name(ev->type));
 }
 
 /* ---------------------------------------------------------- receiving */
