@@ -42,7 +42,7 @@ reply_structure(engine_t *self, const ctl_peer_t *peer, issue_list_t *issues,
 {
     size_t n = 0;
     msg_issue_t *rows =
-        issues ? api_issues(issues, ISSUES_PER_REPLY, &n) : NULL;
+        issues ? issue_list_rows(issues, ISSUES_PER_REPLY, &n) : NULL;
     msg_t m = {.type = MSG_STRUCTURE_REPLY};
     m.u.structure_reply = (msg_structure_reply_t){.artefacts = arts,
                                                   .n_artefacts = n_arts,

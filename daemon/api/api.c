@@ -105,24 +105,6 @@ api_reply(engine_t *self, const ctl_peer_t *peer, msg_t *m)
         log_warnr(rc, "local API: could not send a reply");
 }
 
-msg_issue_t *
-api_issues(const issue_list_t *l, size_t max, size_t *n)
-{
-    *n = 0;
-    size_t k = l->n < max ? l->n : max;
-    msg_issue_t *out = k ? calloc(k, sizeof(*out)) : NULL;
-    if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < k; i++)
-        out[i] = (msg_issue_t){.line = l->items[i].line,
-                               .column = l->items[i].column,
-                               .rule = l->items[i].rule,
-                               .message = l->items[i].message,
-                               .warning = l->items[i].warning};
-    *n = k;
-    return out;
-}
-
 void
 api_reply_summary(engine_t *self, const ctl_peer_t *peer, issue_list_t *issues,
                   const counts_t *c, uint64_t rejected, bool committed,
@@ -130,7 +112,7 @@ api_reply_summary(engine_t *self, const ctl_peer_t *peer, issue_list_t *issues,
 {
     size_t n = 0;
     msg_issue_t *rows =
-        issues ? api_issues(issues, ISSUES_PER_REPLY, &n) : NULL;
+        issues ? issue_list_rows(issues, ISSUES_PER_REPLY, &n) : NULL;
     char batch[OBS_ID_MAX + 1];
     (void)snprintf(batch, sizeof(batch), "%s", batch_id ? batch_id : "");
     msg_t m = {.type = MSG_WRITE_SUMMARY};

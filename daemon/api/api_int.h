@@ -259,9 +259,6 @@ void api_reply(engine_t *self, const ctl_peer_t *peer, msg_t *m);
 void api_reply_summary(engine_t *self, const ctl_peer_t *peer,
                        issue_list_t *issues, const counts_t *c,
                        uint64_t rejected, bool committed, const char *batch_id);
-/** At most max of l's issues as message rows: a malloc'd array (caller
- * frees; NULL with *n = 0 when empty or memory is short). */
-msg_issue_t *api_issues(const issue_list_t *l, size_t max, size_t *n);
 validate_ctx_t api_vctx(const engine_t *self, bool decimal_comma);
 /** Resolves a KeyRef into obs's identity (and *dfp). OBS_EINVAL/OBS_ENOENT
  * with a reason in why. */

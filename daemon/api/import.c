@@ -40,7 +40,7 @@ reply_progress(engine_t *self, const ctl_peer_t *peer, const import_t *imp,
 {
     size_t n = 0;
     msg_issue_t *rows =
-        issues ? api_issues(issues, ISSUES_PER_REPLY, &n) : NULL;
+        issues ? issue_list_rows(issues, ISSUES_PER_REPLY, &n) : NULL;
     msg_t m = {.type = MSG_IMPORT_PROGRESS};
     m.u.import_progress =
         (msg_import_progress_t){.import_id = imp->id,

@@ -63,3 +63,21 @@ issue_add(issue_list_t *l, uint64_t line, const char *column, const char *rule,
     (void)vsnprintf(it->message, sizeof(it->message), fmt, ap);
     va_end(ap);
 }
+
+msg_issue_t *
+issue_list_rows(const issue_list_t *l, size_t max, size_t *n)
+{
+    *n = 0;
+    size_t k = l->n < max ? l->n : max;
+    msg_issue_t *out = k ? calloc(k, sizeof(*out)) : NULL;
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < k; i++)
+        out[i] = (msg_issue_t){.line = l->items[i].line,
+                               .column = l->items[i].column,
+                               .rule = l->items[i].rule,
+                               .message = l->items[i].message,
+                               .warning = l->items[i].warning};
+    *n = k;
+    return out;
+}

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "msg.h"
+
 typedef struct {
     uint64_t line;   /* 1-based source line, 0 = none */
     char column[64]; /* offending column or "" */
@@ -36,5 +38,9 @@ void issue_list_clear(issue_list_t *l);
 void issue_add(issue_list_t *l, uint64_t line, const char *column,
                const char *rule, bool warning, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/** At most max of l's issues as message rows (their strings point into
+ * l: keep l unchanged while the rows are used). A malloc'd array the
+ * caller frees; NULL with *n = 0 when l is empty or memory is short. */
+msg_issue_t *issue_list_rows(const issue_list_t *l, size_t max, size_t *n);
 
 #endif

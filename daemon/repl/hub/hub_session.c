@@ -174,13 +174,8 @@ static void
 send_ack(repl_hub_t *self, sess_t *s, uint64_t acked, uint64_t resend_from)
 {
     peer_t *p = hub_sess_peer(self, s);
-    size_t n = s->rejects.n;
-    msg_issue_t *ri = n ? calloc(n, sizeof(*ri)) : NULL;
-    for (size_t i = 0; ri && i < n; i++)
-        ri[i] = (msg_issue_t){.line = s->rejects.items[i].line,
-                              .column = s->rejects.items[i].column,
-                              .rule = s->rejects.items[i].rule,
-                              .message = s->rejects.items[i].message};
+    size_t n = 0;
+    msg_issue_t *ri = issue_list_rows(&s->rejects, s->rejects.n, &n);
     msg_t m = {.type = MSG_PUBLISH_ACK};
     m.u.publish_ack = (msg_publish_ack_t){.acked_seq = acked,
                                           .resend_from = resend_from,
@@ -188,7 +183,7 @@ send_ack(repl_hub_t *self, sess_t *s, uint64_t acked, uint64_t resend_from)
                                           .duplicates = p->duplicates,
                                           .superseded = p->superseded,
                                           .rejected = p->rejected,
-                                          .rejects = {ri, ri ? n : 0}};
+                                          .rejects = {ri, n}};
     hub_send(self, s, &m);
     free(ri);
     issue_list_clear(&s->rejects);
