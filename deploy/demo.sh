@@ -8,6 +8,7 @@
 #   bash deploy/demo.sh          install what is missing, build, run the demo
 #   bash deploy/demo.sh stop     stop the demo daemons
 #   OBSYNC_DEMO_DIR=/path ...    where the stores and logs go (/tmp/obsync-demo)
+#   OBSYNC_DEMO_PORT=N ...       the hub's replication port (7600)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 demo=${OBSYNC_DEMO_DIR:-/tmp/obsync-demo}
@@ -57,7 +58,9 @@ node_id = HUB
 provider = OID
 data_dir = $demo/hub
 structure_file = $top/deploy/structure/starter.structure
-repl_bind = tcp://127.0.0.1:0
+# a fixed port, as in a deployment: with port 0 the hub would get another
+# port at each restart while the nodes keep this one (PROTOCOL.md §5.1)
+repl_bind = tcp://127.0.0.1:${OBSYNC_DEMO_PORT:-7600}
 security = plaintext
 EOF
 start hub "$demo/hub/obsyncd.conf"

@@ -351,6 +351,52 @@ codec_obs_encode_after(const obs_t *obs, size_t room, uint8_t **buf,
     return encode_parts(obs, NULL, 0, &obs->ver, room, buf, len);
 }
 
+static bool
+strings_utf8(const obs_t *o)
+{
+    const obs_version_t *v = &o->ver;
+    const char *fixed[] = {o->dataflow, o->time_period, o->value,   v->origin,
+                           v->provider, v->base_origin, v->batch_id};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (fixed[i] != NULL && !obs_utf8_valid(fixed[i]))
+            return false;
+    for (size_t i = 0; i < o->n_dims; i++)
+        if (o->dims[i] != NULL && !obs_utf8_valid(o->dims[i]))
+            return false;
+    for (size_t i = 0; i < o->n_attrs; i++)
+        if (!obs_utf8_valid(o->attrs[i].id) ||
+            !obs_utf8_valid(o->attrs[i].value))
+            return false;
+    return true;
+}
+
+int
+codec_obs_canonical(const uint8_t *buf, size_t len, const obs_t *o,
+                    const char **why, size_t *at)
+{
+    *at = 0;
+    if (!strings_utf8(o)) {
+        *why = "a string that is not valid UTF-8";
+        return OBS_EPROTO;
+    }
+    uint8_t *mine = NULL;
+    size_t n = 0;
+    int rc = codec_obs_encode(o, &mine, &n);
+    if (rc != OBS_OK)
+        return rc;
+    size_t i = 0;
+    while (i < n && i < len && mine[i] == buf[i])
+        i++;
+    free(mine);
+    if (i == n && n == len)
+        return OBS_OK;
+    *at = i;
+    *why = "not the canonical encoding (a field out of order or twice, a "
+           "default value written, attributes unsorted, repeated or empty, "
+           "an unknown field, or a string with a NUL)";
+    return OBS_EPROTO;
+}
+
 bool
 codec_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {

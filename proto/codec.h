@@ -102,6 +102,17 @@ int codec_obs_decode_id(const uint8_t *buf, size_t len, codec_obs_id_t *out);
 /** Frees what v's arena took beyond its inline bytes. */
 void codec_obs_ro_release(codec_obs_ro_t *v);
 
+/** Whether buf, decoded into *o (codec_obs_decode or codec_obs_decode_ro),
+ * is an Observation in the canonical encoding of PROTOCOL.md §1: exactly
+ * the bytes codec_obs_encode gives for *o (fields in number order, no
+ * default written, attributes sorted by id, unique and non-empty, one
+ * version, no unknown field, no string cut at a NUL) and every string
+ * valid UTF-8. OBS_OK; OBS_EPROTO with *why a static phrase and *at the
+ * offset of the first byte that differs (len when buf is a prefix);
+ * OBS_ENOMEM. */
+int codec_obs_canonical(const uint8_t *buf, size_t len, const obs_t *o,
+                        const char **why, size_t *at);
+
 /** Decodes only the version of a stored Observation into *ver, without
  * unpacking the rest: several times cheaper than codec_obs_decode where the
  * winner of two versions is all that matters. Checks the framing of the

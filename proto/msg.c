@@ -425,6 +425,7 @@ dec_welcome(const Obsync__V1__Welcome *r, msg_welcome_t *m)
     m->heartbeat_ms = r->heartbeat_ms;
     m->last_origin_hlc = r->last_origin_hlc;
     m->now_ms = r->now_ms;
+    m->peer_timeout_ms = r->peer_timeout_ms;
 }
 
 static void
@@ -563,6 +564,7 @@ dec_repl(dec_t *d, const codec_env_t *env, msg_t *m)
         break;
     case OBSYNC__V1__ENVELOPE__BODY_GOODBYE:
         m->u.goodbye.reason = d_str(env->goodbye->reason);
+        m->u.goodbye.code = env->goodbye->code;
         break;
     default:
         return false;

@@ -260,6 +260,7 @@ typedef struct {
     bool snapshot;
     uint32_t heartbeat_ms;
     uint64_t last_origin_hlc, now_ms;
+    uint32_t peer_timeout_ms;
 } msg_welcome_t;
 
 /* Changes are encoded Observations (codec.h), borrowed when encoding and
@@ -315,6 +316,7 @@ typedef struct {
 
 typedef struct {
     const char *reason;
+    int32_t code; /* 0: a clean stop; else OBS_E* (PROTOCOL.md §5.3) */
 } msg_goodbye_t;
 
 /* One frame. Empty request bodies (StatusRequest) have no member. */

@@ -521,6 +521,7 @@ enc_welcome(enc_t *e, const msg_welcome_t *m, codec_env_t *env)
     r->heartbeat_ms = m->heartbeat_ms;
     r->last_origin_hlc = m->last_origin_hlc;
     r->now_ms = m->now_ms;
+    r->peer_timeout_ms = m->peer_timeout_ms;
 }
 
 static void
@@ -629,8 +630,10 @@ static void
 enc_goodbye(enc_t *e, const msg_goodbye_t *m, codec_env_t *env)
 {
     Obsync__V1__Goodbye *r = env->goodbye = NEW(e, goodbye);
-    if (r != NULL)
-        r->reason = s_(m->reason);
+    if (r == NULL)
+        return;
+    r->reason = s_(m->reason);
+    r->code = m->code;
 }
 
 /* ---------------------------------------------------------------- frame */

@@ -334,6 +334,62 @@ obs_content_hash(const obs_t *obs, uint8_t out[OBS_HASH_LEN])
     sha256_final(&h.ctx, out);
 }
 
+bool
+obs_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p++;
+        if (c < 0x80)
+            continue;
+        size_t more;
+        unsigned min, cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            more = 1, min = 0x80, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            more = 2, min = 0x800, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            more = 3, min = 0x10000, cp = c & 0x07;
+        } else {
+            return false; /* a continuation byte first, 0xc0, 0xc1, > 0xf4 */
+        }
+        for (size_t i = 0; i < more; i++, p++) {
+            if ((*p & 0xc0) != 0x80)
+                return false; /* also the terminating NUL */
+            cp = (cp << 6) | (*p & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+    }
+    return true;
+}
+
+bool
+obs_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > OBS_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+            !(c >= '0' && c <= '9') && c != '_' && c != '-')
+            return false;
+    }
+    return true;
+}
+
+bool
+obs_hex_valid(const char *s, size_t n)
+{
+    if (strlen(s) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] >= '0' && s[i] <= '9') && !(s[i] >= 'a' && s[i] <= 'f'))
+            return false;
+    return true;
+}
+
 int
 obs_series_key(const obs_t *obs, char *buf, size_t cap)
 {

@@ -100,6 +100,15 @@ int obs_copy(obs_t *dst, const obs_t *src);
  * written to out. Identity and version metadata are not part of it. */
 void obs_content_hash(const obs_t *obs, uint8_t out[OBS_HASH_LEN]);
 
+/** Whether s (NUL-ended) is well-formed UTF-8: shortest forms only, no
+ * surrogates, nothing above U+10FFFF (what proto3 requires of a string). */
+bool obs_utf8_valid(const char *s);
+
+/** A node, provider or hub id: 1-63 of [A-Za-z0-9_-] (PROTOCOL.md §5.3). */
+bool obs_id_valid(const char *s);
+/** Exactly n lowercase hex digits (a store epoch: 32; a SHA-256: 64). */
+bool obs_hex_valid(const char *s, size_t n);
+
 /** Series key text "A.COL.VC_IHR_PSRC._T._T._T.HARM" into buf. Returns the
  * length, or OBS_ETOOBIG when cap is too small (buf then holds a prefix). */
 int obs_series_key(const obs_t *obs, char *buf, size_t cap);

@@ -126,10 +126,14 @@ apply_obs(engine_t *self, obsdb_txn_t *txn, obs_t *obs, obs_action_t action,
         if ((rc = apply_merge_attrs(obs, &cur)) != OBS_OK)
             goto out;
     }
-    uint8_t hash[OBS_HASH_LEN];
+    uint8_t hash[OBS_HASH_LEN], cur_hash[OBS_HASH_LEN];
     obs->ver.tombstone = false;
     obs_content_hash(obs, hash);
-    if (live && memcmp(hash, cur.ver.content_hash, OBS_HASH_LEN) == 0) {
+    /* of the stored content, not the hash it came with: a peer's hash is
+     * never trusted (PROTOCOL.md §3) */
+    if (live)
+        obs_content_hash(&cur, cur_hash);
+    if (live && memcmp(hash, cur_hash, OBS_HASH_LEN) == 0) {
         c->unchanged++;
         goto out;
     }

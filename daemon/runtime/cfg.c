@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs.h"
 #include "obs_err.h"
 
 typedef enum {
@@ -149,18 +150,6 @@ cfg_fini(cfg_t *cfg)
     }
 }
 
-static bool
-valid_id(const char *v)
-{
-    size_t n = strlen(v);
-    if (n == 0 || n > 63)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '-')
-            return false;
-    return true;
-}
-
 static int
 parse_u64(const char *v, bool size, uint64_t *out)
 {
@@ -281,7 +270,7 @@ set_value(cfg_t *cfg, const opt_t *o, const char *v)
     case T_ROLE:
         return set_role(cfg, v);
     case T_ID:
-        if (!valid_id(v))
+        if (!obs_id_valid(v))
             return "must be 1-63 letters, digits, '_' or '-'";
         return set_string(cfg, o, v) ? "out of memory" : NULL;
     case T_LEVEL:

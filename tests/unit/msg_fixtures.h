@@ -385,7 +385,8 @@ fx_build_repl(msg_type_t t, msg_t *m)
                                        false,
                                        1000,
                                        (UINT64_C(1719396000123) << 16) | 2,
-                                       UINT64_C(1719396002000)};
+                                       UINT64_C(1719396002000),
+                                       30000};
         break;
     case MSG_PUBLISH:
         m->u.publish = (msg_publish_t){41, 42, fx_changes()};
@@ -419,6 +420,7 @@ fx_build_repl(msg_type_t t, msg_t *m)
         break;
     case MSG_GOODBYE:
         m->u.goodbye.reason = "another session of node-col opened";
+        m->u.goodbye.code = -15; /* OBS_EEXIST: replaced */
         break;
     default:
         break;
@@ -721,6 +723,7 @@ fx_eq_welcome(const msg_welcome_t *w, const msg_welcome_t *g)
     FX_U(heartbeat_ms);
     FX_U(last_origin_hlc);
     FX_U(now_ms);
+    FX_U(peer_timeout_ms);
 }
 
 static inline void
@@ -863,6 +866,7 @@ fx_eq_repl(const msg_t *want, const msg_t *got)
         break;
     case MSG_GOODBYE:
         FX_STR(u.goodbye.reason);
+        FX_U(u.goodbye.code);
         break;
     default:
         break;

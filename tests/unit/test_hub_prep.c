@@ -49,11 +49,49 @@ change(uint64_t seq, const char *origin, const char *area, const char *value)
     o.ver.action = OBS_ACTION_MERGE;
     snprintf(o.ver.origin, sizeof(o.ver.origin), "%s", origin);
     snprintf(o.ver.provider, sizeof(o.ver.provider), "OID");
+    obs_content_hash(&o, o.ver.content_hash);
     uint8_t *buf = NULL;
     size_t len = 0;
     assert_ok(codec_obs_encode(&o, &buf, &len));
     obs_fini(&o);
     return (msg_bytes_t){buf, len};
+}
+
+/* c with the last byte of its content_hash flipped. */
+static msg_bytes_t
+bad_hash(msg_bytes_t c)
+{
+    codec_obs_ro_t ro;
+    assert_ok(codec_obs_decode_ro(c.ptr, c.len, &ro));
+    uint8_t *p = (uint8_t *)(uintptr_t)c.ptr;
+    uint8_t *at = NULL;
+    for (size_t i = 0; at == NULL && i + OBS_HASH_LEN <= c.len; i++)
+        if (memcmp(p + i, ro.obs.ver.content_hash, OBS_HASH_LEN) == 0)
+            at = p + i;
+    assert_non_null(at);
+    at[OBS_HASH_LEN - 1] ^= 1;
+    codec_obs_ro_release(&ro);
+    return c;
+}
+
+/* c with its Version field written twice (as protobuf-c would merge it). */
+static msg_bytes_t
+version_twice(msg_bytes_t c)
+{
+    codec_obs_ro_t ro;
+    assert_ok(codec_obs_decode_ro(c.ptr, c.len, &ro));
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    assert_ok(codec_obs_encode_body(&ro.obs, 0, &body, &blen));
+    free(body);
+    codec_obs_ro_release(&ro);
+    size_t vlen = c.len - blen; /* the Version is the last field */
+    uint8_t *out = malloc(c.len + vlen);
+    assert_non_null(out);
+    memcpy(out, c.ptr, c.len);
+    memcpy(out + c.len, c.ptr + blen, vlen);
+    free((void *)(uintptr_t)c.ptr);
+    return (msg_bytes_t){out, c.len + vlen};
 }
 
 /* What the loop thread logs for bin: key, then the Observation, checked
@@ -99,6 +137,11 @@ job_init(prep_job_t *job, msg_bytes_t *changes, size_t n)
     memset(job, 0, sizeof(*job));
     job->changes = changes;
     job->n = n;
+    obs_version_t v;
+    job->first_seq = n > 0 && codec_obs_decode_version(
+                                  changes[0].ptr, changes[0].len, &v) == OBS_OK
+                         ? v.origin_seq
+                         : 1;
     snprintf(job->node_id, sizeof(job->node_id), "N1");
     snprintf(job->provider, sizeof(job->provider), "OID");
 }
@@ -110,31 +153,38 @@ free_changes(msg_bytes_t *c, size_t n)
         free((void *)(uintptr_t)c[i].ptr);
 }
 
-/* Good changes are PREP_OK with the loop's key and bytes (a value that
- * needs normalising included); the rest is PREP_SLOW. */
+/* Good changes are PREP_OK with the loop's key and bytes; the rest is
+ * PREP_SLOW (the loop words why): also a change whose decimal is not in
+ * normal form, whose content_hash is wrong, which is not canonical, or
+ * whose origin_seq is not its place in the Publish. */
 static void
 test_hub_prep_verdicts(void **state)
 {
     (void)state;
-    msg_bytes_t c[6];
+    enum { N = 10 };
+    msg_bytes_t c[N];
     c[0] = change(1, "N1", "COL", "12.5");
-    c[1] = change(2, "N1", "MEX", "+7.50"); /* normalised by validation */
-    c[2] = change(3, "N1", "XXX", "1");     /* not in the code list */
-    c[3] = change(4, "N2", "COL", "1");     /* not the session's node */
+    c[1] = change(2, "N1", "MEX", "7.5");
+    c[2] = change(3, "N1", "XXX", "1"); /* not in the code list */
+    c[3] = change(4, "N2", "COL", "1"); /* not the session's node */
     c[4] = (msg_bytes_t){.ptr = (const uint8_t *)strdup("\x0a\xff"),
-                         .len = 2};       /* does not decode */
-    c[5] = change(6, "N1", "COL", "abc"); /* not a number */
+                         .len = 2};         /* does not decode */
+    c[5] = change(6, "N1", "COL", "abc");   /* not a number */
+    c[6] = change(7, "N1", "MEX", "+7.50"); /* not normalised: hash differs */
+    c[7] = bad_hash(change(8, "N1", "COL", "3"));
+    c[8] = version_twice(change(9, "N1", "COL", "3"));
+    c[9] = change(99, "N1", "COL", "3"); /* its place says 10 */
     hub_prep_t *hp = NULL;
     assert_ok(hub_prep_new(st, 1000, false, &hp));
     prep_job_t job;
-    job_init(&job, c, 6);
+    job_init(&job, c, N);
     hub_prep_submit(hp, &job);
     hub_prep_wait(hp, &job);
     assert_non_null(job.out);
     expect_logged(&c[0], &job.out[0]);
     expect_logged(&c[1], &job.out[1]);
     assert_int_equal(job.out[1].ver.origin_seq, 2);
-    for (size_t i = 2; i < 6; i++)
+    for (size_t i = 2; i < N; i++)
         assert_int_equal(job.out[i].verdict, PREP_SLOW);
     /* a provider other than the changes' is the slow path too */
     prep_job_t other;
@@ -153,7 +203,7 @@ test_hub_prep_verdicts(void **state)
     hub_prep_forget(hp, &job); /* twice: a no-op */
     hub_prep_destroy(&hp);
     assert_null(hp);
-    free_changes(c, 6);
+    free_changes(c, N);
 }
 
 #define JOBS 40
@@ -365,6 +415,7 @@ test_hub_prep_redo_sees_new_structure(void **state)
     o.ver.origin_seq = 1;
     snprintf(o.ver.origin, sizeof(o.ver.origin), "N1");
     snprintf(o.ver.provider, sizeof(o.ver.provider), "OID");
+    obs_content_hash(&o, o.ver.content_hash);
     uint8_t *buf = NULL;
     size_t len = 0;
     assert_ok(codec_obs_encode(&o, &buf, &len));

@@ -334,9 +334,9 @@ rh_fsm_init(rh_fsm_t *f, uint64_t now_ms, uint32_t heartbeat_ms,
 }
 
 static void
-rh_close(rh_fsm_t *f, uint64_t now, rh_actions_t *out)
+rh_close(rh_fsm_t *f, uint64_t now, rh_close_why_t why, rh_actions_t *out)
 {
-    rh_push(f, out, RH_A_CLOSE, 0, 0, false, now);
+    rh_push(f, out, RH_A_CLOSE, why, 0, false, now);
     f->state = RH_DEAD;
 }
 
@@ -432,14 +432,17 @@ rh_step_active(rh_fsm_t *f, rh_event_t *ev, rh_actions_t *out)
         break;
     case RH_EV_TICK:
         if (now - f->last_recv_ms >= f->dead_ms)
-            rh_close(f, now, out);
+            rh_close(f, now, RH_CLOSE_TIMEOUT, out);
         else if (now - f->last_send_ms >= f->heartbeat_ms)
             rh_push(f, out, RH_A_SEND_HEARTBEAT, 0, 0, false, now);
         break;
     case RH_EV_HEARTBEAT:
         break;
-    default: /* HELLO twice, GOODBYE, PROTO_ERROR */
-        rh_close(f, now, out);
+    case RH_EV_GOODBYE:
+        rh_close(f, now, RH_CLOSE_PEER_LEFT, out);
+        break;
+    default: /* HELLO twice, PROTO_ERROR */
+        rh_close(f, now, RH_CLOSE_PROTOCOL, out);
     }
 }
 
@@ -456,9 +459,11 @@ rh_fsm_step(rh_fsm_t *f, rh_event_t *ev, rh_actions_t *out)
             rh_on_hello(f, ev, out);
         else if (ev->type == RH_EV_TICK) {
             if (ev->now_ms - f->last_recv_ms >= f->dead_ms)
-                rh_close(f, ev->now_ms, out);
+                rh_close(f, ev->now_ms, RH_CLOSE_TIMEOUT, out);
+        } else if (ev->type == RH_EV_GOODBYE) {
+            rh_close(f, ev->now_ms, RH_CLOSE_PEER_LEFT, out);
         } else if (ev->type != RH_EV_LOG_GREW) {
-            rh_close(f, ev->now_ms, out); /* must start with Hello */
+            rh_close(f, ev->now_ms, RH_CLOSE_PROTOCOL, out); /* Hello first */
         }
         break;
     case RH_SNAPSHOT:

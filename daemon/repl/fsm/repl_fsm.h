@@ -171,8 +171,16 @@ typedef enum {
     RH_A_APPLY_PUBLISH,    /* hand the Publish to the group commit */
     RH_A_SEND_ACK,         /* PublishAck: n = acked, resend_from = m */
     RH_A_SEND_HEARTBEAT,
-    RH_A_CLOSE,
+    RH_A_CLOSE, /* n = rh_close_why_t */
 } rh_action_type_t;
+
+/* Why a session closes: the glue words the Goodbye (none to a node that
+ * said Goodbye itself). */
+typedef enum {
+    RH_CLOSE_PROTOCOL = 0, /* the node broke the protocol (glue has why) */
+    RH_CLOSE_TIMEOUT,      /* silent for peer_timeout */
+    RH_CLOSE_PEER_LEFT,    /* the node said Goodbye */
+} rh_close_why_t;
 
 typedef struct {
     rh_action_type_t type;

@@ -22,7 +22,9 @@ static bool
 append_prepared(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
                 const prep_change_t *pc, int *rc)
 {
+    /* a merge is checked against its base (R-partial): the loop's work */
     if (pc == NULL || pc->verdict != PREP_OK ||
+        (pc->ver.action == OBS_ACTION_MERGE && pc->ver.base_hlc != 0) ||
         hub_rules_order(pc->ver.origin_seq, pc->ver.hlc, s->last_seq,
                         hlc_wall_ms(),
                         (uint64_t)REPL_MAX_SKEW_MS) != HUB_ORDER_NEXT)
@@ -42,12 +44,63 @@ append_prepared(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     return true;
 }
 
-/* One change from node s: order, checks (hub_rules.h), then the log; pc is
- * what the worker prepared of it (NULL: nothing). */
+/* The base version of merge o (named by its version) as the hub holds
+ * it: current or in history. */
+typedef struct {
+    const obs_version_t *want;
+    obs_t found;
+    bool hit;
+} base_find_t;
+
+static bool
+is_base(const obs_version_t *v, const obs_version_t *want)
+{
+    return v->hlc == want->base_hlc && v->origin_seq == want->base_origin_seq &&
+           strcmp(v->origin, want->base_origin) == 0;
+}
+
+static int
+base_cb(const obs_t *obs, void *arg)
+{
+    base_find_t *f = arg;
+    if (f->hit || !is_base(&obs->ver, f->want))
+        return OBS_OK;
+    f->hit = true;
+    return obs_copy(&f->found, obs);
+}
+
+/* The first attribute of o's base version that merge o lacks, or NULL
+ * (none, or the hub does not hold the base: its state is applied behind
+ * the log, PROTOCOL.md §5.2). A merge keeps the attributes it does not
+ * give, so the change it publishes carries every one of them. */
+static const char *
+merge_lacks(obsdb_txn_t *txn, const obs_t *o, char *buf, size_t cap)
+{
+    base_find_t f = {.want = &o->ver};
+    obs_init(&f.found);
+    int rc = obsdb_get(txn, o, &f.found);
+    if (rc == OBS_OK && is_base(&f.found.ver, &o->ver))
+        f.hit = true;
+    else if (rc == OBS_OK || rc == OBS_ENOENT)
+        (void)obsdb_history(txn, o, base_cb, &f);
+    const char *lack = NULL;
+    for (size_t i = 0; f.hit && lack == NULL && i < f.found.n_attrs; i++)
+        if (obs_get_attr(o, f.found.attrs[i].id) == NULL) {
+            (void)snprintf(buf, cap, "%s", f.found.attrs[i].id);
+            lack = buf;
+        }
+    obs_fini(&f.found);
+    return lack;
+}
+
+/* One change from node s, expected to be its expect_seq: order, checks
+ * (hub_rules.h), then the log; pc is what the worker prepared of it
+ * (NULL: nothing). A change that breaks the protocol stops the session's
+ * publishes (*stop) with its reason kept for the Goodbye. */
 static int
 apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
              const msg_bytes_t *bin, const prep_change_t *pc,
-             uint64_t *resend_from, bool *stop)
+             uint64_t expect_seq, uint64_t *resend_from, bool *stop)
 {
     int rc = OBS_OK;
     if (append_prepared(self, txn, s, pc, &rc))
@@ -56,12 +109,22 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
     /* a view into the bytes: checked and logged without a copy per field */
     codec_obs_ro_t ro;
     obs_t *o = &ro.obs;
-    rc = codec_obs_decode_ro(bin->ptr, bin->len, &ro);
+    char why[200];
+    if (codec_obs_decode_ro(bin->ptr, bin->len, &ro) != OBS_OK) {
+        (void)snprintf(why, sizeof(why),
+                       "change %" PRIu64 " is not a readable Observation",
+                       expect_seq);
+        rc = OBS_EPROTO;
+    } else {
+        rc =
+            hub_rules_wire(bin->ptr, bin->len, o, expect_seq, why, sizeof(why));
+    }
     if (rc != OBS_OK) {
         codec_obs_ro_release(&ro);
-        *stop = true; /* cannot even read its seq: make the node resend */
-        *resend_from = s->last_seq + 1;
-        log_warnr(rc, "hub: node %s sent an undecodable change", p->node_id);
+        if (rc != OBS_EPROTO)
+            return rc; /* ours (memory), not the node's: the commit fails */
+        *stop = true;  /* nothing after it can be read as meant */
+        hub_sess_refuse(self, s, OBS_EPROTO, "%s", why);
         return OBS_OK;
     }
     uint64_t seq = o->ver.origin_seq;
@@ -101,6 +164,19 @@ apply_change(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         p->rejected++;
         goto out;
     }
+    char attr[OBS_CODE_MAX + 1];
+    const char *lack = o->ver.action == OBS_ACTION_MERGE && o->ver.base_hlc
+                           ? merge_lacks(txn, o, attr, sizeof(attr))
+                           : NULL;
+    if (lack != NULL) {
+        issue_add(&s->rejects, seq, lack, "R-partial", false,
+                  "change %" PRIu64 " is a merge without attribute %s of the "
+                  "version it replaced: a change carries the whole "
+                  "observation",
+                  seq, lack);
+        p->rejected++;
+        goto out;
+    }
     rc = obsdb_log_append_key(txn, o, key, klen);
     if (rc == OBS_OK) {
         version_cache_put(&self->vcache, &o->ver);
@@ -129,8 +205,8 @@ apply_session(repl_hub_t *self, obsdb_txn_t *txn, sess_t *s,
         hub_prep_wait(self->prep, &p->job);
         for (size_t i = 0; i < p->n && !stop && rc == OBS_OK; i++)
             rc = apply_change(self, txn, s, &p->changes[i],
-                              p->job.out ? &p->job.out[i] : NULL, resend_from,
-                              &stop);
+                              p->job.out ? &p->job.out[i] : NULL, p->first + i,
+                              resend_from, &stop);
         *budget = p->n < *budget ? *budget - p->n : 0;
         *budget_bytes = p->bytes < *budget_bytes ? *budget_bytes - p->bytes : 0;
         s->n_applied++;
@@ -199,11 +275,25 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
     return OBS_ESTOREFULL;
 }
 
+/* A session whose publishes broke the protocol (hub_sess_refuse) ends
+ * after the ack of what came before: Goodbye with the reason. */
+static void
+close_refused(repl_hub_t *self, sess_t *s)
+{
+    if (s->close_code == 0 || s->fsm.state == RH_DEAD)
+        return;
+    hub_pubs_free(self, s);
+    rh_event_t ev = {.type = RH_EV_PROTO_ERROR, .now_ms = hub_now_ms()};
+    hub_step(self, s, &ev);
+}
+
 static void
 ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
 {
-    if (s->n_applied == 0)
+    if (s->n_applied == 0) {
+        close_refused(self, s);
         return; /* nothing of it fitted in this commit: no ack yet */
+    }
     hub_pubs_drop(self, s, s->n_applied);
     hub_sess_peer(self, s)->last_origin_seq = s->last_seq;
     s->progress = true;
@@ -221,10 +311,11 @@ ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
                        "clock: reconnect, re-stamp it and send it again",
                        s->clock_refused);
         log_warnx("hub: node %s: %s", hub_sess_peer(self, s)->node_id, why);
-        hub_send_goodbye(self, s, why);
+        hub_send_goodbye(self, s, OBS_ECLOCK, why);
         hub_pubs_free(self, s);
         s->fsm.state = RH_DEAD;
     }
+    close_refused(self, s);
 }
 
 /* Group commit of every queued publish. If the shared transaction fails for
@@ -271,7 +362,8 @@ hub_commit_publishes(repl_hub_t *self)
                   "session (it will resend)",
                   hub_sess_peer(self, s)->node_id);
         hub_pubs_free(self, s);
-        hub_send_goodbye(self, s, "your changes could not be stored; resend");
+        hub_send_goodbye(self, s, OBS_ESTORE,
+                         "your changes could not be stored; resend");
         s->fsm.state = RH_DEAD;
     }
 }

@@ -118,6 +118,10 @@ typedef struct {
     issue_list_t rejects; /* of the current group commit */
     char hello_hash[65];  /* structure hash its Hello named */
     bool hello_done;
+    /* why the node broke the protocol, for the Goodbye that closes the
+     * session (hub_sess_refuse; code 0: not said yet) */
+    int32_t close_code;
+    char close_why[200];
     bool progress; /* a credit confirmed a batch, or a publish was acked */
     uint64_t started_ms, in_bytes, in_start_ms;
     uint64_t told_last, told_ms; /* log_last the node was last told, when */
@@ -190,7 +194,14 @@ void hub_step(repl_hub_t *self, sess_t *s, rh_event_t *ev);
 /** Sends m to s's node (a drop at the high-water mark is logged at
  * debug level); counts its bytes. */
 void hub_send(repl_hub_t *self, sess_t *s, const msg_t *m);
-void hub_send_goodbye(repl_hub_t *self, sess_t *s, const char *reason);
+/** Goodbye{code, reason} to s's node (code: 0 = a clean stop, else the
+ * OBS_E* of PROTOCOL.md §5.3 "Goodbye codes"). */
+void hub_send_goodbye(repl_hub_t *self, sess_t *s, int32_t code,
+                      const char *reason);
+/** Records why s's node broke the protocol (the first reason stays), for
+ * the Goodbye an RH_EV_PROTO_ERROR closes the session with; logged. */
+void hub_sess_refuse(repl_hub_t *self, sess_t *s, int32_t code, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
 void hub_send_structure(repl_hub_t *self, sess_t *s);
 /** Tells s's node where the log ends, when it grew (see the definition). */
 void hub_tell_log_last(repl_hub_t *self, sess_t *s, uint64_t now);

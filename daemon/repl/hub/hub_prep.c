@@ -56,13 +56,17 @@ struct hub_prep {
 
 static void
 prep_change(const hub_prep_t *self, prep_ctx_t *ctx, const prep_job_t *job,
-            const msg_bytes_t *bin, prep_change_t *pc)
+            size_t i, prep_change_t *pc)
 {
+    const msg_bytes_t *bin = &job->changes[i];
     codec_obs_ro_t ro;
     obs_t *o = &ro.obs;
+    char why[8];
     pc->verdict = PREP_SLOW;
-    if (codec_obs_decode_ro(bin->ptr, bin->len, &ro) != OBS_OK)
-        goto out;
+    if (codec_obs_decode_ro(bin->ptr, bin->len, &ro) != OBS_OK ||
+        hub_rules_wire(bin->ptr, bin->len, o, job->first_seq + i, why,
+                       sizeof(why)) != OBS_OK)
+        goto out; /* the loop words the Goodbye */
     /* padding too: the hub's debug builds compare versions bytewise */
     memcpy(&pc->ver, &o->ver, sizeof(pc->ver));
     validate_ctx_t vc = {.st = self->st,
@@ -91,7 +95,7 @@ prep_job(const hub_prep_t *self, prep_ctx_t *ctx, prep_job_t *job)
     ctx->memo.df = NULL; /* nothing remembered across a structure change */
     job->out = calloc(job->n ? job->n : 1, sizeof(*job->out));
     for (size_t i = 0; job->out && i < job->n; i++)
-        prep_change(self, ctx, job, &job->changes[i], &job->out[i]);
+        prep_change(self, ctx, job, i, &job->out[i]);
 }
 
 static void

@@ -62,6 +62,7 @@ typedef struct prep_job {
     /* inputs, set before hub_prep_submit and kept until hub_prep_forget */
     const msg_bytes_t *changes; /* encoded Observations */
     size_t n;
+    uint64_t first_seq;            /* the Publish's: changes[i] is first + i */
     char node_id[OBS_ID_MAX + 1];  /* the session's: a change must be */
     char provider[OBS_ID_MAX + 1]; /* ... from it and assert this one */
     /* outputs: after hub_prep_wait, until hub_prep_forget; NULL when they

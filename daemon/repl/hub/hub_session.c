@@ -5,6 +5,7 @@
  * begin/end).
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,10 +131,26 @@ hub_send(repl_hub_t *self, sess_t *s, const msg_t *m)
 }
 
 void
-hub_send_goodbye(repl_hub_t *self, sess_t *s, const char *reason)
+hub_send_goodbye(repl_hub_t *self, sess_t *s, int32_t code, const char *reason)
 {
-    msg_t m = {.type = MSG_GOODBYE, .u.goodbye = {.reason = reason}};
+    msg_t m = {.type = MSG_GOODBYE,
+               .u.goodbye = {.reason = reason, .code = code}};
     hub_send(self, s, &m);
+}
+
+void
+hub_sess_refuse(repl_hub_t *self, sess_t *s, int32_t code, const char *fmt, ...)
+{
+    if (s->close_code != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(s->close_why, sizeof(s->close_why), fmt, ap);
+    va_end(ap);
+    s->close_code = code;
+    log_warnx("hub: protocol error from %s: %s (%s)",
+              s->peer != SIZE_MAX ? hub_sess_peer(self, s)->node_id : "?",
+              s->close_why, obs_strerror(code));
 }
 
 /* ------------------------------------------------------------ actions */
@@ -142,16 +159,17 @@ static void
 send_welcome(repl_hub_t *self, sess_t *s, bool snapshot)
 {
     msg_t m = {.type = MSG_WELCOME};
-    m.u.welcome =
-        (msg_welcome_t){.hub_id = self->env.cfg->node_id,
-                        .hub_epoch = obsdb_epoch(self->env.db),
-                        .last_origin_seq = s->last_seq,
-                        .log_first = self->log_first,
-                        .log_last = self->log_last,
-                        .snapshot = snapshot,
-                        .heartbeat_ms = (uint32_t)self->env.cfg->heartbeat_ms,
-                        .last_origin_hlc = s->last_hlc,
-                        .now_ms = hlc_wall_ms()};
+    m.u.welcome = (msg_welcome_t){
+        .hub_id = self->env.cfg->node_id,
+        .hub_epoch = obsdb_epoch(self->env.db),
+        .last_origin_seq = s->last_seq,
+        .log_first = self->log_first,
+        .log_last = self->log_last,
+        .snapshot = snapshot,
+        .heartbeat_ms = (uint32_t)self->env.cfg->heartbeat_ms,
+        .last_origin_hlc = s->last_hlc,
+        .now_ms = hlc_wall_ms(),
+        .peer_timeout_ms = (uint32_t)self->env.cfg->peer_timeout_ms};
     s->told_last = self->log_last;
     s->told_ms = hub_now_ms();
     hub_send(self, s, &m);
@@ -241,6 +259,7 @@ queue_publish(repl_hub_t *self, sess_t *s, msg_t *msg)
         p->bytes += p->changes[i].len;
     p->job.changes = p->changes;
     p->job.n = p->n;
+    p->job.first_seq = p->first;
     (void)snprintf(p->job.node_id, sizeof(p->job.node_id), "%s",
                    s->peer != SIZE_MAX ? hub_sess_peer(self, s)->node_id : "");
     (void)snprintf(p->job.provider, sizeof(p->job.provider), "%s", s->provider);
@@ -294,7 +313,8 @@ do_action(repl_hub_t *self, sess_t *s, rh_action_t *a, rh_event_t *next)
             log_warnx("hub: node %s: no snapshot: the state could not be "
                       "brought up to the log",
                       hub_sess_peer(self, s)->node_id);
-            hub_send_goodbye(self, s, "snapshot failed; reconnect to retry");
+            hub_send_goodbye(self, s, OBS_ESTORE,
+                             "snapshot failed; reconnect to retry");
             next->type = RH_EV_GOODBYE;
             return true;
         }
@@ -305,7 +325,8 @@ do_action(repl_hub_t *self, sess_t *s, rh_action_t *a, rh_event_t *next)
             return false; /* the node's link is full: its next credit */
         hub_send_chunk(self, s, &done, &closed);
         if (closed) { /* an incomplete snapshot must never look complete */
-            hub_send_goodbye(self, s, "snapshot failed; reconnect to retry");
+            hub_send_goodbye(self, s, OBS_ESTORE,
+                             "snapshot failed; reconnect to retry");
             next->type = RH_EV_GOODBYE;
             return true;
         }
@@ -339,8 +360,13 @@ do_action(repl_hub_t *self, sess_t *s, rh_action_t *a, rh_event_t *next)
         send_heartbeat(self, s);
         return false;
     case RH_A_CLOSE:
-        if (s->hello_done)
-            hub_send_goodbye(self, s, "session closed");
+        if (a->n == RH_CLOSE_TIMEOUT)
+            hub_send_goodbye(self, s, OBS_ETIMEOUT,
+                             "nothing heard within peer_timeout_ms");
+        else if (a->n == RH_CLOSE_PROTOCOL)
+            hub_send_goodbye(self, s,
+                             s->close_code ? s->close_code : OBS_EPROTO,
+                             s->close_code ? s->close_why : "protocol error");
         return false;
     }
     return false;
@@ -435,18 +461,32 @@ on_credit(repl_hub_t *self, sess_t *s, const msg_credit_t *c)
 static int
 on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
 {
-    if (h->node_id[0] == '\0' || strlen(h->node_id) > OBS_ID_MAX ||
-        strlen(h->node_epoch) > OBS_ID_MAX ||
-        strlen(h->provider) > OBS_ID_MAX ||
-        strcmp(h->node_id, self->env.cfg->node_id) == 0)
+    /* the formats of PROTOCOL.md §5.3, before anything is kept */
+    const char *bad =
+        !obs_id_valid(h->node_id) ? "node_id"
+        : strcmp(h->node_id, self->env.cfg->node_id) == 0
+            ? "node_id (the hub's own)"
+        : h->provider[0] && !obs_id_valid(h->provider)        ? "provider"
+        : !obs_hex_valid(h->node_epoch, 32)                   ? "node_epoch"
+        : h->hub_epoch[0] && !obs_hex_valid(h->hub_epoch, 32) ? "hub_epoch"
+        : h->structure_hash[0] && !obs_hex_valid(h->structure_hash, 64)
+            ? "structure_hash"
+            : NULL;
+    if (bad != NULL) {
+        hub_sess_refuse(self, s, OBS_EPROTO,
+                        "Hello from %.63s: %s is not in the format of "
+                        "PROTOCOL.md §5.3",
+                        h->node_id, bad);
         return OBS_EPROTO;
+    }
     /* A node that reconnects replaces its old session. */
     for (size_t i = 0; i < self->n_sess; i++) {
         sess_t *o = self->sess[i];
         if (o != s && o->peer != SIZE_MAX &&
             strcmp(hub_sess_peer(self, o)->node_id, h->node_id) == 0 &&
             o->fsm.state != RH_DEAD) {
-            hub_send_goodbye(self, o, "replaced by a newer connection");
+            hub_send_goodbye(self, o, OBS_EEXIST,
+                             "replaced by a newer connection");
             /* its queued publishes are not accepted any more: the new
              * session starts from the origin's last accepted seq, and the
              * node resends what follows */
@@ -456,9 +496,11 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
     }
     s->peer = peer_for(self, h->node_id);
     if (s->peer == SIZE_MAX) {
-        log_warnx("hub: Hello from %.63s refused: %d node ids known",
-                  h->node_id, HUB_PEERS_MAX);
-        return OBS_ETOOBIG;
+        hub_sess_refuse(self, s, OBS_EBUSY,
+                        "Hello from %.63s refused: the hub knows %d node ids "
+                        "already",
+                        h->node_id, HUB_PEERS_MAX);
+        return OBS_EBUSY;
     }
     (void)snprintf(s->node_epoch, sizeof(s->node_epoch), "%s", h->node_epoch);
     (void)snprintf(s->provider, sizeof(s->provider), "%s",
@@ -533,6 +575,38 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
     return OBS_OK;
 }
 
+/* What a Publish's own fields promise, checked before it is queued (its
+ * changes are checked one by one when they are applied). */
+static bool
+publish_ok(repl_hub_t *self, sess_t *s, const msg_publish_t *pub)
+{
+    size_t n = pub->changes.n;
+    if (n > REPL_BATCH_MAX) {
+        hub_sess_refuse(self, s, OBS_ETOOBIG,
+                        "a Publish of %zu changes (at most %d)", n,
+                        REPL_BATCH_MAX);
+        return false;
+    }
+    if (n == 0 || pub->first_seq == 0 ||
+        pub->last_seq != pub->first_seq + (n - 1)) {
+        hub_sess_refuse(self, s, OBS_EPROTO,
+                        "a Publish of %zu changes with first_seq %" PRIu64
+                        " and last_seq %" PRIu64
+                        " (last_seq must be first_seq + changes - 1)",
+                        n, pub->first_seq, pub->last_seq);
+        return false;
+    }
+    /* the window bounds what a node can queue */
+    if (hub_pubs_queued(s) >= 2 * (size_t)REPL_PUB_WINDOW) {
+        hub_sess_refuse(self, s, OBS_EPROTO,
+                        "more than %d Publish unacknowledged (the window is "
+                        "%d)",
+                        2 * REPL_PUB_WINDOW, REPL_PUB_WINDOW);
+        return false;
+    }
+    return true;
+}
+
 /* One message of s's node (taken): an event for its state machine; a
  * Publish travels in the event to the action that queues it. */
 static void
@@ -546,6 +620,7 @@ dispatch(repl_hub_t *self, sess_t *s, msg_t *m, const char *addr)
     }
     if (m->type == MSG_HELLO) {
         if (s->hello_done) {
+            hub_sess_refuse(self, s, OBS_EPROTO, "a second Hello");
             ev.type = RH_EV_PROTO_ERROR;
         } else {
             int rc = on_hello(self, s, &m->u.hello, addr);
@@ -553,10 +628,13 @@ dispatch(repl_hub_t *self, sess_t *s, msg_t *m, const char *addr)
                 msg_destroy(&m);
                 return;
             }
-            log_warnr(rc, "hub: bad Hello");
+            hub_sess_refuse(self, s, rc == OBS_ENOMEM ? OBS_ESTORE : rc,
+                            "Hello not taken: %s", obs_strerror(rc));
             ev.type = RH_EV_PROTO_ERROR;
         }
     } else if (!s->hello_done) {
+        hub_sess_refuse(self, s, OBS_EPROTO, "%s before Hello",
+                        msg_type_name(m->type));
         ev.type = RH_EV_PROTO_ERROR;
     } else {
         switch (m->type) {
@@ -568,9 +646,7 @@ dispatch(repl_hub_t *self, sess_t *s, msg_t *m, const char *addr)
             on_credit(self, s, &m->u.credit);
             break;
         case MSG_PUBLISH:
-            /* the window and the batch size bound what a node can queue */
-            if (m->u.publish.changes.n > REPL_BATCH_MAX ||
-                hub_pubs_queued(s) >= 2 * (size_t)REPL_PUB_WINDOW) {
+            if (!publish_ok(self, s, &m->u.publish)) {
                 ev.type = RH_EV_PROTO_ERROR;
                 break;
             }
@@ -588,15 +664,20 @@ dispatch(repl_hub_t *self, sess_t *s, msg_t *m, const char *addr)
             ev.type = RH_EV_GOODBYE;
             break;
         default:
+            hub_sess_refuse(self, s, OBS_EPROTO, "%s from a node",
+                            msg_type_name(m->type));
             ev.type = RH_EV_PROTO_ERROR;
         }
     }
-    if (ev.type == RH_EV_PROTO_ERROR)
-        log_warnx("hub: protocol error from %s: message %s in state %s",
-                  s->peer != SIZE_MAX ? hub_sess_peer(self, s)->node_id : "?",
-                  msg_type_name(m->type), rh_state_name(s->fsm.state));
     msg_destroy(&m);
     hub_step(self, s, &ev);
+}
+
+/* The Goodbye code for a frame msg_decode refused with rc. */
+static int32_t
+frame_error(int rc)
+{
+    return rc == OBS_EVERSION || rc == OBS_ETOOBIG ? rc : OBS_EPROTO;
 }
 
 static void
@@ -610,8 +691,14 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
                         self->env.cfg->max_frame, &m);
     if (s == NULL) {
         if (rc != OBS_OK || m->type != MSG_HELLO) {
+            /* strangers must say Hello first; nothing is kept of them */
+            msg_t bye = {.type = MSG_GOODBYE,
+                         .u.goodbye = {.code = frame_error(rc),
+                                       .reason = rc != OBS_OK ? obs_strerror(rc)
+                                                              : "Hello first"}};
             msg_destroy(&m);
-            return; /* strangers must say Hello first; nothing is kept */
+            (void)repl_send(self->sock, id, id_len, &bye, NULL);
+            return;
         }
         s = sess_new(self, id, id_len);
         if (s == NULL) {
@@ -628,7 +715,8 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
         p->last_seen_ms = hlc_wall_ms();
     }
     if (rc != OBS_OK) {
-        log_warnr(rc, "hub: bad frame of %zu bytes", zmq_msg_size(body));
+        hub_sess_refuse(self, s, frame_error(rc), "a frame of %zu bytes: %s",
+                        zmq_msg_size(body), obs_strerror(rc));
         rh_event_t ev = {.type = RH_EV_PROTO_ERROR, .now_ms = hub_now_ms()};
         hub_step(self, s, &ev);
         return;

@@ -167,7 +167,7 @@ hub_send_batch(repl_hub_t *self, sess_t *s, uint64_t after, bool *closed)
         log_notice("hub: node %s: log trimmed past its position %" PRIu64
                    "; it must take a snapshot",
                    hub_sess_peer(self, s)->node_id, after);
-        hub_send_goodbye(self, s,
+        hub_send_goodbye(self, s, OBS_ENOENT,
                          "log trimmed past your cursor: reconnect for "
                          "a snapshot");
         *closed = true;

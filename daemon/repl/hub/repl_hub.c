@@ -357,8 +357,20 @@ repl_hub_destroy(repl_hub_t **selfp)
                   " of %" PRIu64 "; it is applied at the next start",
                   self->state_applied, self->log_last);
     hub_fanout_drop(self, NULL);
-    for (size_t i = 0; i < self->n_sess; i++)
-        hub_sess_free(self, self->sess[i]);
+    bool told = false;
+    for (size_t i = 0; i < self->n_sess; i++) {
+        sess_t *s = self->sess[i];
+        if (s->hello_done && s->fsm.state != RH_DEAD) {
+            /* nodes reconnect now rather than after peer_timeout_ms */
+            hub_send_goodbye(self, s, OBS_OK, "hub stopping");
+            told = true;
+        }
+        hub_sess_free(self, s);
+    }
+    if (told && self->sock) { /* time for the Goodbyes to leave */
+        int linger = 500;
+        zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    }
     if (self->prep) { /* how much the checking thread took off the loop */
         uint64_t ahead = 0, inline_ = 0;
         hub_prep_counts(self->prep, &ahead, &inline_);

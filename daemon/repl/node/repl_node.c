@@ -336,7 +336,18 @@ dispatch(repl_node_t *self, msg_t **mp)
         ev.type = RN_EV_HEARTBEAT; /* counts as life */
         break;
     case MSG_GOODBYE:
-        log_notice("node: hub said goodbye: %s", m->u.goodbye.reason);
+        /* PROTOCOL.md §5.3 "Goodbye codes": these say our messages are at
+         * fault, and sending them again will not help */
+        if (m->u.goodbye.code == OBS_EPROTO ||
+            m->u.goodbye.code == OBS_EVERSION ||
+            m->u.goodbye.code == OBS_ETOOBIG)
+            log_errx("node: the hub refused our messages (%s): %s",
+                     obs_strerror(m->u.goodbye.code), m->u.goodbye.reason);
+        else
+            log_notice("node: hub said goodbye (%s): %s",
+                       m->u.goodbye.code ? obs_strerror(m->u.goodbye.code)
+                                         : "stopping",
+                       m->u.goodbye.reason);
         ev.type = RN_EV_GOODBYE;
         break;
     default:
@@ -594,6 +605,14 @@ repl_node_destroy(repl_node_t **selfp)
     pub_ack(self, self->fsm.pub_acked);
     stream_save_cursor(self);
     stream_drop(self);
+    if (self->sock != NULL && self->fsm.state != RN_IDLE) {
+        /* the hub marks us down at once, not after peer_timeout_ms */
+        msg_t bye = {.type = MSG_GOODBYE,
+                     .u.goodbye = {.reason = "node stopping", .code = OBS_OK}};
+        node_send(self, &bye);
+        int linger = 200;
+        zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    }
     disconnect_hub(self);
     repl_list_free(&self->dfs);
     repl_list_free(&self->areas);
