@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config python3 clang clang-format clang-tidy
       libclang-rt-14-dev libzmq3-dev libprotobuf-c-dev
       protobuf-c-compiler liblmdb-dev lmdb-utils libcmocka-dev
-      libmicrohttpd-dev iso-codes faketime)
+      libmicrohttpd-dev iso-codes faketime
+      python3-zmq python3-protobuf protobuf-compiler)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -229,6 +229,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              strcmp(v.origin, o.ver.origin) != 0))
             abort();
         check_obs_roundtrip(&o);
+        /* canonical input is exactly what the encoder writes, and the view
+         * and the full decode judge it alike */
+        const char *why = NULL;
+        size_t at = 0;
+        int canon = codec_obs_canonical(data, size, &o, &why, &at);
+        if (canon == OBS_OK) {
+            uint8_t *enc = NULL;
+            size_t elen = 0;
+            if (codec_obs_encode(&o, &enc, &elen) == OBS_OK &&
+                (elen != size || memcmp(enc, data, size) != 0))
+                abort();
+            free(enc);
+        }
+        if (canon != OBS_ENOMEM &&
+            codec_obs_canonical(data, size, &ro.obs, &why, &at) != canon)
+            abort();
     }
     codec_obs_ro_release(&ro);
     obs_fini(&o);

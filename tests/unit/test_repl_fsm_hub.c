@@ -329,6 +329,10 @@ test_hub_anything_but_hello_first_closes(void **state)
                          RH_DEAD);
         assert_int_equal(out.n, 1);
         assert_int_equal(out.a[0].type, RH_A_CLOSE);
+        /* the glue answers with a Goodbye, except to one */
+        assert_int_equal(out.a[0].n, bad[k] == RH_EV_GOODBYE
+                                         ? RH_CLOSE_PEER_LEFT
+                                         : RH_CLOSE_PROTOCOL);
     }
 }
 
@@ -358,6 +362,7 @@ test_hub_new_without_hello_times_out(void **state)
               (rh_event_t){.type = RH_EV_TICK, .now_ms = 100 + DEAD_MS}),
         RH_DEAD);
     assert_int_equal(out.a[0].type, RH_A_CLOSE);
+    assert_int_equal(out.a[0].n, RH_CLOSE_TIMEOUT);
 }
 
 static void
@@ -377,6 +382,7 @@ test_hub_dead_timeout_closes(void **state)
         RH_DEAD);
     assert_int_equal(out.n, 1);
     assert_int_equal(out.a[0].type, RH_A_CLOSE);
+    assert_int_equal(out.a[0].n, RH_CLOSE_TIMEOUT);
 }
 
 static void
@@ -408,6 +414,9 @@ test_hub_second_hello_goodbye_and_proto_error_close(void **state)
                          RH_DEAD);
         assert_int_equal(out.n, 1);
         assert_int_equal(out.a[0].type, RH_A_CLOSE);
+        assert_int_equal(out.a[0].n, bad[k] == RH_EV_GOODBYE
+                                         ? RH_CLOSE_PEER_LEFT
+                                         : RH_CLOSE_PROTOCOL);
     }
 }
 
