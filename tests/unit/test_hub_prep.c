@@ -64,12 +64,12 @@ bad_hash(msg_bytes_t c)
     codec_obs_ro_t ro;
     assert_ok(codec_obs_decode_ro(c.ptr, c.len, &ro));
     uint8_t *p = (uint8_t *)(uintptr_t)c.ptr;
-    uint8_t *at = NULL;
-    for (size_t i = 0; at == NULL && i + OBS_HASH_LEN <= c.len; i++)
+    size_t at = SIZE_MAX;
+    for (size_t i = 0; at == SIZE_MAX && i + OBS_HASH_LEN <= c.len; i++)
         if (memcmp(p + i, ro.obs.ver.content_hash, OBS_HASH_LEN) == 0)
-            at = p + i;
-    assert_non_null(at);
-    at[OBS_HASH_LEN - 1] ^= 1;
+            at = i;
+    assert_true(at != SIZE_MAX);
+    p[at + OBS_HASH_LEN - 1] ^= 1;
     codec_obs_ro_release(&ro);
     return c;
 }
