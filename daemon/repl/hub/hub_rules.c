@@ -48,10 +48,12 @@ hub_rules_wire(const uint8_t *bin, size_t len, const obs_t *o,
         return OBS_EPROTO;
     }
     if (rc == OBS_OK &&
-        o->ver.tombstone != (o->ver.action == OBS_ACTION_DELETE)) {
+        (o->ver.tombstone != (o->ver.action == OBS_ACTION_DELETE) ||
+         (o->ver.tombstone && ((o->value && o->value[0]) || o->n_attrs > 0)))) {
         (void)snprintf(why, cap,
-                       "change %" PRIu64 ": tombstone goes with ACTION_DELETE "
-                       "and only with it",
+                       "change %" PRIu64 ": a tombstone goes with "
+                       "ACTION_DELETE and only with it, and has no value "
+                       "and no attributes",
                        expect_seq);
         return OBS_EPROTO;
     }
@@ -128,17 +130,20 @@ hub_rules_check(const validate_ctx_t *vc, obs_t *o, const char *node_id,
         return OBS_EREJECTED;
     }
     *klen = (size_t)n;
+    /* a replicated change is stored as sent: the hub rewrites nothing */
+    if (rewritten(o, value, attr_values)) {
+        if (reject)
+            issue_add(reject, seq, "", "R4-decimal", false,
+                      "change %" PRIu64 " carries a decimal not in normal "
+                      "form (blanks, a leading '+', or nan not written NaN)",
+                      seq);
+        return OBS_EREJECTED;
+    }
     uint8_t hash[OBS_HASH_LEN];
-    obs_content_hash(o, hash); /* of the content as stored */
+    obs_content_hash(o, hash);
     if (memcmp(hash, o->ver.content_hash, OBS_HASH_LEN) == 0)
         return OBS_OK;
-    if (reject && rewritten(o, value, attr_values))
-        issue_add(reject, seq, "", "R4-decimal", false,
-                  "change %" PRIu64 " carries a decimal not in normal form "
-                  "(spaces, a leading '+', or nan not written NaN): a "
-                  "replicated change is not rewritten",
-                  seq);
-    else if (reject)
+    if (reject)
         issue_add(reject, seq, "", "R-hash", false,
                   "change %" PRIu64 " has a content_hash that is not the "
                   "SHA-256 of its content (PROTOCOL.md §3)",
