@@ -106,6 +106,40 @@ test_msg_roundtrip(void **state)
     free(buf);
 }
 
+/* Fields added to a message after its golden frame (PROTOCOL.md §5.3):
+ * they travel, and the golden frames (without them) read as 0. */
+static void
+test_msg_later_fields_roundtrip(void **state)
+{
+    (void)state;
+    msg_t w, b;
+    fx_build(MSG_WELCOME, &w);
+    w.u.welcome.peer_timeout_ms = 30000;
+    fx_build(MSG_GOODBYE, &b);
+    b.u.goodbye.code = OBS_EEXIST;
+    const msg_t *in[] = {&w, &b};
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        assert_ok(msg_encode(in[i], &buf, &len));
+        msg_t *got = decode_ok(buf, len);
+        fx_assert_equal(in[i], got);
+        if (got->type == MSG_WELCOME)
+            assert_int_equal(got->u.welcome.peer_timeout_ms, 30000);
+        else
+            assert_int_equal(got->u.goodbye.code, OBS_EEXIST);
+        msg_destroy(&got);
+        free(buf);
+    }
+    /* a negative code is a sint32: zigzag, two bytes on the wire */
+    frame_t f;
+    envelope(&f, 51, "\x10\x1d", 2); /* Goodbye{code = -15} */
+    msg_t *m = decode_ok(f.b, f.n);
+    assert_int_equal(m->type, MSG_GOODBYE);
+    assert_int_equal(m->u.goodbye.code, -15);
+    msg_destroy(&m);
+}
+
 static void
 test_msg_type_names_are_the_proto_messages(void **state)
 {
@@ -471,23 +505,24 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         FX_TYPES(RT) /* every message type */
-        T(test_msg_type_names_are_the_proto_messages) T(
-            test_msg_encode_refuses_a_message_without_a_type)
-            T(test_msg_encode_refuses_an_observation_over_the_limits) T(
-                test_msg_encode_writes_null_strings_as_empty)
-                T(test_msg_decode_refuses_a_frame_over_max_frame) T(
-                    test_msg_decode_refuses_a_frame_over_the_hard_cap)
-                    T(test_msg_decode_refuses_another_version) T(
-                        test_msg_decode_refuses_a_frame_without_a_body)
-                        T(test_msg_decode_refuses_an_unknown_body) T(
-                            test_msg_decode_refuses_garbage)
-                            T(test_msg_decode_refuses_an_observation_over_the_limits) T(
-                                test_msg_decode_refuses_an_attribute_without_an_id)
-                                T(test_msg_decode_keeps_to_the_allocation_budget) T(
-                                    test_msg_decode_reads_absent_parts_as_empty)
-                                    T(test_msg_decode_sorts_and_merges_attributes) T(
-                                        test_msg_put_observations_travel_without_a_version)
-                                        T(test_msg_changes_point_into_the_decoded_message)
-                                            T(test_msg_destroy_is_null_safe)};
+        T(test_msg_later_fields_roundtrip) T(
+            test_msg_type_names_are_the_proto_messages)
+            T(test_msg_encode_refuses_a_message_without_a_type) T(
+                test_msg_encode_refuses_an_observation_over_the_limits)
+                T(test_msg_encode_writes_null_strings_as_empty) T(
+                    test_msg_decode_refuses_a_frame_over_max_frame)
+                    T(test_msg_decode_refuses_a_frame_over_the_hard_cap) T(
+                        test_msg_decode_refuses_another_version)
+                        T(test_msg_decode_refuses_a_frame_without_a_body) T(
+                            test_msg_decode_refuses_an_unknown_body)
+                            T(test_msg_decode_refuses_garbage) T(
+                                test_msg_decode_refuses_an_observation_over_the_limits)
+                                T(test_msg_decode_refuses_an_attribute_without_an_id) T(
+                                    test_msg_decode_keeps_to_the_allocation_budget)
+                                    T(test_msg_decode_reads_absent_parts_as_empty) T(
+                                        test_msg_decode_sorts_and_merges_attributes)
+                                        T(test_msg_put_observations_travel_without_a_version)
+                                            T(test_msg_changes_point_into_the_decoded_message)
+                                                T(test_msg_destroy_is_null_safe)};
     return cmocka_run_group_tests(tests, NULL, teardown_fixtures);
 }

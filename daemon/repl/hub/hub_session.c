@@ -691,11 +691,18 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
                         self->env.cfg->max_frame, &m);
     if (s == NULL) {
         if (rc != OBS_OK || m->type != MSG_HELLO) {
-            /* strangers must say Hello first; nothing is kept of them */
+            /* strangers must say Hello first; nothing is kept of them.
+             * A readable message is most likely a node's whose session
+             * this hub does not have (it restarted, and libzmq
+             * reconnected underneath): it is told to start one. */
+            int32_t code = rc != OBS_OK ? frame_error(rc) : OBS_ENOENT;
             msg_t bye = {.type = MSG_GOODBYE,
-                         .u.goodbye = {.code = frame_error(rc),
-                                       .reason = rc != OBS_OK ? obs_strerror(rc)
-                                                              : "Hello first"}};
+                         .u.goodbye = {.code = code,
+                                       .reason = rc != OBS_OK
+                                                     ? obs_strerror(rc)
+                                                     : "no session for this "
+                                                       "connection: say "
+                                                       "Hello"}};
             msg_destroy(&m);
             (void)repl_send(self->sock, id, id_len, &bye, NULL);
             return;
@@ -724,6 +731,26 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
     dispatch(self, s, m, addr);
 }
 
+/* A message of more than one frame (PROTOCOL.md §1): a protocol error. */
+static void
+refuse_multipart(repl_hub_t *self, zmq_msg_t *idm)
+{
+    const uint8_t *id = zmq_msg_data(idm);
+    size_t id_len = zmq_msg_size(idm);
+    sess_t *s = sess_find(self, id, id_len);
+    if (s == NULL) {
+        msg_t bye = {.type = MSG_GOODBYE,
+                     .u.goodbye = {.code = OBS_EPROTO,
+                                   .reason = "a message of more than one "
+                                             "frame"}};
+        (void)repl_send(self->sock, id, id_len, &bye, NULL);
+        return;
+    }
+    hub_sess_refuse(self, s, OBS_EPROTO, "a message of more than one frame");
+    rh_event_t ev = {.type = RH_EV_PROTO_ERROR, .now_ms = hub_now_ms()};
+    hub_step(self, s, &ev);
+}
+
 void
 repl_hub_on_readable(repl_hub_t *self)
 {
@@ -747,6 +774,7 @@ repl_hub_on_readable(repl_hub_t *self)
                 zmq_msg_init(&body);
                 zmq_msg_recv(&body, self->sock, ZMQ_DONTWAIT);
             }
+            refuse_multipart(self, &idm);
         } else {
             recv_one(self, &idm, &body);
         }
