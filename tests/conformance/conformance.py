@@ -62,6 +62,23 @@ def node(env, hub_d, node_id, provider="COL", **kw):
     return n.start()
 
 
+def hub_with_mex(env, tag=None):
+    """A hub (no_sync) and the C node MEX on it, started; names hub/mex,
+    or hub_TAG/mex_TAG."""
+    sfx = "" if tag is None else "_" + tag
+    hub_d = rh.start_hub(rh.hub(env, "hub" + sfx, no_sync=True))
+    mex = rh.node(env, "mex" + sfx, hub_d, node_id="MEX", no_sync=True)
+    mex.start()
+    return hub_d, mex
+
+
+def streaming(env, hub_d, node_id, provider="COL"):
+    """A Python node (node()) once it streams."""
+    n = node(env, hub_d, node_id, provider=provider)
+    wait(n, lambda: n.state == "streaming", 20, node_id + " streaming")
+    return n
+
+
 def check_violations(nodes):
     bad = [(n.name, v) for n in nodes for v in n.violations]
     if bad:

@@ -38,11 +38,8 @@ def next_ack(py, n_before, what):
 
 @cf.case
 def test_duplicates_and_gaps(env):
-    hub = rh.start_hub(rh.hub(env, no_sync=True))
-    mex = rh.node(env, "mex", hub, no_sync=True)
-    mex.start()
-    py = cf.node(env, hub, "PYCOL", provider="COL")
-    cf.wait(py, lambda: py.state == "streaming", 20, "PYCOL streaming")
+    hub, mex = cf.hub_with_mex(env)
+    py = cf.streaming(env, hub, "PYCOL", provider="COL")
     rng = env.rng
     py.pause_publishing(True)
     for i in range(10):

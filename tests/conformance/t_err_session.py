@@ -40,13 +40,8 @@ HASH = "0123456789abcdef" * 4
 class World:
     def __init__(self, env, tag):
         self.env = env
-        self.hub = rh.start_hub(rh.hub(env, "hub_" + tag, no_sync=True))
-        self.mex = rh.node(env, "mex_" + tag, self.hub, node_id="MEX",
-                           no_sync=True)
-        self.mex.start()
-        self.watch = cf.node(env, self.hub, "PYWATCH", provider="OID")
-        cf.wait(self.watch, lambda: self.watch.state == "streaming", 20,
-                "the watching node streaming")
+        self.hub, self.mex = cf.hub_with_mex(env, tag)
+        self.watch = cf.streaming(env, self.hub, "PYWATCH", provider="OID")
         self.n = 0
 
     def fresh(self, **kw):

@@ -34,11 +34,8 @@ from conformance import h, on, rh  # noqa: E402
 
 @cf.case
 def test_rejected_changes_are_consumed(env):
-    hub = rh.start_hub(rh.hub(env, no_sync=True))
-    mex = rh.node(env, "mex", hub, no_sync=True)
-    mex.start()
-    py = cf.node(env, hub, "PYCOL", provider="COL")
-    cf.wait(py, lambda: py.state == "streaming", 20, "PYCOL streaming")
+    hub, mex = cf.hub_with_mex(env)
+    py = cf.streaming(env, hub, "PYCOL", provider="COL")
     rng = env.rng
     idx = [0]
 

@@ -63,11 +63,12 @@ hub_rules_wire(const uint8_t *bin, size_t len, const obs_t *o,
 /* Whether validation rewrote a decimal text of o (it points elsewhere
  * now): the change did not carry its decimals in normal form. */
 static bool
-rewritten(const obs_t *o, const char *value, const char *const *attr_values)
+rewritten(const obs_t *o, const char *value, const char *const *attr_values,
+          size_t n_attrs)
 {
-    if (o->value != value)
+    if (o->value != value || o->n_attrs != n_attrs)
         return true;
-    for (size_t i = 0; i < o->n_attrs; i++)
+    for (size_t i = 0; i < n_attrs; i++)
         if (o->attrs[i].value != attr_values[i])
             return true;
     return false;
@@ -101,8 +102,9 @@ hub_rules_check(const validate_ctx_t *vc, obs_t *o, const char *node_id,
         return OBS_EREJECTED;
     }
     const char *value = o->value;
-    const char *attr_values[OBS_MAX_ATTRS];
-    for (size_t i = 0; i < o->n_attrs && i < OBS_MAX_ATTRS; i++)
+    const char *attr_values[OBS_MAX_ATTRS] = {NULL};
+    size_t n_attrs = o->n_attrs < OBS_MAX_ATTRS ? o->n_attrs : OBS_MAX_ATTRS;
+    for (size_t i = 0; i < n_attrs; i++)
         attr_values[i] = o->attrs[i].value;
     issue_list_t issues;
     issue_list_init(&issues, 4);
@@ -131,7 +133,7 @@ hub_rules_check(const validate_ctx_t *vc, obs_t *o, const char *node_id,
     }
     *klen = (size_t)n;
     /* a replicated change is stored as sent: the hub rewrites nothing */
-    if (rewritten(o, value, attr_values)) {
+    if (rewritten(o, value, attr_values, n_attrs)) {
         if (reject)
             issue_add(reject, seq, "", "R4-decimal", false,
                       "change %" PRIu64 " carries a decimal not in normal "

@@ -458,20 +458,30 @@ on_credit(repl_hub_t *self, sess_t *s, const msg_credit_t *c)
         p->cursor = cursor;
 }
 
+/* The Hello field out of the formats of PROTOCOL.md §5.3, or NULL. */
+static const char *
+hello_format_error(const repl_hub_t *self, const msg_hello_t *h)
+{
+    if (!obs_id_valid(h->node_id))
+        return "node_id";
+    if (strcmp(h->node_id, self->env.cfg->node_id) == 0)
+        return "node_id (the hub's own)";
+    if (h->provider[0] && !obs_id_valid(h->provider))
+        return "provider";
+    if (!obs_hex_valid(h->node_epoch, 32))
+        return "node_epoch";
+    if (h->hub_epoch[0] && !obs_hex_valid(h->hub_epoch, 32))
+        return "hub_epoch";
+    if (h->structure_hash[0] && !obs_hex_valid(h->structure_hash, 64))
+        return "structure_hash";
+    return NULL;
+}
+
 static int
 on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
 {
     /* the formats of PROTOCOL.md §5.3, before anything is kept */
-    const char *bad =
-        !obs_id_valid(h->node_id) ? "node_id"
-        : strcmp(h->node_id, self->env.cfg->node_id) == 0
-            ? "node_id (the hub's own)"
-        : h->provider[0] && !obs_id_valid(h->provider)        ? "provider"
-        : !obs_hex_valid(h->node_epoch, 32)                   ? "node_epoch"
-        : h->hub_epoch[0] && !obs_hex_valid(h->hub_epoch, 32) ? "hub_epoch"
-        : h->structure_hash[0] && !obs_hex_valid(h->structure_hash, 64)
-            ? "structure_hash"
-            : NULL;
+    const char *bad = hello_format_error(self, h);
     if (bad != NULL) {
         hub_sess_refuse(self, s, OBS_EPROTO,
                         "Hello from %.63s: %s is not in the format of "
