@@ -275,8 +275,9 @@ commit_sessions(repl_hub_t *self, sess_t **list, size_t n, uint64_t *resend)
     return OBS_ESTOREFULL;
 }
 
-/* A session whose publishes broke the protocol (hub_sess_refuse) ends
- * after the ack of what came before: Goodbye with the reason. */
+/* A session with a reason to end (hub_sess_refuse: a change that broke
+ * the protocol, one refused for its clock, publishes the hub could not
+ * store) ends after the ack of what came before: Goodbye with the code. */
 static void
 close_refused(repl_hub_t *self, sess_t *s)
 {
@@ -303,18 +304,11 @@ ack_session(repl_hub_t *self, sess_t *s, uint64_t resend)
                      .seq = s->last_seq,
                      .first = resend};
     hub_step(self, s, &ev);
-    if (s->clock_refused != 0 && s->fsm.state != RH_DEAD) {
-        char why[160];
-        (void)snprintf(why, sizeof(why),
-                       "change %" PRIu64
-                       " is stamped too far ahead of the hub's "
-                       "clock: reconnect, re-stamp it and send it again",
-                       s->clock_refused);
-        log_warnx("hub: node %s: %s", hub_sess_peer(self, s)->node_id, why);
-        hub_send_goodbye(self, s, OBS_ECLOCK, why);
-        hub_pubs_free(self, s);
-        s->fsm.state = RH_DEAD;
-    }
+    if (s->clock_refused != 0)
+        hub_sess_refuse(self, s, OBS_ECLOCK,
+                        "change %" PRIu64 " is stamped too far ahead of the "
+                        "hub's clock: reconnect, re-stamp it and send it again",
+                        s->clock_refused);
     close_refused(self, s);
 }
 
@@ -357,13 +351,9 @@ hub_commit_publishes(repl_hub_t *self)
             ack_session(self, s, one);
             continue;
         }
-        log_warnr(rc,
-                  "hub: node %s: publishes not stored; closing its "
-                  "session (it will resend)",
-                  hub_sess_peer(self, s)->node_id);
-        hub_pubs_free(self, s);
-        hub_send_goodbye(self, s, OBS_ESTORE,
-                         "your changes could not be stored; resend");
-        s->fsm.state = RH_DEAD;
+        hub_sess_refuse(self, s, OBS_ESTORE,
+                        "your changes could not be stored (%s); resend",
+                        obs_strerror(rc));
+        close_refused(self, s);
     }
 }

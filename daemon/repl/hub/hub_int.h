@@ -198,8 +198,9 @@ void hub_send(repl_hub_t *self, sess_t *s, const msg_t *m);
  * OBS_E* of PROTOCOL.md §5.3 "Goodbye codes"). */
 void hub_send_goodbye(repl_hub_t *self, sess_t *s, int32_t code,
                       const char *reason);
-/** Records why s's node broke the protocol (the first reason stays), for
- * the Goodbye an RH_EV_PROTO_ERROR closes the session with; logged. */
+/** Records why s's session must end (the first reason stays): the code
+ * and reason of the Goodbye an RH_EV_PROTO_ERROR closes it with (a
+ * protocol error, or another code of PROTOCOL.md §5.3); logged. */
 void hub_sess_refuse(repl_hub_t *self, sess_t *s, int32_t code, const char *fmt,
                      ...) __attribute__((format(printf, 4, 5)));
 void hub_send_structure(repl_hub_t *self, sess_t *s);

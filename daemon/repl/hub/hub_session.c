@@ -148,7 +148,7 @@ hub_sess_refuse(repl_hub_t *self, sess_t *s, int32_t code, const char *fmt, ...)
     (void)vsnprintf(s->close_why, sizeof(s->close_why), fmt, ap);
     va_end(ap);
     s->close_code = code;
-    log_warnx("hub: protocol error from %s: %s (%s)",
+    log_warnx("hub: node %s: ending its session: %s (%s)",
               s->peer != SIZE_MAX ? hub_sess_peer(self, s)->node_id : "?",
               s->close_why, obs_strerror(code));
 }
@@ -690,6 +690,25 @@ frame_error(int rc)
     return rc == OBS_EVERSION || rc == OBS_ETOOBIG ? rc : OBS_EPROTO;
 }
 
+/* Ends the connection of routing id `id` with Goodbye{code, reason}: its
+ * session's (the state machine closes it), or, for a stranger, a Goodbye
+ * alone (nothing is kept of strangers). */
+static void
+refuse(repl_hub_t *self, const uint8_t *id, size_t id_len, int32_t code,
+       const char *reason)
+{
+    sess_t *s = sess_find(self, id, id_len);
+    if (s == NULL) {
+        msg_t bye = {.type = MSG_GOODBYE,
+                     .u.goodbye = {.code = code, .reason = reason}};
+        (void)repl_send(self->sock, id, id_len, &bye, NULL);
+        return;
+    }
+    hub_sess_refuse(self, s, code, "%s", reason);
+    rh_event_t ev = {.type = RH_EV_PROTO_ERROR, .now_ms = hub_now_ms()};
+    hub_step(self, s, &ev);
+}
+
 static void
 recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
 {
@@ -699,66 +718,33 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
     msg_t *m = NULL;
     int rc = msg_decode(zmq_msg_data(body), zmq_msg_size(body),
                         self->env.cfg->max_frame, &m);
-    if (s == NULL) {
-        if (rc != OBS_OK || m->type != MSG_HELLO) {
-            /* strangers must say Hello first; nothing is kept of them.
-             * A readable message is most likely a node's whose session
-             * this hub does not have (it restarted, and libzmq
-             * reconnected underneath): it is told to start one. */
-            int32_t code = rc != OBS_OK ? frame_error(rc) : OBS_ENOENT;
-            msg_t bye = {.type = MSG_GOODBYE,
-                         .u.goodbye = {.code = code,
-                                       .reason = rc != OBS_OK
-                                                     ? obs_strerror(rc)
-                                                     : "no session for this "
-                                                       "connection: say "
-                                                       "Hello"}};
-            msg_destroy(&m);
-            (void)repl_send(self->sock, id, id_len, &bye, NULL);
-            return;
-        }
-        s = sess_new(self, id, id_len);
-        if (s == NULL) {
-            msg_destroy(&m);
-            log_warnx("hub: too many sessions; a connection was ignored");
-            return;
-        }
-    }
-    const char *addr = zmq_msg_gets(body, "Peer-Address");
-    if (s->peer != SIZE_MAX) {
+    if (s != NULL && s->peer != SIZE_MAX) {
         peer_t *p = hub_sess_peer(self, s);
         p->bytes_in += zmq_msg_size(body);
         rate_in(s, p, zmq_msg_size(body));
         p->last_seen_ms = hlc_wall_ms();
     }
     if (rc != OBS_OK) {
-        hub_sess_refuse(self, s, frame_error(rc), "a frame of %zu bytes: %s",
-                        zmq_msg_size(body), obs_strerror(rc));
-        rh_event_t ev = {.type = RH_EV_PROTO_ERROR, .now_ms = hub_now_ms()};
-        hub_step(self, s, &ev);
+        char why[120];
+        (void)snprintf(why, sizeof(why), "a frame of %zu bytes: %s",
+                       zmq_msg_size(body), obs_strerror(rc));
+        refuse(self, id, id_len, frame_error(rc), why);
         return;
     }
-    dispatch(self, s, m, addr);
-}
-
-/* A message of more than one frame (PROTOCOL.md §1): a protocol error. */
-static void
-refuse_multipart(repl_hub_t *self, zmq_msg_t *idm)
-{
-    const uint8_t *id = zmq_msg_data(idm);
-    size_t id_len = zmq_msg_size(idm);
-    sess_t *s = sess_find(self, id, id_len);
-    if (s == NULL) {
-        msg_t bye = {.type = MSG_GOODBYE,
-                     .u.goodbye = {.code = OBS_EPROTO,
-                                   .reason = "a message of more than one "
-                                             "frame"}};
-        (void)repl_send(self->sock, id, id_len, &bye, NULL);
+    if (s == NULL && m->type != MSG_HELLO) {
+        /* Most likely a node's whose session this hub does not have (it
+         * restarted, and libzmq reconnected underneath): start one. */
+        msg_destroy(&m);
+        refuse(self, id, id_len, OBS_ENOENT,
+               "no session for this connection: say Hello");
         return;
     }
-    hub_sess_refuse(self, s, OBS_EPROTO, "a message of more than one frame");
-    rh_event_t ev = {.type = RH_EV_PROTO_ERROR, .now_ms = hub_now_ms()};
-    hub_step(self, s, &ev);
+    if (s == NULL && (s = sess_new(self, id, id_len)) == NULL) {
+        msg_destroy(&m);
+        log_warnx("hub: too many sessions; a connection was ignored");
+        return;
+    }
+    dispatch(self, s, m, zmq_msg_gets(body, "Peer-Address"));
 }
 
 void
@@ -784,7 +770,9 @@ repl_hub_on_readable(repl_hub_t *self)
                 zmq_msg_init(&body);
                 zmq_msg_recv(&body, self->sock, ZMQ_DONTWAIT);
             }
-            refuse_multipart(self, &idm);
+            /* PROTOCOL.md §1: a protocol error */
+            refuse(self, zmq_msg_data(&idm), zmq_msg_size(&idm), OBS_EPROTO,
+                   "a message of more than one frame");
         } else {
             recv_one(self, &idm, &body);
         }
