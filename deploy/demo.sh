@@ -3,7 +3,10 @@
 # this machine. Each node imports its own country's real sample data
 # (deploy/sample-data/), the hub relays it, and every node converges on all
 # three countries' data. The daemons keep running afterwards so you can try
-# the CLI; `bash deploy/demo.sh stop` stops them.
+# the CLI; `bash deploy/demo.sh stop` stops them. Replication is CURVE, as
+# in a deployment (README "Keys and deployment"): each daemon gets a key
+# pair from `obsync keygen`, the hub an allow-list of the nodes' public
+# keys, and each node pins the hub's public key.
 #
 #   bash deploy/demo.sh          install what is missing, build, run the demo
 #   bash deploy/demo.sh stop     stop the demo daemons
@@ -50,8 +53,16 @@ start() { # name config
     exit 1
 }
 
+echo "== keys: one pair per daemon (obsync keygen), public halves exchanged"
+mkdir -p "$demo/keys" "$demo/hub/allow"
+"$obsync" keygen HUB --hub --dir "$demo/keys" >/dev/null
+for c in "${countries[@]}"; do
+    "$obsync" keygen "$c" --dir "$demo/keys" >/dev/null
+    cp "$demo/keys/$c.key" "$demo/hub/allow/" # the hub allows the node
+done
+ls -l "$demo/keys"
+
 echo "== starting the hub"
-mkdir -p "$demo/hub"
 cat >"$demo/hub/obsyncd.conf" <<EOF
 role = hub
 node_id = HUB
@@ -61,7 +72,9 @@ structure_file = $top/deploy/structure/starter.structure
 # a fixed port, as in a deployment: with port 0 the hub would get another
 # port at each restart while the nodes keep this one (PROTOCOL.md §5.1)
 repl_bind = tcp://127.0.0.1:${OBSYNC_DEMO_PORT:-7600}
-security = plaintext
+security = curve
+curve_secret_key = $demo/keys/HUB.key_secret
+curve_allow_dir = $demo/hub/allow
 EOF
 start hub "$demo/hub/obsyncd.conf"
 endpoint=$(cat "$demo/hub/repl.endpoint")
@@ -77,7 +90,9 @@ provider = $c
 data_dir = $d
 structure_file = $top/deploy/structure/starter.structure
 hub_endpoint = $endpoint
-security = plaintext
+security = curve
+curve_secret_key = $demo/keys/$c.key_secret
+hub_public_key = $demo/keys/HUB.key
 EOF
     start "${c,,}" "$d/obsyncd.conf"
     # This country's rows of each sample file (an observatory loads its own).

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, format check, the dev
 # build (gcc, -Werror) with every test (unit, component, layering, fuzz
-# replays, integration), clang-tidy, the threaded module's tests under
-# ThreadSanitizer, then the asan build (clang, ASan + UBSan) with every
-# test. The last thing printed is ctest's summary.
-# OBSYNC_CI_SLOW=1 adds a libFuzzer smoke run of every fuzz target.
+# replays, integration), every fuzz target under libFuzzer (ASan + UBSan)
+# for OBSYNC_FUZZ_SECONDS each (default 12, 0 skips), clang-tidy, the
+# threaded module's tests under ThreadSanitizer, then the asan build (clang,
+# ASan + UBSan) with every test. The last thing printed is ctest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -20,15 +20,51 @@ cmake --build build/dev -j"$jobs"
     cat build/dev-ctest.log; exit 1; }
 tail -n 3 build/dev-ctest.log
 
-if [ "${OBSYNC_CI_SLOW:-0}" = 1 ]; then
-    echo "== fuzz smoke (libFuzzer, 30 s per target)"
-    cmake --preset fuzz >/dev/null
-    cmake --build build/fuzz -j"$jobs"
-    for f in build/fuzz/tests/fuzz_*; do
-        n=$(basename "$f" | sed 's/^fuzz_//')
-        mkdir -p "build/fuzz/corpus/$n"
-        "$f" -max_total_time=30 "build/fuzz/corpus/$n" "tests/fuzz/corpus/$n"
+# Every tests/fuzz/fuzz_X.c runs under libFuzzer for fuzz_secs, $jobs at a
+# time, from its committed corpus (tests/fuzz/corpus/X, only read). What it
+# finds goes to build/fuzz/corpus/X, never the source tree. A crash, leak,
+# timeout or OOM fails the run with the reproducer's path; to keep it, copy
+# it into tests/fuzz/corpus/X once fixed.
+fuzz_secs=${OBSYNC_FUZZ_SECONDS:-12}
+if [ "$fuzz_secs" -gt 0 ]; then
+    echo "== fuzz (libFuzzer, ASan + UBSan, ${fuzz_secs} s per target)"
+    fuzz_names=() fuzz_targets=()
+    for f in tests/fuzz/fuzz_*.c; do
+        n=${f##*/fuzz_}
+        fuzz_names+=("${n%.c}")
+        fuzz_targets+=("fuzz_${n%.c}")
     done
+    cmake --preset fuzz -DOBSYNC_WERROR=ON >/dev/null
+    cmake --build build/fuzz -j"$jobs" --target "${fuzz_targets[@]}" >/dev/null
+    fuzz_one() { # name seconds: one line, or the failure and its reproducer
+        local n=$1 out=build/fuzz/runs/$1 seeds=() msg
+        rm -rf "$out"
+        mkdir -p "$out/artifacts" "build/fuzz/corpus/$n"
+        [ -d "tests/fuzz/corpus/$n" ] && seeds=("tests/fuzz/corpus/$n")
+        if UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            "build/fuzz/tests/fuzz_$n" -max_total_time="$2" -timeout=10 \
+            -print_final_stats=1 -artifact_prefix="$out/artifacts/" \
+            "build/fuzz/corpus/$n" "${seeds[@]}" >"$out/log" 2>&1; then
+            printf 'fuzz_%s: %s, build corpus %s\n' "$n" \
+                "$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$out/log")" \
+                "$(find "build/fuzz/corpus/$n" -type f | wc -l)"
+            return 0
+        fi
+        msg=$(tail -n 40 "$out/log")
+        for a in "$out"/artifacts/*; do
+            [ -e "$a" ] && msg+=$(printf '\nreproducer: %s (replay: %s %s)' \
+                "$a" "build/fuzz/tests/fuzz_$n" "$a")
+        done
+        printf '%s\nfuzz_%s: FAILED (log: %s)\n' "$msg" "$n" "$out/log"
+        return 1
+    }
+    export -f fuzz_one
+    # shellcheck disable=SC2016 # $1 and $2 are fuzz_one's, in the child
+    if ! printf '%s\n' "${fuzz_names[@]}" |
+        xargs -P"$jobs" -I{} bash -c 'fuzz_one "$1" "$2"' _ {} "$fuzz_secs"; then
+        echo "fuzz: a target failed (reproducer above)"
+        exit 1
+    fi
 fi
 
 echo "== clang-tidy (.clang-tidy: STYLE.md §2.11)"

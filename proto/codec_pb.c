@@ -275,10 +275,12 @@ env_box_free(env_box_t *box)
 }
 
 /* The arena as protobuf-c's allocator, telling a refusal (the budget
- * spent, or malloc failing) from malformed input when unpack returns NULL. */
+ * spent, or malloc failing) from malformed input when unpack returns NULL,
+ * and the budget from malloc (over: the arena had not room for size,
+ * rounded up as codec_arena_alloc does). */
 typedef struct {
     codec_arena_t *arena;
-    bool refused;
+    bool refused, over;
 } budget_t;
 
 static void *
@@ -286,14 +288,19 @@ budget_alloc(void *data, size_t size)
 {
     budget_t *b = data;
     void *p = codec_arena_alloc(b->arena, size);
-    if (p == NULL)
+    if (p == NULL) {
         b->refused = true;
+        size_t left = b->arena->budget - b->arena->used;
+        b->over = b->over || size > left ||
+                  size + alignof(max_align_t) - 1 > left;
+    }
     return p;
 }
 
-int
-codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,
-                      codec_env_t **out)
+/* Unpacks under budget; a refusal for the budget returns over_rc. */
+static int
+unpack(const uint8_t *buf, size_t len, size_t max_frame, size_t budget,
+       int over_rc, codec_env_t **out, bool *over)
 {
     *out = NULL;
     if (len > max_frame || len > (size_t)CODEC_MAX_FRAME)
@@ -301,12 +308,17 @@ codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,
     env_box_t *box = malloc(sizeof(*box));
     if (box == NULL)
         return OBS_ENOMEM;
-    codec_arena_init(&box->arena, 32 * len + (size_t)1024 * 1024);
-    budget_t bud = {&box->arena, false};
+    size_t dflt = 32 * len + (size_t)1024 * 1024;
+    codec_arena_init(&box->arena, budget == 0 ? dflt : budget);
+    budget_t bud = {&box->arena, false, false};
     ProtobufCAllocator alloc = {budget_alloc, codec_arena_free, &bud};
     codec_env_t *env = obsync__v1__envelope__unpack(&alloc, len, buf);
     int rc = OBS_OK;
-    if (env == NULL)
+    if (env == NULL && bud.over) {
+        rc = over_rc;
+        if (over != NULL)
+            *over = true;
+    } else if (env == NULL)
         rc = bud.refused ? OBS_ENOMEM : OBS_EPROTO;
     else if ((void *)env != (void *)box->arena.first)
         rc = OBS_ENOMEM; /* a protobuf-c that allocates otherwise */
@@ -320,6 +332,22 @@ codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,
     }
     *out = env;
     return OBS_OK;
+}
+
+int
+codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,
+                      codec_env_t **out)
+{
+    return unpack(buf, len, max_frame, 0, OBS_ENOMEM, out, NULL);
+}
+
+int
+codec_envelope_unpack_budget(const uint8_t *buf, size_t len, size_t max_frame,
+                             size_t budget, codec_env_t **out, bool *over)
+{
+    if (over != NULL)
+        *over = false;
+    return unpack(buf, len, max_frame, budget, OBS_ETOOBIG, out, over);
 }
 
 codec_arena_t *

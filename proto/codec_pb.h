@@ -56,6 +56,14 @@ void codec_attrs_set(obs_attr_t *at, size_t *n, char *id, char *val);
  * caller: free with codec_envelope_free. */
 int codec_envelope_unpack(const uint8_t *buf, size_t len, size_t max_frame,
                           codec_env_t **out);
+/** codec_envelope_unpack under a budget of the caller's: at most budget
+ * bytes (0: the default, 32 * len + 1 MiB). A
+ * frame that needs more is OBS_ETOOBIG, and *over is set when given;
+ * OBS_ENOMEM is then only a failing malloc. For the local API, which
+ * holds frames to less than replication does (msg_decode_limited). */
+int codec_envelope_unpack_budget(const uint8_t *buf, size_t len,
+                                 size_t max_frame, size_t budget,
+                                 codec_env_t **out, bool *over);
 void codec_envelope_free(codec_env_t **envp);
 /** The arena an unpacked envelope lives in, with what is left of its
  * budget: what is allocated from it lives until codec_envelope_free. */

@@ -10,10 +10,16 @@
  * bytes protobuf-c unpacked (msg_bytes_t into the arena): the hot path pays
  * one array per frame.
  *
+ * msg_decode_limited holds a frame to more limits than msg_decode (the
+ * local API's, ctl.c): a budget of its own, passed to protobuf-c's
+ * allocator, and ImportRows' rows and cells counted on the wire before
+ * protobuf-c allocates anything for them.
+ *
  * Not a transport. Called by the daemon and libobsync.
  */
 #include "msg.h"
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,18 +104,24 @@ msg_type_name(msg_type_t type)
 
 /* ---------------------------------------------------------------- parts */
 
-/* The arena of the frame; rc is the first failure (sticky). */
+/* The arena of the frame; rc is the first failure (sticky); over: it was
+ * the budget, not malloc. */
 typedef struct {
     codec_arena_t *arena;
     int rc;
+    bool over;
 } dec_t;
 
 static void *
 d_alloc(dec_t *d, size_t size)
 {
-    void *p = codec_arena_alloc(d->arena, size ? size : 1);
-    if (p == NULL && d->rc == OBS_OK)
-        d->rc = OBS_ENOMEM; /* the budget is spent */
+    size = size ? size : 1;
+    void *p = codec_arena_alloc(d->arena, size);
+    if (p == NULL && d->rc == OBS_OK) {
+        size_t left = d->arena->budget - d->arena->used;
+        d->over = size > left || size + alignof(max_align_t) - 1 > left;
+        d->rc = OBS_ENOMEM;
+    }
     return p;
 }
 
@@ -334,6 +346,10 @@ dec_peer(const Obsync__V1__PeerStatus *r, msg_peer_status_t *p)
     p->rate_out_bps = r->rate_out_bps;
     p->rate_in_bps = r->rate_in_bps;
     p->reconnects = r->reconnects;
+    p->key = d_str(r->key);
+    p->refused_reasons = d_strs(r->refused_reasons, r->n_refused_reasons);
+    p->refused_counts =
+        (msg_u64s_t){r->refused_counts, r->n_refused_counts};
 }
 
 /* The replication half of StatusReply (fields 18 on). */
@@ -369,6 +385,18 @@ dec_status_repl(dec_t *d, const Obsync__V1__StatusReply *r,
     m->reconnects = r->reconnects;
     m->apply_rate = r->apply_rate;
     m->eta_s = r->eta_s;
+    m->security = d_str(r->security);
+    m->public_key = d_str(r->public_key);
+    m->hub_key = d_str(r->hub_key);
+    m->allowed_keys = r->allowed_keys;
+    m->refused_reasons = d_strs(r->refused_reasons, r->n_refused_reasons);
+    m->refused_counts =
+        (msg_u64s_t){r->refused_counts, r->n_refused_counts};
+    m->connections = r->connections;
+    m->pending_hello = r->pending_hello;
+    m->handshake_failures = r->handshake_failures;
+    m->backoffs = r->backoffs;
+    m->reload = d_str(r->reload);
 }
 
 static void
@@ -500,7 +528,8 @@ dec_local(dec_t *d, const codec_env_t *env, msg_t *m)
         dec_structure_reply(d, env->structure_reply, &m->u.structure_reply);
         break;
     case OBSYNC__V1__ENVELOPE__BODY_STATUS:
-        break; /* StatusRequest: nothing in it */
+        m->u.status.reload = env->status != NULL && env->status->reload;
+        break;
     case OBSYNC__V1__ENVELOPE__BODY_STATUS_REPLY:
         dec_status_reply(d, env->status_reply, &m->u.status_reply);
         break;
@@ -572,15 +601,186 @@ dec_repl(dec_t *d, const codec_env_t *env, msg_t *m)
     return true;
 }
 
+/* ---------------------------------------------------------------- scan */
+
+/* ImportRows' rows and cells, and the changes of a Publish, LogBatch or
+ * SnapshotChunk, counted on the wire before protobuf-c makes anything of
+ * them: a frame of 4 million empty rows is 8 MB and would take protobuf-c
+ * 400 MB. Fields are walked, never trusted: a frame whose framing does
+ * not hold is left for protobuf-c to refuse (the counts then stop where it
+ * broke). Every body of the Envelope counts (protobuf-c keeps the last
+ * but unpacks each, under the same budget), as does every entry of the
+ * repeated field whatever its wire type. */
+typedef struct {
+    uint64_t rows, cells, changes;
+} scan_t;
+
+/* The next field at *p: its number, wire type and, when length-delimited,
+ * its payload. false at the end or where the framing breaks. */
+static bool
+next_field(const uint8_t **p, const uint8_t *end, uint64_t *num,
+           const uint8_t **val, size_t *val_len)
+{
+    uint64_t key, n;
+    if (*p >= end || !codec_varint_get(p, end, &key))
+        return false;
+    *num = key >> 3;
+    *val = NULL;
+    *val_len = 0;
+    switch (key & 7) {
+    case 0: /* varint */
+        return codec_varint_get(p, end, &n);
+    case 1: /* 64-bit */
+    case 5: /* 32-bit */
+        n = (key & 7) == 1 ? 8 : 4;
+        break;
+    case 2: /* length-delimited */
+        if (!codec_varint_get(p, end, &n) || n > (uint64_t)(end - *p))
+            return false;
+        *val = *p;
+        *val_len = (size_t)n;
+        break;
+    default: /* groups and 6, 7: protobuf-c refuses them */
+        return false;
+    }
+    if (n > (uint64_t)(end - *p))
+        return false;
+    *p += n;
+    return true;
+}
+
+enum { /* obsync.proto's field numbers */
+    ENVELOPE_IMPORT_ROWS = 19,
+    IMPORT_ROWS_ROWS = 2,
+    CSV_ROW_CELLS = 2,
+    ENVELOPE_PUBLISH = 42,
+    PUBLISH_CHANGES = 3,
+    ENVELOPE_LOG_BATCH = 45,
+    LOG_BATCH_CHANGES = 3,
+    ENVELOPE_SNAPSHOT_CHUNK = 47,
+    SNAPSHOT_CHUNK_CHANGES = 1,
+};
+
+/* The entries of field `field` in the message of val. */
+static uint64_t
+count_field(const uint8_t *val, size_t len, uint64_t field)
+{
+    const uint8_t *p = val, *end = val + len, *v;
+    uint64_t num, n = 0;
+    size_t v_len;
+    while (next_field(&p, end, &num, &v, &v_len))
+        n += num == field;
+    return n;
+}
+
+static void
+scan_import_rows(const uint8_t *body, size_t len, scan_t *s)
+{
+    const uint8_t *q = body, *q_end = body + len, *row;
+    uint64_t num;
+    size_t row_len;
+    while (next_field(&q, q_end, &num, &row, &row_len)) {
+        if (num != IMPORT_ROWS_ROWS || row == NULL)
+            continue;
+        s->rows++;
+        s->cells += count_field(row, row_len, CSV_ROW_CELLS);
+    }
+}
+
+static void
+scan_frame(const uint8_t *buf, size_t len, scan_t *s)
+{
+    const uint8_t *p = buf, *end = buf + len, *val;
+    uint64_t num;
+    size_t val_len;
+    while (next_field(&p, end, &num, &val, &val_len)) {
+        if (val == NULL)
+            continue;
+        if (num == ENVELOPE_IMPORT_ROWS)
+            scan_import_rows(val, val_len, s);
+        else if (num == ENVELOPE_PUBLISH)
+            s->changes += count_field(val, val_len, PUBLISH_CHANGES);
+        else if (num == ENVELOPE_LOG_BATCH)
+            s->changes += count_field(val, val_len, LOG_BATCH_CHANGES);
+        else if (num == ENVELOPE_SNAPSHOT_CHUNK)
+            s->changes += count_field(val, val_len, SNAPSHOT_CHUNK_CHANGES);
+    }
+}
+
+static bool
+counts_needed(const msg_limits_t *lim)
+{
+    return lim->max_rows > 0 || lim->max_cells > 0 || lim->max_changes > 0 ||
+           lim->budget_per_row > 0 || lim->budget_per_cell > 0;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+/* a * b + c, saturated */
+static uint64_t
+mul_add(uint64_t a, uint64_t b, uint64_t c)
+{
+    if (b != 0 && a > (UINT64_MAX - c) / b)
+        return UINT64_MAX;
+    return a * b + c;
+}
+
+size_t
+msg_decode_budget(size_t len, uint64_t rows, uint64_t cells,
+                  const msg_limits_t *lim)
+{
+    size_t dflt = 32 * len + (size_t)1024 * 1024;
+    if (lim == NULL || (lim->budget == 0 && lim->budget_per_byte == 0 &&
+                        lim->budget_per_row == 0 && lim->budget_per_cell == 0))
+        return dflt;
+    uint64_t b = mul_add(len, lim->budget_per_byte, lim->budget);
+    b = mul_add(rows, lim->budget_per_row, b);
+    b = mul_add(cells, lim->budget_per_cell, b);
+    return b < SIZE_MAX ? (size_t)b : SIZE_MAX;
+}
+
 int
-msg_decode(const uint8_t *buf, size_t len, size_t max_frame, msg_t **out)
+msg_decode_limited(const uint8_t *buf, size_t len, const msg_limits_t *lim,
+                   msg_t **out, msg_refusal_t *why)
 {
     *out = NULL;
+    msg_refusal_t none = {MSG_LIMIT_NONE, 0, 0};
+    if (why == NULL)
+        why = &none;
+    *why = none;
+    size_t max_frame = lim->max_frame > 0 &&
+                               lim->max_frame < (size_t)CODEC_MAX_FRAME
+                           ? lim->max_frame
+                           : (size_t)CODEC_MAX_FRAME;
+    if (len > max_frame) {
+        *why = (msg_refusal_t){MSG_LIMIT_FRAME, len, max_frame};
+        return OBS_ETOOBIG;
+    }
+    scan_t s = {0, 0, 0};
+    if (counts_needed(lim))
+        scan_frame(buf, len, &s);
+    if (lim->max_rows > 0 && s.rows > lim->max_rows) {
+        *why = (msg_refusal_t){MSG_LIMIT_ROWS, s.rows, lim->max_rows};
+        return OBS_ETOOBIG;
+    }
+    if (lim->max_cells > 0 && s.cells > lim->max_cells) {
+        *why = (msg_refusal_t){MSG_LIMIT_CELLS, s.cells, lim->max_cells};
+        return OBS_ETOOBIG;
+    }
+    if (lim->max_changes > 0 && s.changes > lim->max_changes) {
+        *why = (msg_refusal_t){MSG_LIMIT_CHANGES, s.changes, lim->max_changes};
+        return OBS_ETOOBIG;
+    }
+    size_t budget = msg_decode_budget(len, s.rows, s.cells, lim);
     codec_env_t *env = NULL;
-    int rc = codec_envelope_unpack(buf, len, max_frame, &env);
-    if (rc != OBS_OK)
+    bool over = false;
+    int rc = codec_envelope_unpack_budget(buf, len, max_frame, budget, &env, &over);
+    if (rc != OBS_OK) {
+        if (over)
+            *why = (msg_refusal_t){MSG_LIMIT_BUDGET, len, budget};
         return rc;
-    dec_t d = {codec_envelope_arena(env), OBS_OK};
+    }
+    dec_t d = {codec_envelope_arena(env), OBS_OK, false};
     /* the message and its store in the frame's arena, under its budget */
     struct held {
         msg_t msg;
@@ -598,10 +798,24 @@ msg_decode(const uint8_t *buf, size_t len, size_t max_frame, msg_t **out)
     }
     if (d.rc != OBS_OK) {
         codec_envelope_free(&env);
+        if (d.over) {
+            *why = (msg_refusal_t){MSG_LIMIT_BUDGET, len, budget};
+            return OBS_ETOOBIG;
+        }
         return d.rc;
     }
     *out = &h->msg;
     return OBS_OK;
+}
+
+int
+msg_decode(const uint8_t *buf, size_t len, size_t max_frame, msg_t **out)
+{
+    msg_limits_t lim = {.max_frame = max_frame};
+    msg_refusal_t why;
+    int rc = msg_decode_limited(buf, len, &lim, out, &why);
+    /* msg_decode's own budget has always been OBS_ENOMEM */
+    return why.limit == MSG_LIMIT_BUDGET ? OBS_ENOMEM : rc;
 }
 
 void

@@ -18,7 +18,10 @@
  * before it looks inside, allocates at most 32 * len + 1 MiB for the whole
  * decoded message (protobuf-c's unpacking and the plain structs alike),
  * and holds observations to obs.h's limits (OBS_EPROTO beyond them), so the
- * daemon and the client decode under the same budget.
+ * daemon and the client decode under the same budget. msg_decode_limited
+ * holds a frame to tighter limits of the caller's (the local API's: a
+ * smaller budget, rows and cells per ImportRows) and says which one
+ * refused it.
  */
 #ifndef MSG_H
 #define MSG_H
@@ -78,6 +81,12 @@ typedef struct {
     const char *const *items;
     size_t n;
 } msg_strs_t;
+
+/* A list of numbers. */
+typedef struct {
+    const uint64_t *items;
+    size_t n;
+} msg_u64s_t;
 
 /* ---- shared parts */
 typedef struct {
@@ -220,6 +229,9 @@ typedef struct {
     uint64_t duplicates, last_origin_seq, clock_refused;
     const char *link;
     uint64_t rate_out_bps, rate_in_bps, reconnects;
+    const char *key;
+    msg_strs_t refused_reasons;
+    msg_u64s_t refused_counts;
 } msg_peer_status_t;
 
 typedef struct {
@@ -239,7 +251,17 @@ typedef struct {
     uint64_t restamped, renumbered, pending_rejects;
     const char *link;
     uint64_t rate_in_bps, rate_out_bps, reconnects, apply_rate, eta_s;
+    const char *security, *public_key, *hub_key;
+    uint64_t allowed_keys;
+    msg_strs_t refused_reasons;
+    msg_u64s_t refused_counts;
+    uint64_t connections, pending_hello, handshake_failures, backoffs;
+    const char *reload;
 } msg_status_reply_t;
+
+typedef struct {
+    bool reload;
+} msg_status_t;
 
 /* ---- replication */
 typedef struct {
@@ -339,6 +361,7 @@ typedef struct msg {
         msg_structure_list_t structure_list;
         msg_structure_load_t structure_load;
         msg_structure_reply_t structure_reply;
+        msg_status_t status;
         msg_status_reply_t status_reply;
         msg_hello_t hello;
         msg_welcome_t welcome;
@@ -368,6 +391,59 @@ int msg_encode(const msg_t *m, uint8_t **buf, size_t *len);
  * (malformed, no body, an unknown body type, over a limit), OBS_ENOMEM
  * (also: past the allocation budget). */
 int msg_decode(const uint8_t *buf, size_t len, size_t max_frame, msg_t **out);
+
+/* Limits of msg_decode_limited. A zero field adds no limit of its own.
+ * The budget is a cost model of the frame: budget + budget_per_byte * len
+ * + budget_per_row * rows + budget_per_cell * cells (rows and cells of an
+ * ImportRows, counted on the wire); all four zero: msg_decode's 32 * len
+ * + 1 MiB. protobuf-c takes some 90 bytes per cell and 100 per row
+ * whatever their size (a frame of empty cells decodes ~30x larger), so
+ * the model lets the many small cells of an honest import decode, where a
+ * flat multiple of len would have to be that large for every frame; with
+ * max_rows and max_cells it bounds every frame absolutely. */
+typedef struct {
+    size_t max_frame; /* frame length (never over CODEC_MAX_FRAME) */
+    size_t budget, budget_per_byte, budget_per_row, budget_per_cell;
+    /* the budget may be over msg_decode's for some frames (many empty
+     * cells): bound rows and cells too */
+    size_t max_rows;  /* ImportRows: rows in one frame */
+    size_t max_cells; /* ImportRows: cells in one frame, every row's */
+    /* Publish, LogBatch, SnapshotChunk: changes in one frame (replication
+     * could hold a Publish to PROTOCOL.md's 1,000 before unpacking it) */
+    size_t max_changes;
+} msg_limits_t;
+
+/* Which limit refused a frame. */
+typedef enum {
+    MSG_LIMIT_NONE = 0, /* none: decoded, or refused as malformed etc. */
+    MSG_LIMIT_FRAME,    /* got: the frame's length */
+    MSG_LIMIT_BUDGET,   /* got: the frame's length; max: the budget */
+    MSG_LIMIT_ROWS,     /* got: the rows of the ImportRows */
+    MSG_LIMIT_CELLS,    /* got: the cells of the ImportRows */
+    MSG_LIMIT_CHANGES,  /* got: the changes of the Publish etc. */
+} msg_limit_t;
+
+typedef struct {
+    msg_limit_t limit;
+    uint64_t got;
+    size_t max; /* the limit's value */
+} msg_refusal_t;
+
+/** msg_decode under lim. Rows, cells and changes are counted on the wire
+ * before anything is unpacked (every ImportRows, Publish, LogBatch and
+ * SnapshotChunk body of the Envelope, each of their entries), so a frame
+ * over them costs no allocation; the
+ * budget is enforced as protobuf-c allocates. A frame over any limit of
+ * lim is OBS_ETOOBIG, and *why (when non-NULL) names the limit, what the
+ * frame had and the limit's value; OBS_ENOMEM is then a failing malloc
+ * only. Other errors as msg_decode, with why->limit MSG_LIMIT_NONE. */
+int msg_decode_limited(const uint8_t *buf, size_t len, const msg_limits_t *lim,
+                       msg_t **out, msg_refusal_t *why);
+
+/** The budget msg_decode_limited gives a frame of len bytes with rows
+ * and cells (ImportRows; else 0) under lim (NULL: msg_decode's). */
+size_t msg_decode_budget(size_t len, uint64_t rows, uint64_t cells,
+                         const msg_limits_t *lim);
 
 /** Frees a decoded message and sets *mp to NULL. NULL-safe. */
 void msg_destroy(msg_t **mp);

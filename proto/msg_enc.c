@@ -65,6 +65,18 @@ s_(const char *s)
     return u.m;
 }
 
+/* The caller's numbers, borrowed (protobuf-c only reads them). */
+static uint64_t *
+e_u64s(msg_u64s_t v, size_t *n)
+{
+    union {
+        const uint64_t *c;
+        uint64_t *m;
+    } u = {.c = v.items};
+    *n = v.items ? v.n : 0;
+    return u.m;
+}
+
 /* The caller's array itself when it holds no NULL (protobuf-c only reads
  * it): an ImportRows chunk is 2,000 rows of cells, and copying their
  * pointers doubled the cost of encoding it. */
@@ -421,6 +433,9 @@ e_peer(enc_t *e, const msg_peer_status_t *p)
     r->rate_out_bps = p->rate_out_bps;
     r->rate_in_bps = p->rate_in_bps;
     r->reconnects = p->reconnects;
+    r->key = s_(p->key);
+    r->refused_reasons = e_strs(e, p->refused_reasons, &r->n_refused_reasons);
+    r->refused_counts = e_u64s(p->refused_counts, &r->n_refused_counts);
     return r;
 }
 
@@ -457,6 +472,17 @@ enc_status_repl(enc_t *e, const msg_status_reply_t *m,
     r->reconnects = m->reconnects;
     r->apply_rate = m->apply_rate;
     r->eta_s = m->eta_s;
+    r->security = s_(m->security);
+    r->public_key = s_(m->public_key);
+    r->hub_key = s_(m->hub_key);
+    r->allowed_keys = m->allowed_keys;
+    r->refused_reasons = e_strs(e, m->refused_reasons, &r->n_refused_reasons);
+    r->refused_counts = e_u64s(m->refused_counts, &r->n_refused_counts);
+    r->connections = m->connections;
+    r->pending_hello = m->pending_hello;
+    r->handshake_failures = m->handshake_failures;
+    r->backoffs = m->backoffs;
+    r->reload = s_(m->reload);
 }
 
 static void
@@ -690,6 +716,8 @@ enc_body(enc_t *e, const msg_t *m, codec_env_t *env)
         break;
     case MSG_STATUS: /* the empty StatusRequest, present all the same */
         env->status = NEW(e, status_request);
+        if (env->status != NULL)
+            env->status->reload = m->u.status.reload;
         break;
     case MSG_STATUS_REPLY:
         enc_status_reply(e, &m->u.status_reply, env);

@@ -62,6 +62,8 @@ void cli_json_issue(FILE *f, const obsync_issue_t *is);
 const char *cli_attr(const obsync_obs_t *o, const char *id);
 
 int cmd_status(cli_t *cli, int argc, char **argv);
+int cmd_reload(cli_t *cli, int argc, char **argv);
+int cmd_keygen(cli_t *cli, int argc, char **argv);
 int cmd_import(cli_t *cli, int argc, char **argv);
 int cmd_put(cli_t *cli, int argc, char **argv);
 int cmd_get(cli_t *cli, int argc, char **argv);

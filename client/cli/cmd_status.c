@@ -1,9 +1,12 @@
 /*
- * cmd_status.c - `obsync status`: the daemon's counts and, below them, its
- * replication: on a node its hub link (state, cursor, lag, outbox), on a hub
- * its log and a table with one row per node; --json prints every field of
- * obsync_status_t under the proto's field names. It only formats what
- * obsync_status (libobsync) returns; obsync.c dispatches to cmd_status.
+ * cmd_status.c - `obsync status`: the daemon's counts and, below them, the
+ * security of its replication link (a loud line when it is plaintext) and
+ * its replication: on a node its hub link (state, cursor, lag, outbox), on a
+ * hub its log and a table with one row per node; --json prints every field
+ * of obsync_status_t under the proto's field names. Also `obsync reload`,
+ * the same request with its reload flag set. It only formats what
+ * obsync_status / obsync_reload (libobsync) return; obsync.c dispatches to
+ * cmd_status and cmd_reload.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,10 @@ typedef unsigned long long ull_t;
 /* The bound on clock skew (PROTOCOL.md §5.4 "Clocks"): past it a node
  * refuses local writes. */
 #define CLOCK_LIMIT_MS ((int64_t)5 * 60 * 1000)
+
+#define PLAINTEXT_WARNING                                                  \
+    "WARNING: replication is PLAINTEXT: not authenticated, not encrypted " \
+    "(tests and demos only)"
 
 /* ---------------------------------------------------------------- json */
 
@@ -30,6 +37,20 @@ static void
 json_u64(const char *key, uint64_t v)
 {
     printf(",\"%s\":%llu", key, (ull_t)v);
+}
+
+/* refused as {"reason":count,...}: every reason the daemon sent */
+static void
+json_refused(const obsync_refusal_t *r, size_t n)
+{
+    (void)fputs(",\"refused\":{", stdout);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            (void)fputc(',', stdout);
+        obsync_json_write_string(stdout, r[i].reason);
+        printf(":%llu", (ull_t)r[i].count);
+    }
+    (void)fputc('}', stdout);
 }
 
 static void
@@ -56,7 +77,24 @@ peer_json(const obsync_peer_status_t *p)
     json_u64("rate_out_bps", p->rate_out_bps);
     json_u64("rate_in_bps", p->rate_in_bps);
     json_u64("reconnects", p->reconnects);
+    json_str("key", p->key);
+    json_refused(p->refused, p->n_refused);
     (void)fputc('}', stdout);
+}
+
+static void
+security_json(const obsync_status_t *s)
+{
+    json_str("security", s->security);
+    json_str("public_key", s->public_key);
+    json_str("hub_key", s->hub_key);
+    json_u64("allowed_keys", s->allowed_keys);
+    json_refused(s->refused, s->n_refused);
+    json_u64("connections", s->connections);
+    json_u64("pending_hello", s->pending_hello);
+    json_u64("handshake_failures", s->handshake_failures);
+    json_u64("backoffs", s->backoffs);
+    json_str("reload", s->reload);
 }
 
 static void
@@ -100,6 +138,7 @@ status_json(const obsync_status_t *s)
     json_u64("reconnects", s->reconnects);
     json_u64("apply_rate", s->apply_rate);
     json_u64("eta_s", s->eta_s);
+    security_json(s);
     (void)fputs(",\"peers\":[", stdout);
     for (size_t i = 0; i < s->n_peers; i++) {
         if (i > 0)
@@ -221,6 +260,15 @@ col_width(const obsync_status_t *s, const char *head, bool address)
     return w > 64 ? 64 : (int)w;
 }
 
+static uint64_t
+refused_total(const obsync_refusal_t *r, size_t n)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += r[i].count;
+    return t;
+}
+
 static void
 peer_row(const obsync_peer_status_t *p, int wid, int wadr, uint64_t now)
 {
@@ -232,14 +280,15 @@ peer_row(const obsync_peer_status_t *p, int wid, int wadr, uint64_t now)
     (void)snprintf(state, sizeof(state), "%s%s%s", p->state[0] ? p->state : "-",
                    p->link[0] && strcmp(p->link, "ok") != 0 ? ", " : "",
                    p->link[0] && strcmp(p->link, "ok") != 0 ? p->link : "");
-    printf("%-*s %-4s %9s %-*s %8llu %8llu %9llu %9llu %10llu %9llu %10llu "
-           "%10llu %10s %6llu %s\n",
+    printf("%-*s %-4s %9s %-*s %-8s %8llu %8llu %9llu %9llu %10llu %9llu "
+           "%10llu %10llu %10s %6llu %7llu %s\n",
            wid, p->node_id, p->up ? "UP" : "DOWN", seen, wadr,
-           p->address[0] ? p->address : "-", (ull_t)p->cursor,
-           (ull_t)p->lag_changes, (ull_t)p->accepted, (ull_t)p->rejected,
-           (ull_t)p->duplicates, (ull_t)p->conflicts, (ull_t)p->bytes_in,
-           (ull_t)p->bytes_out, rate_text(p->rate_out_bps, rate, sizeof(rate)),
-           (ull_t)p->reconnects, state);
+           p->address[0] ? p->address : "-", p->key[0] ? p->key : "-",
+           (ull_t)p->cursor, (ull_t)p->lag_changes, (ull_t)p->accepted,
+           (ull_t)p->rejected, (ull_t)p->duplicates, (ull_t)p->conflicts,
+           (ull_t)p->bytes_in, (ull_t)p->bytes_out,
+           rate_text(p->rate_out_bps, rate, sizeof(rate)), (ull_t)p->reconnects,
+           (ull_t)refused_total(p->refused, p->n_refused), state);
 }
 
 static void
@@ -264,20 +313,73 @@ hub_repl_text(const obsync_status_t *s)
     if (s->n_peers == 0)
         return;
     int wid = col_width(s, "NODE", false), wadr = col_width(s, "ADDRESS", true);
-    printf("\n%-*s %-4s %9s %-*s %8s %8s %9s %9s %10s %9s %10s %10s %10s %6s "
-           "%s\n",
-           wid, "NODE", "UP", "LAST SEEN", wadr, "ADDRESS", "CURSOR", "LAG",
-           "ACCEPTED", "REJECTED", "DUPLICATES", "CONFLICTS", "BYTES IN",
-           "BYTES OUT", "RATE OUT", "RECONN", "STATE");
+    printf("\n%-*s %-4s %9s %-*s %-8s %8s %8s %9s %9s %10s %9s %10s %10s "
+           "%10s %6s %7s %s\n",
+           wid, "NODE", "UP", "LAST SEEN", wadr, "ADDRESS", "KEY", "CURSOR",
+           "LAG", "ACCEPTED", "REJECTED", "DUPLICATES", "CONFLICTS", "BYTES IN",
+           "BYTES OUT", "RATE OUT", "RECONN", "REFUSED", "STATE");
     uint64_t now = wall_ms();
     for (size_t i = 0; i < s->n_peers; i++)
         peer_row(&s->peers[i], wid, wadr, now);
+}
+
+/* "reason=N ..." of the non-zero counts ("none" when every one is 0),
+ * cut short with "..." past cap. */
+static const char *
+refused_text(const obsync_refusal_t *r, size_t n, char *buf, size_t cap)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && at < cap; i++) {
+        if (r[i].count == 0)
+            continue;
+        int k = snprintf(buf + at, cap - at, "%s%s=%llu", at ? " " : "",
+                         r[i].reason, (ull_t)r[i].count);
+        at = k < 0 ? cap : at + (size_t)k;
+    }
+    if (at >= cap && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
+    return buf[0] ? buf : "none";
+}
+
+/* The replication link's security: the mode, the keys, and on a hub what
+ * its door let in and kept out. Nothing from an older daemon. */
+static void
+security_text(const obsync_status_t *s)
+{
+    bool hub = strcmp(s->role, "hub") == 0;
+    if (s->security[0] == '\0')
+        return;
+    if (!hub && s->hub_endpoint[0] == '\0') {
+        printf("security          %s (no replication)\n", s->security);
+        return;
+    }
+    if (strcmp(s->security, "curve") != 0) {
+        printf("security          %s\n%s\n", s->security, PLAINTEXT_WARNING);
+        return;
+    }
+    printf("security          curve, public key %s\n",
+           s->public_key[0] ? s->public_key : "?");
+    if (!hub) {
+        printf("  hub key         %s\n", s->hub_key[0] ? s->hub_key : "?");
+        return;
+    }
+    char refused[512];
+    printf("  allow-list      %llu node key(s)\n"
+           "  connections     %llu open, %llu waiting for Hello, %llu "
+           "handshake failure(s), %llu back-off(s)\n"
+           "  refused         %s\n",
+           (ull_t)s->allowed_keys, (ull_t)s->connections,
+           (ull_t)s->pending_hello, (ull_t)s->handshake_failures,
+           (ull_t)s->backoffs,
+           refused_text(s->refused, s->n_refused, refused, sizeof(refused)));
 }
 
 static void
 status_text(const obsync_status_t *s)
 {
     counts_text(s);
+    security_text(s);
     if (strcmp(s->role, "hub") == 0)
         hub_repl_text(s);
     else if (s->hub_endpoint[0] == '\0')
@@ -292,8 +394,10 @@ cmd_status(cli_t *cli, int argc, char **argv)
     if (argc > 1 && cli_is_help(argv[1])) {
         puts("usage: obsync status\nNode id, role, provider, epoch, counts, "
              "outbox depth, hlc, map use,\ncommits, grouped writes, uptime, "
-             "dataflows and replication: on a node\nits hub link (state, "
-             "cursor, lag, outbox), on a hub its log and one row\nper node.");
+             "dataflows, security (curve or plaintext,\nthe keys; on a hub "
+             "its allow-list, connections and refusals) and\nreplication: on "
+             "a node its hub link (state, cursor, lag, outbox), on a\nhub "
+             "its log and one row per node.");
         return EXIT_OK;
     }
     if (argc > 1)
@@ -308,6 +412,55 @@ cmd_status(cli_t *cli, int argc, char **argv)
         status_json(s);
     else
         status_text(s);
+    obsync_status_free(&s);
+    return EXIT_OK;
+}
+
+/* A refused reload is the daemon's answer (exit 6 whatever its code);
+ * no answer at all is reported as for any other command. */
+static int
+reload_failed(cli_t *cli, int rc)
+{
+    if (cli_interrupted || rc == OBSYNC_EUNREACH || rc == OBSYNC_ETIMEOUT)
+        return cli_fail(cli, rc, "reload");
+    const char *msg = obsync_client_errmsg(cli->c);
+    if (strncmp(msg, "reload: ", 8) == 0)
+        msg += 8; /* the daemon's own prefix */
+    (void)fprintf(stderr, "obsync: reload: %s\n",
+                  msg[0] ? msg : obsync_strerror(rc));
+    return EXIT_DAEMON;
+}
+
+int
+cmd_reload(cli_t *cli, int argc, char **argv)
+{
+    if (argc > 1 && cli_is_help(argv[1])) {
+        puts("usage: obsync reload\nMakes a hub re-read its allow-list (the "
+             "nodes' public certificates in\ncurve_allow_dir) now, as SIGHUP "
+             "does, and prints how many keys it allows.\nA list with a bad "
+             "file is refused: the old list stays, the message\nnames the "
+             "file, exit 6. On a node or a plaintext hub there is nothing\nto "
+             "reload (exit 0).");
+        return EXIT_OK;
+    }
+    if (argc > 1)
+        return cli_usage("reload", "unexpected argument", argv[1]);
+    if (cli_client(cli) == NULL)
+        return EXIT_USAGE;
+    obsync_status_t *s = NULL;
+    int rc = obsync_reload(cli->c, &s);
+    if (rc != OBSYNC_OK)
+        return reload_failed(cli, rc);
+    if (cli->json) {
+        (void)fputs("{\"reload\":", stdout);
+        obsync_json_write_string(stdout, s->reload);
+        puts("}");
+    } else if (!cli->quiet) {
+        bool list =
+            strcmp(s->role, "hub") == 0 && strcmp(s->security, "curve") == 0;
+        printf("%s: %s\n", list ? "allow-list reloaded" : "nothing to reload",
+               s->reload);
+    }
     obsync_status_free(&s);
     return EXIT_OK;
 }

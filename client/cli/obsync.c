@@ -39,6 +39,10 @@ usage(FILE *f)
         "  export [DATAFLOW] [filters]         SDMX-CSV 2.x or JSON lines\n"
         "  history DATAFLOW KEY PERIOD         every version, newest first\n"
         "  structure list|show|load            code lists, DSDs, dataflows\n"
+        "  reload                              hub: re-read the allow-list\n"
+        "  keygen NAME [--provider P|--hub] [--dir DIR] [--force]\n"
+        "                                      write a CURVE key pair (no "
+        "daemon)\n"
         "  (obsync COMMAND --help for each)\n"
         "\n"
         "options:\n"
@@ -53,7 +57,8 @@ usage(FILE *f)
         "  0 ok                 1 rows rejected or strict import aborted\n"
         "  2 usage/config error 3 daemon unreachable or timed out\n"
         "  4 not found          5 input file unreadable, empty, binary or\n"
-        "                         malformed (no usable header)\n"
+        "                         malformed (no usable header); keygen:\n"
+        "                         a key file cannot be written\n"
         "  6 daemon refused or failed (store full, protocol error, ...)\n"
         "  130 interrupted\n",
         f);
@@ -124,6 +129,8 @@ static const command_t commands[] = {
     {"export", cmd_export},
     {"history", cmd_history},
     {"structure", cmd_structure},
+    {"reload", cmd_reload},
+    {"keygen", cmd_keygen},
 };
 
 /* Global options; returns the index of COMMAND or -1 after an error. */

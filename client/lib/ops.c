@@ -1,9 +1,9 @@
 /*
- * ops.c - libobsync's requests other than import: status, put, delete, get,
- * history, query with paging, export and structure. Each builds one request
- * msg_t, calls cl_call (client.c) and turns the reply into the public
- * types of obsync.h. It does no I/O itself except obsync_export writing to
- * the caller's FILE* through export.c.
+ * ops.c - libobsync's requests other than import: status and reload, put,
+ * delete, get, history, query with paging, export and structure. Each builds
+ * one request msg_t, calls cl_call (client.c) and turns the reply into the
+ * public types of obsync.h. It does no I/O itself except obsync_export
+ * writing to the caller's FILE* through export.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,14 @@ static char *
 dup_or_empty(const char *s)
 {
     return strdup(s ? s : "");
+}
+
+static void
+free_refused(obsync_refusal_t *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(r[i].reason);
+    free(r);
 }
 
 void
@@ -37,15 +45,43 @@ obsync_status_free(obsync_status_t **stp)
     free(st->hub_endpoint);
     free(st->repl_state);
     free(st->link);
+    free(st->security);
+    free(st->public_key);
+    free(st->hub_key);
+    free(st->reload);
+    free_refused(st->refused, st->n_refused);
     for (size_t i = 0; i < st->n_peers; i++) {
         free(st->peers[i].node_id);
         free(st->peers[i].address);
         free(st->peers[i].state);
         free(st->peers[i].link);
+        free(st->peers[i].key);
+        free_refused(st->peers[i].refused, st->peers[i].n_refused);
     }
     free(st->peers);
     free(st);
     *stp = NULL;
+}
+
+/* Pairs the parallel arrays refused_reasons / refused_counts into *out
+ * (*n counted as they are copied, so a partial array frees all the same).
+ * A daemon that sent arrays of different lengths is taken at the shorter. */
+static int
+copy_refused(const msg_strs_t *reasons, const msg_u64s_t *counts,
+             obsync_refusal_t **out, size_t *n)
+{
+    size_t len = reasons->n < counts->n ? reasons->n : counts->n;
+    if (len == 0)
+        return OBSYNC_OK;
+    if ((*out = calloc(len, sizeof(**out))) == NULL)
+        return OBSYNC_ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        (*n)++;
+        (*out)[i].count = counts->items[i];
+        if (((*out)[i].reason = dup_or_empty(reasons->items[i])) == NULL)
+            return OBSYNC_ENOMEM;
+    }
+    return OBSYNC_OK;
 }
 
 /* Copies one PeerStatus into a zeroed row. On ENOMEM some strings may be
@@ -73,8 +109,29 @@ copy_peer(const msg_peer_status_t *r, obsync_peer_status_t *p)
     p->rate_out_bps = r->rate_out_bps;
     p->rate_in_bps = r->rate_in_bps;
     p->reconnects = r->reconnects;
-    return p->node_id && p->address && p->state && p->link ? OBSYNC_OK
-                                                           : OBSYNC_ENOMEM;
+    p->key = dup_or_empty(r->key);
+    if (!p->node_id || !p->address || !p->state || !p->link || !p->key)
+        return OBSYNC_ENOMEM;
+    return copy_refused(&r->refused_reasons, &r->refused_counts, &p->refused,
+                        &p->n_refused);
+}
+
+static int
+copy_security(const msg_status_reply_t *r, obsync_status_t *st)
+{
+    st->security = dup_or_empty(r->security);
+    st->public_key = dup_or_empty(r->public_key);
+    st->hub_key = dup_or_empty(r->hub_key);
+    st->reload = dup_or_empty(r->reload);
+    st->allowed_keys = r->allowed_keys;
+    st->connections = r->connections;
+    st->pending_hello = r->pending_hello;
+    st->handshake_failures = r->handshake_failures;
+    st->backoffs = r->backoffs;
+    if (!st->security || !st->public_key || !st->hub_key || !st->reload)
+        return OBSYNC_ENOMEM;
+    return copy_refused(&r->refused_reasons, &r->refused_counts, &st->refused,
+                        &st->n_refused);
 }
 
 static int
@@ -102,6 +159,8 @@ copy_repl(const msg_status_reply_t *r, obsync_status_t *st)
     st->outbox_acked = r->outbox_acked;
     st->snapshots = r->snapshots;
     if (st->hub_endpoint == NULL || st->repl_state == NULL || st->link == NULL)
+        return OBSYNC_ENOMEM;
+    if (copy_security(r, st) != OBSYNC_OK)
         return OBSYNC_ENOMEM;
     if (r->n_peers == 0)
         return OBSYNC_OK;
@@ -148,13 +207,15 @@ copy_status(const msg_status_reply_t *r, obsync_status_t *st)
     return copy_repl(r, st);
 }
 
-int
-obsync_status(obsync_client_t *c, obsync_status_t **out)
+/* One StatusRequest (reload: re-read the allow-list first) and its reply
+ * as an obsync_status_t. */
+static int
+status_call(obsync_client_t *c, bool reload, obsync_status_t **out)
 {
     if (c == NULL || out == NULL)
         return OBSYNC_EINVAL;
     *out = NULL;
-    msg_t req = {.type = MSG_STATUS}, *rep = NULL;
+    msg_t req = {.type = MSG_STATUS, .u.status.reload = reload}, *rep = NULL;
     int rc = cl_call_expect(c, &req, MSG_STATUS_REPLY, &rep);
     if (rc != OBSYNC_OK)
         return rc;
@@ -163,9 +224,31 @@ obsync_status(obsync_client_t *c, obsync_status_t **out)
     msg_destroy(&rep);
     if (rc != OBSYNC_OK) {
         obsync_status_free(&st);
-        return cl_fail(c, rc, "out of memory");
+        (void)cl_fail(c, rc, "out of memory");
+        return rc;
     }
     *out = st;
+    return OBSYNC_OK;
+}
+
+int
+obsync_status(obsync_client_t *c, obsync_status_t **out)
+{
+    return status_call(c, false, out);
+}
+
+int
+obsync_reload(obsync_client_t *c, obsync_status_t **out)
+{
+    int rc = status_call(c, true, out);
+    if (rc != OBSYNC_OK)
+        return rc;
+    if ((*out)->reload[0] == '\0') {
+        obsync_status_free(out);
+        return cl_fail(c, OBSYNC_EPROTO,
+                       "the daemon ignored the reload request (an obsyncd "
+                       "older than `obsync reload`?)");
+    }
     return OBSYNC_OK;
 }
 

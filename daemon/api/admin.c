@@ -203,8 +203,17 @@ out:
 }
 
 void
-admin_on_status(engine_t *self, const ctl_peer_t *peer)
+admin_on_status(engine_t *self, const ctl_peer_t *peer, bool reload)
 {
+    char reloaded[300] = "";
+    if (reload && self->hub == NULL)
+        (void)snprintf(reloaded, sizeof(reloaded),
+                       "a node has no allow-list to reload");
+    else if (reload &&
+             repl_hub_reload(self->hub, reloaded, sizeof(reloaded)) != OBS_OK) {
+        ctl_reply_error(self->ctl, peer, OBS_EINVAL, "reload: %s", reloaded);
+        return;
+    }
     obsdb_stats_t s = {0};
     obsdb_txn_t *txn = NULL;
     int rc = obsdb_begin(self->db, false, &txn);
@@ -232,6 +241,8 @@ admin_on_status(engine_t *self, const ctl_peer_t *peer)
     sr->uptime_s = (uint64_t)(time(NULL) - self->started);
     sr->commits = self->commits;
     sr->writes_grouped = self->writes_grouped;
+    sr->security = self->cfg->security;
+    sr->reload = reloaded;
     size_t n = structure_dataflow_count(self->st);
     const char **dfs = calloc(n + 1, sizeof(*dfs));
     for (size_t i = 0; dfs && i < n; i++)

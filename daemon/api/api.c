@@ -209,7 +209,7 @@ api_on_request(void *arg, const ctl_peer_t *peer, const msg_t *req)
         admin_on_structure_load(self, peer, &req->u.structure_load);
         break;
     case MSG_STATUS:
-        admin_on_status(self, peer);
+        admin_on_status(self, peer, req->u.status.reload);
         break;
     default:
         ctl_reply_error(self->ctl, peer, OBS_EPROTO,

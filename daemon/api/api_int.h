@@ -248,7 +248,9 @@ void admin_on_structure_load(engine_t *self, const ctl_peer_t *peer,
                              const msg_structure_load_t *r);
 void admin_on_structure_list(engine_t *self, const ctl_peer_t *peer,
                              const msg_structure_list_t *r);
-void admin_on_status(engine_t *self, const ctl_peer_t *peer);
+/** Status; reload (hub): the allow-list is re-read first, and a bad one
+ * is an error reply that names the file. */
+void admin_on_status(engine_t *self, const ctl_peer_t *peer, bool reload);
 
 /* ---- api.c */
 /** The ctl handler: one decoded request. */

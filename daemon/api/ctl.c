@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,22 @@
 
 #define CTL_BUDGET    1000 /* requests handled per loop turn ... */
 #define CTL_BUDGET_MS 5    /* ... or fewer once this much time has gone */
+
+/* What one request may cost to decode (ctl_decode_limits): a local client
+ * is trusted with the data, not with the daemon's memory. msg_decode's
+ * 32 * len + 1 MiB (what replication keeps) let an 8 MB ImportRows of 4
+ * million empty rows take a node to 240 MB, and a 64 MB frame (max_frame)
+ * could ask for 2 GB. Named here until they are config keys (api_*). */
+#define CTL_FRAME_ROWS 10000 /* rows per ImportRows; the CLI sends <= 2000 */
+/* cells per ImportRows: the CLI's 2000 rows of the widest header mapped
+ * (sdmx_rows.c MAX_COLUMNS 512, plus a trailing empty cell) fit */
+#define CTL_FRAME_CELLS (1024u * 1024u)
+/* the budget: 16 MiB + 2 per byte + what protobuf-c takes per row and per
+ * cell of an ImportRows (~100 and ~90 bytes, measured in test_msg.c) */
+#define CTL_DECODE_FIXED    ((size_t)16 * 1024 * 1024)
+#define CTL_DECODE_PER_BYTE 2
+#define CTL_DECODE_PER_ROW  160
+#define CTL_DECODE_PER_CELL 96
 
 struct ctl {
     void *sock;
@@ -156,19 +173,72 @@ recv_identity(ctl_t *self, ctl_peer_t *peer)
     return true;
 }
 
+msg_limits_t
+ctl_decode_limits(size_t max_frame)
+{
+    return (msg_limits_t){.max_frame = max_frame,
+                          .budget = CTL_DECODE_FIXED,
+                          .budget_per_byte = CTL_DECODE_PER_BYTE,
+                          .budget_per_row = CTL_DECODE_PER_ROW,
+                          .budget_per_cell = CTL_DECODE_PER_CELL,
+                          .max_rows = CTL_FRAME_ROWS,
+                          .max_cells = CTL_FRAME_CELLS};
+}
+
+/* Answers a frame msg_decode_limited refused, naming the limit. */
+static void
+refuse_frame(ctl_t *self, ctl_peer_t *peer, size_t len, int rc,
+             const msg_refusal_t *why)
+{
+    char text[400];
+    switch (why->limit) {
+    case MSG_LIMIT_FRAME:
+        (void)snprintf(text, sizeof(text),
+                       "request frame of %zu bytes is over max_frame = %zu",
+                       len, why->max);
+        break;
+    case MSG_LIMIT_ROWS:
+        (void)snprintf(text, sizeof(text),
+                       "ImportRows of %" PRIu64 " rows refused: the local API "
+                       "takes at most %zu rows per request (the CLI sends "
+                       "2000); nothing of it was read",
+                       why->got, why->max);
+        break;
+    case MSG_LIMIT_CELLS:
+        (void)snprintf(text, sizeof(text),
+                       "ImportRows of %" PRIu64 " cells refused: the local "
+                       "API takes at most %zu cells per request; nothing of "
+                       "it was read",
+                       why->got, why->max);
+        break;
+    case MSG_LIMIT_BUDGET:
+        (void)snprintf(text, sizeof(text),
+                       "request frame of %zu bytes refused: decoding it takes "
+                       "more than the local API's decode budget of %zu bytes "
+                       "for it; send it in smaller requests",
+                       len, why->max);
+        break;
+    default:
+        (void)snprintf(text, sizeof(text), "bad request frame (%zu bytes): %s",
+                       len, obs_strerror(rc));
+        break;
+    }
+    self->stats.frames_bad++;
+    log_info("local API: dropped a frame: %s", text);
+    ctl_reply_error(self, peer, rc, "%s", text);
+}
+
 static void
 handle_frame(ctl_t *self, ctl_peer_t *peer, zmq_msg_t *m,
              ctl_handler_fn handler, void *arg)
 {
     msg_t *req = NULL;
-    int rc =
-        msg_decode(zmq_msg_data(m), zmq_msg_size(m), self->max_frame, &req);
+    msg_limits_t lim = ctl_decode_limits(self->max_frame);
+    msg_refusal_t why;
+    int rc = msg_decode_limited(zmq_msg_data(m), zmq_msg_size(m), &lim, &req,
+                                &why);
     if (rc != OBS_OK) {
-        self->stats.frames_bad++;
-        log_info("local API: dropped a bad frame of %zu bytes: %s",
-                 zmq_msg_size(m), obs_strerror(rc));
-        ctl_reply_error(self, peer, rc, "bad request frame (%zu bytes): %s",
-                        zmq_msg_size(m), obs_strerror(rc));
+        refuse_frame(self, peer, zmq_msg_size(m), rc, &why);
         return;
     }
     peer->corr_id = req->corr_id;

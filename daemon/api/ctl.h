@@ -53,5 +53,10 @@ int ctl_reply(ctl_t *self, const ctl_peer_t *peer, msg_t *reply);
 int ctl_reply_error(ctl_t *self, const ctl_peer_t *peer, int code,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 ctl_stats_t ctl_stats(const ctl_t *self);
+/** The limits every request is decoded under (msg_decode_limited): frames
+ * up to max_frame, at most 10,000 rows and 2^20 cells per ImportRows, and
+ * a budget of 16 MiB + 2 per byte + 160 per row + 96 per cell. Past one:
+ * ErrorReply{OBS_ETOOBIG} naming it, the request unread. */
+msg_limits_t ctl_decode_limits(size_t max_frame);
 
 #endif

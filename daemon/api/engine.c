@@ -194,11 +194,42 @@ on_before_sleep(void *arg)
            (self->hub && repl_hub_has_work(self->hub));
 }
 
+static void
+on_zap_readable(void *arg)
+{
+    repl_hub_on_zap(arg);
+}
+
+static void
+on_monitor_readable(void *arg)
+{
+    repl_hub_on_monitor(arg);
+}
+
+static void
+on_hup(void *arg)
+{
+    engine_t *self = arg;
+    char msg[300];
+    if (self->hub) /* logged by the hub */
+        (void)repl_hub_reload(self->hub, msg, sizeof(msg));
+    else
+        log_notice("SIGHUP: a node has nothing to reload");
+}
+
 static int
 register_handlers(engine_t *self)
 {
     int rc = loop_add_socket(self->loop, ctl_socket(self->ctl), on_ctl_readable,
                              self);
+    if (rc == OBS_OK && self->hub)
+        rc = loop_add_socket(self->loop, repl_hub_zap_socket(self->hub),
+                             on_zap_readable, self->hub);
+    if (rc == OBS_OK && self->hub)
+        rc = loop_add_socket(self->loop, repl_hub_monitor_socket(self->hub),
+                             on_monitor_readable, self->hub);
+    if (rc == OBS_OK)
+        loop_on_hup(self->loop, on_hup, self);
     if (rc == OBS_OK)
         rc = track_repl_socket(self);
     if (rc == OBS_OK)
@@ -269,6 +300,9 @@ engine_destroy(engine_t **selfp)
         return;
     engine_t *self = *selfp;
     loop_remove_arg(self->loop, self);
+    loop_on_hup(self->loop, NULL, NULL);
+    if (self->hub)
+        loop_remove_arg(self->loop, self->hub);
     if (self->ctl != NULL) { /* started: what is queued is committed */
         commit_flush(self);
         log_notice("stopping: %" PRIu64 " commits, %" PRIu64 " writes grouped",

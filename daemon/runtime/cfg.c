@@ -87,9 +87,37 @@ static const opt_t OPTS[] = {
     {"repl_bind", T_STR, false, OFF(repl_bind), "tcp://127.0.0.1:7600", 0, 0,
      "hub: endpoint nodes connect to (port 0 = kernel-chosen; the bound "
      "endpoint is written to data_dir/repl.endpoint)"},
-    {"security", T_STR, false, OFF(security), NULL, 0, 0,
-     "replication transport security; only 'plaintext' exists yet (CURVE "
-     "is planned): it must be set explicitly, and the daemon warns loudly"},
+    {"security", T_STR, false, OFF(security), "curve", 0, 0,
+     "replication transport security: curve (authenticated and encrypted, "
+     "README \"Keys and deployment\") or plaintext (tests and demos only: "
+     "no authentication, the daemon warns at start and in status)"},
+    {"curve_secret_key", T_PATH, false, OFF(curve_secret_key), NULL, 0, 0,
+     "curve: this daemon's secret certificate (`obsync keygen`; the file must "
+     "not be readable by group or others)"},
+    {"hub_public_key", T_PATH, false, OFF(hub_public_key), NULL, 0, 0,
+     "node, curve: the hub's public certificate; the node talks only to the "
+     "hub holding its secret half"},
+    {"curve_allow_dir", T_PATH, false, OFF(curve_allow_dir), NULL, 0, 0,
+     "hub, curve: directory of the public certificates of the nodes allowed "
+     "in; each names its node_id and provider. Re-read on SIGHUP, `obsync "
+     "reload`, and when the directory changes"},
+    {"repl_max_frame", T_SIZE, false, OFF(repl_max_frame), "4M", 2 * MiB,
+     256 * MiB,
+     "hub: largest message a node may send (the largest legal Publish is "
+     "512 KiB of changes plus one change of at most 1 MiB)"},
+    {"handshake_timeout_ms", T_UINT, false, OFF(handshake_timeout_ms), "10000",
+     100, 600000,
+     "hub: a connection that has not finished its security handshake in "
+     "this time is closed"},
+    {"max_pending_hello", T_UINT, false, OFF(max_pending_hello), "256", 1,
+     100000,
+     "hub: connections that passed the handshake but have not said Hello; "
+     "beyond this, new handshakes are refused"},
+    {"abuse_threshold", T_UINT, false, OFF(abuse_threshold), "20", 1, 1000000,
+     "hub: protocol errors from one key (or address, in plaintext) within "
+     "a minute before it is refused for abuse_backoff_ms"},
+    {"abuse_backoff_ms", T_UINT, false, OFF(abuse_backoff_ms), "60000", 1000,
+     86400000, "hub: how long a peer over abuse_threshold is refused"},
     {"subscribe_dataflows", T_STR, false, OFF(subscribe_dataflows), NULL, 0, 0,
      "node: dataflows to receive, comma separated; unset = all"},
     {"subscribe_areas", T_STR, false, OFF(subscribe_areas), NULL, 0, 0,
@@ -351,6 +379,53 @@ derive_defaults(cfg_t *cfg, const char *name, char *err, size_t cap)
     return OBS_OK;
 }
 
+/* security = curve needs its key files; plaintext must not be mixed with
+ * them (a half-configured daemon would look secure and not be). */
+static int
+check_security(const cfg_t *cfg, bool replicates, const char *name, char *err,
+               size_t cap)
+{
+    bool curve = strcmp(cfg->security, "curve") == 0;
+    if (!curve && strcmp(cfg->security, "plaintext") != 0)
+        return fail(err, cap,
+                    "%s: security: '%s' is not a mode; curve or plaintext",
+                    name, cfg->security);
+    const char *keys[] = {cfg->curve_secret_key, cfg->hub_public_key,
+                          cfg->curve_allow_dir};
+    const char *names[] = {"curve_secret_key", "hub_public_key",
+                           "curve_allow_dir"};
+    for (size_t i = 0; i < 3 && !curve; i++)
+        if (keys[i] != NULL)
+            return fail(err, cap,
+                        "%s: %s: set, but security = plaintext uses no keys",
+                        name, names[i]);
+    if (!curve || !replicates)
+        return OBS_OK;
+    if (cfg->curve_secret_key == NULL)
+        return fail(err, cap,
+                    "%s: curve_secret_key: required with security = curve "
+                    "(make one with `obsync keygen`; security = plaintext is "
+                    "for tests only)",
+                    name);
+    if (cfg->role == CFG_ROLE_HUB && cfg->curve_allow_dir == NULL)
+        return fail(err, cap,
+                    "%s: curve_allow_dir: required on a hub with security = "
+                    "curve (the public certificates of its nodes)",
+                    name);
+    if (cfg->role == CFG_ROLE_NODE && cfg->hub_public_key == NULL)
+        return fail(err, cap,
+                    "%s: hub_public_key: required on a node with security = "
+                    "curve (the hub's public certificate)",
+                    name);
+    if (cfg->role == CFG_ROLE_HUB && cfg->hub_public_key != NULL)
+        return fail(err, cap, "%s: hub_public_key: a node's key, not a hub's",
+                    name);
+    if (cfg->role == CFG_ROLE_NODE && cfg->curve_allow_dir != NULL)
+        return fail(err, cap, "%s: curve_allow_dir: a hub's key, not a node's",
+                    name);
+    return OBS_OK;
+}
+
 /* The rules of the replication keys (security, endpoints, timing, frame
  * size). */
 static int
@@ -362,16 +437,9 @@ check_replication(const cfg_t *cfg, const char *name, char *err, size_t cap)
                     "%s: hub_endpoint: a hub has no hub (federation "
                     "is not built yet)",
                     name);
-    if (replicates && cfg->security == NULL)
-        return fail(err, cap,
-                    "%s: security: required for replication; only "
-                    "'plaintext' exists yet",
-                    name);
-    if (cfg->security && strcmp(cfg->security, "plaintext") != 0)
-        return fail(err, cap,
-                    "%s: security: '%s' is not supported; only "
-                    "'plaintext' exists yet",
-                    name, cfg->security);
+    int rc = check_security(cfg, replicates, name, err, cap);
+    if (rc != OBS_OK)
+        return rc;
     if (cfg->hub_endpoint && strncmp(cfg->hub_endpoint, "tcp://", 6) != 0)
         return fail(err, cap, "%s: hub_endpoint: must be tcp://HOST:PORT",
                     name);
@@ -403,6 +471,11 @@ finish(cfg_t *cfg, const bool *seen, const char *name, char *err, size_t cap)
         return rc;
     if (cfg->map_max < cfg->map_size)
         return fail(err, cap, "%s: map_max: smaller than map_size", name);
+    if (cfg->api_mode & 0007) /* operator commands are local and trusted */
+        return fail(err, cap,
+                    "%s: api_mode: %04o opens the API socket to every local "
+                    "user; use 0600, or 0660 with api_group",
+                    name, cfg->api_mode);
     return check_replication(cfg, name, err, cap);
 }
 

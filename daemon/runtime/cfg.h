@@ -37,10 +37,18 @@ typedef struct {
     uint64_t group_commit_max;
     bool no_sync;
     /* replication */
-    char *hub_endpoint;        /* node: the hub's tcp:// endpoint; NULL =
-                                  standalone */
-    char *repl_bind;           /* hub: where nodes connect */
-    char *security;            /* "plaintext" (CURVE comes later) */
+    char *hub_endpoint;      /* node: the hub's tcp:// endpoint; NULL =
+                                standalone */
+    char *repl_bind;         /* hub: where nodes connect */
+    char *security;          /* "curve" or "plaintext" */
+    char *curve_secret_key;  /* this daemon's secret certificate */
+    char *hub_public_key;    /* node: the hub's public certificate */
+    char *curve_allow_dir;   /* hub: allowed nodes' public certificates */
+    uint64_t repl_max_frame; /* hub: largest message from a node */
+    uint64_t handshake_timeout_ms;
+    uint64_t max_pending_hello;
+    uint64_t abuse_threshold;  /* protocol errors a minute, then refused */
+    uint64_t abuse_backoff_ms; /* ... for this long */
     char *subscribe_dataflows; /* node: comma list, NULL = all */
     char *subscribe_areas;     /* node: comma list, NULL = all */
     uint64_t heartbeat_ms;

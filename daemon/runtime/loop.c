@@ -45,6 +45,8 @@ struct loop {
     atomic_bool stop;
     bool more_work; /* a before-sleep hook has work ready */
     int sig_fd;     /* -1: signals not watched */
+    loop_hup_fn *on_hup;
+    void *hup_arg;
 };
 
 static uint64_t
@@ -173,8 +175,12 @@ on_signal_fd(void *arg)
 {
     loop_t *self = arg;
     struct signalfd_siginfo si;
-    while (read(self->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-        atomic_store(&self->stop, true);
+    while (read(self->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo != SIGHUP)
+            atomic_store(&self->stop, true);
+        else if (self->on_hup)
+            self->on_hup(self->hup_arg);
+    }
 }
 
 int
@@ -184,6 +190,7 @@ loop_watch_signals(loop_t *self)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     (void)signal(SIGPIPE, SIG_IGN);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
         return OBS_ESYS;
@@ -306,4 +313,11 @@ bool
 loop_stopped(const loop_t *self)
 {
     return atomic_load(&self->stop);
+}
+
+void
+loop_on_hup(loop_t *self, loop_hup_fn *fn, void *arg)
+{
+    self->on_hup = fn;
+    self->hup_arg = arg;
 }

@@ -55,10 +55,15 @@ int loop_add_cron(loop_t *self, unsigned interval_ms, loop_cron_fn *fn,
 /** Calls fn(arg) at the end of every turn. OBS_ENOMEM. */
 int loop_add_before_sleep(loop_t *self, loop_sleep_fn *fn, void *arg);
 
-/** SIGTERM and SIGINT stop the loop (through a signalfd: the signals are
- * blocked in the calling thread, so call it before any other thread
- * starts); SIGPIPE is ignored. OBS_ESYS. */
+/** SIGTERM and SIGINT stop the loop, SIGHUP calls the loop_on_hup
+ * handler (through a signalfd: the signals are blocked in the calling
+ * thread, so call it before any other thread starts); SIGPIPE is ignored.
+ * OBS_ESYS. */
 int loop_watch_signals(loop_t *self);
+
+typedef void(loop_hup_fn)(void *arg);
+/** fn(arg) runs on the loop at each SIGHUP (one handler; NULL: none). */
+void loop_on_hup(loop_t *self, loop_hup_fn *fn, void *arg);
 
 /** One turn, waiting at most timeout_ms for input (less when a timer is
  * due sooner; -1: until a timer, so a loop with no socket, fd or timer

@@ -57,6 +57,12 @@ def node(env, hub_d, node_id, provider="COL", **kw):
     """A started Python node connected to hub_d; closed (and its
     violations checked) by @case at the end of the case."""
     kw.setdefault("peer_timeout_ms", rh.PEER_TIMEOUT_MS)
+    if getattr(hub_d, "security", "plaintext") == "curve" and "curve" not in kw:
+        # a key of its own from `obsync keygen`, allowed at the hub (the
+        # same one as a C node's of that node id and provider)
+        pub, sec = rh.keygen(env, node_id, provider)
+        rh.allow(hub_d, pub, "%s-%s.key" % (node_id, provider))
+        kw["curve"] = (hub_d.public_key, sec)
     n = on.Node(pb(env), hub_d.endpoint, node_id, provider, log=h.log, **kw)
     env.__dict__.setdefault("py_nodes", []).append(n)
     return n.start()

@@ -270,8 +270,19 @@ class Node:
                  max_batch=200, window=WINDOW, auto_reconnect=True,
                  send_hello=True, peer_timeout_ms=DEFAULT_PEER_TIMEOUT_MS,
                  hello_overrides=None, hello_version=PROTOCOL_VERSION,
-                 log=None):
+                 curve=None, log=None):
         self.pb = pb
+        # CURVE (PROTOCOL.md §5.2): (the hub's public certificate file, our
+        # secret certificate file), in ZeroMQ's certificate format; None:
+        # plaintext
+        self.curve = None
+        if curve is not None:
+            import zmq.auth
+            server_public, _ = zmq.auth.load_certificate(curve[0])
+            public, secret = zmq.auth.load_certificate(curve[1])
+            if secret is None:
+                raise ValueError("%s holds no secret key" % curve[1])
+            self.curve = (server_public, public, secret)
         self.endpoint = endpoint
         self.node_id = node_id
         self.provider = provider if provider is not None else node_id
@@ -573,6 +584,10 @@ class Node:
                            ).encode("utf-8")
         self.sock.setsockopt(zmq.ROUTING_ID, self.routing_id)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            self.sock.curve_serverkey = self.curve[0]
+            self.sock.curve_publickey = self.curve[1]
+            self.sock.curve_secretkey = self.curve[2]
         self.sock.connect(self.endpoint)
         self.session += 1
         self.state = "hello"

@@ -7,10 +7,15 @@
  * interesting equalities (from == cursor, cursor == log_first - 1, ...)
  * come up often. One node machine and one hub session run side by side,
  * each with a minimal glue model that answers the actions a real glue
- * answers at once (APPLY_* -> APPLIED, SEND_PUBLISH -> PUBLISHED,
- * SEND_BATCH/SEND_CHUNK -> SENT); peer messages are arbitrary. Invariants
- * are checked after every step and abort() on violation. It is not an
- * end-to-end simulation of a node talking to a hub.
+ * answers at once (APPLY_CHUNK -> APPLIED, SEND_PUBLISH -> PUBLISHED,
+ * SEND_BATCH/SEND_CHUNK -> SENT); peer messages are arbitrary. The node's
+ * glue keeps LogBatches as repl/node/ does (stream_keep_batch) and reports
+ * them APPLIED, in order, when it flushes: before an event that is not a
+ * LogBatch at `expect`, when full, and when the socket is drained (the
+ * mixer picks when). So `expect` runs ahead of `cursor`, and a batch must
+ * start where the glue's data ends: the end of the last kept batch, or the
+ * cursor. Invariants are checked after every step and abort() on
+ * violation. It is not an end-to-end simulation of a node talking to a hub.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define DEAD_MS   3000
 #define QUEUE_MAX 64  /* glue events pending, per input event */
 #define STEPS_MAX 512 /* steps per input event: more is a livelock */
+#define KEPT_MAX  (4 * REPL_WINDOW) /* as NODE_BATCHES_MAX */
 
 typedef struct {
     const uint8_t *p;
@@ -34,6 +40,8 @@ typedef struct {
     rh_fsm_t hub;
     uint64_t log_first, log_last; /* the hub's log, as the glue knows it */
     uint32_t glue;                /* the glue's choices, mixed from input */
+    uint64_t kept[KEPT_MAX];      /* `to` of each batch the node glue keeps */
+    size_t n_kept;
 } sim_t;
 
 #define CHECK(cond)                                                            \
@@ -74,29 +82,50 @@ rel(uint64_t a, unsigned d, unsigned back)
 
 /* ------------------------------------------------------------ node side */
 
+/* Where the node glue's data ends: its last kept batch, or the store. */
+static uint64_t
+node_end(const sim_t *s, const rn_fsm_t *pre)
+{
+    return s->n_kept > 0 ? s->kept[s->n_kept - 1] : pre->cursor;
+}
+
 static void
-node_check(const rn_fsm_t *pre, const rn_fsm_t *f, const rn_event_t *ev,
-           const rn_actions_t *out)
+node_check(const sim_t *s, const rn_fsm_t *pre, const rn_fsm_t *f,
+           const rn_event_t *ev, const rn_actions_t *out)
 {
     CHECK(out->n <= REPL_ACTIONS_MAX);
     CHECK(strcmp(rn_state_name(f->state), "?") != 0);
     CHECK(strcmp(rn_event_name(ev->type), "?") != 0);
     CHECK(f->pub_inflight <= REPL_PUB_WINDOW);
-    CHECK(f->pub_acked >= pre->pub_acked);
     CHECK(f->pub_sent >= f->pub_acked);
-    bool finished = false;
+    CHECK(f->expect >= f->cursor);
+    bool finished = false, restored = false;
     for (size_t i = 0; i < out->n; i++) {
         const rn_action_t *a = &out->a[i];
         if (a->type == RN_A_APPLY_BATCH) {
             CHECK(ev->type == RN_EV_LOG_BATCH);
             CHECK(pre->state == RN_STREAMING);
-            CHECK(ev->from == pre->cursor);
+            /* never a gap, never before the cursor, never over a batch
+             * the glue still keeps */
+            CHECK(ev->from == node_end(s, pre));
+            CHECK(ev->from == pre->expect);
             CHECK(a->n >= ev->from);
         }
+        /* The hub restarts after the cursor a resync names: the glue must
+         * not keep batches that end beyond it (they would come again). */
+        if (a->type == RN_A_SEND_CREDIT && a->resync)
+            CHECK(f->cursor == f->expect &&
+                  (s->n_kept == 0 || s->kept[s->n_kept - 1] <= f->cursor));
         if (a->type == RN_A_FINISH_SNAPSHOT) {
             CHECK(pre->state == RN_SNAPSHOT);
             CHECK(f->cursor == a->n);
             finished = true;
+        }
+        if (a->type == RN_A_RESTORE_OUTBOX) {
+            CHECK(ev->type == RN_EV_WELCOME && pre->state == RN_HELLO);
+            CHECK(a->n == ev->seq && a->n < pre->pub_acked);
+            CHECK(f->pub_acked == a->n && f->pub_sent == a->n);
+            restored = true;
         }
         if (a->type == RN_A_SEND_PUBLISH) {
             CHECK(f->state == RN_SNAPSHOT || f->state == RN_STREAMING);
@@ -106,6 +135,9 @@ node_check(const rn_fsm_t *pre, const rn_fsm_t *f, const rn_event_t *ev,
     /* The cursor only moves back when a snapshot from another hub history
      * replaces the store: then it is the fence. */
     CHECK(f->cursor >= pre->cursor || finished);
+    /* pub_acked only moves back when a Welcome says the hub lost changes
+     * it had acknowledged (restored): they go back into the outbox. */
+    CHECK(f->pub_acked >= pre->pub_acked || restored);
     if (pre->state == RN_IDLE && ev->type != RN_EV_TICK)
         CHECK(out->n == 0);
 }
@@ -118,8 +150,12 @@ node_glue(sim_t *s, const rn_actions_t *out, rn_event_t *q, size_t *qn)
         const rn_action_t *a = &out->a[i];
         rn_event_t ev = {.now_ms = s->now};
         if (a->type == RN_A_APPLY_BATCH) {
-            ev.type = RN_EV_APPLIED;
-            ev.to = a->n;
+            CHECK(s->n_kept < KEPT_MAX); /* flushed before it fills */
+            s->kept[s->n_kept++] = a->n;
+            continue;
+        } else if (a->type == RN_A_DISCONNECT) {
+            s->n_kept = 0; /* dropped, as stream_drop */
+            continue;
         } else if (a->type == RN_A_APPLY_CHUNK) {
             ev.type = RN_EV_APPLIED;
         } else if (a->type == RN_A_SEND_PUBLISH) {
@@ -145,10 +181,38 @@ node_run(sim_t *s, rn_event_t first)
         rn_actions_t out;
         rn_state_t st = rn_fsm_step(&s->node, &ev, &out);
         CHECK(st == s->node.state);
-        node_check(&pre, &s->node, &ev, &out);
+        node_check(s, &pre, &s->node, &ev, &out);
         node_glue(s, &out, q, &qn);
         CHECK(++steps < STEPS_MAX);
     }
+}
+
+/* The glue commits its kept batches (one transaction) and reports each
+ * APPLIED in order, as stream_flush. */
+static void
+node_flush(sim_t *s)
+{
+    while (s->n_kept > 0) {
+        rn_event_t ev = {
+            .type = RN_EV_APPLIED, .now_ms = s->now, .to = s->kept[0]};
+        s->n_kept--;
+        memmove(s->kept, s->kept + 1, s->n_kept * sizeof(s->kept[0]));
+        node_run(s, ev);
+    }
+}
+
+/* One message or local event reaches the node: kept batches are flushed
+ * first unless it is a batch that follows them (repl_node.c's read loop),
+ * and maybe after it, as when the socket has nothing more. */
+static void
+node_input(sim_t *s, rn_event_t ev)
+{
+    if (ev.type != RN_EV_LOG_BATCH || ev.from != s->node.expect ||
+        s->n_kept == KEPT_MAX)
+        node_flush(s);
+    node_run(s, ev);
+    if (glue_pick(s) & 1)
+        node_flush(s);
 }
 
 static rn_event_t
@@ -178,7 +242,7 @@ node_event(const sim_t *s, unsigned type, uint8_t b)
         break;
     case 5:
         ev.type = RN_EV_LOG_BATCH;
-        ev.from = (b & 1) ? f->cursor : rel(f->cursor, (b >> 1) & 7, 3);
+        ev.from = (b & 1) ? f->expect : rel(f->cursor, (b >> 1) & 7, 3);
         ev.to = (b >> 4) == 15 ? rel(ev.from, 0, 1) : ev.from + (b >> 4);
         break;
     case 6:
@@ -340,7 +404,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s.now += (uint64_t)dt * 16;
         s.glue = 0x9e3779b9u ^ ((uint32_t)sel << 16 | (uint32_t)dt << 8 | b);
         if ((sel & 1) == 0)
-            node_run(&s, node_event(&s, sel >> 1, b));
+            node_input(&s, node_event(&s, sel >> 1, b));
         else
             hub_run(&s, hub_event(&s, sel >> 1, b));
     }

@@ -5,8 +5,9 @@ with the real obsync CLI.
 What it is: a thin layer over harness.py (which starts/stops daemons, runs
 the CLI, polls with wait_until, seeds from OBSYNC_TEST_SEED and kills every
 process at the end even on failure). This module adds: hub and node configs
-(plaintext replication on a fixed free loopback port, so a restarted hub keeps
-its endpoint), the replication fields of `status --json` (repl_state,
+(CURVE replication, keys made with `obsync keygen` and the hub's allow-list
+filled as nodes are made; on a fixed free loopback port, so a restarted hub
+keeps its endpoint), the replication fields of `status --json` (repl_state,
 log_last, state_applied, lag_changes, peers, snapshots: the CLI always prints
 them, so a missing one fails the test rather than weakening a check),
 convergence waits, byte-for-byte export
@@ -62,6 +63,60 @@ def free_port():
         s.close()
 
 
+# ---------------------------------------------------------------- keys
+
+
+def keygen(env, name, provider=None, hub=False):
+    """`obsync keygen` into the test's key directory, once per (name,
+    provider): returns (public file, secret file)."""
+    kdir = env.path("keys")
+    os.makedirs(kdir, exist_ok=True)
+    stem = name if hub else "%s-%s" % (name, provider or name)
+    sub = os.path.join(kdir, stem)
+    pub = os.path.join(sub, name + ".key")
+    if not os.path.exists(pub):
+        os.makedirs(sub, exist_ok=True)
+        argv = [h.OBSYNC, "keygen", name, "--dir", sub]
+        argv += ["--hub"] if hub else ["--provider", provider or name]
+        res = h.run(argv)
+        if res.rc != 0:
+            h.fail("obsync keygen failed: %s" % res.describe())
+    return pub, pub + "_secret"
+
+
+def allow(hub_d, pub, as_name=None, reload=True):
+    """Puts a node's public certificate in hub_d's allow-list directory.
+    A running hub re-reads it within a heartbeat; reload=True makes it take
+    effect now (`obsync reload`), so a node started next is let in at its
+    first handshake (libzmq does not retry a handshake the hub refused).
+    Returns the path there."""
+    dst = os.path.join(hub_d.allow_dir, as_name or os.path.basename(pub))
+    with open(pub, "rb") as f:
+        data = f.read()
+    tmp = dst + ".tmp~"  # skipped by the hub until renamed
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, dst)
+    if reload:
+        reload_allow(hub_d)
+    return dst
+
+
+def disallow(hub_d, name, reload=True):
+    """Removes NAME (a file name in the allow-list directory); reload as
+    for allow()."""
+    os.unlink(os.path.join(hub_d.allow_dir, name))
+    if reload:
+        reload_allow(hub_d)
+
+
+def reload_allow(hub_d):
+    """`obsync reload` at a running hub (nothing when it is not running:
+    it reads the directory when it starts)."""
+    if hub_d.running():
+        hub_d.cli("reload", check=0)
+
+
 # ---------------------------------------------------------------- daemons
 
 
@@ -72,19 +127,31 @@ def _fresh(env, name):
         h.fail("daemon name %r already used in this test file" % name)
 
 
-def hub(env, name="hub", port=None, no_sync=False, **extra):
+def hub(env, name="hub", port=None, no_sync=False, security="curve",
+        **extra):
     """A hub daemon (node_id HUB, provider OID) bound to a fixed loopback
     port (picked here when not given), so a restart keeps the endpoint.
-    d.endpoint is what nodes connect to."""
+    d.endpoint is what nodes connect to. With CURVE (the default) its key
+    pair is d.public_key / d.secret_key and its allow-list directory
+    d.allow_dir (node() adds each node's key)."""
     _fresh(env, name)
     port = port or free_port()
     cfg = {"role": "hub", "node_id": "HUB", "provider": "OID",
-           "repl_bind": "tcp://127.0.0.1:%d" % port, "security": "plaintext",
+           "repl_bind": "tcp://127.0.0.1:%d" % port, "security": security,
            "heartbeat_ms": HEARTBEAT_MS, "peer_timeout_ms": PEER_TIMEOUT_MS}
+    allow_dir = env.path(name + "-allow")
+    if security == "curve":
+        pub, sec = keygen(env, name.upper(), hub=True)
+        os.makedirs(allow_dir, exist_ok=True)
+        cfg.update({"curve_secret_key": sec, "curve_allow_dir": allow_dir})
     cfg.update(extra)
     d = env.daemon(name, no_sync=no_sync, **cfg)
     d.endpoint = "tcp://127.0.0.1:%d" % port
     d.is_hub = True
+    d.security = security
+    d.allow_dir = allow_dir
+    if security == "curve":
+        d.public_key, d.secret_key = pub, sec
     return d
 
 
@@ -121,18 +188,32 @@ def _read(path):
 
 
 def node(env, name, hub_d, node_id=None, provider=None, no_sync=False,
-         **extra):
+         allowed=True, **extra):
     """A node daemon replicating with hub_d; node_id defaults to the name
-    upper-cased and provider to node_id."""
+    upper-cased and provider to node_id. With a CURVE hub the node gets a
+    key pair (d.public_key, d.secret_key) from `obsync keygen`, pins the
+    hub's key, and (allowed=True) its public key goes in the hub's
+    allow-list as NODE_ID-PROVIDER.key."""
     _fresh(env, name)
     node_id = node_id or name.upper()
+    provider = provider or node_id
+    security = getattr(hub_d, "security", "plaintext")
     cfg = {"role": "node", "node_id": node_id,
-           "provider": provider or node_id, "hub_endpoint": hub_d.endpoint,
-           "security": "plaintext", "heartbeat_ms": HEARTBEAT_MS,
+           "provider": provider, "hub_endpoint": hub_d.endpoint,
+           "security": security, "heartbeat_ms": HEARTBEAT_MS,
            "peer_timeout_ms": PEER_TIMEOUT_MS}
+    if security == "curve":
+        pub, sec = keygen(env, node_id, provider)
+        cfg.update({"curve_secret_key": sec,
+                    "hub_public_key": hub_d.public_key})
+        if allowed:
+            allow(hub_d, pub, "%s-%s.key" % (node_id, provider))
     cfg.update(extra)
     d = env.daemon(name, no_sync=no_sync, **cfg)
     d.is_hub = False
+    d.security = security
+    if security == "curve":
+        d.public_key, d.secret_key = pub, sec
     return d
 
 
@@ -493,3 +574,42 @@ def log_has(d, pattern, whole=True):
 def count_log(d, pattern):
     """Matches of pattern in the daemon's whole log (all its runs)."""
     return len(re.findall(pattern, d.log_text(whole=True)))
+
+
+# ---------------------------------------------------------------- more keys
+
+
+def keygen_in(env, subdir, name, provider=None, hub=False):
+    """`obsync keygen` into keys/SUBDIR of the test's temp dir (a second key
+    pair for the same node, which keygen() keeps one of): returns (public
+    file, secret file)."""
+    sub = env.path("keys", subdir)
+    os.makedirs(sub, exist_ok=True)
+    argv = [h.OBSYNC, "keygen", name, "--dir", sub]
+    argv += ["--hub"] if hub else ["--provider", provider or name]
+    res = h.run(argv)
+    if res.rc != 0:
+        h.fail("obsync keygen failed: %s" % res.describe())
+    pub = os.path.join(sub, name + ".key")
+    return pub, pub + "_secret"
+
+
+def cert_key(path, field="public-key"):
+    """The Z85 text of a certificate's public-key (or secret-key) line."""
+    with open(path) as f:
+        m = re.search(r'^\s*%s\s*=\s*"([^"]{40})"' % re.escape(field),
+                      f.read(), re.M)
+    if m is None:
+        h.fail("%s: no %s line" % (path, field))
+    return m.group(1)
+
+
+def wait_allowed(hub_d, n, timeout=5):
+    """Polls the hub's status until its allow-list holds n keys (it
+    re-reads the directory within a heartbeat); returns that status."""
+    def seen():
+        st = status(hub_d)
+        return st if st and need(st, "allowed_keys")["allowed_keys"] == n \
+            else None
+    return h.wait_until(seen, timeout, "hub %s to allow %d key(s)" %
+                        (hub_d.name, n))

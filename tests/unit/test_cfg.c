@@ -79,10 +79,24 @@ static const bad_case_t BAD[] = {
     {"role = node\nnode_id = COL\napi_mode = 999\n", "t.conf:3: api_mode"},
     {"role = node\nnode_id = COL\nlog_level = loud\n", "t.conf:3: log_level"},
     {"role = node\nnode_id = COL\nmax_import_rows = 0\n", "out of range"},
-    {"role = hub\nnode_id = HUB\n", "security: required for replication"},
+    {"role = hub\nnode_id = HUB\n", "curve_secret_key: required with "
+                                    "security = curve"},
+    {"role = hub\nnode_id = HUB\ncurve_secret_key = /k\n",
+     "curve_allow_dir: required on a hub"},
     {"role = node\nnode_id = COL\nhub_endpoint = tcp://h:1\n"
-     "security = curve\n",
-     "security: 'curve' is not supported"},
+     "curve_secret_key = /k\n",
+     "hub_public_key: required on a node"},
+    {"role = node\nnode_id = COL\nhub_endpoint = tcp://h:1\n"
+     "security = tls\n",
+     "security: 'tls' is not a mode"},
+    {"role = node\nnode_id = COL\nhub_endpoint = tcp://h:1\n"
+     "security = plaintext\ncurve_secret_key = /k\n",
+     "curve_secret_key: set, but security = plaintext"},
+    {"role = hub\nnode_id = HUB\ncurve_secret_key = /k\n"
+     "curve_allow_dir = /d\nhub_public_key = /h\n",
+     "hub_public_key: a node's key"},
+    {"role = node\nnode_id = COL\napi_mode = 0666\n",
+     "api_mode: 0666 opens the API socket"},
     {"role = node\nnode_id = COL\nhub_endpoint = ipc:///x\n"
      "security = plaintext\n",
      "hub_endpoint: must be tcp://"},

@@ -3,7 +3,10 @@
  * msg_decode field for field; msg_decode refuses what it must (a frame
  * over max_frame, another protocol version, no body or an unknown one,
  * garbage, an observation over obs.h's limits, a frame whose decoding
- * would pass its allocation budget); what msg_decode fills in for absent
+ * would pass its allocation budget); msg_decode_limited's limits (the
+ * local API's, ctl_decode_limits: rows and cells of an ImportRows counted
+ * before unpacking, its own budget, what the CLI sends still decoding);
+ * what msg_decode fills in for absent
  * parts, and how it leaves attributes. The bytes themselves are
  * test_golden_frames.c's.
  */
@@ -20,6 +23,7 @@
 /* clang-format on */
 
 #include "codec.h"
+#include "ctl.h"
 #include "msg.h"
 #include "msg_fixtures.h"
 #include "obs_err.h"
@@ -378,6 +382,276 @@ test_msg_decode_keeps_to_the_allocation_budget(void **state)
     assert_rc(decode_empty_rows(100000), OBS_ENOMEM);
 }
 
+/* ---------------------------------------------------------------- limits */
+
+/* An ImportRows frame (version 1, corr_id 7, import_id 1) of rows rows of
+ * cells cells each, every cell cell_len bytes of 'A', malloc'd; *len set. */
+static uint8_t *
+rows_frame(size_t rows, size_t cells, size_t cell_len, size_t *len)
+{
+    size_t cell_wire = 1 + 5 + cell_len;
+    size_t row_wire = 1 + 5 + 2 + cells * cell_wire;
+    size_t cap = 32 + rows * row_wire;
+    uint8_t *buf = malloc(cap), *row = malloc(row_wire);
+    assert_non_null(buf);
+    assert_non_null(row);
+    uint8_t *r = row;
+    *r++ = 0x08; /* line 2 */
+    *r++ = 0x02;
+    for (size_t c = 0; c < cells; c++) {
+        *r++ = 0x12; /* cells */
+        r = codec_varint_put(r, cell_len);
+        memset(r, 'A', cell_len);
+        r += cell_len;
+    }
+    size_t row_len = (size_t)(r - row);
+    size_t body_len = 2;
+    uint8_t tmp[10];
+    for (size_t i = 0; i < rows; i++)
+        body_len += 1 + (size_t)(codec_varint_put(tmp, row_len) - tmp) +
+                    row_len;
+    uint8_t *p = buf;
+    memcpy(p, "\x08\x01\x10\x07", 4);
+    p += 4;
+    p = codec_varint_put(p, MSG_IMPORT_ROWS << 3 | 2);
+    p = codec_varint_put(p, body_len);
+    *p++ = 0x08; /* import_id 1 */
+    *p++ = 0x01;
+    for (size_t i = 0; i < rows; i++) {
+        *p++ = 0x12; /* rows */
+        p = codec_varint_put(p, row_len);
+        memcpy(p, row, row_len);
+        p += row_len;
+    }
+    free(row);
+    *len = (size_t)(p - buf);
+    return buf;
+}
+
+static int
+decode_limited(const uint8_t *buf, size_t len, const msg_limits_t *lim,
+               msg_refusal_t *why)
+{
+    msg_t *m = NULL;
+    int rc = msg_decode_limited(buf, len, lim, &m, why);
+    if (rc == OBS_OK) {
+        assert_non_null(m);
+        assert_int_equal(why->limit, MSG_LIMIT_NONE);
+    } else {
+        assert_null(m);
+    }
+    msg_destroy(&m);
+    return rc;
+}
+
+/* The 8 MB frame of 4 million empty rows that took a node to 240 MB:
+ * refused on its count of rows, before anything is unpacked (a budget of
+ * 1 byte would refuse any unpacking, and it is the rows that refuse). */
+static void
+test_msg_decode_limited_counts_rows_before_unpacking(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    uint8_t *buf = rows_frame(4000000, 0, 0, &len);
+    assert_true(len > 8000000);
+    msg_limits_t lim = ctl_decode_limits(64u << 20);
+    lim.budget = 1;
+    lim.budget_per_byte = lim.budget_per_row = lim.budget_per_cell = 0;
+    msg_refusal_t why;
+    assert_rc(decode_limited(buf, len, &lim, &why), OBS_ETOOBIG);
+    assert_int_equal(why.limit, MSG_LIMIT_ROWS);
+    assert_true(why.got == 4000000);
+    assert_int_equal(why.max, lim.max_rows);
+    free(buf);
+
+    /* rows with one empty cell each: the rows again */
+    buf = rows_frame(2000000, 1, 0, &len);
+    lim = ctl_decode_limits(64u << 20);
+    assert_rc(decode_limited(buf, len, &lim, &why), OBS_ETOOBIG);
+    assert_int_equal(why.limit, MSG_LIMIT_ROWS);
+    assert_true(why.got == 2000000);
+    free(buf);
+
+    /* exactly max_rows rows decode */
+    buf = rows_frame(lim.max_rows, 1, 0, &len);
+    assert_ok(decode_limited(buf, len, &lim, &why));
+    free(buf);
+    buf = rows_frame(lim.max_rows + 1, 1, 0, &len);
+    assert_rc(decode_limited(buf, len, &lim, &why), OBS_ETOOBIG);
+    assert_int_equal(why.limit, MSG_LIMIT_ROWS);
+    free(buf);
+}
+
+/* One row of 4 million empty cells (8 MB): refused on its cells. */
+static void
+test_msg_decode_limited_counts_cells_before_unpacking(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    uint8_t *buf = rows_frame(1, 4000000, 0, &len);
+    msg_limits_t lim = ctl_decode_limits(64u << 20);
+    msg_refusal_t why;
+    assert_rc(decode_limited(buf, len, &lim, &why), OBS_ETOOBIG);
+    assert_int_equal(why.limit, MSG_LIMIT_CELLS);
+    assert_true(why.got == 4000000);
+    assert_int_equal(why.max, lim.max_cells);
+    free(buf);
+    /* msg_decode (replication, libobsync) counts nothing: it decodes */
+    msg_t *m = NULL;
+    buf = rows_frame(1, 1000000, 0, &len);
+    assert_ok(msg_decode(buf, len, CODEC_MAX_FRAME, &m));
+    assert_int_equal(m->u.import_rows.rows[0].cells.n, 1000000);
+    msg_destroy(&m);
+    free(buf);
+}
+
+/* Every ImportRows body of an Envelope counts (protobuf-c unpacks each
+ * and keeps the last); a frame that breaks off is left to protobuf-c to
+ * refuse. */
+static void
+test_msg_decode_limited_counts_every_body(void **state)
+{
+    (void)state;
+    size_t n1 = 0, n2 = 0;
+    uint8_t *a = rows_frame(6000, 1, 1, &n1), *b = rows_frame(6000, 1, 1, &n2);
+    uint8_t *two = malloc(n1 + n2 - 4);
+    assert_non_null(two);
+    memcpy(two, a, n1);
+    memcpy(two + n1, b + 4, n2 - 4); /* the second body, no header */
+    msg_limits_t lim = ctl_decode_limits(64u << 20);
+    msg_refusal_t why;
+    assert_ok(decode_limited(a, n1, &lim, &why));
+    assert_rc(decode_limited(two, n1 + n2 - 4, &lim, &why), OBS_ETOOBIG);
+    assert_int_equal(why.limit, MSG_LIMIT_ROWS);
+    assert_true(why.got == 12000);
+    msg_t *m = NULL; /* what protobuf-c makes of it: one body */
+    assert_ok(msg_decode(two, n1 + n2 - 4, CODEC_MAX_FRAME, &m));
+    assert_int_equal(m->u.import_rows.n_rows, 6000);
+    msg_destroy(&m);
+    /* cut short: malformed, whatever was counted */
+    assert_rc(decode_limited(a, n1 - 1, &lim, &why), OBS_EPROTO);
+    assert_int_equal(why.limit, MSG_LIMIT_NONE);
+    free(a);
+    free(b);
+    free(two);
+}
+
+/* A Publish (LogBatch, SnapshotChunk) of n empty changes, malloc'd. */
+static uint8_t *
+changes_frame(msg_type_t type, size_t n, size_t *len)
+{
+    unsigned field = type == MSG_SNAPSHOT_CHUNK ? 1 : 3;
+    uint8_t *buf = malloc(32 + 2 * n), *p = buf;
+    assert_non_null(buf);
+    memcpy(p, "\x08\x01\x10\x07", 4);
+    p += 4;
+    p = codec_varint_put(p, (uint64_t)type << 3 | 2);
+    p = codec_varint_put(p, 2 * n);
+    for (size_t i = 0; i < n; i++) {
+        *p++ = (uint8_t)(field << 3 | 2);
+        *p++ = 0x00;
+    }
+    *len = (size_t)(p - buf);
+    return buf;
+}
+
+/* Replication's bulk bodies counted too: a Publish of more changes than
+ * PROTOCOL.md allows (1,000) refused before unpacking. */
+static void
+test_msg_decode_limited_counts_changes_before_unpacking(void **state)
+{
+    (void)state;
+    static const msg_type_t types[] = {MSG_PUBLISH, MSG_LOG_BATCH,
+                                       MSG_SNAPSHOT_CHUNK};
+    msg_limits_t lim = {.max_changes = 1000, .budget = 1};
+    for (size_t i = 0; i < 3; i++) {
+        size_t len = 0;
+        uint8_t *buf = changes_frame(types[i], 4000000, &len);
+        msg_refusal_t why;
+        assert_rc(decode_limited(buf, len, &lim, &why), OBS_ETOOBIG);
+        assert_int_equal(why.limit, MSG_LIMIT_CHANGES);
+        assert_true(why.got == 4000000);
+        assert_int_equal(why.max, 1000);
+        free(buf);
+        buf = changes_frame(types[i], 1000, &len); /* at the limit: decodes */
+        msg_limits_t ok = {.max_changes = 1000};
+        assert_ok(decode_limited(buf, len, &ok, &why));
+        free(buf);
+    }
+}
+
+/* The budget is passed to protobuf-c: over it is OBS_ETOOBIG naming the
+ * budget under msg_decode_limited, OBS_ENOMEM under msg_decode as ever. */
+static void
+test_msg_decode_limited_keeps_to_its_budget(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    uint8_t *buf = rows_frame(100, 100, 0, &len); /* ~20 KB, ~0.9 MB */
+    msg_limits_t lim = {.budget = 256 * 1024};
+    msg_refusal_t why;
+    assert_rc(decode_limited(buf, len, &lim, &why), OBS_ETOOBIG);
+    assert_int_equal(why.limit, MSG_LIMIT_BUDGET);
+    assert_int_equal(why.max, 256 * 1024);
+    assert_true(why.got == len);
+    lim.budget = 4u << 20;
+    assert_ok(decode_limited(buf, len, &lim, &why));
+    /* no model: msg_decode's own 32 * len + 1 MiB */
+    lim.budget = 0;
+    assert_int_equal(msg_decode_budget(len, 0, 0, &lim), 32 * len + (1u << 20));
+    assert_int_equal(msg_decode_budget(len, 0, 0, NULL), 32 * len + (1u << 20));
+    free(buf);
+    /* the cost model: fixed + per byte + per row + per cell */
+    msg_limits_t model = {.budget = 1000, .budget_per_byte = 2,
+                          .budget_per_row = 10, .budget_per_cell = 3};
+    assert_int_equal(msg_decode_budget(100, 5, 7, &model),
+                     1000 + 200 + 50 + 21);
+    model.budget_per_cell = SIZE_MAX; /* saturates */
+    assert_int_equal(msg_decode_budget(100, 5, 7, &model), SIZE_MAX);
+    /* a frame over max_frame is refused on its length */
+    lim = (msg_limits_t){.max_frame = 100};
+    buf = rows_frame(10, 10, 0, &len);
+    assert_rc(decode_limited(buf, len, &lim, &why), OBS_ETOOBIG);
+    assert_int_equal(why.limit, MSG_LIMIT_FRAME);
+    assert_true(why.got == len);
+    assert_int_equal(why.max, 100);
+    free(buf);
+}
+
+/* What the CLI sends (client/lib/import.c: <= 2000 rows or <= 4 MiB a
+ * chunk) decodes under the local API's limits, up to the widest header
+ * the daemon maps (512 columns and a trailing empty cell), short cells
+ * or empty ones (the most protobuf-c takes per byte: ~90 bytes a cell). */
+static void
+test_msg_decode_limited_takes_what_the_cli_sends(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t rows, cells, cell_len;
+    } chunks[] = {{2000, 15, 5},   {2000, 15, 0}, {2000, 30, 0},
+                  {2000, 102, 3},  {2000, 240, 0}, {2000, 513, 0},
+                  {2000, 513, 3},  {1, 1, 4000000}, {100, 100, 400},
+                  {2000, 40, 50}};
+    msg_limits_t lim = ctl_decode_limits(64u << 20);
+    for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+        size_t len = 0;
+        uint8_t *buf =
+            rows_frame(chunks[i].rows, chunks[i].cells, chunks[i].cell_len,
+                       &len);
+        msg_refusal_t why;
+        int rc = decode_limited(buf, len, &lim, &why);
+        if (rc != OBS_OK)
+            fail_msg("%zu rows of %zu cells of %zu bytes (%zu bytes): %s, "
+                     "limit %d, budget %zu",
+                     chunks[i].rows, chunks[i].cells, chunks[i].cell_len, len,
+                     obs_errname(rc), (int)why.limit,
+                     msg_decode_budget(len, chunks[i].rows,
+                                       chunks[i].rows * chunks[i].cells,
+                                       &lim));
+        free(buf);
+    }
+}
+
 /* ---------------------------------------------------------------- contents */
 
 static void
@@ -519,6 +793,12 @@ main(void)
                                 test_msg_decode_refuses_an_observation_over_the_limits)
                                 T(test_msg_decode_refuses_an_attribute_without_an_id) T(
                                     test_msg_decode_keeps_to_the_allocation_budget)
+                                    T(test_msg_decode_limited_counts_rows_before_unpacking)
+                                    T(test_msg_decode_limited_counts_cells_before_unpacking)
+                                    T(test_msg_decode_limited_counts_every_body)
+                                    T(test_msg_decode_limited_counts_changes_before_unpacking)
+                                    T(test_msg_decode_limited_keeps_to_its_budget)
+                                    T(test_msg_decode_limited_takes_what_the_cli_sends)
                                     T(test_msg_decode_reads_absent_parts_as_empty) T(
                                         test_msg_decode_sorts_and_merges_attributes)
                                         T(test_msg_put_observations_travel_without_a_version)

@@ -269,6 +269,76 @@ test_node_batch_ending_before_it_starts_is_dropped(void **state)
     assert_int_equal(out.a[0].type, RN_A_DROP_BATCH);
 }
 
+/* The glue keeps consecutive batches and applies them together (expect runs
+ * ahead of the cursor). A bad batch then (here one ending before it starts,
+ * at expect, so the glue did not flush first) must not restart the hub at
+ * the cursor while the kept batch is still to come: the hub would resend
+ * it and the node apply a batch that starts before its cursor. The resync
+ * credit waits for the kept batches, and names the cursor they reach. */
+static void
+test_node_resync_waits_for_kept_batches_then_names_their_cursor(void **state)
+{
+    (void)state;
+    rn_fsm_t f;
+    rn_actions_t out;
+    node_streaming(&f, 10, 0, 0);
+    rn_ev(&f, &out,
+          (rn_event_t){.type = RN_EV_LOG_BATCH, .from = 10, .to = 12});
+    assert_int_equal(out.a[0].type, RN_A_APPLY_BATCH); /* kept by the glue */
+    assert_int_equal(f.expect, 12);
+    rn_ev(&f, &out,
+          (rn_event_t){.type = RN_EV_LOG_BATCH, .from = 12, .to = 11});
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.a[0].type, RN_A_DROP_BATCH);
+    assert_true(f.resyncing);
+    assert_true(f.expect >= f.cursor);
+    /* nothing is accepted before the kept batch is applied */
+    const uint64_t early[] = {10, 12};
+    for (size_t k = 0; k < 2; k++) {
+        rn_ev(&f, &out,
+              (rn_event_t){.type = RN_EV_LOG_BATCH,
+                           .from = early[k],
+                           .to = early[k] + 2});
+        assert_int_equal(out.n, 1);
+        assert_int_equal(out.a[0].type, RN_A_DROP_BATCH);
+    }
+    /* the glue commits it: one resync credit, from cursor 12 */
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_APPLIED, .to = 12});
+    assert_int_equal(f.cursor, 12);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.a[0].type, RN_A_SEND_CREDIT);
+    assert_true(out.a[0].resync);
+    assert_int_equal(out.a[0].n, REPL_WINDOW);
+    /* a batch from before it is dropped without asking again */
+    rn_ev(&f, &out,
+          (rn_event_t){.type = RN_EV_LOG_BATCH, .from = 10, .to = 14});
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.a[0].type, RN_A_DROP_BATCH);
+    /* the hub's answer */
+    rn_ev(&f, &out,
+          (rn_event_t){.type = RN_EV_LOG_BATCH, .from = 12, .to = 14});
+    assert_int_equal(out.a[0].type, RN_A_APPLY_BATCH);
+    assert_false(f.resyncing);
+}
+
+/* An APPLIED past every batch handed out (fuzz_repl_fsm's reproducer,
+ * corpus/repl_fsm/applied_past_expect): the store is at the cursor, so the
+ * next batch must start there; one from the old position is dropped. */
+static void
+test_node_applied_past_expect_moves_expect_to_the_cursor(void **state)
+{
+    (void)state;
+    rn_fsm_t f;
+    rn_actions_t out;
+    node_streaming(&f, 0, 0, 0);
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_APPLIED, .to = 3});
+    assert_int_equal(f.cursor, 3);
+    assert_int_equal(f.expect, 3);
+    rn_ev(&f, &out, (rn_event_t){.type = RN_EV_LOG_BATCH, .from = 0, .to = 0});
+    assert_int_equal(rn_find(&out, RN_A_APPLY_BATCH), -1);
+    assert_int_equal(out.a[0].type, RN_A_DROP_BATCH);
+}
+
 /* ---------------------------------------------------- node: liveness */
 
 static void
@@ -498,6 +568,10 @@ main(void)
             test_node_stale_batches_while_resyncing_send_no_more_credit),
         cmocka_unit_test(test_node_batch_from_cursor_after_gap_is_applied),
         cmocka_unit_test(test_node_batch_ending_before_it_starts_is_dropped),
+        cmocka_unit_test(
+            test_node_resync_waits_for_kept_batches_then_names_their_cursor),
+        cmocka_unit_test(
+            test_node_applied_past_expect_moves_expect_to_the_cursor),
         cmocka_unit_test(test_node_heartbeat_after_heartbeat_ms_of_silence),
         cmocka_unit_test(test_node_disconnects_after_dead_ms_without_input),
         cmocka_unit_test(test_node_input_postpones_dead_timeout),

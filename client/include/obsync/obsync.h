@@ -187,6 +187,14 @@ OBSYNC_EXPORT void obsync_client_set_cancel(obsync_client_t *c,
 
 /* ------------------------------------------------------------ status */
 
+/** A count of refusals for one reason (StatusReply.refused_reasons and
+ * refused_counts, which travel as parallel arrays, paired here). Reasons are
+ * the hub's names, e.g. "unknown_key" (docs/cli.md, `obsync status`). */
+typedef struct {
+    char *reason;   /* owned, never NULL */
+    uint64_t count; /* since the hub started; may be 0 */
+} obsync_refusal_t;
+
 /** One node as a hub sees it (StatusReply.peers). */
 typedef struct {
     char *node_id, *address, *state; /* owned, never NULL; may be "" */
@@ -207,6 +215,14 @@ typedef struct {
     uint64_t rate_out_bps;  /* the stream to it, confirmed by its credits */
     uint64_t rate_in_bps;   /* what arrives from it */
     uint64_t reconnects;    /* its sessions after the first */
+    /* security (a hub with security = curve) */
+    /* owned, never NULL: the fingerprint (first 8 Z85 characters) of the
+     * key of its last Hello; "" when none or plaintext */
+    char *key;
+    size_t n_refused; /* refusals of it at the replication port */
+    /* owned array of n_refused (every reason the hub counts, zeros
+     * included); NULL when 0 */
+    obsync_refusal_t *refused;
 } obsync_peer_status_t;
 
 typedef struct {
@@ -249,6 +265,25 @@ typedef struct {
     uint64_t reconnects;   /* sessions after the first, this run */
     uint64_t apply_rate;   /* hub log entries applied per second, lately */
     uint64_t eta_s;        /* lag_changes at apply_rate (0: none/unknown) */
+    /* security of the replication link (README "Keys and deployment");
+     * strings owned, never NULL, "" from an older daemon */
+    char *security; /* "curve" or "plaintext" */
+    /* this daemon's CURVE public key (40 Z85 characters; "" with plaintext
+     * or without replication) */
+    char *public_key;
+    char *hub_key;         /* node: the hub's public key it pins; "" on hub */
+    uint64_t allowed_keys; /* hub: node keys in its allow-list */
+    size_t n_refused;      /* hub: refusals at its replication port */
+    /* owned array of n_refused, one per reason the hub counts (zeros
+     * included); NULL when 0 */
+    obsync_refusal_t *refused;
+    uint64_t connections;        /* hub: TCP connections to its port now */
+    uint64_t pending_hello;      /* hub: of them, not spoken yet */
+    uint64_t handshake_failures; /* hub: security handshakes that failed */
+    uint64_t backoffs;           /* hub: peers refused a while for abuse */
+    /* the answer to a reload request (obsync_reload), one line, e.g.
+     * "3 node key(s) allowed (were 2)"; "" from obsync_status */
+    char *reload;
 } obsync_status_t;
 
 /** Asks the daemon for its status; caller owns *out (obsync_status_free,
@@ -256,6 +291,19 @@ typedef struct {
  * not send (an older one, or one without replication) are 0 / "". */
 OBSYNC_EXPORT int obsync_status(obsync_client_t *c, obsync_status_t **out);
 OBSYNC_EXPORT void obsync_status_free(obsync_status_t **st);
+
+/**
+ * Asks the daemon to re-read its allow-list (a hub with security = curve:
+ * the public certificates in curve_allow_dir, as SIGHUP does), then for its
+ * status. On OBSYNC_OK (*out)->reload is the daemon's one-line answer: on a
+ * curve hub "N node key(s) allowed (were M)"; on a node or a plaintext hub
+ * a line saying there is nothing to reload. Caller owns *out
+ * (obsync_status_free). Errors: the daemon's ErrorReply when the new list is
+ * refused (a bad certificate file: the old list stays; errmsg names the file
+ * and what is wrong with it), OBSYNC_EPROTO when the daemon ignored the
+ * request (an older obsyncd: empty reload line), the common ones.
+ */
+OBSYNC_EXPORT int obsync_reload(obsync_client_t *c, obsync_status_t **out);
 
 /* ------------------------------------------------------------ writes */
 

@@ -237,36 +237,66 @@ rn_step_snapshot(rn_fsm_t *f, rn_event_t *ev, rn_actions_t *out)
     return f->state;
 }
 
+/* A LogBatch while streaming. The glue keeps accepted batches and commits
+ * them together (RN_EV_APPLIED for each), so expect, the end of the last
+ * one handed over, may run ahead of the cursor. A resync named while it
+ * still keeps some would restart the hub before them: the credit waits
+ * until they are applied (rn_on_applied), and nothing is accepted
+ * meanwhile, so no batch is ever handed over that does not start where the
+ * glue's data ends. */
+static void
+rn_on_batch(rn_fsm_t *f, rn_event_t *ev, rn_actions_t *out)
+{
+    uint64_t now = ev->now_ms;
+    bool waiting = f->resyncing && f->cursor < f->expect;
+    if (!waiting && ev->from == f->expect && ev->to >= ev->from) {
+        f->expect = ev->to;
+        f->resyncing = false;
+        rn_push(f, out, RN_A_APPLY_BATCH, ev->to, false, now);
+        out->a[out->n - 1].msg = repl_take(&ev->msg);
+        return;
+    }
+    /* A gap or a batch from before a resync: never skip ahead. */
+    rn_push(f, out, RN_A_DROP_BATCH, ev->from, false, now);
+    if (f->resyncing)
+        return;
+    f->resyncing = true;
+    if (f->cursor == f->expect) /* the hub restarts after the cursor */
+        rn_push(f, out, RN_A_SEND_CREDIT, REPL_WINDOW, true, now);
+}
+
+static void
+rn_on_applied(rn_fsm_t *f, const rn_event_t *ev, rn_actions_t *out)
+{
+    bool waiting = f->resyncing && f->cursor < f->expect;
+    if (ev->to > f->cursor)
+        f->cursor = ev->to;
+    /* Applied past what was handed over (the glue says so): the store is
+     * at the cursor, so the next batch starts there, never before it. */
+    bool past = f->cursor > f->expect;
+    if (past)
+        f->expect = f->cursor;
+    if (!f->resyncing)
+        rn_push(f, out, RN_A_SEND_CREDIT, 1, false, ev->now_ms);
+    else if (past || (waiting && f->cursor == f->expect))
+        /* the kept batches are in (or the resync named an older cursor):
+         * the hub restarts after this one */
+        rn_push(f, out, RN_A_SEND_CREDIT, REPL_WINDOW, true, ev->now_ms);
+}
+
 static rn_state_t
 rn_step_streaming(rn_fsm_t *f, rn_event_t *ev, rn_actions_t *out)
 {
-    uint64_t now = ev->now_ms;
     switch (ev->type) {
     case RN_EV_LOG_BATCH:
-        if (ev->from == f->expect && ev->to >= ev->from) {
-            f->expect = ev->to;
-            f->resyncing = false;
-            rn_push(f, out, RN_A_APPLY_BATCH, ev->to, false, now);
-            out->a[out->n - 1].msg = repl_take(&ev->msg);
-        } else {
-            /* A gap or a batch from before a resync: never skip ahead. */
-            rn_push(f, out, RN_A_DROP_BATCH, ev->from, false, now);
-            if (!f->resyncing) {
-                f->resyncing = true;
-                f->expect = f->cursor; /* the hub restarts after the cursor */
-                rn_push(f, out, RN_A_SEND_CREDIT, REPL_WINDOW, true, now);
-            }
-        }
+        rn_on_batch(f, ev, out);
         break;
     case RN_EV_APPLIED:
-        if (ev->to > f->cursor)
-            f->cursor = ev->to;
-        if (!f->resyncing)
-            rn_push(f, out, RN_A_SEND_CREDIT, 1, false, now);
+        rn_on_applied(f, ev, out);
         break;
     default:
         if (!rn_connected_common(f, ev, out))
-            rn_disconnect(f, now, out);
+            rn_disconnect(f, ev->now_ms, out);
     }
     return f->state;
 }

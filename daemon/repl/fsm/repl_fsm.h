@@ -104,9 +104,13 @@ typedef struct {
     uint64_t expect;       /* `from` the next LogBatch must have: the `to`
                               of the last batch handed to the glue (the
                               glue may apply several in one transaction
-                              before it reports them applied) */
+                              before it reports them applied); never
+                              below the cursor */
     uint64_t fence;        /* snapshot fence being received */
-    bool resyncing;        /* dropped a batch, waiting for from == cursor */
+    bool resyncing;        /* dropped a batch, waiting for from == cursor
+                              (while cursor < expect, for the glue to apply
+                              the batches it keeps: the resync credit is
+                              not sent yet) */
     uint64_t pub_sent;     /* highest origin_seq sent in this session */
     uint64_t pub_acked;    /* highest origin_seq acked (durable at hub) */
     uint64_t outbox_last;  /* highest local origin_seq known */

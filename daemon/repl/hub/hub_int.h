@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zmq.h>
+
+#include "hub_allow.h"
+#include "hub_door.h"
 #include "hub_prep.h"
 #include "issue.h"
 #include "link.h"
@@ -76,6 +80,8 @@ typedef struct {
     uint64_t rate_in_bps; /* of its Publishes (their acks) */
     uint64_t reconnects;  /* sessions after the first */
     uint64_t sessions;
+    char key_fp[CURVE_FINGERPRINT]; /* its key's, at its last Hello */
+    uint64_t refused[DOOR_REASONS]; /* refusals tied to this node */
 } peer_t;
 
 /* changes checked ahead by the worker (hub_prep) while the loop commits
@@ -98,9 +104,14 @@ typedef struct {
     size_t peer; /* index into hub->peers */
     rh_fsm_t fsm;
     char node_epoch[OBS_ID_MAX + 1];
-    char provider[OBS_ID_MAX + 1]; /* from Hello: what it may write (R12) */
-    uint64_t last_seq;             /* origin_seq accepted from this node */
-    uint64_t last_hlc;             /* ... and that change's hlc */
+    char provider[OBS_ID_MAX + 1]; /* its key's (plaintext: its Hello's):
+                                      what it may write (R12) */
+    /* curve: the key the connection authenticated with (Z85); the peer as
+     * the door counts it: that key, or its address in plaintext */
+    char key[CURVE_KEY_TXT];
+    char who[CURVE_KEY_TXT + 64];
+    uint64_t last_seq; /* origin_seq accepted from this node */
+    uint64_t last_hlc; /* ... and that change's hlc */
     /* origin_seq of a change refused in this commit for its clock (0:
      * none): the session ends after the ack (the node re-stamps it) */
     uint64_t clock_refused;
@@ -158,6 +169,7 @@ struct repl_hub {
     uint64_t state_done_ms;   /* when the state last caught up with the log */
     bool committed;           /* the last turn committed publishes */
     bool hold_state;          /* test hook: see the top of this file */
+    bool curve;               /* security = curve (hub_security.c) */
     validate_memo_t vmemo;    /* emptied at each group commit: the
                                  structure cannot change within one */
     validate_texts_t vtexts;  /* normalised texts of the change checked */
@@ -170,6 +182,13 @@ struct repl_hub {
     uint64_t next_trim_ms, snapshots;
     size_t rr;                      /* round-robin start of the group commit */
     msg_peer_status_t *status_rows; /* of the last repl_hub_status */
+    /* security (hub_security.c) */
+    hub_door_t *door;
+    hub_allow_t *allow; /* curve only */
+    char key_fp[CURVE_FINGERPRINT];
+    char public_txt[CURVE_KEY_TXT];
+    uint64_t allow_checked_ms;
+    door_counts_t door_counts; /* of the last status */
 };
 
 #define STATE_APPLIED "state_applied" /* meta: the state holds the log to */
@@ -186,7 +205,35 @@ hub_sess_peer(repl_hub_t *self, const sess_t *s)
     return &self->peers[s->peer];
 }
 
+/* ---- hub_security.c */
+/** Security on the replication socket, before it binds: CURVE server and
+ * allow-list, or plaintext; the door (ZAP, monitor); limits. OBS_ESYS,
+ * OBS_EINVAL (a key file), ...; err says what. */
+int hub_security_setup(repl_hub_t *self, char *err, size_t cap);
+void hub_security_fini(repl_hub_t *self);
+/** The security fields of a status reply (pointing into self). */
+void hub_security_status(repl_hub_t *self, msg_status_reply_t *sr);
+/** Re-reads the allow-list when its directory changed (each heartbeat). */
+void hub_security_cron(repl_hub_t *self, uint64_t now);
+/** Whether to take a message (body) for session *sp (NULL: a stranger):
+ * false drops it (a peer serving a back-off, or another key on a
+ * session, which is then closed). */
+bool hub_security_admit(repl_hub_t *self, sess_t **sp, const zmq_msg_t *body);
+/** Records who a new session's connection is. */
+void hub_security_new_session(repl_hub_t *self, sess_t *s,
+                              const zmq_msg_t *body);
+/** The identity check of a Hello: OBS_OK sets s->provider; OBS_EAUTH has
+ * recorded the refusal (hub_sess_refuse). */
+int hub_security_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h);
+/** Counts a refusal with Goodbye code `code` against who (and peer, if
+ * not SIZE_MAX); protocol errors are strikes toward a back-off. */
+void hub_security_strike(repl_hub_t *self, const char *who, size_t peer,
+                         int32_t code);
+
 /* ---- hub_session.c */
+/** The index of node_id's row in peers (added if new), or SIZE_MAX when
+ * HUB_PEERS_MAX rows exist. */
+size_t hub_peer_for(repl_hub_t *self, const char *node_id);
 /** Feeds ev to s's state machine and performs the actions, following up
  * (a batch sent continues the stream) until nothing follows. ev->msg, if
  * any, is consumed. */

@@ -20,8 +20,8 @@
 
 /* The record of node_id (made on its first Hello), or SIZE_MAX when the
  * table is full or memory is short: the Hello is then refused. */
-static size_t
-peer_for(repl_hub_t *self, const char *node_id)
+size_t
+hub_peer_for(repl_hub_t *self, const char *node_id)
 {
     for (size_t i = 0; i < self->n_peers; i++)
         if (strcmp(self->peers[i].node_id, node_id) == 0)
@@ -148,6 +148,7 @@ hub_sess_refuse(repl_hub_t *self, sess_t *s, int32_t code, const char *fmt, ...)
     (void)vsnprintf(s->close_why, sizeof(s->close_why), fmt, ap);
     va_end(ap);
     s->close_code = code;
+    hub_security_strike(self, s->who, s->peer, code);
     log_warnx("hub: node %s: ending its session: %s (%s)",
               s->peer != SIZE_MAX ? hub_sess_peer(self, s)->node_id : "?",
               s->close_why, obs_strerror(code));
@@ -489,6 +490,10 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
                         h->node_id, bad);
         return OBS_EPROTO;
     }
+    /* its key decides who it is (curve), before anything is kept */
+    int rc = hub_security_hello(self, s, h);
+    if (rc != OBS_OK)
+        return rc;
     /* A node that reconnects replaces its old session. */
     for (size_t i = 0; i < self->n_sess; i++) {
         sess_t *o = self->sess[i];
@@ -504,7 +509,7 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
             o->fsm.state = RH_DEAD;
         }
     }
-    s->peer = peer_for(self, h->node_id);
+    s->peer = hub_peer_for(self, h->node_id);
     if (s->peer == SIZE_MAX) {
         hub_sess_refuse(self, s, OBS_EBUSY,
                         "Hello from %.63s refused: the hub knows %d node ids "
@@ -513,8 +518,6 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
         return OBS_EBUSY;
     }
     (void)snprintf(s->node_epoch, sizeof(s->node_epoch), "%s", h->node_epoch);
-    (void)snprintf(s->provider, sizeof(s->provider), "%s",
-                   h->provider[0] ? h->provider : h->node_id);
     hub_fanout_drop(self, s); /* built with the old subscription */
     (void)snprintf(s->hello_hash, sizeof(s->hello_hash), "%s",
                    h->structure_hash);
@@ -535,7 +538,7 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
     char epoch[OBS_ID_MAX + 1] = "";
     uint64_t last = 0, last_hlc = 0, first = 0, log_last = 0;
     obsdb_txn_t *txn = NULL;
-    int rc = obsdb_begin(self->env.db, false, &txn);
+    rc = obsdb_begin(self->env.db, false, &txn);
     if (rc == OBS_OK) {
         rc = obsdb_origin_get(txn, h->node_id, epoch, sizeof(epoch), &last,
                               &last_hlc);
@@ -569,6 +572,7 @@ on_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h, const char *addr)
     if (addr)
         (void)snprintf(p->address, sizeof(p->address), "%s", addr);
     p->last_origin_seq = last;
+    curve_fingerprint(s->key, p->key_fp);
     s->hello_done = true;
     const char *he = obsdb_epoch(self->env.db);
     rh_event_t ev = {.type = RH_EV_HELLO,
@@ -694,11 +698,14 @@ frame_error(int rc)
  * session's (the state machine closes it), or, for a stranger, a Goodbye
  * alone (nothing is kept of strangers). */
 static void
-refuse(repl_hub_t *self, const uint8_t *id, size_t id_len, int32_t code,
-       const char *reason)
+refuse(repl_hub_t *self, const uint8_t *id, size_t id_len,
+       const zmq_msg_t *body, int32_t code, const char *reason)
 {
     sess_t *s = sess_find(self, id, id_len);
     if (s == NULL) {
+        sess_t who = {.peer = SIZE_MAX};
+        hub_security_new_session(self, &who, body);
+        hub_security_strike(self, who.who, SIZE_MAX, code);
         msg_t bye = {.type = MSG_GOODBYE,
                      .u.goodbye = {.code = code, .reason = reason}};
         (void)repl_send(self->sock, id, id_len, &bye, NULL);
@@ -715,9 +722,11 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
     const uint8_t *id = zmq_msg_data(idm);
     size_t id_len = zmq_msg_size(idm);
     sess_t *s = sess_find(self, id, id_len);
+    if (!hub_security_admit(self, &s, body))
+        return;
     msg_t *m = NULL;
     int rc = msg_decode(zmq_msg_data(body), zmq_msg_size(body),
-                        self->env.cfg->max_frame, &m);
+                        self->env.cfg->repl_max_frame, &m);
     if (s != NULL && s->peer != SIZE_MAX) {
         peer_t *p = hub_sess_peer(self, s);
         p->bytes_in += zmq_msg_size(body);
@@ -728,14 +737,14 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
         char why[120];
         (void)snprintf(why, sizeof(why), "a frame of %zu bytes: %s",
                        zmq_msg_size(body), obs_strerror(rc));
-        refuse(self, id, id_len, frame_error(rc), why);
+        refuse(self, id, id_len, body, frame_error(rc), why);
         return;
     }
     if (s == NULL && m->type != MSG_HELLO) {
         /* Most likely a node's whose session this hub does not have (it
          * restarted, and libzmq reconnected underneath): start one. */
         msg_destroy(&m);
-        refuse(self, id, id_len, OBS_ENOENT,
+        refuse(self, id, id_len, body, OBS_ENOENT,
                "no session for this connection: say Hello");
         return;
     }
@@ -744,6 +753,8 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
         log_warnx("hub: too many sessions; a connection was ignored");
         return;
     }
+    if (s->who[0] == '\0')
+        hub_security_new_session(self, s, body);
     dispatch(self, s, m, zmq_msg_gets(body, "Peer-Address"));
 }
 
@@ -771,8 +782,8 @@ repl_hub_on_readable(repl_hub_t *self)
                 zmq_msg_recv(&body, self->sock, ZMQ_DONTWAIT);
             }
             /* PROTOCOL.md §1: a protocol error */
-            refuse(self, zmq_msg_data(&idm), zmq_msg_size(&idm), OBS_EPROTO,
-                   "a message of more than one frame");
+            refuse(self, zmq_msg_data(&idm), zmq_msg_size(&idm), &body,
+                   OBS_EPROTO, "a message of more than one frame");
         } else {
             recv_one(self, &idm, &body);
         }

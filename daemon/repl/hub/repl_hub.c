@@ -158,6 +158,7 @@ repl_hub_cron(repl_hub_t *self, uint64_t now)
         hub_step(self, s, &ev);
         hub_tell_log_last(self, s, now);
     }
+    hub_security_cron(self, now);
     if (now >= self->next_trim_ms) {
         hub_trim_log(self);
         self->next_trim_ms = now + 1000;
@@ -202,6 +203,7 @@ repl_hub_status(repl_hub_t *self, msg_status_reply_t *sr)
     sr->batches_shared = self->batches_shared;
     sr->snapshots = self->snapshots;
     sr->hub_endpoint = self->endpoint;
+    hub_security_status(self, sr);
     if (self->status_rows == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -231,7 +233,10 @@ repl_hub_status(repl_hub_t *self, msg_status_reply_t *sr)
                                     : "ok",
             .rate_out_bps = p->down.rate_bps,
             .rate_in_bps = p->rate_in_bps,
-            .reconnects = p->reconnects};
+            .reconnects = p->reconnects,
+            .key = p->key_fp,
+            .refused_reasons = {hub_door_reason_names(), DOOR_REASONS},
+            .refused_counts = {p->refused, DOOR_REASONS}};
     }
     sr->peers = self->status_rows;
     sr->n_peers = n;
@@ -276,24 +281,27 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
                   "reads each version back from the log");
     self->sock = zmq_socket(env->zctx, ZMQ_ROUTER);
     int linger = 0, hwm = 2000, mandatory = 0;
-    int64_t maxmsg = (int64_t)env->cfg->max_frame;
-    int rc = OBS_ESYS;
-    if (self->sock) {
+    int rc = self->sock ? OBS_OK : OBS_ESYS;
+    if (rc == OBS_OK) {
         zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof(linger));
         zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
         zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
         zmq_setsockopt(self->sock, ZMQ_ROUTER_MANDATORY, &mandatory,
                        sizeof(mandatory));
+        rc = hub_security_setup(self, err, cap); /* before the bind */
+    }
+    if (rc == OBS_OK) {
         if (zmq_bind(self->sock, env->cfg->repl_bind) == 0) {
             size_t len = sizeof(self->endpoint);
             zmq_getsockopt(self->sock, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
-            rc = OBS_OK;
+        } else {
+            (void)snprintf(err, cap, "repl_bind %s: %s", env->cfg->repl_bind,
+                           zmq_strerror(zmq_errno()));
+            rc = OBS_ESYS;
         }
+    } else if (self->sock == NULL) {
+        (void)snprintf(err, cap, "hub: socket: %s", zmq_strerror(zmq_errno()));
     }
-    if (rc != OBS_OK)
-        (void)snprintf(err, cap, "repl_bind %s: %s", env->cfg->repl_bind,
-                       zmq_strerror(zmq_errno()));
     if (rc == OBS_OK)
         rc = write_endpoint_file(self, err, cap);
     if (rc == OBS_OK)
@@ -308,9 +316,12 @@ repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err, size_t cap)
         repl_hub_destroy(&self);
         return rc;
     }
-    log_warnx("hub: replication on %s is PLAINTEXT (security = plaintext): "
-              "no encryption, no authentication. Local testing only.",
-              self->endpoint);
+    if (!self->curve)
+        log_warnx("hub: replication on %s is PLAINTEXT (security = "
+                  "plaintext): no encryption, no authentication: any process "
+                  "that reaches the port can write as any node. Tests and "
+                  "demos only.",
+                  self->endpoint);
     *out = self;
     return OBS_OK;
 }
@@ -381,6 +392,7 @@ repl_hub_destroy(repl_hub_t **selfp)
     hub_prep_destroy(&self->prep); /* after every job is forgotten */
     if (self->sock)
         zmq_close(self->sock);
+    hub_security_fini(self); /* after the socket its door watches */
     version_cache_fini(&self->vcache);
     free(self->peers);
     free(self->status_rows);
@@ -392,4 +404,28 @@ void *
 repl_hub_socket(repl_hub_t *self)
 {
     return self->sock;
+}
+
+void *
+repl_hub_zap_socket(repl_hub_t *self)
+{
+    return hub_door_zap_socket(self->door);
+}
+
+void *
+repl_hub_monitor_socket(repl_hub_t *self)
+{
+    return hub_door_monitor_socket(self->door);
+}
+
+void
+repl_hub_on_zap(repl_hub_t *self)
+{
+    hub_door_on_zap(self->door, hub_now_ms());
+}
+
+void
+repl_hub_on_monitor(repl_hub_t *self)
+{
+    hub_door_on_monitor(self->door);
 }

@@ -20,6 +20,16 @@ int repl_hub_new(const repl_env_t *env, repl_hub_t **out, char *err,
                  size_t cap);
 void repl_hub_destroy(repl_hub_t **selfp);
 void *repl_hub_socket(repl_hub_t *self);
+/** The door of the replication port (hub_door.h), for the loop: its ZAP
+ * handler and its monitor, and their handlers. */
+void *repl_hub_zap_socket(repl_hub_t *self);
+void *repl_hub_monitor_socket(repl_hub_t *self);
+void repl_hub_on_zap(repl_hub_t *self);
+void repl_hub_on_monitor(repl_hub_t *self);
+/** Re-reads the allow-list (SIGHUP, `obsync reload`); sessions whose key
+ * left it end at once. On error the old list stays. err gets a one-line
+ * summary or the error. OBS_OK, or the error of hub_allow_load. */
+int repl_hub_reload(repl_hub_t *self, char *err, size_t cap);
 /** Receives every pending frame. */
 void repl_hub_on_readable(repl_hub_t *self);
 /** 10 Hz: heartbeats, dead peers, log trimming. */

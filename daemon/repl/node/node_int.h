@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "curve_cert.h"
 #include "link.h"
 #include "node_rebase.h"
 #include "repl_fsm.h"
@@ -37,6 +38,12 @@
 struct repl_node {
     repl_env_t env; /* borrowed pointers (repl.h) */
     void *sock;     /* owned; NULL while disconnected */
+    /* security = curve: our key pair (secret wiped at destroy) and the
+     * hub's public key, set on each new socket */
+    bool curve;
+    curve_cert_t own;
+    char hub_key[CURVE_KEY_TXT];
+    char key_fp[CURVE_FINGERPRINT], hub_fp[CURVE_FINGERPRINT];
     rn_fsm_t fsm;
     char hub_epoch[OBS_ID_MAX + 1];  /* of the hub our cursor refers to */
     char next_epoch[OBS_ID_MAX + 1]; /* from the current Welcome */

@@ -104,6 +104,13 @@ connect_hub(repl_node_t *self)
     zmq_setsockopt(self->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
                    sizeof(ivl_max));
     zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    if (self->curve) { /* the hub's key pinned: nobody else can answer */
+        zmq_setsockopt(self->sock, ZMQ_CURVE_SERVERKEY, self->hub_key, 40);
+        zmq_setsockopt(self->sock, ZMQ_CURVE_PUBLICKEY, self->own.public_txt,
+                       40);
+        zmq_setsockopt(self->sock, ZMQ_CURVE_SECRETKEY, self->own.secret_txt,
+                       40);
+    }
     if (zmq_connect(self->sock, self->env.cfg->hub_endpoint) != 0)
         log_warnx("node: connect %s: %s", self->env.cfg->hub_endpoint,
                   zmq_strerror(zmq_errno()));
@@ -338,9 +345,14 @@ dispatch(repl_node_t *self, msg_t **mp)
     case MSG_GOODBYE:
         /* PROTOCOL.md §5.3 "Goodbye codes": these say our messages are at
          * fault, and sending them again will not help */
-        if (m->u.goodbye.code == OBS_EPROTO ||
-            m->u.goodbye.code == OBS_EVERSION ||
-            m->u.goodbye.code == OBS_ETOOBIG)
+        if (m->u.goodbye.code == OBS_EAUTH)
+            log_errx("node: the hub refused our key %s... (%s): %s; retrying "
+                     "until it is allowed",
+                     self->curve ? self->key_fp : "(plaintext)",
+                     obs_strerror(m->u.goodbye.code), m->u.goodbye.reason);
+        else if (m->u.goodbye.code == OBS_EPROTO ||
+                 m->u.goodbye.code == OBS_EVERSION ||
+                 m->u.goodbye.code == OBS_ETOOBIG)
             log_errx("node: the hub refused our messages (%s): %s",
                      obs_strerror(m->u.goodbye.code), m->u.goodbye.reason);
         else
@@ -461,6 +473,10 @@ repl_node_status(repl_node_t *self, msg_status_reply_t *sr)
 {
     /* every string is static or the configuration's: nothing to keep */
     sr->hub_endpoint = self->env.cfg->hub_endpoint;
+    if (self->curve) { /* public keys only: the secret never leaves */
+        sr->public_key = self->own.public_txt;
+        sr->hub_key = self->hub_key;
+    }
     sr->repl_state = rn_state_name(self->fsm.state);
     sr->hub_cursor = self->fsm.cursor;
     sr->log_last = self->log_last;
@@ -532,6 +548,27 @@ subscription_hash(repl_node_t *self)
         (void)snprintf(self->sub_hash + 2 * i, 3, "%02x", d[i]);
 }
 
+/* security = curve: our key pair and the hub's public key, read once
+ * (a bad file stops the start with what and where). */
+static int
+load_keys(repl_node_t *self, char *err, size_t cap)
+{
+    const cfg_t *cfg = self->env.cfg;
+    self->curve = strcmp(cfg->security, "curve") == 0;
+    if (!self->curve)
+        return OBS_OK;
+    int rc = curve_cert_load(cfg->curve_secret_key, true, &self->own, err, cap);
+    curve_cert_t hub;
+    if (rc == OBS_OK)
+        rc = curve_cert_load(cfg->hub_public_key, false, &hub, err, cap);
+    if (rc != OBS_OK)
+        return rc;
+    memcpy(self->hub_key, hub.public_txt, sizeof(self->hub_key));
+    curve_fingerprint(self->own.public_txt, self->key_fp);
+    curve_fingerprint(self->hub_key, self->hub_fp);
+    return OBS_OK;
+}
+
 int
 repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
 {
@@ -540,8 +577,13 @@ repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
     if (self == NULL)
         return OBS_ENOMEM;
     self->env = *env;
-    int rc = repl_list_parse(env->cfg->subscribe_dataflows, &self->dfs,
-                             &self->n_dfs);
+    int rc = load_keys(self, err, cap);
+    if (rc != OBS_OK) {
+        repl_node_destroy(&self);
+        return rc;
+    }
+    rc = repl_list_parse(env->cfg->subscribe_dataflows, &self->dfs,
+                         &self->n_dfs);
     if (rc == OBS_OK)
         rc = repl_list_parse(env->cfg->subscribe_areas, &self->areas,
                              &self->n_areas);
@@ -585,10 +627,14 @@ repl_node_new(const repl_env_t *env, repl_node_t **out, char *err, size_t cap)
     rn_fsm_init(&self->fsm, cursor, acked, outbox_last,
                 (uint32_t)env->cfg->heartbeat_ms,
                 (uint32_t)env->cfg->peer_timeout_ms);
-    log_warnx("node: replication with %s is PLAINTEXT (security = "
-              "plaintext): no encryption, no authentication. Local testing "
-              "only.",
-              env->cfg->hub_endpoint);
+    if (self->curve)
+        log_notice("node: CURVE on: our key %s..., the hub's %s... (%s)",
+                   self->key_fp, self->hub_fp, env->cfg->hub_public_key);
+    else
+        log_warnx("node: replication with %s is PLAINTEXT (security = "
+                  "plaintext): no encryption, no authentication. Tests and "
+                  "demos only.",
+                  env->cfg->hub_endpoint);
     log_notice("node: cursor %" PRIu64 ", outbox acked up to %" PRIu64
                ", last local change %" PRIu64,
                cursor, acked, outbox_last);
@@ -614,6 +660,7 @@ repl_node_destroy(repl_node_t **selfp)
         zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof(linger));
     }
     disconnect_hub(self);
+    curve_cert_wipe(&self->own);
     repl_list_free(&self->dfs);
     repl_list_free(&self->areas);
     free(self->pending_structure);
