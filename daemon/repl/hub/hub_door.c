@@ -405,6 +405,10 @@ hub_door_watch(hub_door_t *self, void *zctx, void *sock)
         (self->monitor = zmq_socket(zctx, ZMQ_PAIR)) == NULL)
         return OBS_ESYS;
     zmq_setsockopt(self->monitor, ZMQ_LINGER, &linger, sizeof(linger));
+    /* no high-water mark: a dropped DISCONNECTED would leave a connection
+     * counted as pending for ever (libzmq drops events past it) */
+    int unlimited = 0;
+    zmq_setsockopt(self->monitor, ZMQ_RCVHWM, &unlimited, sizeof(unlimited));
     return zmq_connect(self->monitor, MONITOR_ENDPOINT) == 0 ? OBS_OK
                                                              : OBS_ESYS;
 }

@@ -81,8 +81,8 @@ hub_rules_check(const validate_ctx_t *vc, obs_t *o, const char *node_id,
 {
     uint64_t seq = o->ver.origin_seq;
     /* The node's provider decides which REF_AREA it may write (rule 12).
-     * Until CURVE authenticates nodes the hub takes the provider the Hello
-     * names; a change must carry that same provider. */
+     * The session's provider is its key's (hub_security.c; in plaintext
+     * its Hello's); a change must carry that same provider. */
     if (strcmp(o->ver.origin, node_id) != 0 ||
         strcmp(o->ver.provider, provider) != 0) {
         if (reject)

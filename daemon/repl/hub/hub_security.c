@@ -115,11 +115,25 @@ hub_security_fini(repl_hub_t *self)
     hub_allow_free(&self->allow);
 }
 
-/* Closes s's session for `why` (EAUTH), counted for its peer. */
+/* Counts a refusal of `who` for `why`; logs a back-off it starts. */
 static void
-shut_out(repl_hub_t *self, sess_t *s, door_reason_t why, const char *reason)
+strike(repl_hub_t *self, const char *who, door_reason_t why)
 {
-    hub_door_refused(self->door, s->who, why, hub_now_ms());
+    if (hub_door_refused(self->door, who, why, hub_now_ms()))
+        log_warnx("hub: %s%.40s refused for %" PRIu64 " s: %" PRIu64
+                  " protocol errors within a minute",
+                  self->curve ? "key " : "", who,
+                  self->env.cfg->abuse_backoff_ms / 1000,
+                  self->env.cfg->abuse_threshold);
+}
+
+/* Closes s's session for `why` (EAUTH), counted for its peer; `who` is
+ * the peer to blame (s's own, or an intruder's on s). */
+static void
+shut_out(repl_hub_t *self, sess_t *s, const char *who, door_reason_t why,
+         const char *reason)
+{
+    strike(self, who, why);
     if (s->peer != SIZE_MAX)
         hub_sess_peer(self, s)->refused[why]++;
     hub_sess_refuse(self, s, OBS_EAUTH, "%s", reason);
@@ -144,7 +158,7 @@ enforce(repl_hub_t *self)
             (void)snprintf(why, sizeof(why),
                            "key %.8s... of %s left the allow-list", s->key,
                            node);
-            shut_out(self, s, DOOR_KEY_REMOVED, why);
+            shut_out(self, s, s->who, DOOR_KEY_REMOVED, why);
         }
     }
 }
@@ -213,20 +227,21 @@ hub_security_admit(repl_hub_t *self, sess_t **sp, const zmq_msg_t *body)
                            "a message from key %.8s... on the session of key "
                            "%.8s...",
                            who, s->who);
-            shut_out(self, s, DOOR_KEY_CHANGED, why);
+            shut_out(self, s, who, DOOR_KEY_CHANGED, why);
         }
         return false;
     }
     uint64_t left = hub_door_backoff_left(self->door, who, now);
     if (left > 0) {
-        hub_door_refused(self->door, who, DOOR_BACKOFF, now);
-        if (s != NULL && s->fsm.state != RH_DEAD) {
+        if (s == NULL || s->fsm.state == RH_DEAD)
+            hub_door_refused(self->door, who, DOOR_BACKOFF, now);
+        else {
             char why[160];
             (void)snprintf(why, sizeof(why),
                            "refused for %" PRIu64
                            " s more after repeated protocol errors",
                            left / 1000 + 1);
-            shut_out(self, s, DOOR_BACKOFF, why);
+            shut_out(self, s, who, DOOR_BACKOFF, why);
         }
         return false; /* dropped, not answered */
     }
@@ -261,8 +276,7 @@ hub_security_hello(repl_hub_t *self, sess_t *s, const msg_hello_t *h)
         (void)snprintf(s->provider, sizeof(s->provider), "%s", e->provider);
         return OBS_OK;
     }
-    uint64_t now = hub_now_ms();
-    hub_door_refused(self->door, s->who, why, now);
+    strike(self, s->who, why);
     if (e != NULL) { /* counted against the node the key belongs to */
         size_t p = hub_peer_for(self, e->node_id);
         if (p != SIZE_MAX)
@@ -308,10 +322,5 @@ hub_security_strike(repl_hub_t *self, const char *who, size_t peer,
     door_reason_t why = reason_of(code);
     if (peer != SIZE_MAX)
         self->peers[peer].refused[why]++;
-    if (hub_door_refused(self->door, who, why, hub_now_ms()))
-        log_warnx("hub: %s%.40s refused for %" PRIu64 " s: %" PRIu64
-                  " protocol errors within a minute",
-                  self->curve ? "key " : "", who,
-                  self->env.cfg->abuse_backoff_ms / 1000,
-                  self->env.cfg->abuse_threshold);
+    strike(self, who, why);
 }

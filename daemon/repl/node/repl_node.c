@@ -236,6 +236,13 @@ node_step(repl_node_t *self, rn_event_t *ev)
             log_notice("node: hub %s: state %s -> %s (event %s)",
                        self->env.cfg->hub_endpoint, rn_state_name(before),
                        rn_state_name(self->fsm.state), rn_event_name(ev->type));
+        if (before == RN_HELLO && self->fsm.state == RN_IDLE &&
+            ev->type == RN_EV_TICK && self->curve)
+            /* a refused CURVE handshake is silent at this end */
+            log_warnx("node: no answer from the hub to our Hello: if it "
+                      "runs, it may not allow our key %s... yet, or "
+                      "hub_public_key (%s...) is not its key",
+                      self->key_fp, self->hub_fp);
         rn_event_t next;
         bool more = false;
         for (size_t i = 0; i < out.n; i++) {
