@@ -28,8 +28,13 @@ function(obsync_fuzz name)
   target_link_libraries(fuzz_${name} PRIVATE obsyncd_api obsync_client_static)
   target_include_directories(fuzz_${name} PRIVATE
     ${CMAKE_SOURCE_DIR}/tests/support)
-  add_test(NAME fuzz.${name} COMMAND fuzz_${name}
-           ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+  if(OBSYNC_FUZZ) # replay only: libFuzzer would grow the source corpus
+    add_test(NAME fuzz.${name} COMMAND fuzz_${name} -runs=0
+             ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+  else()
+    add_test(NAME fuzz.${name} COMMAND fuzz_${name}
+             ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+  endif()
   set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 300)
 endfunction()
 

@@ -5,6 +5,8 @@
  *
  *   obsyncd -c FILE [-d] [-n [-v]] [-v...]
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,19 @@ stdout_status(void)
         return 1;
     }
     return 0;
+}
+
+/* A hub holds a descriptor per connection, and libzmq aborts when it
+ * cannot get one (a listener's accept, an ipc client): take the hard
+ * limit, not the soft 1024 of most systems. */
+static void
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 int
@@ -103,6 +118,7 @@ main(int argc, char **argv)
     if (cfg.no_sync)
         log_warnx("no_sync = yes: commits are not synced; acknowledged writes "
                   "can be lost in a crash. For tests only.");
+    raise_fd_limit();
     loop_t *loop = NULL;
     engine_t *engine = NULL;
     err[0] = '\0';

@@ -62,7 +62,8 @@ if [ "$fuzz_secs" -gt 0 ]; then
     # shellcheck disable=SC2016 # $1 and $2 are fuzz_one's, in the child
     if ! printf '%s\n' "${fuzz_names[@]}" |
         xargs -P"$jobs" -I{} bash -c 'fuzz_one "$1" "$2"' _ {} "$fuzz_secs"; then
-        echo "fuzz: a target failed (reproducer above)"
+        echo "fuzz: failed; reproducers:"
+        find build/fuzz/runs -path '*/artifacts/*' -type f
         exit 1
     fi
 fi

@@ -291,8 +291,8 @@ budget_alloc(void *data, size_t size)
     if (p == NULL) {
         b->refused = true;
         size_t left = b->arena->budget - b->arena->used;
-        b->over = b->over || size > left ||
-                  size + alignof(max_align_t) - 1 > left;
+        b->over =
+            b->over || size > left || size + alignof(max_align_t) - 1 > left;
     }
     return p;
 }

@@ -348,8 +348,7 @@ dec_peer(const Obsync__V1__PeerStatus *r, msg_peer_status_t *p)
     p->reconnects = r->reconnects;
     p->key = d_str(r->key);
     p->refused_reasons = d_strs(r->refused_reasons, r->n_refused_reasons);
-    p->refused_counts =
-        (msg_u64s_t){r->refused_counts, r->n_refused_counts};
+    p->refused_counts = (msg_u64s_t){r->refused_counts, r->n_refused_counts};
 }
 
 /* The replication half of StatusReply (fields 18 on). */
@@ -390,8 +389,7 @@ dec_status_repl(dec_t *d, const Obsync__V1__StatusReply *r,
     m->hub_key = d_str(r->hub_key);
     m->allowed_keys = r->allowed_keys;
     m->refused_reasons = d_strs(r->refused_reasons, r->n_refused_reasons);
-    m->refused_counts =
-        (msg_u64s_t){r->refused_counts, r->n_refused_counts};
+    m->refused_counts = (msg_u64s_t){r->refused_counts, r->n_refused_counts};
     m->connections = r->connections;
     m->pending_hello = r->pending_hello;
     m->handshake_failures = r->handshake_failures;
@@ -649,7 +647,8 @@ next_field(const uint8_t **p, const uint8_t *end, uint64_t *num,
     return true;
 }
 
-enum { /* obsync.proto's field numbers */
+/* obsync.proto's field numbers */
+enum {
     ENVELOPE_IMPORT_ROWS = 19,
     IMPORT_ROWS_ROWS = 2,
     CSV_ROW_CELLS = 2,
@@ -748,10 +747,10 @@ msg_decode_limited(const uint8_t *buf, size_t len, const msg_limits_t *lim,
     if (why == NULL)
         why = &none;
     *why = none;
-    size_t max_frame = lim->max_frame > 0 &&
-                               lim->max_frame < (size_t)CODEC_MAX_FRAME
-                           ? lim->max_frame
-                           : (size_t)CODEC_MAX_FRAME;
+    size_t max_frame =
+        lim->max_frame > 0 && lim->max_frame < (size_t)CODEC_MAX_FRAME
+            ? lim->max_frame
+            : (size_t)CODEC_MAX_FRAME;
     if (len > max_frame) {
         *why = (msg_refusal_t){MSG_LIMIT_FRAME, len, max_frame};
         return OBS_ETOOBIG;
@@ -774,7 +773,8 @@ msg_decode_limited(const uint8_t *buf, size_t len, const msg_limits_t *lim,
     size_t budget = msg_decode_budget(len, s.rows, s.cells, lim);
     codec_env_t *env = NULL;
     bool over = false;
-    int rc = codec_envelope_unpack_budget(buf, len, max_frame, budget, &env, &over);
+    int rc =
+        codec_envelope_unpack_budget(buf, len, max_frame, budget, &env, &over);
     if (rc != OBS_OK) {
         if (over)
             *why = (msg_refusal_t){MSG_LIMIT_BUDGET, len, budget};

@@ -1,8 +1,9 @@
 /*
  * ctl.c - local API socket of obsyncd (see ctl.h). Knows frames and peers,
  * not what requests mean: the engine does. A malformed, oversized or
- * wrong-version frame is counted and answered with an ErrorReply; it never
- * reaches the engine and never stops the daemon.
+ * wrong-version frame, or one past the decode limits (ctl_decode_limits),
+ * is counted and answered with an ErrorReply; it never reaches the engine
+ * and never stops the daemon.
  */
 #include "ctl.h"
 
@@ -35,7 +36,7 @@
 #define CTL_FRAME_ROWS 10000 /* rows per ImportRows; the CLI sends <= 2000 */
 /* cells per ImportRows: the CLI's 2000 rows of the widest header mapped
  * (sdmx_rows.c MAX_COLUMNS 512, plus a trailing empty cell) fit */
-#define CTL_FRAME_CELLS (1024u * 1024u)
+#define CTL_FRAME_CELLS ((size_t)1024 * 1024)
 /* the budget: 16 MiB + 2 per byte + what protobuf-c takes per row and per
  * cell of an ImportRows (~100 and ~90 bytes, measured in test_msg.c) */
 #define CTL_DECODE_FIXED    ((size_t)16 * 1024 * 1024)
@@ -235,8 +236,8 @@ handle_frame(ctl_t *self, ctl_peer_t *peer, zmq_msg_t *m,
     msg_t *req = NULL;
     msg_limits_t lim = ctl_decode_limits(self->max_frame);
     msg_refusal_t why;
-    int rc = msg_decode_limited(zmq_msg_data(m), zmq_msg_size(m), &lim, &req,
-                                &why);
+    int rc =
+        msg_decode_limited(zmq_msg_data(m), zmq_msg_size(m), &lim, &req, &why);
     if (rc != OBS_OK) {
         refuse_frame(self, peer, zmq_msg_size(m), rc, &why);
         return;

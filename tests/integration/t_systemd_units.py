@@ -68,6 +68,7 @@ COMMON = {
     "MemoryDenyWriteExecute": "yes",
     "RemoveIPC": "yes",
     "SystemCallArchitectures": "native",
+    "LimitNOFILE": "65536",
 }
 ROLE = {
     "obsyncd-hub": {

@@ -408,8 +408,8 @@ rows_frame(size_t rows, size_t cells, size_t cell_len, size_t *len)
     size_t body_len = 2;
     uint8_t tmp[10];
     for (size_t i = 0; i < rows; i++)
-        body_len += 1 + (size_t)(codec_varint_put(tmp, row_len) - tmp) +
-                    row_len;
+        body_len +=
+            1 + (size_t)(codec_varint_put(tmp, row_len) - tmp) + row_len;
     uint8_t *p = buf;
     memcpy(p, "\x08\x01\x10\x07", 4);
     p += 4;
@@ -602,8 +602,10 @@ test_msg_decode_limited_keeps_to_its_budget(void **state)
     assert_int_equal(msg_decode_budget(len, 0, 0, NULL), 32 * len + (1u << 20));
     free(buf);
     /* the cost model: fixed + per byte + per row + per cell */
-    msg_limits_t model = {.budget = 1000, .budget_per_byte = 2,
-                          .budget_per_row = 10, .budget_per_cell = 3};
+    msg_limits_t model = {.budget = 1000,
+                          .budget_per_byte = 2,
+                          .budget_per_row = 10,
+                          .budget_per_cell = 3};
     assert_int_equal(msg_decode_budget(100, 5, 7, &model),
                      1000 + 200 + 50 + 21);
     model.budget_per_cell = SIZE_MAX; /* saturates */
@@ -628,16 +630,15 @@ test_msg_decode_limited_takes_what_the_cli_sends(void **state)
     (void)state;
     static const struct {
         size_t rows, cells, cell_len;
-    } chunks[] = {{2000, 15, 5},   {2000, 15, 0}, {2000, 30, 0},
-                  {2000, 102, 3},  {2000, 240, 0}, {2000, 513, 0},
-                  {2000, 513, 3},  {1, 1, 4000000}, {100, 100, 400},
+    } chunks[] = {{2000, 15, 5},  {2000, 15, 0},   {2000, 30, 0},
+                  {2000, 102, 3}, {2000, 240, 0},  {2000, 513, 0},
+                  {2000, 513, 3}, {1, 1, 4000000}, {100, 100, 400},
                   {2000, 40, 50}};
     msg_limits_t lim = ctl_decode_limits(64u << 20);
     for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
         size_t len = 0;
-        uint8_t *buf =
-            rows_frame(chunks[i].rows, chunks[i].cells, chunks[i].cell_len,
-                       &len);
+        uint8_t *buf = rows_frame(chunks[i].rows, chunks[i].cells,
+                                  chunks[i].cell_len, &len);
         msg_refusal_t why;
         int rc = decode_limited(buf, len, &lim, &why);
         if (rc != OBS_OK)
@@ -646,8 +647,7 @@ test_msg_decode_limited_takes_what_the_cli_sends(void **state)
                      chunks[i].rows, chunks[i].cells, chunks[i].cell_len, len,
                      obs_errname(rc), (int)why.limit,
                      msg_decode_budget(len, chunks[i].rows,
-                                       chunks[i].rows * chunks[i].cells,
-                                       &lim));
+                                       chunks[i].rows * chunks[i].cells, &lim));
         free(buf);
     }
 }
@@ -779,30 +779,26 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         FX_TYPES(RT) /* every message type */
-        T(test_msg_later_fields_roundtrip) T(
-            test_msg_type_names_are_the_proto_messages)
-            T(test_msg_encode_refuses_a_message_without_a_type) T(
-                test_msg_encode_refuses_an_observation_over_the_limits)
-                T(test_msg_encode_writes_null_strings_as_empty) T(
-                    test_msg_decode_refuses_a_frame_over_max_frame)
-                    T(test_msg_decode_refuses_a_frame_over_the_hard_cap) T(
-                        test_msg_decode_refuses_another_version)
-                        T(test_msg_decode_refuses_a_frame_without_a_body) T(
-                            test_msg_decode_refuses_an_unknown_body)
-                            T(test_msg_decode_refuses_garbage) T(
-                                test_msg_decode_refuses_an_observation_over_the_limits)
-                                T(test_msg_decode_refuses_an_attribute_without_an_id) T(
-                                    test_msg_decode_keeps_to_the_allocation_budget)
-                                    T(test_msg_decode_limited_counts_rows_before_unpacking)
-                                    T(test_msg_decode_limited_counts_cells_before_unpacking)
-                                    T(test_msg_decode_limited_counts_every_body)
-                                    T(test_msg_decode_limited_counts_changes_before_unpacking)
-                                    T(test_msg_decode_limited_keeps_to_its_budget)
-                                    T(test_msg_decode_limited_takes_what_the_cli_sends)
-                                    T(test_msg_decode_reads_absent_parts_as_empty) T(
-                                        test_msg_decode_sorts_and_merges_attributes)
-                                        T(test_msg_put_observations_travel_without_a_version)
-                                            T(test_msg_changes_point_into_the_decoded_message)
-                                                T(test_msg_destroy_is_null_safe)};
+        T(test_msg_later_fields_roundtrip) T(test_msg_type_names_are_the_proto_messages) T(
+            test_msg_encode_refuses_a_message_without_a_type)
+            T(test_msg_encode_refuses_an_observation_over_the_limits) T(
+                test_msg_encode_writes_null_strings_as_empty) T(test_msg_decode_refuses_a_frame_over_max_frame)
+                T(test_msg_decode_refuses_a_frame_over_the_hard_cap) T(
+                    test_msg_decode_refuses_another_version) T(test_msg_decode_refuses_a_frame_without_a_body)
+                    T(test_msg_decode_refuses_an_unknown_body) T(
+                        test_msg_decode_refuses_garbage) T(test_msg_decode_refuses_an_observation_over_the_limits)
+                        T(test_msg_decode_refuses_an_attribute_without_an_id) T(
+                            test_msg_decode_keeps_to_the_allocation_budget)
+                            T(test_msg_decode_limited_counts_rows_before_unpacking) T(
+                                test_msg_decode_limited_counts_cells_before_unpacking)
+                                T(test_msg_decode_limited_counts_every_body) T(
+                                    test_msg_decode_limited_counts_changes_before_unpacking)
+                                    T(test_msg_decode_limited_keeps_to_its_budget) T(
+                                        test_msg_decode_limited_takes_what_the_cli_sends)
+                                        T(test_msg_decode_reads_absent_parts_as_empty) T(
+                                            test_msg_decode_sorts_and_merges_attributes)
+                                            T(test_msg_put_observations_travel_without_a_version)
+                                                T(test_msg_changes_point_into_the_decoded_message)
+                                                    T(test_msg_destroy_is_null_safe)};
     return cmocka_run_group_tests(tests, NULL, teardown_fixtures);
 }

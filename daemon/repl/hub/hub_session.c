@@ -725,8 +725,11 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
     if (!hub_security_admit(self, &s, body))
         return;
     msg_t *m = NULL;
-    int rc = msg_decode(zmq_msg_data(body), zmq_msg_size(body),
-                        self->env.cfg->repl_max_frame, &m);
+    /* a Publish over 1,000 changes is refused before it is unpacked */
+    msg_limits_t lim = {.max_frame = self->env.cfg->repl_max_frame,
+                        .max_changes = REPL_BATCH_MAX};
+    int rc = msg_decode_limited(zmq_msg_data(body), zmq_msg_size(body), &lim,
+                                &m, NULL);
     if (s != NULL && s->peer != SIZE_MAX) {
         peer_t *p = hub_sess_peer(self, s);
         p->bytes_in += zmq_msg_size(body);
