@@ -73,7 +73,9 @@ def test_blackhole_detected_and_healed(env):
 
 def test_no_progress_is_said(env):
     hub, col, jam, proxy = sl.setup(env, "n", sl.PROFILES["20kBps-300ms"])
-    jam.write_config(peer_timeout_ms=2000, heartbeat_ms=500)
+    # 5 s: a CURVE handshake and the Hello take four round trips of this
+    # line (~2.5 s), which a shorter timeout would cut every time
+    jam.write_config(peer_timeout_ms=5000, heartbeat_ms=500)
     proxy.blackhole(True)
     jam.start()
 
@@ -81,9 +83,9 @@ def test_no_progress_is_said(env):
         st = rh.must_status(jam)
         sl.status_fields(st, ("link", "reconnects"), "JAM")
         return st["link"] == "no progress" and st["reconnects"] >= 3
-    h.wait_until(no_progress, 30, "JAM's status to say no progress")
+    h.wait_until(no_progress, 45, "JAM's status to say no progress")
     h.check(jam.wait_log(r"node: 3 sessions in a row ended without "
-                         r"progress.*peer_timeout_ms \(2000 ms\)", 5,
+                         r"progress.*peer_timeout_ms \(5000 ms\)", 5,
                          "JAM's warning"), "")
     proxy.blackhole(False)
     h.wait_until(lambda: rh.must_status(jam)["repl_state"] == "streaming",
