@@ -67,6 +67,7 @@ typedef struct {
     char node_id[OBS_ID_MAX + 1];
     char address[64];
     char state[16];
+    char key_fp[CURVE_FINGERPRINT]; /* its key's, at its last Hello */
     bool up;
     unsigned stalled; /* sessions in a row that ended without progress */
     uint64_t last_seen_ms, cursor, last_origin_seq;
@@ -80,7 +81,6 @@ typedef struct {
     uint64_t rate_in_bps; /* of its Publishes (their acks) */
     uint64_t reconnects;  /* sessions after the first */
     uint64_t sessions;
-    char key_fp[CURVE_FINGERPRINT]; /* its key's, at its last Hello */
     uint64_t refused[DOOR_REASONS]; /* refusals tied to this node */
 } peer_t;
 
