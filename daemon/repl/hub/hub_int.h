@@ -215,10 +215,14 @@ void hub_security_fini(repl_hub_t *self);
 void hub_security_status(repl_hub_t *self, msg_status_reply_t *sr);
 /** Re-reads the allow-list when its directory changed (each heartbeat). */
 void hub_security_cron(repl_hub_t *self, uint64_t now);
-/** Whether to take a message (body) for session *sp (NULL: a stranger):
+/** Whether to take a message (body) for session s (NULL: a stranger):
  * false drops it (a peer serving a back-off, or another key on a
  * session, which is then closed). */
-bool hub_security_admit(repl_hub_t *self, sess_t **sp, const zmq_msg_t *body);
+bool hub_security_admit(repl_hub_t *self, sess_t *s, const zmq_msg_t *body);
+/** Who sent body, as the door counts peers: its key (curve) or its
+ * address (plaintext); "" when libzmq does not say. */
+void hub_security_who(repl_hub_t *self, const zmq_msg_t *body, char *who,
+                      size_t cap);
 /** Records who a new session's connection is. */
 void hub_security_new_session(repl_hub_t *self, sess_t *s,
                               const zmq_msg_t *body);

@@ -202,9 +202,8 @@ hub_security_cron(repl_hub_t *self, uint64_t now)
     }
 }
 
-/* "1.2.3.4" of "1.2.3.4" or of a libzmq Peer-Address */
-static void
-who_of(repl_hub_t *self, const zmq_msg_t *body, char *who, size_t cap)
+void
+hub_security_who(repl_hub_t *self, const zmq_msg_t *body, char *who, size_t cap)
 {
     const char *v =
         zmq_msg_gets(body, self->curve ? "User-Id" : "Peer-Address");
@@ -212,12 +211,11 @@ who_of(repl_hub_t *self, const zmq_msg_t *body, char *who, size_t cap)
 }
 
 bool
-hub_security_admit(repl_hub_t *self, sess_t **sp, const zmq_msg_t *body)
+hub_security_admit(repl_hub_t *self, sess_t *s, const zmq_msg_t *body)
 {
-    sess_t *s = *sp;
     hub_door_spoke(self->door, zmq_msg_get(body, ZMQ_SRCFD));
     char who[CURVE_KEY_TXT + 64];
-    who_of(self, body, who, sizeof(who));
+    hub_security_who(self, body, who, sizeof(who));
     uint64_t now = hub_now_ms();
     if (self->curve && s != NULL && s->who[0] && strcmp(s->who, who) != 0) {
         /* the same routing id from another connection and key */
@@ -245,15 +243,13 @@ hub_security_admit(repl_hub_t *self, sess_t **sp, const zmq_msg_t *body)
         }
         return false; /* dropped, not answered */
     }
-    if (s != NULL && s->who[0] == '\0')
-        (void)snprintf(s->who, sizeof(s->who), "%s", who);
     return true;
 }
 
 void
 hub_security_new_session(repl_hub_t *self, sess_t *s, const zmq_msg_t *body)
 {
-    who_of(self, body, s->who, sizeof(s->who));
+    hub_security_who(self, body, s->who, sizeof(s->who));
     if (self->curve)
         (void)snprintf(s->key, sizeof(s->key), "%.40s", s->who);
 }

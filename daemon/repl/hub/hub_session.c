@@ -703,9 +703,9 @@ refuse(repl_hub_t *self, const uint8_t *id, size_t id_len,
 {
     sess_t *s = sess_find(self, id, id_len);
     if (s == NULL) {
-        sess_t who = {.peer = SIZE_MAX};
-        hub_security_new_session(self, &who, body);
-        hub_security_strike(self, who.who, SIZE_MAX, code);
+        char who[CURVE_KEY_TXT + 64];
+        hub_security_who(self, body, who, sizeof(who));
+        hub_security_strike(self, who, SIZE_MAX, code);
         msg_t bye = {.type = MSG_GOODBYE,
                      .u.goodbye = {.code = code, .reason = reason}};
         (void)repl_send(self->sock, id, id_len, &bye, NULL);
@@ -722,7 +722,7 @@ recv_one(repl_hub_t *self, zmq_msg_t *idm, zmq_msg_t *body)
     const uint8_t *id = zmq_msg_data(idm);
     size_t id_len = zmq_msg_size(idm);
     sess_t *s = sess_find(self, id, id_len);
-    if (!hub_security_admit(self, &s, body))
+    if (!hub_security_admit(self, s, body))
         return;
     msg_t *m = NULL;
     /* a Publish over 1,000 changes is refused before it is unpacked */
